@@ -1,0 +1,98 @@
+#include "server/args.h"
+
+#include <cstdlib>
+#include <sstream>
+
+namespace latent::cli {
+
+Result<Args> Args::parse(int argc, char** argv, int first, const std::vector<OptionSpec>& specs) {
+  Args args;
+  for (const auto& s : specs) {
+    if (!s.default_value.empty()) args.values_[s.name] = s.default_value;
+  }
+  for (int i = first; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.rfind("--", 0) != 0 || a == "--") {
+      args.positional_.push_back(a);
+      continue;
+    }
+    std::string name = a.substr(2), value;
+    bool has_inline = false;
+    if (auto eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+      has_inline = true;
+    }
+    const OptionSpec* spec = nullptr;
+    for (const auto& s : specs) {
+      if (s.name == name) spec = &s;
+    }
+    if (!spec) {
+      std::string known;
+      for (const auto& s : specs) known += (known.empty() ? "--" : ", --") + s.name;
+      return make_error(ErrorCode::kInvalidArgument,
+                        "unknown option '" + a + "'; expected one of: " + known);
+    }
+    if (spec->value.empty()) {
+      if (has_inline) return make_error(ErrorCode::kInvalidArgument, "--" + name + " takes no value");
+      args.values_[name] = "1";
+      continue;
+    }
+    if (!has_inline) {
+      if (i + 1 >= argc) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          "--" + name + ": expected a value (" + spec->value + "), found the end of the line");
+      }
+      value = argv[++i];
+    }
+    args.values_[name] = value;
+  }
+  return args;
+}
+
+std::string Args::get(const std::string& name, const std::string& fallback) const {
+  auto it = values_.find(name);
+  return it == values_.end() ? fallback : it->second;
+}
+
+Result<long long> Args::get_int(const std::string& name, long long fallback) const {
+  auto it = values_.find(name);
+  if (it == values_.end()) return fallback;
+  char* end = nullptr;
+  long long v = std::strtoll(it->second.c_str(), &end, 10);
+  if (it->second.empty() || *end != '\0') {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "--" + name + ": expected an integer, found '" + it->second + "'");
+  }
+  return v;
+}
+
+Result<double> Args::get_double(const std::string& name, double fallback) const {
+  auto it = values_.find(name);
+  if (it == values_.end()) return fallback;
+  char* end = nullptr;
+  double v = std::strtod(it->second.c_str(), &end);
+  if (it->second.empty() || *end != '\0') {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "--" + name + ": expected a number, found '" + it->second + "'");
+  }
+  return v;
+}
+
+std::string format_help(const std::string& usage, const std::string& summary,
+                        const std::vector<OptionSpec>& specs) {
+  std::ostringstream os;
+  os << "usage: " << usage << "\n\n" << summary << "\n\noptions:\n";
+  for (const auto& s : specs) {
+    std::string left = "  --" + s.name + (s.value.empty() ? "" : " " + s.value);
+    os << left;
+    if (left.size() < 28) os << std::string(28 - left.size(), ' ');
+    else os << "\n" << std::string(28, ' ');
+    os << s.help;
+    if (!s.default_value.empty()) os << " (default: " << s.default_value << ")";
+    os << "\n";
+  }
+  return os.str();
+}
+
+}  // namespace latent::cli
