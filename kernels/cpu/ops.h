@@ -1,0 +1,47 @@
+#pragma once
+// CPU op interface used by the engine. Activations are float32, row-major; weights are read in their
+// stored dtype (F32, BF16, F16, or FP8-E4M3 with 128x128 block scales) and converted on the fly.
+// Every op has a plain scalar reference (ops_ref.cpp, namespace ref) that tests compare the fast,
+// runtime-dispatched bodies against.
+#include <cstdint>
+
+#include "kernels/cpu/dtype.h"
+
+namespace latent::cpu {
+
+class ThreadPool;
+
+// A weight matrix as nn.Linear stores it: [rows = out_features, cols = in_features], row-major.
+struct WeightView {
+  const void* data = nullptr;
+  DType dtype = DType::kF32;
+  int64_t rows = 0;
+  int64_t cols = 0;
+  // FP8 only: weight_scale_inv, [ceil(rows/128), ceil(cols/128)] float32; w = q * scale_inv[r/128][c/128].
+  const float* scale_inv = nullptr;
+  int64_t block = 128;
+
+  float at(int64_t r, int64_t c) const;  // slow, for references and tests
+};
+
+// y[n, rows] = x[n, cols] · Wᵀ. n = 1 is the decode GEMV, n > 1 the prefill GEMM. pool may be null.
+void linear(const float* x, int64_t n, const WeightView& w, float* y, ThreadPool* pool = nullptr);
+
+// y[n, d] = x / rms(x) * gain (gain in any dtype, d values).
+void rms_norm(const float* x, int64_t n, int64_t d, const void* gain, DType gain_dtype, float eps, float* y);
+
+// Row `id` of an embedding table [vocab, d] into out[d] as float32.
+void embedding_row(const WeightView& table, int64_t id, float* out);
+
+// out[i] = silu(gate[i]) * up[i]
+void swiglu(const float* gate, const float* up, int64_t n, float* out);
+
+// In-place softmax over n values.
+void softmax(float* x, int64_t n);
+
+namespace ref {
+void linear(const float* x, int64_t n, const WeightView& w, float* y);
+void rms_norm(const float* x, int64_t n, int64_t d, const void* gain, DType gain_dtype, float eps, float* y);
+}  // namespace ref
+
+}  // namespace latent::cpu
