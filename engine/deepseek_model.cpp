@@ -1,0 +1,386 @@
+// The DeepSeek-V2/V3 forward pass: embed -> [RMSNorm -> MLA -> RMSNorm -> MLP | MoE] x L -> norm -> lm_head,
+// plus the MTP module. Reads top to bottom; T = new tokens of all sequences, d = hidden_size, H = heads,
+// R = kv_lora_rank, P = qk_rope_head_dim, V = vocab_size.
+#include "engine/deepseek_model.h"
+
+#include <algorithm>
+
+#include "engine/mla.h"
+#include "engine/moe.h"
+#include "engine/rope.h"
+#include "kernels/base/log.h"
+#include "kernels/cpu/attention.h"
+#include "kernels/cpu/ops.h"
+
+namespace latent {
+
+using cpu::WeightView;
+using Vec = std::vector<float>;
+
+namespace {
+
+struct LayerWeights {
+  WeightView input_layernorm;           // [d]
+  WeightView post_attention_layernorm;  // [d]
+  MlaWeights attn;
+  bool is_moe = false;
+  MlpWeights mlp;  // dense layers
+  MoeWeights moe;  // MoE layers
+};
+
+struct MtpWeights {
+  WeightView embed_tokens;      // [V, d] (equal to the main model's in the V3 release)
+  WeightView enorm, hnorm;      // [d]
+  WeightView eh_proj;           // [d, 2d]
+  WeightView shared_head_norm;  // [d]
+  WeightView shared_head_head;  // [V, d]
+  LayerWeights block;
+};
+
+Result<LayerWeights> load_layer(const Weights& w, const ModelConfig& c, int64_t i) {
+  const std::string p = "model.layers." + std::to_string(i);
+  LayerWeights L;
+  LATENT_ASSIGN_OR_RETURN(L.input_layernorm, w.vector(p + ".input_layernorm.weight", c.hidden_size));
+  LATENT_ASSIGN_OR_RETURN(L.post_attention_layernorm, w.vector(p + ".post_attention_layernorm.weight", c.hidden_size));
+  LATENT_ASSIGN_OR_RETURN(L.attn, MlaWeights::load(w, c, p + ".self_attn"));
+  L.is_moe = c.is_moe_layer(i);
+  if (L.is_moe) {
+    LATENT_ASSIGN_OR_RETURN(L.moe, MoeWeights::load(w, c, p + ".mlp"));
+  } else {
+    LATENT_ASSIGN_OR_RETURN(L.mlp, MlpWeights::load(w, p + ".mlp", c.hidden_size, c.intermediate_size));
+  }
+  return L;
+}
+
+// One sequence's share of the flattened batch.
+struct SeqSpan {
+  int64_t offset = 0;  // first row in the [T, ...] activations
+  int64_t n_new = 0;
+  int64_t n_cached = 0;
+  std::span<const BlockId> blocks;
+  bool all_logits = false;
+};
+
+void rms_norm(const float* x, int64_t n, const WeightView& gain, float eps, float* y) {
+  cpu::rms_norm(x, n, gain.cols, gain.data, gain.dtype, eps, y);
+}
+
+}  // namespace
+
+struct DeepseekModel::Impl {
+  ModelConfig config;
+  Weights weights;
+  ModelOptions options;
+  WeightView embed_tokens;  // [V, d]
+  WeightView norm;          // [d]
+  WeightView lm_head;       // [V, d]
+  std::vector<LayerWeights> layers;
+  std::vector<MtpWeights> mtp;  // empty, or module 0 of num_nextn_predict_layers
+  std::vector<float> inv_freq;  // [P / 2]
+  float softmax_scale = 0;
+
+  Status check_batch(const std::vector<SeqSpan>& seqs, const KvCache& cache) const;
+  void decoder_layer(const LayerWeights& L, int64_t cache_layer, const std::vector<SeqSpan>& seqs,
+                     const Vec& rope_cs, Vec& x, KvCache& cache, ForwardTrace* trace) const;
+  ForwardResult finish(const std::vector<SeqSpan>& seqs, const Vec& x, const WeightView& final_norm,
+                       const WeightView& head, const ForwardOptions& opt) const;
+};
+
+DeepseekModel::DeepseekModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+DeepseekModel::~DeepseekModel() = default;
+const ModelConfig& DeepseekModel::config() const { return impl_->config; }
+const Weights& DeepseekModel::weights() const { return impl_->weights; }
+bool DeepseekModel::has_mtp() const { return !impl_->mtp.empty(); }
+
+Result<std::unique_ptr<DeepseekModel>> DeepseekModel::load(const std::string& dir, const ModelOptions& options) {
+  LATENT_ASSIGN_OR_RETURN(ModelConfig config, ModelConfig::load(dir));
+  LATENT_ASSIGN_OR_RETURN(Weights weights, Weights::open(dir, options.weights));
+  return create(std::move(config), std::move(weights), options);
+}
+
+Result<std::unique_ptr<DeepseekModel>> DeepseekModel::create(ModelConfig config, Weights weights,
+                                                             const ModelOptions& options) {
+  auto m = std::make_unique<Impl>();
+  m->config = std::move(config);
+  m->weights = std::move(weights);
+  m->options = options;
+  const ModelConfig& c = m->config;
+  const Weights& w = m->weights;
+  const int64_t d = c.hidden_size, V = c.vocab_size;
+  LATENT_ASSIGN_OR_RETURN(m->embed_tokens, w.matrix("model.embed_tokens.weight", V, d));
+  LATENT_ASSIGN_OR_RETURN(m->norm, w.vector("model.norm.weight", d));
+  if (c.tie_word_embeddings && !w.has("lm_head.weight")) {
+    m->lm_head = m->embed_tokens;
+  } else {
+    LATENT_ASSIGN_OR_RETURN(m->lm_head, w.matrix("lm_head.weight", V, d));
+  }
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    LATENT_ASSIGN_OR_RETURN(LayerWeights L, load_layer(w, c, i));
+    m->layers.push_back(std::move(L));
+  }
+  if (c.num_nextn_predict_layers > 0 && options.load_mtp) {
+    const int64_t i = c.num_hidden_layers;
+    const std::string p = "model.layers." + std::to_string(i);
+    MtpWeights t;
+    LATENT_ASSIGN_OR_RETURN(t.embed_tokens, w.matrix(p + ".embed_tokens.weight", V, d));
+    LATENT_ASSIGN_OR_RETURN(t.enorm, w.vector(p + ".enorm.weight", d));
+    LATENT_ASSIGN_OR_RETURN(t.hnorm, w.vector(p + ".hnorm.weight", d));
+    LATENT_ASSIGN_OR_RETURN(t.eh_proj, w.matrix(p + ".eh_proj.weight", d, 2 * d));
+    LATENT_ASSIGN_OR_RETURN(t.shared_head_norm, w.vector(p + ".shared_head.norm.weight", d));
+    LATENT_ASSIGN_OR_RETURN(t.shared_head_head, w.matrix(p + ".shared_head.head.weight", V, d));
+    LATENT_ASSIGN_OR_RETURN(t.block, load_layer(w, c, i));
+    m->mtp.push_back(std::move(t));
+  }
+  m->inv_freq = rope_inv_freq(c);
+  m->softmax_scale = static_cast<float>(c.softmax_scale());
+  LATENT_LOG_DEBUG("DeepseekModel: %s, %lld layers, %s MTP", c.architecture.c_str(),
+                   static_cast<long long>(c.num_hidden_layers), m->mtp.empty() ? "no" : "with");
+  return std::unique_ptr<DeepseekModel>(new DeepseekModel(std::move(m)));
+}
+
+Status DeepseekModel::Impl::check_batch(const std::vector<SeqSpan>& seqs, const KvCache& cache) const {
+  if (cache.n_layers() != config.n_cache_layers() || cache.kv_lora_rank() != config.kv_lora_rank ||
+      cache.rope_dim() != config.qk_rope_head_dim) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "KvCache: expected " + std::to_string(config.n_cache_layers()) + " layers x [" +
+                          std::to_string(config.kv_lora_rank) + " + " + std::to_string(config.qk_rope_head_dim) +
+                          "], found " + std::to_string(cache.n_layers()) + " x [" +
+                          std::to_string(cache.kv_lora_rank()) + " + " + std::to_string(cache.rope_dim()) + "]");
+  }
+  for (size_t s = 0; s < seqs.size(); ++s) {
+    const SeqSpan& q = seqs[s];
+    const std::string who = "sequence " + std::to_string(s) + ": ";
+    if (q.n_new <= 0) return make_error(ErrorCode::kInvalidArgument, who + "expected at least one new token, found 0");
+    if (q.n_cached < 0) return make_error(ErrorCode::kInvalidArgument, who + "n_cached < 0");
+    const int64_t need = KvCache::blocks_needed(q.n_cached + q.n_new);
+    if (static_cast<int64_t>(q.blocks.size()) < need) {
+      return make_error(ErrorCode::kInvalidArgument, who + "expected a block table of at least " +
+                                                         std::to_string(need) + " blocks for " +
+                                                         std::to_string(q.n_cached + q.n_new) + " tokens, found " +
+                                                         std::to_string(q.blocks.size()));
+    }
+    for (int64_t b = 0; b < need; ++b) {
+      if (cache.ref_count(q.blocks[static_cast<size_t>(b)]) <= 0) {
+        return make_error(ErrorCode::kInvalidArgument, who + "block table entry " + std::to_string(b) +
+                                                           ": expected an allocated block, found id " +
+                                                           std::to_string(q.blocks[static_cast<size_t>(b)]));
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+// One decoder block over the flattened batch; x [T, d] is the residual stream, updated in place.
+void DeepseekModel::Impl::decoder_layer(const LayerWeights& L, int64_t cache_layer, const std::vector<SeqSpan>& seqs,
+                                        const Vec& rope_cs, Vec& x, KvCache& cache, ForwardTrace* trace) const {
+  const ModelConfig& c = config;
+  cpu::ThreadPool* pool = options.pool;
+  const int64_t d = c.hidden_size, H = c.num_attention_heads, R = c.kv_lora_rank, P = c.qk_rope_head_dim;
+  const int64_t nope = c.qk_nope_head_dim, vd = c.v_head_dim, qk = nope + P;
+  const int64_t T = static_cast<int64_t>(x.size()) / d;
+  const float eps = static_cast<float>(c.rms_norm_eps);
+  const MlaWeights& a = L.attn;
+
+  // ---- attention
+  Vec h(static_cast<size_t>(T * d));
+  rms_norm(x.data(), T, L.input_layernorm, eps, h.data());  // [T, d]
+  Vec q(static_cast<size_t>(T * H * qk));                    // [T, H, nope + P]
+  if (a.q_lora) {
+    const int64_t qr = a.q_a_proj.rows;
+    Vec qa(static_cast<size_t>(T * qr));
+    cpu::linear(h.data(), T, a.q_a_proj, qa.data(), pool);  // [T, q_lora_rank]
+    rms_norm(qa.data(), T, a.q_a_layernorm, eps, qa.data());
+    cpu::linear(qa.data(), T, a.q_b_proj, q.data(), pool);  // [T, H * (nope + P)]
+  } else {
+    cpu::linear(h.data(), T, a.q_proj, q.data(), pool);  // [T, H * (nope + P)]
+  }
+  for (int64_t t = 0; t < T; ++t) {
+    for (int64_t hd = 0; hd < H; ++hd) rope_rotate(q.data() + t * H * qk + hd * qk + nope, P, rope_cs.data() + t * P);
+  }
+  Vec kv(static_cast<size_t>(T * (R + P)));
+  cpu::linear(h.data(), T, a.kv_a_proj_with_mqa, kv.data(), pool);  // [T, R + P]: [latent | rope key]
+  // Cache row of each new token: [kv_a_layernorm(latent) R | rope(k_rope) P]
+  for (const SeqSpan& s : seqs) {
+    for (int64_t i = 0; i < s.n_new; ++i) {
+      const int64_t t = s.offset + i, pos = s.n_cached + i;
+      float* row = cache.token(cache_layer, s.blocks[static_cast<size_t>(pos / KvCache::kBlockSize)],
+                               pos % KvCache::kBlockSize);
+      const float* src = kv.data() + t * (R + P);
+      rms_norm(src, 1, a.kv_a_layernorm, eps, row);
+      std::copy(src + R, src + R + P, row + R);
+      rope_rotate(row + R, P, rope_cs.data() + t * P);
+    }
+  }
+  // Weight absorption: attention runs in the latent space (MQA with one KV head of width R + P).
+  Vec q_lat(static_cast<size_t>(T * H * R));  // [T, H, R]
+  cpu::mla_absorb_q(q.data(), T, H * qk, a.kv_b_proj, H, nope, P, vd, q_lat.data());
+  Vec o_lat(static_cast<size_t>(T * H * R));  // [T, H, R]
+  std::vector<const float*> blocks;
+  for (const SeqSpan& s : seqs) {
+    blocks.clear();
+    for (int64_t b = 0; b < KvCache::blocks_needed(s.n_cached + s.n_new); ++b) {
+      blocks.push_back(cache.block_data(cache_layer, s.blocks[static_cast<size_t>(b)]));
+    }
+    cpu::mla_attention(q_lat.data() + s.offset * H * R, q.data() + s.offset * H * qk, H * qk, s.n_new, H, nope, R,
+                       P, s.n_cached, blocks.data(), KvCache::kBlockSize, softmax_scale,
+                       o_lat.data() + s.offset * H * R);
+  }
+  Vec attn(static_cast<size_t>(T * H * vd));  // [T, H * v]
+  cpu::mla_apply_uv(o_lat.data(), T, a.kv_b_proj, H, nope, vd, attn.data());
+  cpu::linear(attn.data(), T, a.o_proj, h.data(), pool);  // [T, d]
+  for (int64_t i = 0; i < T * d; ++i) x[static_cast<size_t>(i)] += h[static_cast<size_t>(i)];
+
+  // ---- feed-forward
+  rms_norm(x.data(), T, L.post_attention_layernorm, eps, h.data());  // [T, d]
+  Vec ff(static_cast<size_t>(T * d));                                 // [T, d]
+  if (L.is_moe) {
+    const int64_t K = c.num_experts_per_tok;
+    std::vector<int32_t> idx(static_cast<size_t>(T * K));
+    Vec wt(static_cast<size_t>(T * K));
+    moe_forward(c, L.moe, h.data(), T, ff.data(), pool, idx.data(), wt.data());
+    if (trace) {
+      trace->moe_topk_idx.push_back(std::move(idx));
+      trace->moe_topk_weight.push_back(std::move(wt));
+    }
+  } else {
+    mlp_forward(L.mlp, h.data(), T, ff.data(), pool);
+  }
+  for (int64_t i = 0; i < T * d; ++i) x[static_cast<size_t>(i)] += ff[static_cast<size_t>(i)];
+}
+
+// Final norm, then the head over the rows that want logits.
+ForwardResult DeepseekModel::Impl::finish(const std::vector<SeqSpan>& seqs, const Vec& x, const WeightView& final_norm,
+                                          const WeightView& head, const ForwardOptions& opt) const {
+  const int64_t d = config.hidden_size, V = config.vocab_size, T = static_cast<int64_t>(x.size()) / d;
+  ForwardResult r;
+  r.vocab_size = V;
+  r.hidden_size = d;
+  Vec y(static_cast<size_t>(T * d));
+  rms_norm(x.data(), T, final_norm, static_cast<float>(config.rms_norm_eps), y.data());  // [T, d]
+  std::vector<int64_t> rows;
+  r.logit_offset.push_back(0);
+  r.token_offset.push_back(0);
+  for (const SeqSpan& s : seqs) {
+    for (int64_t i = s.all_logits ? 0 : s.n_new - 1; i < s.n_new; ++i) rows.push_back(s.offset + i);
+    r.logit_offset.push_back(static_cast<int64_t>(rows.size()));
+    r.token_offset.push_back(s.offset + s.n_new);
+  }
+  const int64_t n = static_cast<int64_t>(rows.size());
+  Vec sel(static_cast<size_t>(n * d));  // [n, d]
+  for (int64_t i = 0; i < n; ++i) std::copy(y.begin() + rows[i] * d, y.begin() + (rows[i] + 1) * d, sel.begin() + i * d);
+  r.logits.resize(static_cast<size_t>(n * V));
+  cpu::linear(sel.data(), n, head, r.logits.data(), options.pool);  // [n, V]
+  if (opt.return_hidden) r.hidden = std::move(y);
+  return r;
+}
+
+namespace {
+
+// Flattens the batch: row offsets and the cos/sin of each new token's position ([T, P]).
+template <typename Input>
+std::vector<SeqSpan> flatten(std::span<const Input> batch, int64_t (*n_of)(const Input&)) {
+  std::vector<SeqSpan> seqs;
+  int64_t off = 0;
+  for (const Input& in : batch) {
+    SeqSpan s{off, n_of(in), in.n_cached, in.block_table, in.all_logits};
+    off += s.n_new;
+    seqs.push_back(s);
+  }
+  return seqs;
+}
+
+Vec rope_table(const std::vector<SeqSpan>& seqs, const std::vector<float>& inv_freq, int64_t P) {
+  const int64_t T = seqs.empty() ? 0 : seqs.back().offset + seqs.back().n_new;
+  Vec cs(static_cast<size_t>(T * P));
+  for (const SeqSpan& s : seqs) {
+    for (int64_t i = 0; i < s.n_new; ++i) rope_cos_sin(inv_freq, s.n_cached + i, cs.data() + (s.offset + i) * P);
+  }
+  return cs;
+}
+
+}  // namespace
+
+Result<ForwardResult> DeepseekModel::forward(std::span<const SequenceInput> batch, KvCache& cache,
+                                             const ForwardOptions& options) {
+  const Impl& m = *impl_;
+  const ModelConfig& c = m.config;
+  const int64_t d = c.hidden_size;
+  if (batch.empty()) return make_error(ErrorCode::kInvalidArgument, "forward: expected at least one sequence, found 0");
+  auto seqs = flatten<SequenceInput>(batch, [](const SequenceInput& s) { return static_cast<int64_t>(s.tokens.size()); });
+  LATENT_RETURN_IF_ERROR(m.check_batch(seqs, cache));
+  const int64_t T = seqs.back().offset + seqs.back().n_new;
+
+  // Embedding: x [T, d]
+  Vec x(static_cast<size_t>(T * d));
+  for (size_t s = 0; s < batch.size(); ++s) {
+    for (int64_t i = 0; i < seqs[s].n_new; ++i) {
+      const int32_t id = batch[s].tokens[static_cast<size_t>(i)];
+      if (id < 0 || id >= c.vocab_size) {
+        return make_error(ErrorCode::kInvalidArgument, "sequence " + std::to_string(s) + ": token id " +
+                                                           std::to_string(id) + " out of range [0, " +
+                                                           std::to_string(c.vocab_size) + ")");
+      }
+      cpu::embedding_row(m.embed_tokens, id, x.data() + (seqs[s].offset + i) * d);
+    }
+  }
+  ForwardTrace* trace = options.trace;
+  if (trace) *trace = ForwardTrace{};
+  if (trace) trace->layer_outputs.push_back(x);
+  const Vec rope_cs = rope_table(seqs, m.inv_freq, c.qk_rope_head_dim);  // [T, P]
+
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    m.decoder_layer(m.layers[static_cast<size_t>(l)], l, seqs, rope_cs, x, cache, trace);  // x [T, d]
+    if (trace) trace->layer_outputs.push_back(x);
+  }
+  if (trace) trace->hidden_prenorm = x;
+  return m.finish(seqs, x, m.norm, m.lm_head, options);  // logits [rows, V]
+}
+
+Result<ForwardResult> DeepseekModel::forward_mtp(std::span<const MtpSequenceInput> batch, KvCache& cache,
+                                                 const ForwardOptions& options) {
+  const Impl& m = *impl_;
+  const ModelConfig& c = m.config;
+  const int64_t d = c.hidden_size;
+  if (m.mtp.empty()) {
+    return make_error(ErrorCode::kUnsupported, "forward_mtp: expected a model with an MTP module "
+                                               "(num_nextn_predict_layers > 0 and load_mtp), found none");
+  }
+  if (batch.empty()) return make_error(ErrorCode::kInvalidArgument, "forward_mtp: expected at least one sequence");
+  auto seqs = flatten<MtpSequenceInput>(batch, [](const MtpSequenceInput& s) { return static_cast<int64_t>(s.next_tokens.size()); });
+  LATENT_RETURN_IF_ERROR(m.check_batch(seqs, cache));
+  const int64_t T = seqs.back().offset + seqs.back().n_new;
+  const MtpWeights& t = m.mtp[0];
+  const float eps = static_cast<float>(c.rms_norm_eps);
+
+  // x = eh_proj([enorm(E[t_{i+1}]) | hnorm(h_i)]): cat [T, 2d] -> x [T, d]
+  Vec cat(static_cast<size_t>(T * 2 * d)), e(static_cast<size_t>(d));
+  for (size_t s = 0; s < batch.size(); ++s) {
+    if (!batch[s].hidden) return make_error(ErrorCode::kInvalidArgument, "forward_mtp: sequence " + std::to_string(s) + ": hidden is null");
+    for (int64_t i = 0; i < seqs[s].n_new; ++i) {
+      const int32_t id = batch[s].next_tokens[static_cast<size_t>(i)];
+      if (id < 0 || id >= c.vocab_size) {
+        return make_error(ErrorCode::kInvalidArgument, "forward_mtp: sequence " + std::to_string(s) + ": token id " +
+                                                           std::to_string(id) + " out of range");
+      }
+      float* row = cat.data() + (seqs[s].offset + i) * 2 * d;
+      cpu::embedding_row(t.embed_tokens, id, e.data());
+      rms_norm(e.data(), 1, t.enorm, eps, row);
+      rms_norm(batch[s].hidden + i * d, 1, t.hnorm, eps, row + d);
+    }
+  }
+  Vec x(static_cast<size_t>(T * d));
+  cpu::linear(cat.data(), T, t.eh_proj, x.data(), m.options.pool);  // [T, d]
+
+  ForwardTrace* trace = options.trace;
+  if (trace) *trace = ForwardTrace{};
+  if (trace) trace->layer_outputs.push_back(x);
+  const Vec rope_cs = rope_table(seqs, m.inv_freq, c.qk_rope_head_dim);  // [T, P]
+  m.decoder_layer(t.block, c.num_hidden_layers, seqs, rope_cs, x, cache, trace);  // x [T, d]
+  if (trace) {
+    trace->layer_outputs.push_back(x);
+    trace->hidden_prenorm = x;
+  }
+  return m.finish(seqs, x, t.shared_head_norm, t.shared_head_head, options);  // logits [rows, V]
+}
+
+}  // namespace latent

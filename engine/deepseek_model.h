@@ -1,0 +1,100 @@
+#pragma once
+// DeepseekModel: the DeepSeek-V2/V3 forward pass on CPU (float32 activations, weights read in their stored
+// dtype). A batch holds several sequences, each with its new tokens, the number of tokens already in the
+// latent cache and its block table; prefill (many new tokens) and decode (one) take the same path:
+// embed -> [RMSNorm -> MLA over the latent cache -> RMSNorm -> MLP | MoE] x L -> norm -> lm_head.
+// The MTP module (DeepSeek-V3 layer num_hidden_layers) drafts the token after next from the main model's
+// post-norm hidden state; it has its own cache layer(s) in the same KvCache and block tables.
+//
+// Not thread-safe: one thread (the engine thread) calls forward at a time; ops parallelize internally.
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "engine/config.h"
+#include "engine/kv_cache.h"
+#include "engine/weights.h"
+#include "kernels/base/result.h"
+
+namespace latent {
+
+namespace cpu {
+class ThreadPool;
+}
+
+struct SequenceInput {
+  std::span<const int32_t> tokens;       // [n_new] new token ids
+  int64_t n_cached = 0;                   // tokens already cached = position of tokens[0]
+  std::span<const BlockId> block_table;   // blocks covering positions [0, n_cached + n_new)
+  bool all_logits = false;                // logits for every new token, else only for the last
+};
+
+// MTP slot i predicts token i+2 from token i+1 and the main model's post-norm hidden state at position i.
+struct MtpSequenceInput {
+  std::span<const int32_t> next_tokens;  // [n_new] t[i+1] for slots i = n_cached .. n_cached+n_new-1
+  const float* hidden = nullptr;          // [n_new, hidden_size] main-model hidden_postnorm at positions i
+  int64_t n_cached = 0;                   // MTP slots already cached = RoPE position of the first slot
+  std::span<const BlockId> block_table;   // blocks covering slots [0, n_cached + n_new)
+  bool all_logits = false;
+};
+
+// Intermediate values for tests and diagnosis (golden debug arrays); costs copies, off by default.
+struct ForwardTrace {
+  std::vector<std::vector<float>> layer_outputs;    // [1 + n_layers][n_tokens * hidden]: embedding, then
+                                                    // the residual stream after each decoder layer
+  std::vector<std::vector<int32_t>> moe_topk_idx;   // per MoE layer [n_tokens * top_k], ids ascending
+  std::vector<std::vector<float>> moe_topk_weight;  // same order: the final multipliers
+  std::vector<float> hidden_prenorm;                // [n_tokens, hidden] before the final norm
+};
+
+struct ForwardOptions {
+  bool return_hidden = false;     // fill ForwardResult::hidden (post-norm, every new token)
+  ForwardTrace* trace = nullptr;  // tokens of all sequences concatenated in batch order
+};
+
+struct ForwardResult {
+  int64_t vocab_size = 0;
+  int64_t hidden_size = 0;
+  std::vector<float> logits;            // [n_logit_rows, vocab]
+  std::vector<int64_t> logit_offset;    // [n_seq + 1]: rows of sequence s are [logit_offset[s], [s+1])
+  std::vector<float> hidden;            // [n_tokens, hidden] post-norm, when return_hidden
+  std::vector<int64_t> token_offset;    // [n_seq + 1]: new tokens of sequence s in `hidden`
+  const float* logits_row(int64_t row) const { return logits.data() + row * vocab_size; }
+  const float* hidden_row(int64_t token) const { return hidden.data() + token * hidden_size; }
+};
+
+struct ModelOptions {
+  WeightsOptions weights;
+  bool load_mtp = true;               // load the MTP module when the config declares one
+  cpu::ThreadPool* pool = nullptr;    // passed to the ops; nullptr = their default
+};
+
+class DeepseekModel {
+ public:
+  // Reads DIR/config.json and the safetensors beside it; checks every tensor's dtype and shape up front.
+  static Result<std::unique_ptr<DeepseekModel>> load(const std::string& dir, const ModelOptions& options = {});
+  static Result<std::unique_ptr<DeepseekModel>> create(ModelConfig config, Weights weights,
+                                                      const ModelOptions& options = {});
+  ~DeepseekModel();
+
+  const ModelConfig& config() const;
+  const Weights& weights() const;
+  bool has_mtp() const;
+
+  // Writes the new tokens' latents into `cache` (every decoder layer) and returns their logits.
+  // The block tables must already hold enough blocks (KvCache::blocks_needed(n_cached + n_new)).
+  Result<ForwardResult> forward(std::span<const SequenceInput> batch, KvCache& cache,
+                                const ForwardOptions& options = {});
+  // The MTP module's draft logits; writes its own cache layer (cache layer num_hidden_layers).
+  Result<ForwardResult> forward_mtp(std::span<const MtpSequenceInput> batch, KvCache& cache,
+                                    const ForwardOptions& options = {});
+
+ private:
+  struct Impl;
+  explicit DeepseekModel(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace latent

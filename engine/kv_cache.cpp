@@ -1,0 +1,93 @@
+#include "engine/kv_cache.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "engine/config.h"
+
+namespace latent {
+
+KvCache::KvCache(int64_t n_layers, int64_t kv_lora_rank, int64_t rope_dim, int64_t n_blocks)
+    : n_layers_(n_layers), kv_lora_rank_(kv_lora_rank), rope_dim_(rope_dim), n_blocks_(n_blocks),
+      data_(static_cast<size_t>(n_blocks * n_layers * kBlockSize * (kv_lora_rank + rope_dim)), 0.f),
+      refs_(static_cast<size_t>(n_blocks), 0) {
+  free_.reserve(static_cast<size_t>(n_blocks));
+  for (int64_t b = n_blocks - 1; b >= 0; --b) free_.push_back(static_cast<BlockId>(b));
+}
+
+Result<KvCache> KvCache::for_model(const ModelConfig& config, int64_t n_blocks) {
+  if (n_blocks <= 0) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "KvCache: expected a positive block count, found " + std::to_string(n_blocks));
+  }
+  return KvCache(config.n_cache_layers(), config.kv_lora_rank, config.qk_rope_head_dim, n_blocks);
+}
+
+int64_t KvCache::blocks_for_bytes(const ModelConfig& config, size_t bytes) {
+  size_t per_block = static_cast<size_t>(config.n_cache_layers() * kBlockSize * config.kv_cache_dim()) * sizeof(float);
+  return static_cast<int64_t>(bytes / per_block);
+}
+
+Result<BlockId> KvCache::allocate() {
+  if (free_.empty()) {
+    return make_error(ErrorCode::kResourceExhausted,
+                      "KV cache full: expected a free block, found none of " + std::to_string(n_blocks_));
+  }
+  BlockId b = free_.back();
+  free_.pop_back();
+  refs_[static_cast<size_t>(b)] = 1;
+  return b;
+}
+
+Result<std::vector<BlockId>> KvCache::allocate(int64_t n) {
+  if (n > free_count()) {
+    return make_error(ErrorCode::kResourceExhausted, "KV cache full: expected " + std::to_string(n) +
+                                                         " free blocks, found " + std::to_string(free_count()) +
+                                                         " of " + std::to_string(n_blocks_));
+  }
+  std::vector<BlockId> out;
+  out.reserve(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) out.push_back(*allocate());
+  return out;
+}
+
+static Status bad_block(const char* what, BlockId b, int64_t n) {
+  return make_error(ErrorCode::kInvalidArgument, std::string("KvCache::") + what + ": expected an allocated block id in [0, " +
+                                                     std::to_string(n) + "), found " + std::to_string(b));
+}
+
+Status KvCache::ref(BlockId b) {
+  if (b < 0 || b >= n_blocks_ || refs_[static_cast<size_t>(b)] == 0) return bad_block("ref", b, n_blocks_);
+  ++refs_[static_cast<size_t>(b)];
+  return Status::Ok();
+}
+
+Status KvCache::unref(BlockId b) {
+  if (b < 0 || b >= n_blocks_ || refs_[static_cast<size_t>(b)] == 0) return bad_block("unref", b, n_blocks_);
+  if (--refs_[static_cast<size_t>(b)] == 0) free_.push_back(b);
+  return Status::Ok();
+}
+
+int32_t KvCache::ref_count(BlockId b) const {
+  return (b < 0 || b >= n_blocks_) ? 0 : refs_[static_cast<size_t>(b)];
+}
+
+Status KvCache::copy_block(BlockId src, BlockId dst, int64_t n_slots) {
+  if (ref_count(src) == 0) return bad_block("copy_block(src)", src, n_blocks_);
+  if (ref_count(dst) == 0) return bad_block("copy_block(dst)", dst, n_blocks_);
+  n_slots = std::clamp<int64_t>(n_slots, 0, kBlockSize);
+  for (int64_t l = 0; l < n_layers_; ++l) {
+    std::memcpy(block_data(l, dst), block_data(l, src), static_cast<size_t>(n_slots * token_dim()) * sizeof(float));
+  }
+  return Status::Ok();
+}
+
+float* KvCache::block_data(int64_t layer, BlockId b) {
+  return data_.data() + ((static_cast<int64_t>(b) * n_layers_ + layer) * kBlockSize) * token_dim();
+}
+
+const float* KvCache::block_data(int64_t layer, BlockId b) const {
+  return data_.data() + ((static_cast<int64_t>(b) * n_layers_ + layer) * kBlockSize) * token_dim();
+}
+
+}  // namespace latent

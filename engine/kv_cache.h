@@ -1,0 +1,61 @@
+#pragma once
+// KvCache: MLA's paged latent cache. Per layer and token it stores only kv_lora_rank floats (the latent after
+// kv_a_layernorm) then qk_rope_head_dim floats (the shared rope key after RoPE). Tokens live in fixed blocks
+// of kBlockSize; a sequence owns a block table (block ids, position p in block_table[p / kBlockSize], slot
+// p % kBlockSize). Blocks are reference counted so that running requests and the prefix cache can share them;
+// a block returns to the free list when its count drops to 0. Capacity is fixed at construction and memory is
+// allocated once; running out is an error, never a crash.
+//
+// Not thread-safe: owned by the engine thread (the Scheduler), like the model.
+#include <cstdint>
+#include <vector>
+
+#include "kernels/base/result.h"
+
+namespace latent {
+
+struct ModelConfig;
+using BlockId = int32_t;
+
+class KvCache {
+ public:
+  static constexpr int64_t kBlockSize = 64;
+
+  // n_layers: decoder layers plus MTP layers (ModelConfig::n_cache_layers()).
+  KvCache(int64_t n_layers, int64_t kv_lora_rank, int64_t rope_dim, int64_t n_blocks);
+  static Result<KvCache> for_model(const ModelConfig& config, int64_t n_blocks);
+  // Blocks that fit in `bytes` for this model.
+  static int64_t blocks_for_bytes(const ModelConfig& config, size_t bytes);
+
+  // ---- block allocator
+  Result<BlockId> allocate();                      // ref count 1; kResourceExhausted when full
+  Result<std::vector<BlockId>> allocate(int64_t n);  // all or nothing
+  Status ref(BlockId b);                           // share: count += 1
+  Status unref(BlockId b);                         // count -= 1; at 0 back to the free list
+  int32_t ref_count(BlockId b) const;              // 0 for a free block
+  int64_t free_count() const { return static_cast<int64_t>(free_.size()); }
+  int64_t capacity() const { return n_blocks_; }
+  static int64_t blocks_needed(int64_t n_tokens) { return (n_tokens + kBlockSize - 1) / kBlockSize; }
+  // Copies the first n_slots tokens of every layer from src to dst (copy-on-write of a shared partial block).
+  Status copy_block(BlockId src, BlockId dst, int64_t n_slots = kBlockSize);
+
+  // ---- views the model reads and writes
+  int64_t n_layers() const { return n_layers_; }
+  int64_t kv_lora_rank() const { return kv_lora_rank_; }
+  int64_t rope_dim() const { return rope_dim_; }
+  int64_t token_dim() const { return kv_lora_rank_ + rope_dim_; }
+  // One layer of one block: [kBlockSize, kv_lora_rank + rope_dim], row = slot.
+  float* block_data(int64_t layer, BlockId b);
+  const float* block_data(int64_t layer, BlockId b) const;
+  // One token: [kv_lora_rank latent | rope_dim rope key].
+  float* token(int64_t layer, BlockId b, int64_t slot) { return block_data(layer, b) + slot * token_dim(); }
+  size_t bytes() const { return data_.size() * sizeof(float); }
+
+ private:
+  int64_t n_layers_, kv_lora_rank_, rope_dim_, n_blocks_;
+  std::vector<float> data_;  // [n_blocks, n_layers, kBlockSize, token_dim]
+  std::vector<int32_t> refs_;
+  std::vector<BlockId> free_;  // stack; lowest ids handed out first
+};
+
+}  // namespace latent

@@ -1,0 +1,45 @@
+#pragma once
+// DeepSeekMoE: routed experts chosen per token by a router (all DeepSeek-V2/V3 routing variants) plus shared
+// experts applied to every token. A batch is grouped by expert so each expert's weights are read once.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/config.h"
+#include "engine/weights.h"
+#include "kernels/cpu/ops.h"
+
+namespace latent {
+
+// A SwiGLU MLP: down(silu(gate(x)) * up(x)). Dense layers, each routed expert and the shared experts.
+struct MlpWeights {
+  cpu::WeightView gate_proj;  // [inter, d]
+  cpu::WeightView up_proj;    // [inter, d]
+  cpu::WeightView down_proj;  // [d, inter]
+  static Result<MlpWeights> load(const Weights& w, const std::string& prefix, int64_t d, int64_t inter);
+};
+
+struct MoeWeights {
+  cpu::WeightView gate;                   // router [n_routed_experts, d]
+  cpu::WeightView e_score_correction_bias;  // [n_routed_experts]; data null when the checkpoint has none
+  std::vector<MlpWeights> experts;
+  bool has_shared = false;
+  MlpWeights shared_experts;              // inter = moe_intermediate_size * n_shared_experts
+  static Result<MoeWeights> load(const Weights& w, const ModelConfig& c, const std::string& prefix);
+};
+
+// Routing of one token: router logits [n_routed_experts] -> top_k expert ids (ascending) and their
+// multipliers. bias: e_score_correction_bias as float32 or null.
+//   softmax|sigmoid scores s; greedy: top-k of s; group_limited_greedy: groups ranked by max s;
+//   noaux_tc: choice = s + bias, groups ranked by the sum of their top-2 choices, top-k of choice in the
+//   kept groups. Weights: s of the chosen, / their sum if norm_topk_prob (and top_k > 1), * routed_scaling_factor.
+void route_token(const ModelConfig& c, const float* logits, const float* bias, int32_t* idx, float* weight);
+
+// y[n, d] = MoE(x[n, d]). topk_idx/topk_weight ([n, top_k]) receive the routing when not null.
+void moe_forward(const ModelConfig& c, const MoeWeights& w, const float* x, int64_t n, float* y,
+                 cpu::ThreadPool* pool, int32_t* topk_idx = nullptr, float* topk_weight = nullptr);
+
+// y[n, d] = MLP(x[n, d]).
+void mlp_forward(const MlpWeights& w, const float* x, int64_t n, float* y, cpu::ThreadPool* pool);
+
+}  // namespace latent

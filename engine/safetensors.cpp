@@ -1,0 +1,164 @@
+#include "engine/safetensors.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <nlohmann/json.hpp>
+
+namespace latent {
+
+int64_t TensorInfo::numel() const {
+  int64_t n = 1;
+  for (auto d : shape) n *= d;
+  return n;
+}
+
+std::string shape_string(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+Result<DType> parse_dtype(const std::string& name) {
+  if (name == "F32") return DType::kF32;
+  if (name == "BF16") return DType::kBF16;
+  if (name == "F16") return DType::kF16;
+  if (name == "F8_E4M3") return DType::kF8E4M3;
+  return make_error(ErrorCode::kUnsupported, "dtype: expected F32, BF16, F16 or F8_E4M3, found " + name);
+}
+
+// ---- MappedFile
+
+Result<MappedFile> MappedFile::open(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return make_error(errno == ENOENT ? ErrorCode::kNotFound : ErrorCode::kIo,
+                      path + ": cannot open: " + std::strerror(errno));
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    int e = errno;
+    ::close(fd);
+    return make_error(ErrorCode::kIo, path + ": cannot stat: " + std::strerror(e));
+  }
+  MappedFile f;
+  f.path_ = path;
+  f.size_ = static_cast<size_t>(st.st_size);
+  if (f.size_ > 0) {
+    void* p = ::mmap(nullptr, f.size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) {
+      int e = errno;
+      ::close(fd);
+      return make_error(ErrorCode::kIo, path + ": cannot mmap: " + std::strerror(e));
+    }
+    f.data_ = static_cast<const uint8_t*>(p);
+  }
+  ::close(fd);
+  return f;
+}
+
+MappedFile::MappedFile(MappedFile&& o) noexcept
+    : path_(std::move(o.path_)), data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+
+MappedFile& MappedFile::operator=(MappedFile&& o) noexcept {
+  if (this != &o) {
+    if (data_) ::munmap(const_cast<uint8_t*>(data_), size_);
+    path_ = std::move(o.path_);
+    data_ = std::exchange(o.data_, nullptr);
+    size_ = std::exchange(o.size_, 0);
+  }
+  return *this;
+}
+
+MappedFile::~MappedFile() {
+  if (data_) ::munmap(const_cast<uint8_t*>(data_), size_);
+}
+
+// ---- SafetensorsFile
+
+Result<SafetensorsFile> SafetensorsFile::open(const std::string& path) {
+  LATENT_ASSIGN_OR_RETURN(MappedFile file, MappedFile::open(path));
+  const size_t size = file.size();
+  if (size < 8) {
+    return make_error(ErrorCode::kCorrupt, path + ": truncated: expected at least 8 bytes (header length), got " +
+                                               std::to_string(size));
+  }
+  uint64_t header_len = 0;
+  std::memcpy(&header_len, file.data(), 8);
+  if (header_len > size - 8) {
+    return make_error(ErrorCode::kCorrupt, path + ": truncated: header length " + std::to_string(header_len) +
+                                               " exceeds the " + std::to_string(size - 8) + " bytes after it");
+  }
+  const char* h = reinterpret_cast<const char*>(file.data() + 8);
+  nlohmann::json header = nlohmann::json::parse(h, h + header_len, nullptr, /*allow_exceptions=*/false);
+  if (header.is_discarded() || !header.is_object()) {
+    return make_error(ErrorCode::kCorrupt, path + ": expected a JSON object header, found unparsable text");
+  }
+  const size_t data_start = 8 + header_len;
+  const size_t data_size = size - data_start;
+
+  SafetensorsFile st;
+  size_t max_end = 0;
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    const std::string& name = it.key();
+    const auto& v = it.value();
+    if (name == "__metadata__") {
+      if (v.is_object()) {
+        for (auto m = v.begin(); m != v.end(); ++m) {
+          if (m.value().is_string()) st.metadata_[m.key()] = m.value().get<std::string>();
+        }
+      }
+      continue;
+    }
+    auto bad = [&](const std::string& what) {
+      return make_error(ErrorCode::kCorrupt, path + ": tensor " + name + ": " + what);
+    };
+    if (!v.is_object() || !v.contains("dtype") || !v.contains("shape") || !v.contains("data_offsets") ||
+        !v["dtype"].is_string() || !v["shape"].is_array() || !v["data_offsets"].is_array() ||
+        v["data_offsets"].size() != 2) {
+      return bad("expected {dtype, shape, data_offsets}, found " + v.dump());
+    }
+    TensorInfo t;
+    t.name = name;
+    auto dt = parse_dtype(v["dtype"].get<std::string>());
+    if (!dt.ok()) return make_error(ErrorCode::kUnsupported, path + ": tensor " + name + ": " + dt.error().message);
+    t.dtype = *dt;
+    for (const auto& d : v["shape"]) {
+      if (!d.is_number_unsigned()) return bad("expected non-negative integer dimensions, found " + v["shape"].dump());
+      t.shape.push_back(d.get<int64_t>());
+    }
+    const auto& off = v["data_offsets"];
+    if (!off[0].is_number_unsigned() || !off[1].is_number_unsigned()) {
+      return bad("expected two non-negative data_offsets, found " + off.dump());
+    }
+    size_t begin = off[0].get<size_t>(), end = off[1].get<size_t>();
+    size_t expected = static_cast<size_t>(t.numel()) * static_cast<size_t>(dtype_size(t.dtype));
+    if (end < begin || end - begin != expected) {
+      return bad("data_offsets " + off.dump() + " span " + std::to_string(end < begin ? 0 : end - begin) +
+                 " bytes, expected " + std::to_string(expected) + " for " + v["dtype"].get<std::string>() + " " +
+                 shape_string(t.shape));
+    }
+    if (end > data_size) {
+      return make_error(ErrorCode::kCorrupt, path + ": truncated: tensor " + name + " ends at byte " +
+                                                 std::to_string(end) + " of the data section, which has only " +
+                                                 std::to_string(data_size) + " bytes");
+    }
+    max_end = std::max(max_end, end);
+    t.data = file.data() + data_start + begin;
+    t.nbytes = expected;
+    st.tensors_.emplace(name, std::move(t));
+  }
+  if (max_end != data_size) {
+    return make_error(ErrorCode::kCorrupt, path + ": header describes " + std::to_string(max_end) +
+                                               " data bytes, file has " + std::to_string(data_size));
+  }
+  st.file_ = std::move(file);
+  return st;
+}
+
+}  // namespace latent

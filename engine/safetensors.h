@@ -1,0 +1,64 @@
+#pragma once
+// One memory-mapped safetensors file: u64-LE header length, JSON header {name: {dtype, shape, data_offsets}},
+// then little-endian row-major data. Parsing checks every tensor against its dtype, shape and the file size.
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernels/base/result.h"
+#include "kernels/cpu/dtype.h"
+
+namespace latent {
+
+struct TensorInfo {
+  std::string name;
+  DType dtype = DType::kF32;
+  std::vector<int64_t> shape;
+  const void* data = nullptr;  // inside the mapping
+  size_t nbytes = 0;
+  int64_t numel() const;
+};
+
+std::string shape_string(const std::vector<int64_t>& shape);  // "[256, 32]"
+// Safetensors dtype spelling -> DType; "F64", "I32" etc. are kUnsupported errors.
+Result<DType> parse_dtype(const std::string& name);
+
+// A read-only mapping of one file; move-only, unmapped on destruction.
+class MappedFile {
+ public:
+  static Result<MappedFile> open(const std::string& path);
+  MappedFile() = default;
+  MappedFile(MappedFile&& o) noexcept;
+  MappedFile& operator=(MappedFile&& o) noexcept;
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  ~MappedFile();
+
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+class SafetensorsFile {
+ public:
+  // Maps `path` and validates the header against the file size.
+  static Result<SafetensorsFile> open(const std::string& path);
+
+  const std::map<std::string, TensorInfo>& tensors() const { return tensors_; }
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  const MappedFile& file() const { return file_; }
+
+ private:
+  MappedFile file_;
+  std::map<std::string, TensorInfo> tensors_;
+  std::map<std::string, std::string> metadata_;
+};
+
+}  // namespace latent

@@ -1,0 +1,60 @@
+#pragma once
+// Weights: a checkpoint's tensors, memory-mapped in their stored dtype (one model.safetensors, or shards listed
+// in model.safetensors.index.json). Looked up with the dtypes and shape the model expects (calm's
+// tensors_get): a mismatch is an error naming the tensor, the expected and the found value:
+//   "model.layers.1.self_attn.kv_b_proj.weight: expected [256, 32], got [256, 16]".
+// FP8 (F8_E4M3) matrices carry 128x128 block scales in `<name>_scale_inv` (DeepSeek-V3 release naming:
+// `...weight_scale_inv` beside `...weight`). Immutable after open(); safe to read from many threads.
+#include <cstdint>
+#include <initializer_list>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/safetensors.h"
+#include "kernels/base/result.h"
+#include "kernels/cpu/ops.h"
+
+namespace latent {
+
+struct WeightsOptions {
+  // Progress bar on stderr while loading; only drawn when stderr is a TTY.
+  bool progress = true;
+  // Touch every page after mapping (reads the whole checkpoint into the page cache up front).
+  bool prefault = false;
+};
+
+class Weights {
+ public:
+  // `path`: a model directory (model.safetensors.index.json, else model.safetensors, else the only
+  // *.safetensors file) or a .safetensors file.
+  static Result<Weights> open(const std::string& path, const WeightsOptions& options = {});
+
+  Weights();
+  Weights(Weights&&) noexcept;
+  Weights& operator=(Weights&&) noexcept;
+  ~Weights();
+
+  bool has(const std::string& name) const;
+  const TensorInfo* find(const std::string& name) const;  // nullptr when absent
+  size_t size() const;                                    // number of tensors
+  std::vector<std::string> names() const;                 // sorted
+  size_t total_bytes() const;                             // sum of tensor bytes
+
+  // The tensor with one of `dtypes` and exactly `shape` (checked in that order: missing, dtype, shape).
+  Result<const TensorInfo*> get(const std::string& name, std::initializer_list<DType> dtypes,
+                                const std::vector<int64_t>& shape) const;
+
+  // A [rows, cols] matrix in F32/BF16/F16, or F8_E4M3 with its `<name>_scale_inv` F32
+  // [ceil(rows/128), ceil(cols/128)] block scales.
+  Result<cpu::WeightView> matrix(const std::string& name, int64_t rows, int64_t cols) const;
+  // A [n] vector (norm gains, router bias) in F32/BF16/F16, viewed as a 1 x n matrix.
+  Result<cpu::WeightView> vector(const std::string& name, int64_t n) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace latent
