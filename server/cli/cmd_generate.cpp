@@ -1,0 +1,214 @@
+// latent generate: prefill a prompt, then decode N tokens one at a time through the latent KV cache.
+// Sampling: greedy (default) or temperature + top-p with a seed. The prompt comes from prompt_ids();
+// other front ends (text prompts, FIM prefix/suffix, speculative decoding) extend the option list.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <numeric>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "engine/deepseek_model.h"
+#include "engine/npy.h"
+#include "server/args.h"
+#include "server/cli/command.h"
+
+namespace latent::cli {
+namespace {
+
+const std::vector<OptionSpec> kSpecs = {
+    {"model", "DIR", "checkpoint directory (config.json + safetensors)", ""},
+    {"ids", "LIST", "comma-separated prompt token ids, e.g. 1,2,3", ""},
+    {"n", "N", "tokens to generate", "16"},
+    {"greedy", "", "pick the most likely token (the default unless --temperature is given)", ""},
+    {"temperature", "T", "sample from softmax(logits / T); 0 = greedy", ""},
+    {"top-p", "P", "nucleus sampling: keep the smallest set of tokens with probability >= P", "1.0"},
+    {"seed", "S", "random seed for sampling", "0"},
+    {"stop-eos", "", "stop after the config's eos_token_id", ""},
+    {"dump-logits", "FILE.npy", "write each decode step's logits [N, vocab]: row j = logits after feeding "
+                                "generated token j (the golden decode_logits layout)", ""},
+    {"json", "", "print one JSON object on the last line: ids, prompt_tokens, prefill_ms, decode_ms, decode_tok_s", ""},
+    {"help", "", "show this help", ""},
+};
+
+Result<std::vector<int32_t>> parse_ids(const std::string& text) {
+  std::vector<int32_t> ids;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (item.empty()) continue;
+    try {
+      size_t used = 0;
+      long long v = std::stoll(item, &used);
+      if (used != item.size() || v < 0 || v > INT32_MAX) throw std::invalid_argument(item);
+      ids.push_back(static_cast<int32_t>(v));
+    } catch (const std::exception&) {
+      return make_error(ErrorCode::kInvalidArgument, "--ids: expected comma-separated token ids, found '" + item + "'");
+    }
+  }
+  if (ids.empty()) return make_error(ErrorCode::kInvalidArgument, "--ids: expected at least one token id, found none");
+  return ids;
+}
+
+// The prompt's token ids from the options (today --ids).
+Result<std::vector<int32_t>> prompt_ids(const Args& args) {
+  if (!args.has("ids")) return make_error(ErrorCode::kInvalidArgument, "expected --ids");
+  return parse_ids(args.get("ids"));
+}
+
+struct SamplingParams {
+  double temperature = 0;  // 0: greedy
+  double top_p = 1.0;
+  uint64_t seed = 0;
+};
+
+class TokenPicker {
+ public:
+  explicit TokenPicker(const SamplingParams& p) : p_(p), rng_(p.seed) {}
+  int32_t pick(const float* logits, int64_t V) {
+    if (p_.temperature <= 0) return static_cast<int32_t>(std::max_element(logits, logits + V) - logits);
+    std::vector<int32_t> order(static_cast<size_t>(V));
+    std::iota(order.begin(), order.end(), 0);
+    std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return logits[a] > logits[b]; });
+    std::vector<double> prob(static_cast<size_t>(V));
+    double sum = 0;
+    for (int64_t i = 0; i < V; ++i) {
+      prob[i] = std::exp((logits[order[i]] - logits[order[0]]) / p_.temperature);
+      sum += prob[i];
+    }
+    double kept = 0;
+    int64_t n = 0;
+    while (n < V && (n == 0 || kept < p_.top_p * sum)) kept += prob[n++];
+    double u = std::uniform_real_distribution<double>(0, kept)(rng_);
+    for (int64_t i = 0; i < n; ++i) {
+      if ((u -= prob[i]) <= 0) return order[i];
+    }
+    return order[n - 1];
+  }
+
+ private:
+  SamplingParams p_;
+  std::mt19937_64 rng_;
+};
+
+int fail(const Error& e) {
+  std::fprintf(stderr, "latent generate: %s\n", e.to_string().c_str());
+  return 1;
+}
+
+double ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+int run_generate(int argc, char** argv) {
+  const std::string usage =
+      "latent generate --model DIR --ids LIST -n N [--greedy | --temperature T --top-p P --seed S]\n"
+      "                       [--dump-logits FILE.npy] [--json]";
+  const std::string summary =
+      "Prefills the prompt, then generates N tokens one at a time through the latent KV cache and prints\n"
+      "their ids (space-separated). Greedy unless --temperature > 0. Does not stop at EOS unless --stop-eos.";
+  // Accept -n as --n.
+  std::vector<std::string> storage(argv, argv + argc);
+  for (auto& a : storage) {
+    if (a == "-n") a = "--n";
+  }
+  std::vector<char*> av;
+  for (auto& a : storage) av.push_back(a.data());
+  auto args = Args::parse(argc, av.data(), 2, kSpecs);
+  if (!args.ok()) {
+    std::fprintf(stderr, "latent generate: %s\n\n%s", args.error().message.c_str(),
+                 format_help(usage, summary, kSpecs).c_str());
+    return 2;
+  }
+  if (args->has("help")) {
+    std::printf("%s", format_help(usage, summary, kSpecs).c_str());
+    return 0;
+  }
+  if (!args->has("model")) {
+    std::fprintf(stderr, "latent generate: expected --model\n\n%s", format_help(usage, summary, kSpecs).c_str());
+    return 2;
+  }
+  auto ids = prompt_ids(*args);
+  if (!ids.ok()) return fail(ids.error());
+  auto n_gen = args->get_int("n", 16);
+  auto temperature = args->get_double("temperature", 0.0);
+  auto top_p = args->get_double("top-p", 1.0);
+  auto seed = args->get_int("seed", 0);
+  if (!n_gen.ok()) return fail(n_gen.error());
+  if (!temperature.ok()) return fail(temperature.error());
+  if (!top_p.ok()) return fail(top_p.error());
+  if (!seed.ok()) return fail(seed.error());
+  if (*n_gen < 0) return fail(make_error(ErrorCode::kInvalidArgument, "-n: expected >= 0, found " + std::to_string(*n_gen)));
+  if (*top_p <= 0 || *top_p > 1) return fail(make_error(ErrorCode::kInvalidArgument, "--top-p: expected (0, 1], found " + args->get("top-p")));
+  if (args->has("greedy") && args->has("temperature") && *temperature > 0) {
+    return fail(make_error(ErrorCode::kInvalidArgument, "expected --greedy or --temperature, found both"));
+  }
+  SamplingParams sp{args->has("greedy") ? 0.0 : *temperature, *top_p, static_cast<uint64_t>(*seed)};
+  const bool dump = args->has("dump-logits");
+
+  ModelOptions mopt;
+  mopt.load_mtp = false;
+  auto model = DeepseekModel::load(args->get("model"), mopt);
+  if (!model.ok()) return fail(model.error());
+  DeepseekModel& m = **model;
+  const int64_t V = m.config().vocab_size;
+  const int64_t L = static_cast<int64_t>(ids->size()), total = L + *n_gen + 1;
+  auto cache = KvCache::for_model(m.config(), KvCache::blocks_needed(total));
+  if (!cache.ok()) return fail(cache.error());
+  auto blocks = cache->allocate(KvCache::blocks_needed(total));
+  if (!blocks.ok()) return fail(blocks.error());
+
+  TokenPicker picker(sp);
+  std::vector<int32_t> out;
+  std::vector<float> dumped;
+  auto t0 = std::chrono::steady_clock::now();
+  SequenceInput in{*ids, 0, *blocks, false};
+  auto r = m.forward(std::span<const SequenceInput>(&in, 1), *cache);
+  if (!r.ok()) return fail(r.error());
+  const double prefill_ms = ms_since(t0);
+  int32_t next = picker.pick(r->logits_row(0), V);
+  const int64_t eos = args->has("stop-eos") && m.config().eos_token_id ? *m.config().eos_token_id : -1;
+
+  auto t1 = std::chrono::steady_clock::now();
+  int64_t decode_steps = 0;
+  for (int64_t j = 0; j < *n_gen; ++j) {
+    out.push_back(next);
+    const bool stop = next == eos;
+    if (j + 1 == *n_gen && !dump) break;  // the last token needs no forward unless its logits are dumped
+    if (stop && !dump) break;
+    std::vector<int32_t> tok = {next};
+    SequenceInput step{tok, L + j, *blocks, false};
+    auto s = m.forward(std::span<const SequenceInput>(&step, 1), *cache);
+    if (!s.ok()) return fail(s.error());
+    ++decode_steps;
+    if (dump) dumped.insert(dumped.end(), s->logits.begin(), s->logits.end());
+    if (stop) break;
+    next = picker.pick(s->logits_row(0), V);
+  }
+  const double decode_ms = ms_since(t1);
+  if (dump) {
+    Status st = write_npy_f32(args->get("dump-logits"), dumped.data(),
+                              {static_cast<int64_t>(dumped.size()) / V, V});
+    if (!st.ok()) return fail(st.error());
+  }
+  std::string list;
+  for (size_t i = 0; i < out.size(); ++i) list += (i ? " " : "") + std::to_string(out[i]);
+  std::printf("%s\n", list.c_str());
+  if (args->has("json")) {
+    std::string arr;
+    for (size_t i = 0; i < out.size(); ++i) arr += (i ? "," : "") + std::to_string(out[i]);
+    const double tok_s = decode_ms > 0 ? decode_steps * 1000.0 / decode_ms : 0.0;
+    std::printf("{\"ids\": [%s], \"prompt_tokens\": %lld, \"prefill_ms\": %.3f, \"decode_ms\": %.3f, "
+                "\"decode_tok_s\": %.3f}\n",
+                arr.c_str(), static_cast<long long>(L), prefill_ms, decode_ms, tok_s);
+  }
+  return 0;
+}
+
+const CommandRegistration kReg{"generate", "prefill token ids and decode N tokens (greedy or top-p)", run_generate};
+
+}  // namespace
+}  // namespace latent::cli
