@@ -42,6 +42,9 @@ void softmax(float* x, int64_t n);
 namespace ref {
 void linear(const float* x, int64_t n, const WeightView& w, float* y);
 void rms_norm(const float* x, int64_t n, int64_t d, const void* gain, DType gain_dtype, float eps, float* y);
+void embedding_row(const WeightView& table, int64_t id, float* out);
+void swiglu(const float* gate, const float* up, int64_t n, float* out);
+void softmax(float* x, int64_t n);
 }  // namespace ref
 
 }  // namespace latent::cpu

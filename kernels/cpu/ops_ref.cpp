@@ -1,4 +1,6 @@
-// Plain scalar references for the CPU ops, and the fallback bodies on CPUs without AVX2.
+// Plain scalar references for the CPU ops (double accumulation, one element at a time): what tests compare
+// every fast body against. Not used on the hot path.
+#include <algorithm>
 #include <cmath>
 
 #include "kernels/cpu/ops.h"
@@ -42,29 +44,25 @@ void rms_norm(const float* x, int64_t n, int64_t d, const void* gain, DType gain
   }
 }
 
-}  // namespace ref
-
-// Until the vectorized bodies land these are the references themselves.
-void linear(const float* x, int64_t n, const WeightView& w, float* y, ThreadPool*) { ref::linear(x, n, w, y); }
-
-void rms_norm(const float* x, int64_t n, int64_t d, const void* gain, DType gain_dtype, float eps, float* y) {
-  ref::rms_norm(x, n, d, gain, gain_dtype, eps, y);
-}
-
 void embedding_row(const WeightView& table, int64_t id, float* out) {
   for (int64_t c = 0; c < table.cols; ++c) out[c] = table.at(id, c);
 }
 
 void swiglu(const float* gate, const float* up, int64_t n, float* out) {
-  for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.f + std::exp(-gate[i])) * up[i];
+  for (int64_t i = 0; i < n; ++i) {
+    double g = gate[i];
+    out[i] = static_cast<float>(g / (1.0 + std::exp(-g)) * up[i]);
+  }
 }
 
 void softmax(float* x, int64_t n) {
-  float m = -INFINITY;
-  for (int64_t i = 0; i < n; ++i) m = std::max(m, x[i]);
+  double m = -INFINITY;
+  for (int64_t i = 0; i < n; ++i) m = std::max(m, static_cast<double>(x[i]));
   double s = 0;
-  for (int64_t i = 0; i < n; ++i) s += (x[i] = std::exp(x[i] - m));
-  for (int64_t i = 0; i < n; ++i) x[i] = static_cast<float>(x[i] / s);
+  for (int64_t i = 0; i < n; ++i) s += std::exp(x[i] - m);
+  for (int64_t i = 0; i < n; ++i) x[i] = static_cast<float>(std::exp(x[i] - m) / s);
 }
+
+}  // namespace ref
 
 }  // namespace latent::cpu

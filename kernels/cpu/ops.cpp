@@ -1,0 +1,73 @@
+// The dispatched CPU ops: check the arguments, pick the best body this CPU runs, use the global pool.
+#include <cassert>
+
+#include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/ops.h"
+#include "kernels/cpu/ops_isa.h"
+#include "kernels/cpu/thread_pool.h"
+
+namespace latent::cpu {
+
+const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::kScalar: return "scalar";
+    case Isa::kAvx2: return "avx2";
+    case Isa::kAvx512: return "avx512";
+  }
+  return "?";
+}
+
+bool isa_available(Isa isa) {
+  const CpuFeatures& f = cpu_features();
+  switch (isa) {
+    case Isa::kScalar: return true;
+    case Isa::kAvx2: return f.avx2 && f.fma && f.f16c;
+    case Isa::kAvx512: return f.avx512f && f.avx512bw && f.avx512vl && f.avx2 && f.fma && f.f16c;
+  }
+  return false;
+}
+
+Isa best_isa() {
+  static const Isa best = isa_available(Isa::kAvx512) ? Isa::kAvx512
+                          : isa_available(Isa::kAvx2) ? Isa::kAvx2
+                                                      : Isa::kScalar;
+  return best;
+}
+
+const OpTable& op_table(Isa isa) {
+  assert(isa_available(isa));
+  switch (isa) {
+    case Isa::kAvx512: return avx512_op_table();
+    case Isa::kAvx2: return avx2_op_table();
+    case Isa::kScalar: break;
+  }
+  return scalar_op_table();
+}
+
+namespace {
+const OpTable& best() {
+  static const OpTable& t = op_table(best_isa());
+  return t;
+}
+}  // namespace
+
+void linear(const float* x, int64_t n, const WeightView& w, float* y, ThreadPool* pool) {
+  assert(w.data && w.rows >= 0 && w.cols >= 0 && n >= 0);
+  assert(w.dtype != DType::kF8E4M3 || (w.scale_inv && w.block > 0));
+  best().linear(x, n, w, y, pool ? *pool : ThreadPool::global());
+}
+
+void rms_norm(const float* x, int64_t n, int64_t d, const void* gain, DType gain_dtype, float eps, float* y) {
+  best().rms_norm(x, n, d, gain, gain_dtype, eps, y);
+}
+
+void embedding_row(const WeightView& table, int64_t id, float* out) {
+  assert(id >= 0 && id < table.rows);
+  best().embedding_row(table, id, out);
+}
+
+void swiglu(const float* gate, const float* up, int64_t n, float* out) { best().swiglu(gate, up, n, out); }
+
+void softmax(float* x, int64_t n) { best().softmax(x, n); }
+
+}  // namespace latent::cpu

@@ -1,0 +1,36 @@
+#pragma once
+// Per-ISA bodies of the CPU ops (ops.h) and the run-time choice between them. The dispatched ops in ops.h
+// call op_table(best_isa()); tests and benchmarks call each level's table explicitly, so that the scalar,
+// AVX2 and AVX-512 bodies are all checked on one AVX-512 machine.
+//
+// Each level lives in its own translation unit (ops_scalar.cpp, ops_avx2.cpp, ops_avx512.cpp) whose functions
+// carry __attribute__((target(...))): the binary runs on any x86-64 and only calls a body the CPU supports.
+#include <cstdint>
+
+#include "kernels/cpu/ops.h"
+
+namespace latent::cpu {
+
+enum class Isa { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
+const char* isa_name(Isa isa);  // "scalar", "avx2", "avx512"
+
+// The best level cpu_features() allows (LATENT_CPU caps it), and whether `isa` can run here.
+Isa best_isa();
+bool isa_available(Isa isa);
+
+struct OpTable {
+  void (*linear)(const float* x, int64_t n, const WeightView& w, float* y, ThreadPool& pool);
+  void (*rms_norm)(const float* x, int64_t n, int64_t d, const void* gain, DType gain_dtype, float eps, float* y);
+  void (*embedding_row)(const WeightView& table, int64_t id, float* out);
+  void (*swiglu)(const float* gate, const float* up, int64_t n, float* out);
+  void (*softmax)(float* x, int64_t n);
+};
+
+// The bodies of one level. Calling a level the CPU lacks is a bug (isa_available says which are safe).
+const OpTable& op_table(Isa isa);
+
+const OpTable& scalar_op_table();
+const OpTable& avx2_op_table();
+const OpTable& avx512_op_table();
+
+}  // namespace latent::cpu

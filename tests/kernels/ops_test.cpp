@@ -1,0 +1,249 @@
+// Every fast CPU op body (scalar, AVX2, AVX-512: each level this CPU has, called explicitly) against the
+// double-precision references in ops_ref.cpp, over odd shapes and every weight dtype.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/ops.h"
+#include "kernels/cpu/ops_isa.h"
+#include "kernels/cpu/thread_pool.h"
+
+namespace latent::cpu {
+namespace {
+
+// A random weight matrix in the given dtype, with FP8 block scales; owns its storage.
+struct TestWeight {
+  std::vector<uint8_t> bytes;
+  std::vector<float> scales;
+  WeightView view;
+};
+
+TestWeight make_weight(DType dt, int64_t rows, int64_t cols, uint32_t seed, int64_t block = 128) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  TestWeight w;
+  w.bytes.resize(static_cast<size_t>(rows * cols * dtype_size(dt)) + 1);
+  for (int64_t i = 0; i < rows * cols; ++i) {
+    float v = nd(rng);
+    switch (dt) {
+      case DType::kF32: reinterpret_cast<float*>(w.bytes.data())[i] = v; break;
+      case DType::kBF16: reinterpret_cast<uint16_t*>(w.bytes.data())[i] = f32_to_bf16(v); break;
+      case DType::kF16: {
+        // A normal half built from its fields (sign, exponent, 10-bit mantissa) near v.
+        float q = std::round(v * 1024.f) / 1024.f;
+        uint16_t h = 0;
+        float a = std::fabs(q);
+        uint16_t sign = q < 0 ? 0x8000 : 0;
+        if (a == 0.f) {
+          h = sign;
+        } else {
+          int e;
+          float m = std::frexp(a, &e);  // a = m * 2^e, m in [0.5, 1)
+          int exp = e - 1 + 15;
+          uint16_t mant = static_cast<uint16_t>(std::lround((m * 2.f - 1.f) * 1024.f));
+          if (mant == 1024) {
+            mant = 0;
+            ++exp;
+          }
+          h = static_cast<uint16_t>(sign | (exp << 10) | mant);
+        }
+        reinterpret_cast<uint16_t*>(w.bytes.data())[i] = h;
+        break;
+      }
+      case DType::kF8E4M3: {
+        uint8_t b = static_cast<uint8_t>(rng() & 0xff);
+        if ((b & 0x7f) == 0x7f) b &= 0xfe;  // no NaN codes
+        w.bytes[i] = b;
+        break;
+      }
+    }
+  }
+  w.view.data = w.bytes.data();
+  w.view.dtype = dt;
+  w.view.rows = rows;
+  w.view.cols = cols;
+  if (dt == DType::kF8E4M3) {
+    int64_t sr = (rows + block - 1) / block, sc = (cols + block - 1) / block;
+    std::uniform_real_distribution<float> ud(0.25f, 2.f);
+    w.scales.resize(static_cast<size_t>(sr * sc));
+    for (float& s : w.scales) s = ud(rng) / 64.f;
+    w.view.scale_inv = w.scales.data();
+    w.view.block = block;
+  }
+  return w;
+}
+
+std::vector<float> random_vec(int64_t n, uint32_t seed, float scale = 1.f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> nd(0.f, scale);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (float& f : v) f = nd(rng);
+  return v;
+}
+
+// Tolerance per output: float32 accumulation error bound relative to sum |x| |w|.
+void expect_linear_close(const std::vector<float>& x, int64_t n, const WeightView& w, const std::vector<float>& y,
+                         const std::string& what) {
+  std::vector<float> ref(static_cast<size_t>(n * w.rows));
+  ref::linear(x.data(), n, w, ref.data());
+  int bad = 0;
+  for (int64_t t = 0; t < n; ++t) {
+    for (int64_t r = 0; r < w.rows; ++r) {
+      double mag = 0;
+      for (int64_t c = 0; c < w.cols; ++c) mag += std::fabs(x[t * w.cols + c] * w.at(r, c));
+      double tol = 2e-6 * mag + 1e-30;
+      double got = y[t * w.rows + r], want = ref[t * w.rows + r];
+      if (!(std::fabs(got - want) <= tol) && bad++ < 5) {
+        ADD_FAILURE() << what << " t=" << t << " r=" << r << ": expected " << want << ", found " << got
+                      << " (tol " << tol << ")";
+      }
+    }
+  }
+  EXPECT_EQ(bad, 0) << what;
+}
+
+std::vector<Isa> available_isas() {
+  std::vector<Isa> v;
+  for (Isa i : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512})
+    if (isa_available(i)) v.push_back(i);
+  return v;
+}
+
+class OpsIsaTest : public ::testing::TestWithParam<Isa> {
+ protected:
+  void SetUp() override {
+    if (!isa_available(GetParam())) GTEST_SKIP() << isa_name(GetParam()) << " not available on this CPU";
+  }
+  const OpTable& ops() { return op_table(GetParam()); }
+  ThreadPool pool_{2};
+};
+
+struct Shape {
+  int64_t n, rows, cols;
+};
+
+TEST_P(OpsIsaTest, LinearAllDtypesOddShapes) {
+  const std::vector<Shape> shapes = {
+      {1, 1, 1},    {1, 7, 15},    {1, 33, 130},  {1, 257, 300},  {2, 9, 17},   {3, 130, 129},
+      {4, 20, 1100}, {5, 17, 33},  {17, 33, 130}, {17, 9, 1100},  {49, 41, 64}, {64, 130, 257},
+      {3, 300, 2048}, {200, 24, 70}, {64, 8, 16}, {1, 1000, 64},
+  };
+  for (DType dt : {DType::kF32, DType::kBF16, DType::kF16, DType::kF8E4M3}) {
+    for (const Shape& s : shapes) {
+      TestWeight w = make_weight(dt, s.rows, s.cols, static_cast<uint32_t>(s.rows * 31 + s.cols));
+      std::vector<float> x = random_vec(s.n * s.cols, static_cast<uint32_t>(s.n + 7));
+      std::vector<float> y(static_cast<size_t>(s.n * s.rows), NAN);
+      ops().linear(x.data(), s.n, w.view, y.data(), pool_);
+      expect_linear_close(x, s.n, w.view, y,
+                          std::string(isa_name(GetParam())) + " " + dtype_name(dt) + " n=" + std::to_string(s.n) +
+                              " rows=" + std::to_string(s.rows) + " cols=" + std::to_string(s.cols));
+    }
+  }
+}
+
+TEST_P(OpsIsaTest, LinearFp8OtherBlockSizes) {
+  for (int64_t block : {32, 20, 64}) {
+    for (Shape s : std::vector<Shape>{{1, 70, 90}, {3, 45, 100}, {20, 70, 90}}) {
+      TestWeight w = make_weight(DType::kF8E4M3, s.rows, s.cols, 5, block);
+      std::vector<float> x = random_vec(s.n * s.cols, 11);
+      std::vector<float> y(static_cast<size_t>(s.n * s.rows), NAN);
+      ops().linear(x.data(), s.n, w.view, y.data(), pool_);
+      expect_linear_close(x, s.n, w.view, y, "fp8 block " + std::to_string(block) + " n=" + std::to_string(s.n));
+    }
+  }
+}
+
+TEST_P(OpsIsaTest, LinearSingleThreadedPoolMatches) {
+  ThreadPool one(1);
+  TestWeight w = make_weight(DType::kBF16, 100, 300, 3);
+  for (int64_t n : {1, 3, 17}) {
+    std::vector<float> x = random_vec(n * 300, 4);
+    std::vector<float> y(static_cast<size_t>(n * 100));
+    ops().linear(x.data(), n, w.view, y.data(), one);
+    expect_linear_close(x, n, w.view, y, "pool of 1");
+  }
+}
+
+TEST_P(OpsIsaTest, RmsNorm) {
+  for (int64_t d : {1, 15, 16, 33, 64, 2048, 7000}) {
+    for (DType dt : {DType::kF32, DType::kBF16, DType::kF16}) {
+      const int64_t n = 3;
+      std::vector<float> x = random_vec(n * d, static_cast<uint32_t>(d), 3.f);
+      TestWeight g = make_weight(dt, 1, d, 9);
+      std::vector<float> y(static_cast<size_t>(n * d)), ref(static_cast<size_t>(n * d));
+      ops().rms_norm(x.data(), n, d, g.view.data, dt, 1e-6f, y.data());
+      ref::rms_norm(x.data(), n, d, g.view.data, dt, 1e-6f, ref.data());
+      for (int64_t i = 0; i < n * d; ++i) {
+        ASSERT_NEAR(y[i], ref[i], 1e-5 * std::fabs(ref[i]) + 1e-6) << "d=" << d << " " << dtype_name(dt) << " i=" << i;
+      }
+    }
+  }
+}
+
+TEST_P(OpsIsaTest, EmbeddingRow) {
+  for (DType dt : {DType::kF32, DType::kBF16, DType::kF16, DType::kF8E4M3}) {
+    for (int64_t cols : {1, 17, 130, 2048}) {
+      TestWeight w = make_weight(dt, 300, cols, 2);
+      for (int64_t id : {0, 129, 299}) {
+        std::vector<float> out(static_cast<size_t>(cols)), ref(static_cast<size_t>(cols));
+        ops().embedding_row(w.view, id, out.data());
+        ref::embedding_row(w.view, id, ref.data());
+        for (int64_t c = 0; c < cols; ++c) ASSERT_EQ(out[c], ref[c]) << dtype_name(dt) << " id=" << id << " c=" << c;
+      }
+    }
+  }
+}
+
+TEST_P(OpsIsaTest, Swiglu) {
+  for (int64_t n : {1, 15, 16, 17, 1408, 1411}) {
+    std::vector<float> g = random_vec(n, 1, 4.f), u = random_vec(n, 2);
+    if (n > 4) {
+      g[0] = -100.f;  // exp overflow side
+      g[1] = 100.f;
+      g[2] = 0.f;
+    }
+    std::vector<float> out(static_cast<size_t>(n)), ref(static_cast<size_t>(n));
+    ops().swiglu(g.data(), u.data(), n, out.data());
+    ref::swiglu(g.data(), u.data(), n, ref.data());
+    for (int64_t i = 0; i < n; ++i) ASSERT_NEAR(out[i], ref[i], 2e-6 * std::fabs(ref[i]) + 1e-30) << "n=" << n << " i=" << i;
+  }
+}
+
+TEST_P(OpsIsaTest, Softmax) {
+  for (int64_t n : {1, 6, 16, 17, 64, 256, 1000}) {
+    std::vector<float> x = random_vec(n, 5, 8.f);
+    if (n > 10) x[3] = -INFINITY;  // masked position
+    std::vector<float> ref = x;
+    ops().softmax(x.data(), n);
+    ref::softmax(ref.data(), n);
+    double sum = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      ASSERT_NEAR(x[i], ref[i], 1e-5 * ref[i] + 1e-8) << "n=" << n << " i=" << i;
+      sum += x[i];
+    }
+    EXPECT_NEAR(sum, 1.0, 1e-5);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllLevels, OpsIsaTest, ::testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512),
+                         [](const ::testing::TestParamInfo<Isa>& i) { return std::string(isa_name(i.param)); });
+
+TEST(OpsDispatch, BestLevelIsAvailableAndUsedByDefault) {
+  EXPECT_TRUE(isa_available(best_isa()));
+  EXPECT_TRUE(isa_available(Isa::kScalar));
+  EXPECT_FALSE(available_isas().empty());
+  // The dispatched op (global pool) agrees with the reference.
+  TestWeight w = make_weight(DType::kBF16, 257, 513, 8);
+  for (int64_t n : {1, 64}) {
+    std::vector<float> x = random_vec(n * 513, 6);
+    std::vector<float> y(static_cast<size_t>(n * 257));
+    linear(x.data(), n, w.view, y.data());
+    expect_linear_close(x, n, w.view, y, "dispatched");
+  }
+}
+
+}  // namespace
+}  // namespace latent::cpu
