@@ -1,0 +1,83 @@
+// Entry point: reads settings, wires the daemon client, the inline provider, the status bar and commands.
+import * as vscode from 'vscode';
+import { DaemonClient, TOKEN_SECRET } from './client';
+import { InlineProvider } from './completion';
+import { DEFAULTS, parseSettings, Settings } from './settings';
+import { StatusBar } from './status';
+
+function readSettings(log: vscode.LogOutputChannel): Settings {
+  const cfg = vscode.workspace.getConfiguration('latent');
+  const raw: Record<string, unknown> = {};
+  for (const key of Object.keys(DEFAULTS)) raw[key] = cfg.get(key);
+  const { settings, problems } = parseSettings(raw);
+  for (const p of problems) log.warn(`settings: ${p}`);
+  if (problems.length) void vscode.window.showWarningMessage(`Latent: ${problems[0]}`);
+  return settings;
+}
+
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  const log = vscode.window.createOutputChannel('Latent', { log: true });
+  let settings = readSettings(log);
+  const current = () => settings;
+
+  const client = new DaemonClient(log, context.secrets, current);
+  const provider = new InlineProvider(client, current, log);
+  const status = new StatusBar();
+  status.setEnabled(settings.enable);
+  context.subscriptions.push(log, client, provider, status,
+    client.onState((s) => status.setState(s)),
+    provider.onLatency((ms) => status.setLatency(ms)),
+    vscode.languages.registerInlineCompletionItemProvider({ pattern: '**' }, provider));
+
+  const connectionKey = (s: Settings) => JSON.stringify([s.mode, s.serverPath, s.modelPath, s.remoteUrl, s.maxTokens]);
+  context.subscriptions.push(vscode.workspace.onDidChangeConfiguration(async (e) => {
+    if (!e.affectsConfiguration('latent')) return;
+    const before = settings;
+    settings = readSettings(log);
+    provider.settingsChanged();
+    status.setEnabled(settings.enable);
+    if (!settings.enable) await client.stop();
+    else if (!before.enable || connectionKey(before) !== connectionKey(settings)) await client.restart();
+  }));
+
+  const command = (id: string, fn: () => unknown) =>
+    context.subscriptions.push(vscode.commands.registerCommand(id, fn));
+  command('latent.toggle', () =>
+    vscode.workspace.getConfiguration('latent').update('enable', !settings.enable, vscode.ConfigurationTarget.Global));
+  command('latent.restart', () => client.restart());
+  command('latent.showLogs', () => log.show());
+  command('latent.acceptWord', () => vscode.commands.executeCommand('editor.action.inlineSuggest.acceptNextWord'));
+  command('latent.acceptLine', () => vscode.commands.executeCommand('editor.action.inlineSuggest.acceptNextLine'));
+  command('latent.setToken', async () => {
+    const token = await vscode.window.showInputBox({
+      prompt: 'Bearer token for the remote latentd (kept in VS Code\'s SecretStorage)', password: true,
+      ignoreFocusOut: true,
+    });
+    if (token === undefined) return;
+    if (token) await context.secrets.store(TOKEN_SECRET, token); else await context.secrets.delete(TOKEN_SECRET);
+    if (settings.mode === 'remote') await client.restart();
+  });
+  command('latent.explainContext', async () => {
+    const last = provider.last;
+    if (!last) return vscode.window.showInformationMessage('Latent: no completion has been shown yet.');
+    try {
+      const audit = await client.explain({
+        textDocument: { uri: last.uri }, position: { line: last.position.line, character: last.position.character },
+      });
+      const body = typeof audit === 'string' ? audit
+        : typeof (audit as { markdown?: unknown })?.markdown === 'string' ? (audit as { markdown: string }).markdown
+          : '```json\n' + JSON.stringify(audit, null, 2) + '\n```';
+      const header = `# Context of the last completion\n\n${last.uri}:${last.position.line + 1}:` +
+        `${last.position.character + 1}, ${last.latencyMs} ms, at ${last.at.toISOString()}\n\n` +
+        '```\n' + last.text + '\n```\n\n';
+      const doc = await vscode.workspace.openTextDocument({ language: 'markdown', content: header + body });
+      await vscode.window.showTextDocument(doc, { preview: true, viewColumn: vscode.ViewColumn.Beside });
+    } catch (e) {
+      void vscode.window.showErrorMessage(`Latent: explain failed: ${(e as Error).message}`);
+    }
+  });
+
+  if (settings.enable) void client.start();
+}
+
+export function deactivate(): void {}

@@ -1,0 +1,71 @@
+// The wire shapes the extension exchanges with latentd, and tolerant readers for them. Requests follow
+// LSP 3.18 textDocument/inlineCompletion; streamed text arrives while the request runs, either as
+// `$/progress` on the request's partialResultToken or as a `latent/partialCompletion` notification:
+//   value/params: { token?, delta: "text added" } | { token?, text: "whole text so far" }
+//                 | InlineCompletionList | InlineCompletionItem[]  (insertText = whole text so far)
+// The final response is an InlineCompletionList, an InlineCompletionItem[] or null.
+
+export const METHOD_INLINE_COMPLETION = 'textDocument/inlineCompletion';
+export const METHOD_PARTIAL = 'latent/partialCompletion';
+export const METHOD_EXPLAIN = 'latent/explainContext';
+export const METHOD_STATUS = 'latent/status';
+
+export interface Position { line: number; character: number; }
+
+export interface InlineCompletionParams {
+  textDocument: { uri: string };
+  position: Position;
+  context: { triggerKind: 1 | 2 };  // 1 = invoked, 2 = automatic
+  partialResultToken?: string;
+  workDoneToken?: string;
+  // Extension field: generation limit for this request (latentd may ignore it).
+  latent?: { maxTokens: number };
+}
+
+export type Chunk = { kind: 'delta'; text: string } | { kind: 'full'; text: string };
+
+function itemText(item: unknown): string | undefined {
+  if (!item || typeof item !== 'object') return undefined;
+  const t = (item as { insertText?: unknown }).insertText;
+  if (typeof t === 'string') return t;
+  // StringValue (snippet) form: { kind: 'snippet', value }
+  if (t && typeof t === 'object' && typeof (t as { value?: unknown }).value === 'string') {
+    return (t as { value: string }).value;
+  }
+  return undefined;
+}
+
+// Text of the first item of a final inlineCompletion result, or undefined for null/empty/unknown shapes.
+export function resultText(result: unknown): string | undefined {
+  if (Array.isArray(result)) return itemText(result[0]);
+  if (result && typeof result === 'object' && Array.isArray((result as { items?: unknown }).items)) {
+    return itemText((result as { items: unknown[] }).items[0]);
+  }
+  return undefined;
+}
+
+// One streamed piece, from a $/progress value or a latent/partialCompletion params object.
+export function readChunk(value: unknown): Chunk | undefined {
+  if (value && typeof value === 'object' && !Array.isArray(value)) {
+    const v = value as { delta?: unknown; text?: unknown };
+    if (typeof v.delta === 'string') return { kind: 'delta', text: v.delta };
+    if (typeof v.text === 'string') return { kind: 'full', text: v.text };
+  }
+  const t = resultText(value);
+  return t === undefined ? undefined : { kind: 'full', text: t };
+}
+
+// The status notification's params: { state: 'loading'|'ready'|'error', progress?: 0..1, message? }.
+export interface DaemonStatus { state: 'loading' | 'ready' | 'error'; progress?: number; message?: string; }
+
+export function readStatus(params: unknown): DaemonStatus | undefined {
+  if (!params || typeof params !== 'object') return undefined;
+  const p = params as { state?: unknown; progress?: unknown; message?: unknown };
+  if (p.state !== 'loading' && p.state !== 'ready' && p.state !== 'error') return undefined;
+  const out: DaemonStatus = { state: p.state };
+  if (typeof p.progress === 'number' && Number.isFinite(p.progress)) {
+    out.progress = Math.min(1, Math.max(0, p.progress > 1 ? p.progress / 100 : p.progress));
+  }
+  if (typeof p.message === 'string') out.message = p.message;
+  return out;
+}
