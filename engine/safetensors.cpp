@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include <nlohmann/json.hpp>
@@ -159,6 +160,34 @@ Result<SafetensorsFile> SafetensorsFile::open(const std::string& path) {
   }
   st.file_ = std::move(file);
   return st;
+}
+
+Status write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
+                         const std::map<std::string, std::string>& metadata) {
+  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  size_t offset = 0;
+  std::vector<size_t> sizes;
+  for (const auto& t : tensors) {
+    int64_t n = 1;
+    for (auto d : t.shape) n *= d;
+    size_t bytes = static_cast<size_t>(n) * static_cast<size_t>(dtype_size(t.dtype));
+    header[t.name] = {{"dtype", dtype_name(t.dtype)}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
+    offset += bytes;
+    sizes.push_back(bytes);
+  }
+  std::string h = header.dump();
+  h += std::string((8 - h.size() % 8) % 8, ' ');
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (!f) return make_error(ErrorCode::kIo, path + ": cannot create: " + std::strerror(errno));
+  uint64_t len = h.size();
+  bool ok = std::fwrite(&len, 8, 1, f) == 1 && std::fwrite(h.data(), 1, h.size(), f) == h.size();
+  for (size_t i = 0; ok && i < tensors.size(); ++i) {
+    ok = sizes[i] == 0 || std::fwrite(tensors[i].data, 1, sizes[i], f) == sizes[i];
+  }
+  ok = (std::fclose(f) == 0) && ok;
+  if (!ok) return make_error(ErrorCode::kIo, path + ": short write");
+  return Status::Ok();
 }
 
 }  // namespace latent

@@ -61,4 +61,14 @@ class SafetensorsFile {
   std::map<std::string, std::string> metadata_;
 };
 
+// Writes a safetensors file (tests, conversion tools): tensors in the given order, header padded to 8 bytes.
+struct TensorToWrite {
+  std::string name;
+  DType dtype = DType::kF32;
+  std::vector<int64_t> shape;
+  const void* data = nullptr;  // numel * dtype_size bytes
+};
+Status write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
+                         const std::map<std::string, std::string>& metadata = {{"format", "pt"}});
+
 }  // namespace latent

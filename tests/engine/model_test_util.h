@@ -3,8 +3,13 @@
 // sequences with a private KvCache, and comparing float arrays.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cmath>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,6 +18,7 @@
 
 #include "engine/deepseek_model.h"
 #include "engine/npy.h"
+#include "engine/safetensors.h"
 
 namespace latent::test {
 
@@ -99,5 +105,78 @@ inline std::unique_ptr<DeepseekModel> load_model(const std::string& dir) {
   EXPECT_TRUE(m.ok()) << (m.ok() ? "" : m.error().to_string());
   return m.ok() ? std::move(*m) : nullptr;
 }
+
+// A fresh directory under the system temp dir, removed by the destructor.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& tag) {
+    path_ = (std::filesystem::temp_directory_path() /
+             ("latent_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter()++)))
+                .string();
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  const std::string& path() const { return path_; }
+  std::string operator/(const std::string& f) const { return path_ + "/" + f; }
+
+ private:
+  static int& counter() {
+    static int n = 0;
+    return n;
+  }
+  std::string path_;
+};
+
+// An editable in-memory copy of a checkpoint (config + tensors) that tests change and write back out.
+struct Checkpoint {
+  struct Tensor {
+    DType dtype = DType::kF32;
+    std::vector<int64_t> shape;
+    std::vector<uint8_t> bytes;
+    std::vector<float> f32() const {  // F32 tensors only
+      std::vector<float> v(bytes.size() / 4);
+      std::memcpy(v.data(), bytes.data(), bytes.size());
+      return v;
+    }
+    void set_f32(const std::vector<float>& v) {
+      dtype = DType::kF32;
+      bytes.resize(v.size() * 4);
+      std::memcpy(bytes.data(), v.data(), bytes.size());
+    }
+  };
+  nlohmann::json config;
+  std::map<std::string, Tensor> tensors;
+
+  static Checkpoint read(const std::string& dir) {
+    Checkpoint c;
+    std::ifstream in(dir + "/config.json");
+    c.config = nlohmann::json::parse(in);
+    auto f = SafetensorsFile::open(dir + "/model.safetensors");
+    EXPECT_TRUE(f.ok());
+    if (!f.ok()) return c;
+    for (const auto& [name, t] : f->tensors()) {
+      const auto* p = static_cast<const uint8_t*>(t.data);
+      c.tensors[name] = Tensor{t.dtype, t.shape, std::vector<uint8_t>(p, p + t.nbytes)};
+    }
+    return c;
+  }
+  std::vector<TensorToWrite> to_write(const std::vector<std::string>& names) const {
+    std::vector<TensorToWrite> out;
+    for (const auto& n : names) {
+      const Tensor& t = tensors.at(n);
+      out.push_back({n, t.dtype, t.shape, t.bytes.data()});
+    }
+    return out;
+  }
+  // config.json + model.safetensors in dir.
+  void write(const std::string& dir) const {
+    std::ofstream(dir + "/config.json") << config.dump(2);
+    std::vector<std::string> names;
+    for (const auto& [n, t] : tensors) names.push_back(n);
+    Status st = write_safetensors(dir + "/model.safetensors", to_write(names));
+    ASSERT_TRUE(st.ok()) << st.error().to_string();
+  }
+};
 
 }  // namespace latent::test
