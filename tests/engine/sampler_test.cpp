@@ -1,0 +1,105 @@
+#include "engine/sampler.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+
+namespace latent {
+namespace {
+
+std::vector<float> logits_of(std::vector<float> probs) {
+  for (auto& p : probs) p = std::log(p);
+  return probs;
+}
+
+TEST(Sampler, GreedyIsArgmaxWithLowestIndexOnTies) {
+  Sampler s(SamplingParams{});
+  std::vector<float> l = {0.1f, 3.0f, -1.0f, 3.0f};
+  EXPECT_EQ(s.sample(l, {}), 1);
+  std::vector<float> p;
+  s.distribution(l, {}, &p);
+  EXPECT_EQ(p, (std::vector<float>{0, 1, 0, 0}));
+}
+
+TEST(Sampler, RepetitionPenaltyMovesTheArgmax) {
+  SamplingParams sp;
+  sp.repetition_penalty = 2.0f;
+  Sampler s(sp);
+  std::vector<float> l = {1.0f, 3.0f, 2.0f, -1.0f};
+  std::vector<int32_t> hist = {1, 1, 3};
+  EXPECT_EQ(s.sample(l, hist), 2);  // 3/2 = 1.5 < 2
+  EXPECT_EQ(s.sample(l, {}), 1);
+}
+
+TEST(Sampler, TopKTopPMinPKeepTheExpectedSets) {
+  std::vector<float> l = logits_of({0.4f, 0.3f, 0.2f, 0.1f});
+  std::vector<float> p;
+  SamplingParams sp;
+  sp.temperature = 1.0f;
+  sp.top_k = 2;
+  Sampler(sp).distribution(l, {}, &p);
+  EXPECT_NEAR(p[0], 0.4 / 0.7, 1e-5);
+  EXPECT_NEAR(p[1], 0.3 / 0.7, 1e-5);
+  EXPECT_EQ(p[2], 0.0f);
+  sp.top_k = 0;
+  sp.top_p = 0.75f;  // 0.4 + 0.3 < 0.75: the third is needed
+  Sampler(sp).distribution(l, {}, &p);
+  EXPECT_GT(p[2], 0.0f);
+  EXPECT_EQ(p[3], 0.0f);
+  sp.top_p = 1.0f;
+  sp.min_p = 0.45f;  // keep p >= 0.18
+  Sampler(sp).distribution(l, {}, &p);
+  EXPECT_GT(p[2], 0.0f);
+  EXPECT_EQ(p[3], 0.0f);
+  sp.min_p = 0;
+  sp.temperature = 0.5f;  // sharper: p ∝ p^2
+  Sampler(sp).distribution(l, {}, &p);
+  EXPECT_NEAR(p[0], 0.16 / 0.30, 1e-5);
+}
+
+TEST(Sampler, SameSeedSameDraws) {
+  SamplingParams sp;
+  sp.temperature = 1.0f;
+  sp.seed = 9;
+  Sampler a(sp), b(sp);
+  std::vector<float> l = logits_of({0.25f, 0.25f, 0.25f, 0.25f});
+  std::vector<int32_t> da, db;
+  for (int i = 0; i < 50; ++i) {
+    da.push_back(a.sample(l, {}));
+    db.push_back(b.sample(l, {}));
+  }
+  EXPECT_EQ(da, db);
+  EXPECT_GT(std::set<int32_t>(da.begin(), da.end()).size(), 1u);
+}
+
+// Lossless speculation: whatever the draft, the emitted token follows the target distribution.
+TEST(Sampler, VerifyOfAnyDraftKeepsTheTargetDistribution) {
+  const std::vector<float> target = {0.5f, 0.3f, 0.15f, 0.05f};
+  std::vector<float> l = logits_of(target);
+  SamplingParams sp;
+  sp.temperature = 1.0f;
+  sp.seed = 1;
+  for (int32_t draft : {0, 2, 3}) {
+    Sampler s(sp);
+    std::map<int32_t, int> count;
+    int accepted = 0;
+    const int n = 100000;
+    for (int i = 0; i < n; ++i) {
+      int32_t tok = -1;
+      accepted += s.verify(l, {}, draft, &tok);
+      ++count[tok];
+    }
+    for (int v = 0; v < 4; ++v) EXPECT_NEAR(count[v] / double(n), target[v], 0.006) << "draft " << draft << " v " << v;
+    EXPECT_NEAR(accepted / double(n), target[draft], 0.006);
+  }
+  // Greedy: accept iff the draft is the argmax, else the argmax.
+  Sampler g(SamplingParams{});
+  int32_t tok = -1;
+  EXPECT_TRUE(g.verify(l, {}, 0, &tok));
+  EXPECT_FALSE(g.verify(l, {}, 2, &tok));
+  EXPECT_EQ(tok, 0);
+}
+
+}  // namespace
+}  // namespace latent
