@@ -117,7 +117,8 @@ export class InlineProvider implements vscode.InlineCompletionItemProvider, vsco
       text = trimSuffixOverlap(text, suffix);
       if (!text.trim()) return undefined;
       this.last = { uri: doc.uri.toString(), position: pos, text, latencyMs, at: new Date() };
-      this.log.debug(`completion in ${latencyMs} ms at ${doc.uri.fsPath}:${pos.line + 1}: ${JSON.stringify(text.slice(0, 80))}`);
+      this.log.info(`completion: ${text.length} chars in ${latencyMs} ms at ${doc.uri.fsPath}:${pos.line + 1}` +
+        `${asm.done ? '' : ' (first line; streaming)'}: ${JSON.stringify(text.slice(0, 120))}`);
       return item(text);
     } finally {
       link.dispose();

