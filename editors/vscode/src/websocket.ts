@@ -3,8 +3,8 @@
 // Authorization header of the upgrade request.
 import WebSocket from 'ws';
 import {
-  AbstractMessageReader, AbstractMessageWriter, DataCallback, Disposable, Message, MessageTransports,
-} from 'vscode-languageclient/node';
+  AbstractMessageReader, AbstractMessageWriter, DataCallback, Disposable, Message, MessageReader, MessageWriter,
+} from 'vscode-jsonrpc/node';
 
 class WsReader extends AbstractMessageReader {
   private callback: DataCallback | undefined;
@@ -55,7 +55,11 @@ export function stripHeaders(frame: string): string {
 }
 
 // Opens the socket; resolves once it is open, rejects on a refused upgrade (e.g. 401 for a wrong token).
-export function connectWebSocket(url: string, token: string | undefined, timeoutMs = 15_000): Promise<MessageTransports> {
+// The reader/writer pair (vscode-languageclient's MessageTransports shape). Imports only vscode-jsonrpc, so
+// it is tested against a real ws server without VS Code.
+export interface WsTransports { reader: MessageReader; writer: MessageWriter; }
+
+export function connectWebSocket(url: string, token: string | undefined, timeoutMs = 15_000): Promise<WsTransports> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = {};
     if (token) headers.Authorization = `Bearer ${token}`;
