@@ -1,24 +1,50 @@
 // latentd: Latent's daemon. Speaks LSP-style JSON-RPC over stdio or WebSocket, and the OpenAI-compatible
 // HTTP API on the same port.
+#include <unistd.h>
+
+#include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <memory>
+#include <sstream>
 #include <string>
 
 #include "kernels/base/log.h"
 #include "kernels/base/version.h"
+#include "lsp/assistant_core.h"
+#include "lsp/lsp_server.h"
+#include "lsp/scripted_backend.h"
 #include "server/args.h"
+#include "server/net_server.h"
+#include "server/transport_stdio.h"
 
 namespace {
 
 const std::vector<latent::cli::OptionSpec> kOptions = {
     {"stdio", "", "serve one client over stdin/stdout (LSP base protocol)", ""},
-    {"listen", "HOST:PORT", "serve WebSocket (/lsp) and HTTP on this address", ""},
+    {"listen", "HOST:PORT", "serve WebSocket (/lsp) and HTTP on this address (port 0: any free port)", ""},
     {"model", "DIR", "checkpoint directory (config.json, safetensors, tokenizer.json)", ""},
     {"token-file", "FILE", "bearer token clients must send (required when HOST is not loopback)", ""},
+    {"allow-origin", "LIST", "comma-separated browser Origins allowed to connect (default: none; '*' = any)", ""},
+    {"max-message-bytes", "N", "largest accepted JSON-RPC message", "8388608"},
+    {"max-pending", "N", "completion requests in flight per connection", "16"},
+    {"context-tokens", "N", "prompt budget for a completion's context", "2048"},
+    {"test-backend", "", "protocol tests only: stream a scripted completion instead of running a model", ""},
     {"log-level", "LEVEL", "error, warn, info, debug or trace", "info"},
     {"version", "", "print the version and exit", ""},
     {"help", "", "print this help and exit", ""},
 };
+
+std::vector<std::string> split_commas(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -51,6 +77,91 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "latentd: expected exactly one of --stdio or --listen HOST:PORT (see --help)\n");
     return 2;
   }
-  std::fprintf(stderr, "latentd: serving is not built yet in this version\n");
-  return 1;
+  auto max_message = args->get_int("max-message-bytes", 8 << 20);
+  auto max_pending = args->get_int("max-pending", 16);
+  auto context_tokens = args->get_int("context-tokens", 2048);
+  for (auto* r : {&max_message, &max_pending, &context_tokens}) {
+    if (!r->ok() || **r <= 0) {
+      std::fprintf(stderr, "latentd: expected positive integers for --max-message-bytes, --max-pending and "
+                           "--context-tokens\n");
+      return 2;
+    }
+  }
+
+  // The completion backend: a model (not in this build yet), the scripted test double, or none.
+  std::unique_ptr<latent::lsp::CompletionBackend> backend;
+  if (args->has("test-backend")) {
+    backend = std::make_unique<latent::lsp::ScriptedBackend>(
+        std::vector<std::string>{"a", " +", " b", "\n"}, std::chrono::milliseconds(30));
+    LATENT_LOG_WARN("--test-backend: completions come from a scripted test double, not a model");
+  } else if (args->has("model")) {
+    LATENT_LOG_ERROR("--model %s: this build has no inference engine to load it with yet "
+                     "(engine/scheduler.h is missing); completions will answer 'no model is loaded'",
+                     args->get("model").c_str());
+  }
+
+  latent::lsp::AssistantOptions core_options;
+  core_options.context.budget_tokens = static_cast<size_t>(*context_tokens);
+  latent::lsp::LspServerOptions lsp_options;
+  lsp_options.max_pending_requests = static_cast<size_t>(*max_pending);
+  lsp_options.version = LATENT_VERSION;
+  auto serve = [&](latent::lsp::Transport& transport) {
+    latent::lsp::AssistantCore core(core_options, backend.get());
+    latent::lsp::LspServer server(transport, core, lsp_options);
+    return server.run();
+  };
+
+  if (args->has("stdio")) {
+    std::signal(SIGPIPE, SIG_IGN);
+    latent::server::StdioTransport transport(STDIN_FILENO, STDOUT_FILENO, static_cast<size_t>(*max_message));
+    bool clean = serve(transport);
+    return clean ? 0 : 1;  // LSP: exit without shutdown is an error exit
+  }
+
+  std::string listen = args->get("listen");
+  size_t colon = listen.rfind(':');
+  if (colon == std::string::npos || colon + 1 == listen.size()) {
+    std::fprintf(stderr, "latentd: --listen: expected HOST:PORT, found '%s'\n", listen.c_str());
+    return 2;
+  }
+  latent::server::NetOptions net;
+  net.host = listen.substr(0, colon);
+  try {
+    int port = std::stoi(listen.substr(colon + 1));
+    if (port < 0 || port > 65535) throw std::out_of_range("port");
+    net.port = static_cast<uint16_t>(port);
+  } catch (const std::exception&) {
+    std::fprintf(stderr, "latentd: --listen: expected a port 0..65535, found '%s'\n", listen.substr(colon + 1).c_str());
+    return 2;
+  }
+  if (args->has("token-file")) {
+    std::ifstream in(args->get("token-file"));
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string token = ss.str();
+    while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+    if (!in || token.empty()) {
+      std::fprintf(stderr, "latentd: --token-file: expected a file holding a token, found '%s' unreadable or empty\n",
+                   args->get("token-file").c_str());
+      return 2;
+    }
+    net.token = token;
+  } else if (!latent::server::is_loopback_host(net.host)) {
+    std::fprintf(stderr, "latentd: --listen %s: expected --token-file FILE when the host is not loopback\n",
+                 listen.c_str());
+    return 2;
+  }
+  net.allowed_origins = split_commas(args->get("allow-origin"));
+  net.max_message_bytes = static_cast<size_t>(*max_message);
+  std::signal(SIGPIPE, SIG_IGN);
+  auto router = std::make_shared<latent::server::HttpRouter>();
+  latent::server::NetServer server(net, router, [&](latent::lsp::Transport& t) { serve(t); });
+  if (auto st = server.start(); !st.ok()) {
+    std::fprintf(stderr, "latentd: %s\n", st.error().message.c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "latentd: listening on %s:%u (WebSocket /lsp, HTTP)\n", net.host.c_str(), server.port());
+  std::fflush(stderr);
+  server.run();
+  return 0;
 }

@@ -1,0 +1,96 @@
+#pragma once
+// The assistant without a protocol (clangd's ClangdServer): documents, the workspace index, context, and
+// completions through a CompletionBackend, reported through callbacks. LspServer translates LSP onto it.
+//
+// Thread-safety: document and workspace methods are called from one thread (the protocol loop); complete()
+// and cancel() too. Callbacks of a completion arrive on the backend's thread; each completion ends with
+// exactly one on_done (result, error, kCancelled when cancelled or superseded).
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "lsp/completion_backend.h"
+#include "lsp/context_builder.h"
+#include "lsp/document_store.h"
+#include "lsp/workspace_index.h"
+
+namespace latent::lsp {
+
+struct AssistantOptions {
+  ContextOptions context;
+  IndexOptions index;
+  int max_tokens = 128;
+  std::chrono::milliseconds time_budget{3000};
+  size_t recent_files = 8;  // closed documents kept for snippet search
+};
+
+struct CompletionRequest {
+  std::string uri;
+  Position position;
+  PositionEncoding encoding = PositionEncoding::kUtf16;
+};
+
+struct CompletionOutcome {
+  std::string text;          // post-processed; insert at the request's position
+  std::string raw;           // what the engine produced
+  CompletionUsage usage;
+  size_t context_tokens = 0; // the prompt's size by the context builder's count
+};
+
+class AssistantCore {
+ public:
+  using Ticket = uint64_t;
+  using OnPartial = std::function<void(const std::string& text_so_far)>;
+  using OnDone = std::function<void(Result<CompletionOutcome>)>;
+
+  // `backend` may be null (no model loaded); it must outlive the core.
+  AssistantCore(AssistantOptions options, CompletionBackend* backend);
+  ~AssistantCore();
+
+  Status open(const std::string& uri, const std::string& language_id, int version, std::string text);
+  Status change(const std::string& uri, int version, const std::vector<ContentChange>& changes,
+                PositionEncoding enc);
+  Status close(const std::string& uri);
+  Status save(const std::string& uri);
+  void add_workspace_folder(const std::string& path);
+  void remove_workspace_folder(const std::string& path);
+  void watched_file_changed(const std::string& path, bool deleted);
+
+  Result<PromptContext> context_at(const std::string& uri, Position pos, PositionEncoding enc) const;
+
+  // Builds the context and starts the backend. A running completion of the same document is superseded
+  // (its on_done gets kCancelled). Errors before the start (no model, unknown document) are returned.
+  Result<Ticket> complete(const CompletionRequest& request, OnPartial on_partial, OnDone on_done);
+  void cancel(Ticket ticket);
+  size_t running() const;
+
+  DocumentStore& documents() { return documents_; }
+  WorkspaceIndex& index() { return index_; }
+  bool has_backend() const { return backend_ != nullptr; }
+  std::string backend_name() const { return backend_ ? backend_->describe() : "none"; }
+
+ private:
+  struct Job;
+  void finish(const std::shared_ptr<Job>& job, Result<CompletionOutcome> result, bool cancel_backend);
+  std::vector<const Snapshot*> others(const std::vector<std::unique_ptr<Snapshot>>& open,
+                                      const std::string& uri) const;
+
+  AssistantOptions options_;
+  CompletionBackend* backend_;
+  DocumentStore documents_;
+  WorkspaceIndex index_;
+  ContextBuilder builder_;
+  std::deque<std::shared_ptr<const Snapshot>> recent_;  // recently closed, newest first
+
+  mutable std::mutex mu_;  // guards jobs_ and by_uri_
+  std::map<Ticket, std::shared_ptr<Job>> jobs_;
+  std::map<std::string, Ticket> by_uri_;
+  Ticket next_ticket_ = 1;
+};
+
+}  // namespace latent::lsp

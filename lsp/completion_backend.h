@@ -1,0 +1,49 @@
+#pragma once
+// What the assistant needs from an inference engine: start a completion of a prompt, stream its text, cancel
+// it. The real one tokenizes the prompt and submits to the engine's Scheduler; tests use a scripted double.
+//
+// Contract: start() returns at once; on_delta and then exactly one on_done are called later, from any thread,
+// and must not block. After cancel(handle), on_done may still arrive (with kCancelled or a result), or not.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kernels/base/result.h"
+
+namespace latent::lsp {
+
+struct CompletionJob {
+  std::string prompt;             // rendered FIM text (fim_format.h)
+  std::string doc_key;            // a newer job with the same key supersedes an older one
+  int priority = 0;               // higher first; inline completions are interactive (10)
+  int max_tokens = 128;
+  std::vector<std::string> stop;  // stop strings (not included in the output)
+  std::chrono::milliseconds time_budget{2000};
+};
+
+struct CompletionUsage {
+  size_t prompt_tokens = 0;
+  size_t completion_tokens = 0;
+  double milliseconds = 0;
+  std::string finish_reason;  // "stop", "length", "time", "cancelled"
+};
+
+class CompletionBackend {
+ public:
+  using Handle = uint64_t;
+  using OnDelta = std::function<void(std::string_view delta)>;
+  using OnDone = std::function<void(Result<CompletionUsage>)>;
+
+  virtual ~CompletionBackend() = default;
+  virtual Handle start(CompletionJob job, OnDelta on_delta, OnDone on_done) = 0;
+  virtual void cancel(Handle handle) = 0;
+  // Exact token counts for the context budget when a tokenizer is attached.
+  virtual std::optional<size_t> count_tokens(std::string_view text) const { return std::nullopt; }
+  virtual std::string describe() const = 0;  // "deepseek-coder-1.3b on cpu", for initialize's serverInfo
+};
+
+}  // namespace latent::lsp

@@ -1,0 +1,79 @@
+#pragma once
+// Cursor -> prompt: prefix and suffix windows in a token budget, plus what the model cannot see from the
+// window alone (enclosing scope headers, imports, definitions of identifiers near the cursor resolved through
+// the WorkspaceIndex, similar snippets from other open or recently edited files), packed by priority and
+// rendered in the FIM format (fim_format.h). Every candidate is kept in an audit saying why it went in or not.
+//
+// Thread-safety: build() is const and may run on any thread; the index is locked inside.
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lsp/document_store.h"
+#include "lsp/workspace_index.h"
+
+namespace latent::lsp {
+
+// Counts tokens. The default is a cheap estimate; a real tokenizer can be attached.
+using TokenCounter = std::function<size_t(std::string_view)>;
+size_t estimate_tokens(std::string_view text);  // ~3.5 bytes per token for code, at least 1 per line
+
+struct ContextOptions {
+  size_t budget_tokens = 2048;   // the whole prompt, special tokens aside
+  double window_share = 0.7;     // of the budget for the prefix+suffix window; the rest for other context
+  double prefix_share = 0.75;    // of the window for the prefix (the suffix gets the rest)
+  int neighbourhood_lines = 12;  // lines before the cursor whose identifiers and words drive the search
+  size_t max_definitions = 8;
+  size_t max_snippets = 3;
+  int snippet_lines = 16;        // snippet windows of this many lines, overlapping by half
+  double min_similarity = 0.08;  // Jaccard over identifier sets
+  size_t max_imports = 40;
+};
+
+struct ContextItem {
+  std::string kind;    // prefix, suffix, scope, import, definition, snippet
+  std::string path;
+  uint32_t line = 0;   // 0-based first line
+  size_t tokens = 0;
+  double score = 0;    // higher is more relevant (per kind)
+  bool included = false;
+  std::string reason;  // why it was a candidate, and why it was dropped when it was
+  std::string text;
+};
+
+struct PromptContext {
+  std::string prompt;
+  std::string prefix;        // the window before the cursor
+  std::string suffix;        // the window after it
+  std::string path;          // the current file, as rendered
+  size_t prompt_tokens = 0;
+  size_t budget_tokens = 0;
+  std::vector<ContextItem> items;
+};
+
+class ContextBuilder {
+ public:
+  ContextBuilder(const WorkspaceIndex& index, ContextOptions options = {}, TokenCounter counter = nullptr);
+
+  // `others`: open documents and recently edited files other than `doc`, most recent first.
+  PromptContext build(const Snapshot& doc, size_t cursor_offset, const std::vector<const Snapshot*>& others) const;
+
+  const ContextOptions& options() const { return options_; }
+  void set_options(const ContextOptions& options) { options_ = options; }
+  void set_token_counter(TokenCounter counter) { counter_ = std::move(counter); }
+
+ private:
+  size_t count(std::string_view text) const { return counter_ ? counter_(text) : estimate_tokens(text); }
+
+  const WorkspaceIndex& index_;
+  ContextOptions options_;
+  TokenCounter counter_;
+};
+
+// Identifier-like words of `text` (2+ characters), for similarity and lookups.
+std::vector<std::string> words_of(std::string_view text);
+double jaccard(const std::vector<std::string>& a_sorted_unique, const std::vector<std::string>& b_sorted_unique);
+
+}  // namespace latent::lsp

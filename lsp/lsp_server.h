@@ -1,0 +1,64 @@
+#pragma once
+// LSP over a Transport, onto an AssistantCore (clangd's ClangdLSPServer): lifecycle, document sync, workspace
+// folders and watched files, textDocument/inlineCompletion with streaming and cancellation, and
+// latent/explainContext. One LspServer per connection; it serves whichever Transport it is given.
+//
+// Streaming: while a completion decodes, the server sends the post-processed text so far, each message
+// replacing the previous one, as
+//   $/progress {token, value: InlineCompletionList}   when the request carried a partialResultToken,
+//   latent/partialCompletion {id, uri, text}           otherwise (`id`: the request's id),
+// and finally answers the request with an InlineCompletionList. After `initialized` the server sends
+// latent/status {state: "ready" | "error", message} (error: no model is loaded).
+//
+// Thread-safety: message handlers run on the transport's loop thread; completion callbacks on the backend's.
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "lsp/assistant_core.h"
+#include "lsp/json_rpc.h"
+
+namespace latent::lsp {
+
+struct LspServerOptions {
+  size_t max_pending_requests = 16;  // completions in flight per connection; more are refused (-32803)
+  std::string version;               // for serverInfo
+};
+
+class LspServer : public MessageHandler {
+ public:
+  LspServer(Transport& transport, AssistantCore& core, LspServerOptions options = {});
+  ~LspServer() override;
+
+  // Serves until `exit` or the peer closes. Returns true when the client asked for shutdown before exit.
+  bool run();
+
+  bool on_notify(std::string_view method, Json params) override;
+  bool on_call(std::string_view method, Json params, Json id) override;
+  bool on_reply(Json id, RpcResult result) override;
+
+  PositionEncoding encoding() const { return encoding_; }
+
+ private:
+  enum class State { kStarting, kRunning, kShutdown };
+  RpcResult initialize(const Json& params);
+  void inline_completion(const Json& params, const Json& id);
+  RpcResult explain_context(const Json& params);
+  void did_open(const Json& params);
+  void did_change(const Json& params);
+  void did_change_watched_files(const Json& params);
+  void did_change_workspace_folders(const Json& params);
+  Position position_from(const Json& p) const;
+
+  Transport& transport_;
+  AssistantCore& core_;
+  LspServerOptions options_;
+  State state_ = State::kStarting;
+  bool shutdown_requested_ = false;
+  PositionEncoding encoding_ = PositionEncoding::kUtf16;
+
+  std::mutex mu_;  // guards inflight_
+  std::map<std::string, AssistantCore::Ticket> inflight_;  // request id (as JSON text) -> ticket
+};
+
+}  // namespace latent::lsp

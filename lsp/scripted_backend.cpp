@@ -1,0 +1,74 @@
+#include "lsp/scripted_backend.h"
+
+namespace latent::lsp {
+
+ScriptedBackend::ScriptedBackend(std::vector<std::string> pieces, std::chrono::milliseconds delay)
+    : pieces_(std::move(pieces)), delay_(delay) {}
+
+ScriptedBackend::~ScriptedBackend() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+    cv_.notify_all();
+  }
+  for (auto& t : threads_) t.join();
+}
+
+void ScriptedBackend::set_pieces(std::vector<std::string> pieces) {
+  std::lock_guard<std::mutex> lock(mu_);
+  pieces_ = std::move(pieces);
+}
+
+CompletionBackend::Handle ScriptedBackend::start(CompletionJob job, OnDelta on_delta, OnDone on_done) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Handle h = next_++;
+  running_[h] = Running{};
+  jobs_.push_back(job);
+  std::vector<std::string> pieces = pieces_;
+  size_t prompt_bytes = job.prompt.size();
+  threads_.emplace_back([this, h, pieces, prompt_bytes, on_delta = std::move(on_delta), on_done = std::move(on_done)] {
+    auto t0 = std::chrono::steady_clock::now();
+    size_t sent = 0;
+    for (const auto& p : pieces) {
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait_for(lock, delay_, [&] { return stop_ || running_[h].cancel; });
+        if (stop_ || running_[h].cancel) {
+          running_.erase(h);
+          lock.unlock();
+          on_done(make_error(ErrorCode::kCancelled, "cancelled"));
+          return;
+        }
+      }
+      on_delta(p);
+      ++sent;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      running_.erase(h);
+    }
+    CompletionUsage u;
+    u.prompt_tokens = prompt_bytes / 4;
+    u.completion_tokens = sent;
+    u.milliseconds = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    u.finish_reason = "stop";
+    on_done(u);
+  });
+  return h;
+}
+
+void ScriptedBackend::cancel(Handle handle) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = running_.find(handle);
+  if (it == running_.end() || it->second.cancel) return;
+  it->second.cancel = true;
+  ++cancelled_;
+  cv_.notify_all();
+}
+
+std::vector<CompletionJob> ScriptedBackend::jobs() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return jobs_;
+}
+
+}  // namespace latent::lsp

@@ -1,0 +1,49 @@
+#pragma once
+// A CompletionBackend test double: streams a fixed text in pieces with a delay between them, honours cancel,
+// and records the jobs it was given. It runs no model. latentd exposes it only behind --test-backend, for
+// protocol tests.
+//
+// Thread-safety: all methods are thread-safe; each job streams from a thread of its own.
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "lsp/completion_backend.h"
+
+namespace latent::lsp {
+
+class ScriptedBackend : public CompletionBackend {
+ public:
+  // `pieces` are sent in order, `delay` apart; then on_done with usage.
+  explicit ScriptedBackend(std::vector<std::string> pieces, std::chrono::milliseconds delay = std::chrono::milliseconds(20));
+  ~ScriptedBackend() override;
+
+  Handle start(CompletionJob job, OnDelta on_delta, OnDone on_done) override;
+  void cancel(Handle handle) override;
+  std::string describe() const override { return "scripted test backend (no model)"; }
+
+  std::vector<CompletionJob> jobs() const;
+  size_t cancelled() const { return cancelled_.load(); }
+  void set_pieces(std::vector<std::string> pieces);
+
+ private:
+  struct Running {
+    bool cancel = false;
+  };
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::string> pieces_;
+  std::chrono::milliseconds delay_;
+  std::vector<CompletionJob> jobs_;
+  std::map<Handle, Running> running_;
+  std::vector<std::thread> threads_;
+  Handle next_ = 1;
+  bool stop_ = false;
+  std::atomic<size_t> cancelled_{0};
+};
+
+}  // namespace latent::lsp

@@ -1,0 +1,368 @@
+#include "server/net_server.h"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "kernels/base/log.h"
+#include "kernels/base/version.h"
+
+namespace latent::server {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+bool is_loopback_host(const std::string& host) {
+  if (host == "localhost" || host == "::1" || host == "[::1]") return true;
+  return host.rfind("127.", 0) == 0;
+}
+
+namespace {
+
+struct Shared {
+  NetOptions options;
+  std::shared_ptr<HttpRouter> router;
+  SessionFn session;
+};
+
+bool constant_time_equal(const std::string& a, const std::string& b) {
+  if (a.size() != b.size()) return false;
+  unsigned char d = 0;
+  for (size_t i = 0; i < a.size(); ++i) d |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return d == 0;
+}
+
+HttpRequest to_request(const http::request<http::string_body>& req) {
+  HttpRequest r;
+  r.method = std::string(req.method_string());
+  r.target = std::string(req.target());
+  size_t q = r.target.find('?');
+  r.path = r.target.substr(0, q);
+  r.query = q == std::string::npos ? "" : r.target.substr(q + 1);
+  for (const auto& f : req) {
+    std::string name(f.name_string());
+    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    r.headers[name] = std::string(f.value());
+  }
+  r.body = req.body();
+  return r;
+}
+
+// nullopt: allowed; else the refusal.
+std::optional<HttpResponse> check_access(const Shared& s, const HttpRequest& r) {
+  auto origin = r.headers.find("origin");
+  if (origin != r.headers.end()) {
+    bool ok = false;
+    for (const auto& a : s.options.allowed_origins) ok |= a == "*" || a == origin->second;
+    if (!ok) {
+      return HttpResponse::error(403, "forbidden_origin",
+                                 "Origin '" + origin->second + "' is not in the allow-list (--allow-origin)");
+    }
+  }
+  if (!s.options.token.empty()) {
+    std::string given;
+    auto auth = r.headers.find("authorization");
+    if (auth != r.headers.end() && auth->second.rfind("Bearer ", 0) == 0) given = auth->second.substr(7);
+    if (given.empty()) given = query_param(r.query, "token");
+    if (!constant_time_equal(given, s.options.token)) {
+      return HttpResponse::error(401, "unauthorized",
+                                 given.empty() ? "expected 'Authorization: Bearer <token>' or ?token=, found neither"
+                                               : "the bearer token does not match");
+    }
+  }
+  return std::nullopt;
+}
+
+http::response<http::string_body> to_beast(const HttpResponse& r, unsigned version, bool keep_alive) {
+  http::response<http::string_body> res{static_cast<http::status>(r.status), version};
+  res.set(http::field::server, "latentd/" LATENT_VERSION);
+  res.set(http::field::content_type, r.content_type);
+  for (const auto& [k, v] : r.headers) res.set(k, v);
+  res.keep_alive(keep_alive);
+  res.body() = r.body;
+  res.prepare_payload();
+  return res;
+}
+
+// One WebSocket connection: a Transport whose loop runs on its own thread, fed by async reads on the strand.
+class WebSocketSession : public lsp::MessageTransport, public std::enable_shared_from_this<WebSocketSession> {
+ public:
+  WebSocketSession(tcp::socket&& socket, std::shared_ptr<Shared> shared)
+      : ws_(std::move(socket)), shared_(std::move(shared)) {}
+
+  void start(http::request<http::string_body> req) {
+    ws_.set_option(websocket::stream_base::timeout{std::chrono::seconds(30), shared_->options.idle_timeout, true});
+    ws_.read_message_max(shared_->options.max_message_bytes);
+    ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
+      res.set(http::field::server, "latentd/" LATENT_VERSION);
+    }));
+    ws_.async_accept(req, beast::bind_front_handler(&WebSocketSession::on_accept, shared_from_this()));
+  }
+
+ protected:
+  Result<std::optional<std::string>> read_message() override {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return closed_ || !inbox_.empty(); });
+    if (inbox_.empty()) return std::optional<std::string>();
+    std::string m = std::move(inbox_.front());
+    inbox_.pop_front();
+    return std::optional<std::string>(std::move(m));
+  }
+
+  void write_message(std::string text) override {
+    net::post(ws_.get_executor(), [self = shared_from_this(), text = std::move(text)]() mutable {
+      if (self->write_closed_) return;
+      self->outbox_.push_back(std::move(text));
+      if (self->outbox_.size() == 1) self->do_write();
+    });
+  }
+
+ private:
+  void on_accept(beast::error_code ec) {
+    if (ec) {
+      LATENT_LOG_WARN("websocket accept: %s", ec.message().c_str());
+      return;
+    }
+    std::thread([self = shared_from_this()] {
+      self->shared_->session(*self);
+      self->close_from_server();
+    }).detach();
+    do_read();
+  }
+
+  void do_read() {
+    ws_.async_read(buffer_, beast::bind_front_handler(&WebSocketSession::on_read, shared_from_this()));
+  }
+
+  void on_read(beast::error_code ec, size_t) {
+    if (ec) {
+      if (ec != websocket::error::closed) LATENT_LOG_INFO("websocket closed: %s", ec.message().c_str());
+      end_input();
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (inbox_.size() >= shared_->options.max_queued_messages) {
+        LATENT_LOG_WARN("websocket: more than %zu messages queued; closing", shared_->options.max_queued_messages);
+        closed_ = true;
+        cv_.notify_all();
+        ws_.async_close(websocket::close_code::policy_error, [self = shared_from_this()](beast::error_code) {});
+        return;
+      }
+      inbox_.push_back(beast::buffers_to_string(buffer_.data()));
+      cv_.notify_all();
+    }
+    buffer_.consume(buffer_.size());
+    do_read();
+  }
+
+  void end_input() {
+    std::lock_guard<std::mutex> lock(mu_);
+    closed_ = true;
+    cv_.notify_all();
+  }
+
+  void do_write() {
+    ws_.text(true);
+    ws_.async_write(net::buffer(outbox_.front()),
+                    beast::bind_front_handler(&WebSocketSession::on_write, shared_from_this()));
+  }
+
+  void on_write(beast::error_code ec, size_t) {
+    if (ec) {
+      LATENT_LOG_INFO("websocket write: %s", ec.message().c_str());
+      write_closed_ = true;
+      outbox_.clear();
+      end_input();
+      return;
+    }
+    outbox_.pop_front();
+    if (!outbox_.empty()) {
+      do_write();
+    } else if (close_after_writes_) {
+      start_close();
+    }
+  }
+
+  // The LSP loop ended (exit): flush queued writes, then close.
+  void close_from_server() {
+    net::post(ws_.get_executor(), [self = shared_from_this()] {
+      self->close_after_writes_ = true;
+      if (self->outbox_.empty()) self->start_close();
+    });
+  }
+
+  void start_close() {
+    if (write_closed_) return;
+    write_closed_ = true;
+    ws_.async_close(websocket::close_code::normal, [self = shared_from_this()](beast::error_code) {});
+  }
+
+  websocket::stream<beast::tcp_stream> ws_;
+  std::shared_ptr<Shared> shared_;
+  beast::flat_buffer buffer_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::string> inbox_;
+  bool closed_ = false;
+  // Strand-only state.
+  std::deque<std::string> outbox_;
+  bool write_closed_ = false;
+  bool close_after_writes_ = false;
+};
+
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(tcp::socket&& socket, std::shared_ptr<Shared> shared)
+      : stream_(std::move(socket)), shared_(std::move(shared)) {}
+
+  void run() {
+    net::dispatch(stream_.get_executor(), beast::bind_front_handler(&HttpSession::do_read, shared_from_this()));
+  }
+
+ private:
+  void do_read() {
+    parser_.emplace();
+    parser_->body_limit(shared_->options.max_http_body_bytes);
+    stream_.expires_after(shared_->options.idle_timeout);
+    http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&HttpSession::on_read, shared_from_this()));
+  }
+
+  void on_read(beast::error_code ec, size_t) {
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout) {
+      beast::error_code ignored;
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      return;
+    }
+    if (ec) {
+      if (ec == http::error::body_limit) {
+        send(HttpResponse::error(413, "too_large", "request body over " +
+                                                       std::to_string(shared_->options.max_http_body_bytes) + " bytes"),
+             11, false);
+        return;
+      }
+      LATENT_LOG_DEBUG("http read: %s", ec.message().c_str());
+      return;
+    }
+    auto req = parser_->release();
+    HttpRequest r = to_request(req);
+    bool upgrade = websocket::is_upgrade(req);
+    if (upgrade && r.path == "/lsp") {
+      if (auto refusal = check_access(*shared_, r)) {
+        send(*refusal, req.version(), false);
+        return;
+      }
+      stream_.expires_never();
+      std::make_shared<WebSocketSession>(stream_.release_socket(), shared_)->start(std::move(req));
+      return;
+    }
+    HttpResponse res;
+    if (upgrade) {
+      res = HttpResponse::error(404, "not_found", "no WebSocket endpoint at " + r.path + " (expected /lsp)");
+    } else if (r.method == "GET" && r.path == "/health") {
+      res = HttpResponse::json(200, {{"status", "ok"}, {"version", LATENT_VERSION}});
+    } else if (auto refusal = check_access(*shared_, r)) {
+      res = *refusal;
+    } else {
+      res = shared_->router->handle(r);
+    }
+    send(res, req.version(), req.keep_alive());
+  }
+
+  void send(const HttpResponse& r, unsigned version, bool keep_alive) {
+    auto res = std::make_shared<http::response<http::string_body>>(to_beast(r, version, keep_alive));
+    http::async_write(stream_, *res, [self = shared_from_this(), res, keep_alive](beast::error_code ec, size_t) {
+      if (ec) return;
+      if (!keep_alive) {
+        beast::error_code ignored;
+        self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        return;
+      }
+      self->do_read();
+    });
+  }
+
+  beast::tcp_stream stream_;
+  std::shared_ptr<Shared> shared_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+};
+
+}  // namespace
+
+struct NetServer::Impl {
+  std::shared_ptr<Shared> shared;
+  net::io_context ioc;
+  tcp::acceptor acceptor{ioc};
+  std::vector<std::thread> threads;
+
+  void do_accept() {
+    acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+      if (ec) {
+        if (ec == net::error::operation_aborted) return;
+        LATENT_LOG_WARN("accept: %s", ec.message().c_str());
+      } else {
+        std::make_shared<HttpSession>(std::move(socket), shared)->run();
+      }
+      do_accept();
+    });
+  }
+};
+
+NetServer::NetServer(NetOptions options, std::shared_ptr<HttpRouter> router, SessionFn session)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->shared = std::make_shared<Shared>(Shared{std::move(options), std::move(router), std::move(session)});
+}
+
+NetServer::~NetServer() { stop(); }
+
+Status NetServer::start() {
+  const NetOptions& o = impl_->shared->options;
+  beast::error_code ec;
+  tcp::resolver resolver(impl_->ioc);
+  std::string host = o.host;
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  auto results = resolver.resolve(host, std::to_string(o.port), ec);
+  if (ec || results.empty()) {
+    return make_error(ErrorCode::kInvalidArgument, "--listen: cannot resolve host '" + o.host + "': " + ec.message());
+  }
+  tcp::endpoint ep = results.begin()->endpoint();
+  auto& a = impl_->acceptor;
+  if (a.open(ep.protocol(), ec); ec) return make_error(ErrorCode::kIo, "socket: " + ec.message());
+  if (a.set_option(net::socket_base::reuse_address(true), ec); ec) return make_error(ErrorCode::kIo, ec.message());
+  if (a.bind(ep, ec); ec) {
+    return make_error(ErrorCode::kIo, "bind " + o.host + ":" + std::to_string(o.port) + ": " + ec.message());
+  }
+  if (a.listen(net::socket_base::max_listen_connections, ec); ec) return make_error(ErrorCode::kIo, "listen: " + ec.message());
+  impl_->do_accept();
+  return Status::Ok();
+}
+
+uint16_t NetServer::port() const { return impl_->acceptor.local_endpoint().port(); }
+
+void NetServer::run() {
+  int n = std::max(1, impl_->shared->options.threads);
+  for (int i = 1; i < n; ++i) impl_->threads.emplace_back([this] { impl_->ioc.run(); });
+  impl_->ioc.run();
+}
+
+void NetServer::stop() {
+  impl_->ioc.stop();
+  for (auto& t : impl_->threads) {
+    if (t.joinable() && t.get_id() != std::this_thread::get_id()) t.join();
+  }
+  impl_->threads.clear();
+}
+
+}  // namespace latent::server

@@ -1,0 +1,55 @@
+#pragma once
+// One TCP port for WebSocket LSP (/lsp) and HTTP (Boost.Beast, the chat-multi shape: listener ->
+// http_session -> websocket_session). Each WebSocket connection is a lsp::Transport whose loop runs on its own
+// thread (`session` below); the Asio threads only read, parse and write. A strand per connection; a write
+// queue per session for streamed messages.
+//
+// Security: when `token` is set every request but GET /health needs `Authorization: Bearer <token>` or
+// `?token=<token>`; a request with an Origin header outside `allowed_origins` is refused (403).
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernels/base/result.h"
+#include "lsp/json_rpc.h"
+#include "server/http_router.h"
+
+namespace latent::server {
+
+struct NetOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 0;                      // 0: any free port (see NetServer::port)
+  std::string token;                      // empty: no authentication (loopback only; latentd enforces)
+  std::vector<std::string> allowed_origins;  // exact "scheme://host[:port]"; "*" allows every Origin
+  size_t max_message_bytes = 8 << 20;     // one WebSocket message; bigger closes the connection (1009)
+  size_t max_http_body_bytes = 8 << 20;
+  size_t max_queued_messages = 256;       // read but not yet handled, per connection
+  std::chrono::seconds idle_timeout{600}; // HTTP keep-alive and WebSocket idle limit
+  int threads = 2;
+};
+
+// Runs one LSP connection to its end on the calling thread (a thread of its own per connection).
+using SessionFn = std::function<void(lsp::Transport&)>;
+
+class NetServer {
+ public:
+  NetServer(NetOptions options, std::shared_ptr<HttpRouter> router, SessionFn session);
+  ~NetServer();
+  // Binds and listens; the port is known after this.
+  Status start();
+  uint16_t port() const;
+  // Serves on `threads` Asio threads until stop(); blocks.
+  void run();
+  void stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+bool is_loopback_host(const std::string& host);
+
+}  // namespace latent::server
