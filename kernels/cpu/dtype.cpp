@@ -43,20 +43,18 @@ float fp8e4m3_to_f32(uint8_t v) {
 
 uint8_t f32_to_fp8e4m3(float f) {
   if (std::isnan(f)) return 0x7f;
-  uint8_t sign = std::signbit(f) ? 0x80 : 0;
-  float a = std::fabs(f);
+  const uint8_t sign = std::signbit(f) ? 0x80 : 0;
+  const float a = std::fabs(f);
   if (a >= 448.f) return sign | 0x7e;
-  // Pick the nearest of all 127 non-negative finite codes (ties to even code): simple and exact.
-  uint8_t best = 0;
-  float best_err = INFINITY;
-  for (uint8_t c = 0; c < 0x7f; ++c) {
-    float err = std::fabs(fp8e4m3_to_f32(c) - a);
-    if (err < best_err || (err == best_err && (c & 1) == 0)) {
-      best_err = err;
-      best = c;
-    }
+  if (a < 0.015625f) {  // below the smallest normal 2^-6: multiples of 2^-9, nearest even (8 = 2^-6 itself)
+    return sign | static_cast<uint8_t>(std::nearbyint(a * 512.f));
   }
-  return sign | best;
+  // Normal: keep 3 mantissa bits, rounding the 20 dropped bits to nearest even (a carry bumps the exponent).
+  uint32_t u;
+  std::memcpy(&u, &a, 4);
+  u += 0x7ffffu + ((u >> 20) & 1u);
+  const uint32_t exp = (u >> 23) - 127 + 7;  // 1..15
+  return sign | static_cast<uint8_t>((exp << 3) | ((u >> 20) & 7u));
 }
 
 }  // namespace latent

@@ -247,3 +247,52 @@ TEST(OpsDispatch, BestLevelIsAvailableAndUsedByDefault) {
 
 }  // namespace
 }  // namespace latent::cpu
+
+namespace latent {
+namespace {
+
+// The obvious encoder: the nearest of all finite codes, ties to the even code.
+uint8_t fp8_nearest(float f) {
+  if (std::isnan(f)) return 0x7f;
+  uint8_t sign = std::signbit(f) ? 0x80 : 0;
+  float a = std::fabs(f);
+  if (a >= 448.f) return sign | 0x7e;
+  uint8_t best = 0;
+  float best_err = INFINITY;
+  for (uint8_t c = 0; c < 0x7f; ++c) {
+    float err = std::fabs(fp8e4m3_to_f32(c) - a);
+    if (err < best_err || (err == best_err && (c & 1) == 0)) {
+      best_err = err;
+      best = c;
+    }
+  }
+  return sign | best;
+}
+
+TEST(Fp8Encode, MatchesNearestCodeSearch) {
+  std::mt19937 rng(1);
+  std::vector<float> vals = {0.f, -0.f, 448.f, 500.f, -1e9f, 1e-12f, 0.015625f, 0.0146484375f, 0.00048828125f,
+                             0.0009765625f, 0.001953125f * 0.5f, 1.0625f, 1.1875f, 240.f, 464.f, 447.f};
+  // Every code, and the midpoints between neighbours (ties).
+  for (int c = 0; c < 0x7e; ++c) {
+    float lo = fp8e4m3_to_f32(static_cast<uint8_t>(c)), hi = fp8e4m3_to_f32(static_cast<uint8_t>(c + 1));
+    vals.push_back(lo);
+    vals.push_back((lo + hi) / 2);
+    vals.push_back(std::nextafter((lo + hi) / 2, 0.f));
+    vals.push_back(std::nextafter((lo + hi) / 2, 1e9f));
+  }
+  std::lognormal_distribution<float> ln(-2.f, 3.f);
+  for (int i = 0; i < 20000; ++i) vals.push_back(ln(rng) * ((rng() & 1) ? 1.f : -1.f));
+  for (float v : vals) {
+    for (float s : {1.f, -1.f}) {
+      ASSERT_EQ(f32_to_fp8e4m3(v * s), fp8_nearest(v * s)) << "value " << v * s;
+    }
+  }
+  for (int c = 0; c < 256; ++c) {
+    if ((c & 0x7f) == 0x7f) continue;
+    ASSERT_EQ(f32_to_fp8e4m3(fp8e4m3_to_f32(static_cast<uint8_t>(c))) & 0x7f, c & 0x7f) << c;
+  }
+}
+
+}  // namespace
+}  // namespace latent
