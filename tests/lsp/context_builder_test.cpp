@@ -1,0 +1,114 @@
+#include "lsp/context_builder.h"
+
+#include <gtest/gtest.h>
+
+#include "lsp/fim_format.h"
+#include "lsp/uri.h"
+#include "test_files.h"
+
+namespace latent::lsp {
+namespace {
+
+const ContextItem* find_item(const PromptContext& c, const std::string& kind, const std::string& needle) {
+  for (const auto& it : c.items) {
+    if (it.kind == kind && it.text.find(needle) != std::string::npos) return &it;
+  }
+  return nullptr;
+}
+
+TEST(ContextBuilder, DefinitionFromAnotherFileIsInThePrompt) {
+  testing::TempTree t;
+  t.write("geometry/vectors.py",
+          "def dot_product(a, b):\n    \"\"\"Sum of products.\"\"\"\n    return sum(x * y for x, y in zip(a, b))\n\n"
+          "def unrelated():\n    pass\n");
+  std::string main_path = t.write("app/main.py", "");
+  WorkspaceIndex index(IndexOptions{.background = false});
+  index.add_root(t.root());
+  std::string text = "from geometry.vectors import dot_product\n\ndef norm(v):\n    return dot_product(v, v) ** 0.5\n\n"
+                     "def angle(a, b):\n    c = dot_product(";
+  DocumentStore docs;
+  ASSERT_TRUE(docs.open(path_to_uri(main_path), "python", 1, text).ok());
+  auto snap = docs.snapshot(path_to_uri(main_path));
+  ContextBuilder builder(index);
+  PromptContext c = builder.build(*snap, text.size(), {});
+  const ContextItem* def = find_item(c, "definition", "def dot_product(a, b):");
+  ASSERT_NE(def, nullptr);
+  EXPECT_TRUE(def->included) << def->reason;
+  EXPECT_EQ(def->path, "geometry/vectors.py");
+  EXPECT_NE(c.prompt.find("# geometry/vectors.py\ndef dot_product(a, b):"), std::string::npos) << c.prompt;
+  EXPECT_EQ(c.prompt.find("def unrelated"), std::string::npos);  // not used near the cursor
+  EXPECT_EQ(c.prompt.rfind(std::string(kFimBegin), 0), 0u);
+  EXPECT_NE(c.prompt.find("# app/main.py\n"), std::string::npos);
+  EXPECT_NE(c.prompt.find("c = dot_product(" + std::string(kFimHole) + std::string(kFimEnd)), std::string::npos);
+  EXPECT_LE(c.prompt_tokens, c.budget_tokens);
+}
+
+TEST(ContextBuilder, ScopeHeadersAndImportsOutsideTheWindow) {
+  WorkspaceIndex index(IndexOptions{.background = false});
+  std::string text = "import numpy as np\n\nclass Model:\n    def forward(self, x):\n";
+  for (int i = 0; i < 200; ++i) text += "        x = x + " + std::to_string(i) + "\n";
+  text += "        return ";
+  DocumentStore docs;
+  ASSERT_TRUE(docs.open("file:///w/model.py", "python", 1, text).ok());
+  ContextOptions o;
+  o.budget_tokens = 300;
+  ContextBuilder builder(index, o);
+  PromptContext c = builder.build(*docs.snapshot("file:///w/model.py"), text.size(), {});
+  EXPECT_EQ(c.prefix.find("class Model"), std::string::npos);  // the window is too small for the header
+  const ContextItem* cls = find_item(c, "scope", "class Model:");
+  const ContextItem* fn = find_item(c, "scope", "    def forward(self, x):");
+  const ContextItem* imp = find_item(c, "import", "import numpy as np");
+  ASSERT_TRUE(cls && fn && imp);
+  EXPECT_TRUE(cls->included && fn->included && imp->included);
+  // Rendered before the prefix, in file order, indentation kept.
+  size_t a = c.prompt.find("import numpy as np\n"), b = c.prompt.find("class Model:\n    def forward(self, x):\n");
+  ASSERT_NE(a, std::string::npos);
+  ASSERT_NE(b, std::string::npos);
+  EXPECT_LT(a, b);
+  EXPECT_LT(b, c.prompt.find(c.prefix));
+  EXPECT_LE(c.prompt_tokens, o.budget_tokens);
+}
+
+TEST(ContextBuilder, SnippetsRankedByJaccardAndBudgetRespected) {
+  WorkspaceIndex index(IndexOptions{.background = false});
+  DocumentStore docs;
+  ASSERT_TRUE(docs.open("file:///w/a.py", "python", 1,
+                        "def load_users(db):\n    rows = db.query('select * from users')\n    return [User(r) for r in rows]\n").ok());
+  ASSERT_TRUE(docs.open("file:///w/b.py", "python", 1, "def draw_circle(canvas, radius):\n    canvas.arc(0, 0, radius)\n").ok());
+  std::string text = "def load_orders(db):\n    rows = db.query('select * from orders')\n    return ";
+  ASSERT_TRUE(docs.open("file:///w/c.py", "python", 1, text).ok());
+  auto a = docs.snapshot("file:///w/a.py"), b = docs.snapshot("file:///w/b.py"), cur = docs.snapshot("file:///w/c.py");
+  ContextBuilder builder(index);
+  PromptContext c = builder.build(*cur, text.size(), {b.get(), a.get()});
+  const ContextItem* sa = find_item(c, "snippet", "load_users");
+  const ContextItem* sb = find_item(c, "snippet", "draw_circle");
+  ASSERT_NE(sa, nullptr);
+  EXPECT_TRUE(sa->included);
+  if (sb) {
+    EXPECT_GT(sa->score, sb->score);
+    EXPECT_FALSE(sb->included) << sb->reason;  // below the similarity threshold
+  }
+  EXPECT_NE(c.prompt.find("# /w/a.py\ndef load_users"), std::string::npos) << c.prompt;
+
+  // A tiny budget keeps the window and drops what does not fit, saying so.
+  ContextOptions tiny;
+  tiny.budget_tokens = 40;
+  builder.set_options(tiny);
+  PromptContext small = builder.build(*cur, text.size(), {a.get()});
+  EXPECT_LE(small.prompt_tokens, tiny.budget_tokens);
+  const ContextItem* dropped = find_item(small, "snippet", "load_users");
+  ASSERT_NE(dropped, nullptr);
+  EXPECT_FALSE(dropped->included);
+  EXPECT_NE(dropped->reason.find("over the budget"), std::string::npos) << dropped->reason;
+}
+
+TEST(ContextBuilder, TokenEstimateAndJaccard) {
+  EXPECT_EQ(estimate_tokens(""), 0u);
+  EXPECT_GE(estimate_tokens("\n\n\n"), 3u);
+  EXPECT_NEAR(static_cast<double>(estimate_tokens(std::string(700, 'x'))), 200.0, 1.0);
+  EXPECT_DOUBLE_EQ(jaccard({"a", "b"}, {"b", "c"}), 1.0 / 3.0);
+  EXPECT_EQ(words_of("x = foo_bar(a1, 2) + Baz"), (std::vector<std::string>{"foo_bar", "a1", "Baz"}));
+}
+
+}  // namespace
+}  // namespace latent::lsp
