@@ -1,0 +1,204 @@
+#include "lsp/lsp_server.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "lsp/scripted_backend.h"
+#include "lsp/transport_memory.h"
+
+namespace latent::lsp {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A client over the in-memory transport, with the server's loop on a thread (clangd's LSPClient).
+class Client {
+ public:
+  explicit Client(CompletionBackend* backend, LspServerOptions options = {})
+      : core_(AssistantOptions{}, backend), server_(transport_, core_, options) {
+    thread_ = std::thread([this] { clean_exit_ = server_.run(); });
+  }
+  ~Client() {
+    transport_.client_close();
+    thread_.join();
+  }
+  void notify(const std::string& method, Json params) {
+    transport_.client_send(Json{{"jsonrpc", "2.0"}, {"method", method}, {"params", std::move(params)}});
+  }
+  void call(int id, const std::string& method, Json params) {
+    transport_.client_send(Json{{"jsonrpc", "2.0"}, {"id", id}, {"method", method}, {"params", std::move(params)}});
+  }
+  void raw(const std::string& text) { transport_.client_send(text); }
+  // Messages until the response with `id`; notifications on the way are kept in `seen`.
+  Json response(int id, std::vector<Json>* seen = nullptr) {
+    for (auto it = stash_.begin(); it != stash_.end(); ++it) {
+      if ((*it)["id"] == id) {
+        Json m = *it;
+        stash_.erase(it);
+        return m;
+      }
+    }
+    for (;;) {
+      auto m = transport_.client_receive(5s);
+      if (!m) {
+        ADD_FAILURE() << "no response with id " << id;
+        return Json();
+      }
+      bool is_response = m->contains("id") && !m->contains("method");
+      if (is_response && (*m)["id"] == id) return *m;
+      if (is_response) {
+        stash_.push_back(*m);  // another request's answer: kept for its own response() call
+      } else if (seen) {
+        seen->push_back(*m);
+      }
+    }
+  }
+  Json next() { return transport_.client_receive(5s).value_or(Json()); }
+  void initialize(Json caps = Json::object()) {
+    call(0, "initialize", {{"capabilities", caps}});
+    ASSERT_TRUE(response(0).contains("result"));
+    notify("initialized", Json::object());
+    ASSERT_EQ(next()["method"], "latent/status");
+  }
+  void open(const std::string& uri, const std::string& text) {
+    notify("textDocument/didOpen", {{"textDocument", {{"uri", uri}, {"languageId", "python"}, {"version", 1}, {"text", text}}}});
+  }
+  Json complete_params(const std::string& uri, int line, int ch) {
+    return {{"textDocument", {{"uri", uri}}}, {"position", {{"line", line}, {"character", ch}}}, {"context", {{"triggerKind", 1}}}};
+  }
+  AssistantCore& core() { return core_; }
+
+ private:
+  InMemoryTransport transport_;
+  AssistantCore core_;
+  LspServer server_;
+  std::thread thread_;
+  bool clean_exit_ = false;
+  std::vector<Json> stash_;
+};
+
+TEST(LspServer, InitializeAdvertisesInlineCompletionAndNegotiatesUtf8) {
+  Client c(nullptr);
+  c.call(1, "textDocument/inlineCompletion", Json::object());
+  EXPECT_EQ(c.response(1)["error"]["code"], rpc_error::kServerNotInitialized);
+  c.call(2, "initialize", {{"capabilities", {{"general", {{"positionEncodings", {"utf-8", "utf-16"}}}}}}});
+  Json r = c.response(2)["result"];
+  EXPECT_EQ(r["capabilities"]["inlineCompletionProvider"], true);
+  EXPECT_EQ(r["capabilities"]["textDocumentSync"]["change"], 2);
+  EXPECT_EQ(r["capabilities"]["positionEncoding"], "utf-8");
+  EXPECT_EQ(r["serverInfo"]["name"], "latentd");
+}
+
+TEST(LspServer, ErrorsKeepTheServerServing) {
+  Client c(nullptr);
+  c.initialize();
+  c.raw("{not json");
+  Json e = c.next();
+  EXPECT_EQ(e["error"]["code"], rpc_error::kParseError);
+  EXPECT_TRUE(e["id"].is_null());
+  c.raw("[1, 2]");
+  EXPECT_EQ(c.next()["error"]["code"], rpc_error::kInvalidRequest);
+  c.call(3, "no/such/method", Json::object());
+  EXPECT_EQ(c.response(3)["error"]["code"], rpc_error::kMethodNotFound);
+  c.call(4, "textDocument/inlineCompletion", {{"textDocument", 7}});
+  EXPECT_EQ(c.response(4)["error"]["code"], rpc_error::kInvalidParams);
+  c.call(5, "latent/explainContext", "nope");
+  EXPECT_EQ(c.response(5)["error"]["code"], rpc_error::kInvalidParams);
+  c.notify("textDocument/didChange", {{"bad", true}});  // logged, no answer
+  // Without a model, completions say so.
+  c.open("file:///w/a.py", "x = ");
+  c.call(6, "textDocument/inlineCompletion", c.complete_params("file:///w/a.py", 0, 4));
+  Json r = c.response(6);
+  EXPECT_EQ(r["error"]["code"], rpc_error::kRequestFailed);
+  EXPECT_NE(r["error"]["message"].get<std::string>().find("no model is loaded"), std::string::npos);
+  c.call(7, "shutdown", Json());
+  EXPECT_TRUE(c.response(7)["result"].is_null());
+  c.call(8, "textDocument/inlineCompletion", c.complete_params("file:///w/a.py", 0, 4));
+  EXPECT_EQ(c.response(8)["error"]["code"], rpc_error::kInvalidRequest);
+}
+
+TEST(LspServer, IncrementalChangesThenStreamedCompletion) {
+  ScriptedBackend backend({"a", " +", " b", "\n", "\ndef other():\n"}, 10ms);
+  Client c(&backend);
+  c.initialize();
+  c.open("file:///w/m.py", "def add(a, b):\n    pass\n");
+  // Replace "pass" with "return " using UTF-16 ranges.
+  c.notify("textDocument/didChange",
+           {{"textDocument", {{"uri", "file:///w/m.py"}, {"version", 2}}},
+            {"contentChanges", {{{"range", {{"start", {{"line", 1}, {"character", 4}}}, {"end", {{"line", 1}, {"character", 8}}}}},
+                                 {"text", "return "}}}}});
+  auto p = c.complete_params("file:///w/m.py", 1, 11);
+  p["partialResultToken"] = "tok-1";
+  c.call(10, "textDocument/inlineCompletion", p);
+  std::vector<Json> seen;
+  Json r = c.response(10, &seen);
+  ASSERT_TRUE(r.contains("result")) << r.dump();
+  ASSERT_EQ(r["result"]["items"].size(), 1u);
+  EXPECT_EQ(r["result"]["items"][0]["insertText"], "a + b");  // cut at the block end
+  EXPECT_EQ(r["result"]["items"][0]["range"]["start"]["character"], 11);
+  std::vector<std::string> partials;
+  for (const auto& m : seen) {
+    if (m["method"] == "$/progress" && m["params"]["token"] == "tok-1") {
+      partials.push_back(m["params"]["value"]["items"][0]["insertText"]);
+    }
+  }
+  EXPECT_GE(partials.size(), 2u);
+  EXPECT_EQ(partials.back(), "a + b");
+  // The backend saw the edited document in FIM form.
+  auto jobs = backend.jobs();
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_NE(jobs[0].prompt.find("def add(a, b):\n    return <｜fim▁hole｜>"), std::string::npos) << jobs[0].prompt;
+  EXPECT_EQ(jobs[0].doc_key, "file:///w/m.py");
+}
+
+TEST(LspServer, CancelAnswersRequestCancelledAndStopsTheBackend) {
+  ScriptedBackend backend({"a", "b", "c", "d", "e", "f"}, 200ms);
+  Client c(&backend);
+  c.initialize();
+  c.open("file:///w/m.py", "x = ");
+  c.call(20, "textDocument/inlineCompletion", c.complete_params("file:///w/m.py", 0, 4));
+  c.notify("$/cancelRequest", {{"id", 20}});
+  Json r = c.response(20);
+  EXPECT_EQ(r["error"]["code"], rpc_error::kRequestCancelled);
+  for (int i = 0; i < 100 && backend.cancelled() == 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(backend.cancelled(), 1u);
+}
+
+TEST(LspServer, NewerRequestSupersedesAndPendingLimit) {
+  ScriptedBackend backend({"a", "b", "c"}, 100ms);
+  LspServerOptions o;
+  o.max_pending_requests = 2;
+  Client c(&backend, o);
+  c.initialize();
+  c.open("file:///w/m.py", "x = ");
+  c.open("file:///w/n.py", "y = ");
+  c.call(30, "textDocument/inlineCompletion", c.complete_params("file:///w/m.py", 0, 4));
+  c.call(31, "textDocument/inlineCompletion", c.complete_params("file:///w/m.py", 0, 4));
+  Json first = c.response(30);
+  EXPECT_EQ(first["error"]["code"], rpc_error::kRequestCancelled);
+  EXPECT_NE(first["error"]["message"].get<std::string>().find("superseded"), std::string::npos);
+  c.call(32, "textDocument/inlineCompletion", c.complete_params("file:///w/n.py", 0, 4));
+  c.call(33, "textDocument/inlineCompletion", c.complete_params("file:///w/n.py", 0, 4));  // over the limit of 2
+  Json limited = c.response(33);
+  EXPECT_EQ(limited["error"]["code"], rpc_error::kRequestFailed);
+  EXPECT_NE(limited["error"]["message"].get<std::string>().find("too many pending requests"), std::string::npos);
+  EXPECT_EQ(c.response(31)["result"]["items"][0]["insertText"], "abc");
+  EXPECT_EQ(c.response(32)["result"]["items"][0]["insertText"], "abc");
+}
+
+TEST(LspServer, ExplainContextAudit) {
+  Client c(nullptr);
+  c.initialize();
+  c.open("file:///w/m.py", "import os\n\ndef f():\n    return ");
+  c.call(40, "latent/explainContext", {{"textDocument", {{"uri", "file:///w/m.py"}}}, {"position", {{"line", 3}, {"character", 11}}}});
+  Json r = c.response(40)["result"];
+  EXPECT_NE(r["prompt"].get<std::string>().find("<｜fim▁hole｜>"), std::string::npos);
+  EXPECT_EQ(r["items"][0]["kind"], "prefix");
+  EXPECT_LE(r["promptTokens"].get<size_t>(), r["budgetTokens"].get<size_t>());
+  c.call(41, "latent/explainContext", {{"textDocument", {{"uri", "file:///w/none.py"}}}, {"position", {{"line", 0}, {"character", 0}}}});
+  EXPECT_EQ(c.response(41)["error"]["code"], rpc_error::kRequestFailed);
+}
+
+}  // namespace
+}  // namespace latent::lsp
