@@ -1,9 +1,12 @@
-// End-to-end: the packaged extension in code-server, driven by headless Chromium (scripts/e2e-vscode). It
-// types in a workspace file, waits for ghost text that latentd produced with its default model, presses Tab
-// and checks that the text landed in the file. Screenshots: build/test-artifacts/vscode-e2e/*.png.
-// Before the browser starts, latentd is probed over stdio with a real JSON-RPC client: when it cannot serve
-// inline completions (no model, no --stdio serving, no inlineCompletionProvider) the test skips and says why;
-// it never fakes the ghost text. LATENT_E2E=0 skips it too (scripts/setup then skips the heavy install).
+// End-to-end: the packaged extension in code-server 4.139, driven by headless Chromium (scripts/e2e-vscode).
+// It types in a workspace file, waits for ghost text, screenshots it, presses Tab and checks that the text
+// landed in the file (auto-save). Screenshots: build/test-artifacts/vscode-e2e*/*.png.
+//   1. protocol path: latentd's own LSP stack with its scripted backend (`--test-backend`, a test double
+//      that latentd labels as such) — everything real except the model.
+//   2. model: latentd with its default model (or LATENT_E2E_MODEL, or models/demo when latentd has no default).
+// Before the browser starts, latentd is probed over stdio with a real JSON-RPC client; when it cannot serve
+// (exits, no inlineCompletionProvider, latent/status says no model) the case skips and says why. It never
+// fakes the ghost text. LATENT_E2E=0 skips both (scripts/setup then skips the heavy install too).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -14,39 +17,37 @@ import { createRequire } from 'node:module';
 const root = process.env.LATENT_SOURCE_DIR ?? path.resolve(import.meta.dirname, '../..');
 const bin = process.env.LATENT_BIN_DIR ?? path.join(root, 'build/bin');
 const latentd = path.join(bin, 'latentd');
-const model = process.env.LATENT_E2E_MODEL ?? '';
 const require = createRequire(path.join(process.env.NODE_PATH ?? path.join(root, 'deps/node_modules'), '/'));
 const rpc = require('vscode-jsonrpc/node');
 
-// Why latentd cannot serve an inline completion over stdio, or '' when it can.
-async function probe() {
-  const args = ['--stdio', ...(model ? ['--model', model] : [])];
-  const child = spawn(latentd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+const timeout = (ms) => new Promise((resolve) => setTimeout(() => resolve('timeout'), ms).unref());
+const lastLine = (s) => s.trim().split('\n').pop();
+
+// Why `latentd --stdio ARGS` cannot serve inline completions, or '' when it can.
+async function probe(args) {
+  const child = spawn(latentd, ['--stdio', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
   child.stdin.on('error', () => {});  // EPIPE when latentd exits early; the exit code tells why
   let stderr = '';
   child.stderr.on('data', (d) => { stderr += d; });
   const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
-  const timeout = (ms) => new Promise((resolve) => setTimeout(() => resolve('timeout'), ms).unref());
   // A latentd that cannot serve usually exits at once: say so rather than report a broken pipe.
-  const early = await Promise.race([exited, timeout(500)]);
-  if (early !== 'timeout') return `latentd --stdio exited ${early}: ${stderr.trim().split('\n').pop()}`;
+  const early = await Promise.race([exited, timeout(300)]);
+  if (early !== 'timeout') return `latentd --stdio exited ${early}: ${lastLine(stderr)}`;
   const conn = rpc.createMessageConnection(new rpc.StreamMessageReader(child.stdout), new rpc.StreamMessageWriter(child.stdin));
   conn.onError(() => {});
+  let status;
+  const statusSeen = new Promise((resolve) => conn.onNotification('latent/status', (p) => { status = p; resolve(p); }));
   conn.listen();
   try {
     const init = conn.sendRequest('initialize', { processId: process.pid, rootUri: null, capabilities: {} });
     const r = await Promise.race([init.then((v) => ({ v }), (e) => ({ e })), exited.then((code) => ({ code })), timeout(120_000)]);
     if (r === 'timeout') return 'latentd --stdio did not answer initialize within 120 s';
-    if ('code' in r) return `latentd --stdio exited ${r.code} before initialize: ${stderr.trim().split('\n').pop()}`;
-    if ('e' in r) {
-      const code = await Promise.race([exited, timeout(2000)]);
-      if (code !== 'timeout') return `latentd --stdio exited ${code} before initialize: ${stderr.trim().split('\n').pop()}`;
-      return `latentd refused initialize: ${r.e.message}`;
-    }
-    if (!r.v?.capabilities?.inlineCompletionProvider) {
-      return 'latentd does not advertise inlineCompletionProvider yet';
-    }
-    if (/no model/i.test(stderr)) return `latentd reports no model: ${stderr.trim().split('\n').pop()}`;
+    if ('code' in r) return `latentd --stdio exited ${r.code} before initialize: ${lastLine(stderr)}`;
+    if ('e' in r) return `latentd refused initialize: ${r.e.message}`;
+    if (!r.v?.capabilities?.inlineCompletionProvider) return 'latentd does not advertise inlineCompletionProvider';
+    await conn.sendNotification('initialized', {});
+    await Promise.race([statusSeen, timeout(120_000)]);  // model loading may take a while
+    if (status?.state === 'error') return `latentd reports: ${status.message}`;
     return '';
   } finally {
     try { conn.dispose(); } catch { /* closed */ }
@@ -54,20 +55,46 @@ async function probe() {
   }
 }
 
-test('ghost text from latentd is shown in code-server and accepted with Tab', { timeout: 600_000 }, async (t) => {
-  if (process.env.LATENT_E2E === '0') return t.skip('LATENT_E2E=0');
-  assert.ok(existsSync(latentd), `expected latentd at ${latentd}, found none`);
-  const why = await probe();
-  if (why) return t.skip(`cannot run end to end: ${why}`);
-  const out = path.join(bin, '../test-artifacts/vscode-e2e');
-  const r = spawnSync(path.join(root, 'scripts/e2e-vscode'), ['--server', latentd, '--out', out,
-    ...(model ? ['--model', model] : [])], { encoding: 'utf8', timeout: 540_000 });
+function e2e(name, serverArgs, model) {
+  const out = path.join(bin, '..', 'test-artifacts', name);
+  const args = ['--server', latentd, '--out', out, ...(model ? ['--model', model] : []), '--',
+    ...serverArgs.map((x) => `--server-arg=${x}`)];
+  const r = spawnSync(path.join(root, 'scripts/e2e-vscode'), args, { encoding: 'utf8', timeout: 540_000 });
   process.stderr.write(r.stderr ?? '');
-  const line = (r.stdout ?? '').trim().split('\n').pop() ?? '';
+  const line = lastLine(r.stdout ?? '') ?? '';
   let res;
   try { res = JSON.parse(line); } catch { assert.fail(`expected a JSON result from scripts/e2e-vscode, found ${line || r.error}`); }
-  t.diagnostic(`ghost text ${JSON.stringify(res.ghost)} after ${res.ghostMs} ms; screenshots: ${res.screenshots?.join(', ')}`);
+  return { res, status: r.status };
+}
+
+function check(t, { res, status }) {
+  t.diagnostic(`ghost text ${JSON.stringify(res.ghost)} after ${res.ghostMs} ms; inserted ${JSON.stringify(res.inserted)}; ` +
+    `screenshots: ${res.screenshots?.join(', ')}`);
   assert.equal(res.ok, true, `${res.reason}\n--- extension log ---\n${res.log}`);
   assert.ok(res.inserted && res.inserted.trim().length > 0, 'expected Tab to insert text');
-  assert.equal(r.status, 0);
-});
+  assert.equal(status, 0);
+}
+
+test('protocol path: latentd LSP (scripted backend) ghost text in code-server, accepted with Tab',
+  { timeout: 600_000 }, async (t) => {
+    if (process.env.LATENT_E2E === '0') return t.skip('LATENT_E2E=0');
+    assert.ok(existsSync(latentd), `expected latentd at ${latentd}, found none`);
+    const why = await probe(['--test-backend']);
+    if (why) return t.skip(`cannot run end to end: ${why}`);
+    check(t, e2e('vscode-e2e-protocol', ['--test-backend']));
+  });
+
+test('model: ghost text that latentd generated is shown in code-server and accepted with Tab',
+  { timeout: 600_000 }, async (t) => {
+    if (process.env.LATENT_E2E === '0') return t.skip('LATENT_E2E=0');
+    assert.ok(existsSync(latentd), `expected latentd at ${latentd}, found none`);
+    let model = process.env.LATENT_E2E_MODEL ?? '';
+    let why = await probe(model ? ['--model', model] : []);
+    const demo = path.join(root, 'models/demo');
+    if (why && !model && existsSync(path.join(demo, 'config.json'))) {
+      const whyDemo = await probe(['--model', demo]);
+      if (!whyDemo) { model = demo; why = ''; } else why += `; with --model models/demo: ${whyDemo}`;
+    }
+    if (why) return t.skip(`cannot run end to end: ${why}`);
+    check(t, e2e('vscode-e2e', [], model));
+  });

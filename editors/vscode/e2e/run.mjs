@@ -2,7 +2,7 @@
 // playwright-core. Opens a workspace file, types, waits for ghost text, screenshots it, presses Tab and
 // checks that the text landed in the document (saved to disk by auto-save). Everything it writes (HOME,
 // XDG folders, code-server's user data, Chromium's profile) lives under --tmp.
-//   node run.mjs --tools DIR --vsix FILE --server PROGRAM [--model DIR] --tmp DIR --out DIR
+//   node run.mjs --tools DIR --vsix FILE --server PROGRAM [--server-arg ARG]... [--model DIR] --tmp DIR --out DIR
 //                [--file NAME --content TEXT --type TEXT]
 // Prints one JSON line: { ok, reason?, ghost, inserted, document, screenshots, log }. Exit 0 ok, 1 fail.
 // Whether latentd can complete at all is the caller's check (tests/node/vscode_e2e.test.mjs probes it).
@@ -15,11 +15,11 @@ import { parseArgs } from 'node:util';
 
 const { values: a } = parseArgs({
   options: {
-    tools: { type: 'string' }, vsix: { type: 'string' }, server: { type: 'string' }, model: { type: 'string' },
+    tools: { type: 'string' }, 'server-arg': { type: 'string', multiple: true, default: [] }, vsix: { type: 'string' }, server: { type: 'string' }, model: { type: 'string' },
     tmp: { type: 'string' }, out: { type: 'string' }, chromium: { type: 'string', default: '/usr/bin/chromium' },
     file: { type: 'string', default: 'main.py' },
     content: { type: 'string', default: 'def add(a, b):\n    """Return the sum of a and b."""\n' },
-    type: { type: 'string', default: '    return' },
+    type: { type: 'string', default: '    return ' },
     timeout: { type: 'string', default: '120' },
   },
 });
@@ -53,6 +53,7 @@ mkdirSync(path.join(dirs['user-data'], 'User'), { recursive: true });
 writeFileSync(path.join(dirs['user-data'], 'User/settings.json'), JSON.stringify({
   'latent.serverPath': a.server,
   'latent.modelPath': a.model ?? '',
+  'latent.serverArgs': a['server-arg'],
   'latent.debounceMs': 50,
   'latent.maxTokens': 32,
   'files.autoSave': 'afterDelay',

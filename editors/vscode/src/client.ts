@@ -55,7 +55,7 @@ export class DaemonClient implements vscode.Disposable {
     this.setState({ kind: 'loading' });
     let serverOptions: ServerOptions;
     if (s.mode === 'local') {
-      const args = ['--stdio', ...(s.modelPath ? ['--model', s.modelPath] : [])];
+      const args = ['--stdio', ...(s.modelPath ? ['--model', s.modelPath] : []), ...s.serverArgs];
       this.log.info(`starting ${s.serverPath} ${args.join(' ')}`);
       serverOptions = { command: s.serverPath, args, options: { env: { ...process.env } } };
     } else {

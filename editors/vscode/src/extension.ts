@@ -2,6 +2,7 @@
 import * as vscode from 'vscode';
 import { DaemonClient, TOKEN_SECRET } from './client';
 import { InlineProvider } from './completion';
+import { renderExplain } from './explain';
 import { DEFAULTS, parseSettings, Settings } from './settings';
 import { StatusBar } from './status';
 
@@ -29,7 +30,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     provider.onLatency((ms) => status.setLatency(ms)),
     vscode.languages.registerInlineCompletionItemProvider({ pattern: '**' }, provider));
 
-  const connectionKey = (s: Settings) => JSON.stringify([s.mode, s.serverPath, s.modelPath, s.remoteUrl, s.maxTokens]);
+  const connectionKey = (s: Settings) => JSON.stringify([s.mode, s.serverPath, s.serverArgs, s.modelPath, s.remoteUrl, s.maxTokens]);
   context.subscriptions.push(vscode.workspace.onDidChangeConfiguration(async (e) => {
     if (!e.affectsConfiguration('latent')) return;
     const before = settings;
@@ -64,9 +65,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       const audit = await client.explain({
         textDocument: { uri: last.uri }, position: { line: last.position.line, character: last.position.character },
       });
-      const body = typeof audit === 'string' ? audit
-        : typeof (audit as { markdown?: unknown })?.markdown === 'string' ? (audit as { markdown: string }).markdown
-          : '```json\n' + JSON.stringify(audit, null, 2) + '\n```';
+      const body = renderExplain(audit);
       const header = `# Context of the last completion\n\n${last.uri}:${last.position.line + 1}:` +
         `${last.position.character + 1}, ${last.latencyMs} ms, at ${last.at.toISOString()}\n\n` +
         '```\n' + last.text + '\n```\n\n';

@@ -8,6 +8,7 @@ export interface Settings {
   enable: boolean;
   mode: Mode;
   serverPath: string;
+  serverArgs: string[]; // extra latentd arguments in local mode
   modelPath: string;    // '' = latentd's embedded default model
   remoteUrl: string;    // ws:// or wss:// URL; required in remote mode
   debounceMs: number;
@@ -19,6 +20,7 @@ export const DEFAULTS: Settings = {
   enable: true,
   mode: 'local',
   serverPath: 'latentd',
+  serverArgs: [],
   modelPath: '',
   remoteUrl: '',
   debounceMs: 120,
@@ -67,7 +69,7 @@ function string(raw: Raw, key: keyof Settings, problems: string[]): string {
 
 export function parseSettings(raw: Raw): Parsed {
   const problems: string[] = [];
-  const s: Settings = { ...DEFAULTS, languages: [...DEFAULTS.languages] };
+  const s: Settings = { ...DEFAULTS, languages: [...DEFAULTS.languages], serverArgs: [] };
 
   if (raw.enable !== undefined) {
     if (typeof raw.enable === 'boolean') s.enable = raw.enable;
@@ -83,6 +85,14 @@ export function parseSettings(raw: Raw): Parsed {
   s.debounceMs = number(raw, 'debounceMs', 0, 2000, problems);
   s.maxTokens = number(raw, 'maxTokens', 1, 4096, problems);
 
+  if (raw.serverArgs !== undefined) {
+    const v = raw.serverArgs;
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) {
+      problems.push(`latent.serverArgs: expected an array of strings, found ${describe(v)}`);
+    } else {
+      s.serverArgs = [...v];
+    }
+  }
   if (raw.languages !== undefined) {
     const v = raw.languages;
     if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) {

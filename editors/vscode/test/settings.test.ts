@@ -51,6 +51,13 @@ describe('settings', () => {
     assert.deepEqual(parseSettings({ mode: 'remote', remoteUrl: 'ws://127.0.0.1:7070' }).problems, []);
   });
 
+  it('server arguments: an array of strings', () => {
+    assert.deepEqual(parseSettings({ serverArgs: ['--log-level', 'debug'] }).settings.serverArgs, ['--log-level', 'debug']);
+    const bad = parseSettings({ serverArgs: '--log-level debug' });
+    assert.deepEqual(bad.settings.serverArgs, []);
+    assert.match(bad.problems[0], /latent\.serverArgs: expected an array of strings, found "--log-level debug"/);
+  });
+
   it('an empty server path falls back to latentd', () => {
     assert.equal(parseSettings({ serverPath: '  ' }).settings.serverPath, 'latentd');
   });
