@@ -1,5 +1,6 @@
 #include "engine/tokenizer/tokenizer.h"
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -90,6 +91,10 @@ Result<Tokenizer> Tokenizer::load_file(const std::string& tokenizer_json, const 
 Result<Tokenizer> Tokenizer::from_json_text(std::string_view tokenizer_json, std::string_view config_json) {
   Tokenizer t;
   nlohmann::json j, cfg;
+  auto t0 = std::chrono::steady_clock::now();
+  auto ms_since = [](auto start) {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  };
   try {
     j = nlohmann::json::parse(tokenizer_json);
     if (!config_json.empty()) cfg = nlohmann::json::parse(config_json);
@@ -98,6 +103,7 @@ Result<Tokenizer> Tokenizer::from_json_text(std::string_view tokenizer_json, std
   }
   if (!j.is_object() || !j.contains("model"))
     return make_error(ErrorCode::kInvalidArgument, "expected a tokenizer.json object with a \"model\"");
+  double parse_ms = ms_since(t0);
   LATENT_ASSIGN_OR_RETURN(t.normalizer_, tok::Normalizer::from_json(j.value("normalizer", nlohmann::json())));
   LATENT_ASSIGN_OR_RETURN(t.pre_tokenizer_,
                           tok::PreTokenizer::from_json(j.value("pre_tokenizer", nlohmann::json())));
@@ -151,6 +157,8 @@ Result<Tokenizer> Tokenizer::from_json_text(std::string_view tokenizer_json, std
                                                        "' is not in the vocabulary");
   if (t.add_bos_ && t.bos_id_ < 0)
     return make_error(ErrorCode::kInvalidArgument, "tokenizer_config.json: add_bos_token is true but no bos_token");
+  LATENT_LOG_DEBUG("tokenizer: %zu tokens, JSON parsed in %.0f ms, built in %.0f ms", t.vocab_size(), parse_ms,
+                   ms_since(t0) - parse_ms);
   return t;
 }
 

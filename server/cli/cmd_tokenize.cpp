@@ -2,6 +2,7 @@
 //   echo -n 'def f():' | latent tokenize --model DIR          -> [3465,282,8472]
 //   echo '[3465,282,8472]' | latent detokenize --model DIR    -> def f():
 // --jsonl: one JSON string (tokenize) or id array (detokenize) per line in, one result per line out.
+// --chat / --fim: the model's chat or fill-in-the-middle prompt from a JSON description (--render: its text).
 #include <cstdio>
 #include <iostream>
 #include <iterator>
@@ -9,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/tokenizer/prompt_format.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "server/args.h"
 #include "server/cli/command.h"
@@ -45,9 +47,53 @@ std::string ids_json(const std::vector<int32_t>& ids) {
   return out + "]";
 }
 
+// One input -> one output line. Plain: text -> ids. --chat: {"messages": [...], "add_generation_prompt": bool}
+// -> ids of the model's chat format. --fim: {"prefix", "suffix", "path", "files": [{"path", "text"}]} -> ids.
+// --render: the prompt text (a JSON string) instead of ids.
+Result<std::string> tokenize_one(const Tokenizer& tok, const Args& args, const std::string& input,
+                                 const EncodeOptions& opt) {
+  bool render = args.has("render");
+  if (!args.has("chat") && !args.has("fim")) {
+    if (render) return make_error(ErrorCode::kInvalidArgument, "--render needs --chat or --fim");
+    return ids_json(tok.encode(input, opt));
+  }
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(input);
+  } catch (const nlohmann::json::exception& e) {
+    return make_error(ErrorCode::kInvalidArgument, std::string("expected a JSON object: ") + e.what());
+  }
+  if (args.has("chat")) {
+    LATENT_ASSIGN_OR_RETURN(auto messages, chat_messages_from_json(j.value("messages", nlohmann::json())));
+    bool gen = j.value("add_generation_prompt", false);
+    if (render) {
+      LATENT_ASSIGN_OR_RETURN(std::string text, render_chat(tok, messages, gen));
+      return nlohmann::json(text).dump();
+    }
+    LATENT_ASSIGN_OR_RETURN(auto ids, encode_chat(tok, messages, gen));
+    return ids_json(ids);
+  }
+  FimPrompt p;
+  try {
+    p.prefix = j.value("prefix", std::string());
+    p.suffix = j.value("suffix", std::string());
+    p.path = j.value("path", std::string());
+    for (const auto& f : j.value("files", nlohmann::json::array()))
+      p.context.push_back({f.at("path").get<std::string>(), f.at("text").get<std::string>()});
+  } catch (const nlohmann::json::exception& e) {
+    return make_error(ErrorCode::kInvalidArgument, std::string("--fim input: ") + e.what());
+  }
+  if (render) return nlohmann::json(render_fim(p)).dump();
+  LATENT_ASSIGN_OR_RETURN(auto ids, encode_fim(tok, p));
+  return ids_json(ids);
+}
+
 int run_tokenize(int argc, char** argv) {
   auto specs = with({{"bos", "", "add BOS/EOS as tokenizer_config.json says (add_bos_token, add_eos_token)", ""},
-                     {"no-added-tokens", "", "treat added-token text (e.g. <｜fim▁hole｜>) as plain text", ""}});
+                     {"no-added-tokens", "", "treat added-token text (e.g. <｜fim▁hole｜>) as plain text", ""},
+                     {"chat", "", "stdin is {\"messages\": [...], \"add_generation_prompt\": bool}: the chat prompt", ""},
+                     {"fim", "", "stdin is {\"prefix\", \"suffix\", \"path\", \"files\": [{\"path\", \"text\"}]}: FIM", ""},
+                     {"render", "", "with --chat/--fim: print the prompt text (JSON string), not ids", ""}});
   auto args = Args::parse(argc, argv, 2, specs);
   if (!args.ok() || args->has("help")) {
     std::fputs(format_help("latent tokenize (--model DIR | --tokenizer FILE) [--bos] < text",
@@ -65,26 +111,36 @@ int run_tokenize(int argc, char** argv) {
   EncodeOptions opt;
   opt.add_special_tokens = args->has("bos");
   opt.match_added_tokens = !args->has("no-added-tokens");
+  auto emit = [&](const std::string& input) -> bool {
+    auto out = tokenize_one(*tok, *args, input, opt);
+    if (!out.ok()) {
+      std::fprintf(stderr, "latent tokenize: %s\n", out.error().to_string().c_str());
+      return false;
+    }
+    std::string line = *out + "\n";
+    std::fwrite(line.data(), 1, line.size(), stdout);
+    return true;
+  };
   if (args->has("jsonl")) {
+    bool structured = args->has("chat") || args->has("fim");
     std::string line;
     while (std::getline(std::cin, line)) {
       if (line.empty()) continue;
-      std::string text;
-      try {
-        text = nlohmann::json::parse(line).get<std::string>();
-      } catch (const nlohmann::json::exception& e) {
-        std::fprintf(stderr, "latent tokenize: expected a JSON string per line: %s\n", e.what());
-        return 2;
+      std::string input = line;
+      if (!structured) {
+        try {
+          input = nlohmann::json::parse(line).get<std::string>();
+        } catch (const nlohmann::json::exception& e) {
+          std::fprintf(stderr, "latent tokenize: expected a JSON string per line: %s\n", e.what());
+          return 2;
+        }
       }
-      std::string out = ids_json(tok->encode(text, opt)) + "\n";
-      std::fwrite(out.data(), 1, out.size(), stdout);
+      if (!emit(input)) return 2;
     }
     return 0;
   }
   std::string text((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
-  std::string out = ids_json(tok->encode(text, opt)) + "\n";
-  std::fwrite(out.data(), 1, out.size(), stdout);
-  return 0;
+  return emit(text) ? 0 : 2;
 }
 
 Result<std::vector<int32_t>> parse_ids(const std::string& text) {
