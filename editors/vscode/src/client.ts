@@ -80,6 +80,8 @@ export class DaemonClient implements vscode.Disposable {
         },
       },
     };
+    const old = this.client;  // a client that died (stop() already cleared a running one)
+    if (old) void old.dispose().catch(() => undefined);
     const client = new LanguageClient('latent', 'Latent', serverOptions, options);
     this.client = client;
     client.onNotification(METHOD_STATUS, (p: unknown) => {

@@ -24,9 +24,19 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const client = new DaemonClient(log, context.secrets, current);
   const provider = new InlineProvider(client, current, log);
   const status = new StatusBar();
+  let lastErrorShown = 0;
   status.setEnabled(settings.enable);
   context.subscriptions.push(log, client, provider, status,
     client.onState((s) => status.setState(s)),
+    client.onState((s) => {
+      // Say it once when the daemon turns unusable (not on every backoff step).
+      if (s.kind !== 'error' || Date.now() - lastErrorShown < 60_000) return;
+      lastErrorShown = Date.now();
+      void vscode.window.showWarningMessage(`Latent: ${s.message}`, 'Show Logs', 'Settings').then((pick) => {
+        if (pick === 'Show Logs') log.show();
+        if (pick === 'Settings') void vscode.commands.executeCommand('workbench.action.openSettings', 'latent.');
+      });
+    }),
     provider.onLatency((ms) => status.setLatency(ms)),
     vscode.languages.registerInlineCompletionItemProvider({ pattern: '**' }, provider));
 
