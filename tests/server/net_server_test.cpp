@@ -1,0 +1,129 @@
+#include "server/net_server.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include <thread>
+
+namespace latent::server {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+// An echo "LSP" session: answers every call with its params, until the peer closes.
+class Echo : public lsp::MessageHandler {
+ public:
+  explicit Echo(lsp::Transport& t) : t_(t) {}
+  bool on_notify(std::string_view, lsp::Json) override { return true; }
+  bool on_call(std::string_view, lsp::Json params, lsp::Json id) override {
+    t_.reply(id, lsp::RpcResult(std::move(params)));
+    return true;
+  }
+  bool on_reply(lsp::Json, lsp::RpcResult) override { return true; }
+
+ private:
+  lsp::Transport& t_;
+};
+
+class NetServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    NetOptions o;
+    o.port = 0;
+    o.token = "s3cret";
+    o.allowed_origins = {"http://localhost:3000"};
+    o.max_message_bytes = 1024;
+    router_ = std::make_shared<HttpRouter>();
+    router_->add("GET", "/v1/ping", [](const HttpRequest& r) { return HttpResponse::json(200, {{"pong", r.query}}); });
+    server_ = std::make_unique<NetServer>(o, router_, [](lsp::Transport& t) {
+      Echo e(t);
+      (void)t.loop(e);
+    });
+    ASSERT_TRUE(server_->start().ok());
+    thread_ = std::thread([this] { server_->run(); });
+  }
+  void TearDown() override {
+    server_->stop();
+    thread_.join();
+  }
+  http::response<http::string_body> get(const std::string& target, std::map<std::string, std::string> headers = {}) {
+    net::io_context ioc;
+    tcp::socket s(ioc);
+    s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), server_->port()));
+    http::request<http::string_body> req{http::verb::get, target, 11};
+    req.set(http::field::host, "localhost");
+    for (const auto& [k, v] : headers) req.set(k, v);
+    http::write(s, req);
+    beast::flat_buffer buf;
+    http::response<http::string_body> res;
+    http::read(s, buf, res);
+    return res;
+  }
+  std::shared_ptr<HttpRouter> router_;
+  std::unique_ptr<NetServer> server_;
+  std::thread thread_;
+};
+
+TEST_F(NetServerTest, HealthRoutesAndJson404) {
+  auto h = get("/health");
+  EXPECT_EQ(h.result_int(), 200);
+  EXPECT_EQ(nlohmann::json::parse(h.body())["status"], "ok");
+  auto unauth = get("/v1/ping");
+  EXPECT_EQ(unauth.result_int(), 401);
+  auto ok = get("/v1/ping?x=1", {{"Authorization", "Bearer s3cret"}});
+  EXPECT_EQ(ok.result_int(), 200);
+  EXPECT_EQ(nlohmann::json::parse(ok.body())["pong"], "x=1");
+  auto missing = get("/nope?token=s3cret");
+  EXPECT_EQ(missing.result_int(), 404);
+  EXPECT_EQ(nlohmann::json::parse(missing.body())["error"]["type"], "not_found");
+  auto origin = get("/v1/ping?token=s3cret", {{"Origin", "http://evil.example"}});
+  EXPECT_EQ(origin.result_int(), 403);
+}
+
+TEST_F(NetServerTest, WebSocketNeedsTokenAndEchoesFrames) {
+  net::io_context ioc;
+  {
+    beast::websocket::stream<tcp::socket> ws(ioc);
+    ws.next_layer().connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), server_->port()));
+    beast::error_code ec;
+    ws.handshake("localhost", "/lsp", ec);
+    EXPECT_TRUE(ec) << "a handshake without the token must be refused";
+  }
+  beast::websocket::stream<tcp::socket> ws(ioc);
+  ws.next_layer().connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), server_->port()));
+  ws.handshake("localhost", "/lsp?token=s3cret");
+  ws.text(true);
+  ws.write(net::buffer(std::string(R"({"jsonrpc":"2.0","id":1,"method":"m","params":{"é":1}})")));
+  beast::flat_buffer buf;
+  ws.read(buf);
+  auto reply = nlohmann::json::parse(beast::buffers_to_string(buf.data()));
+  EXPECT_EQ(reply["id"], 1);
+  EXPECT_EQ(reply["result"]["é"], 1);
+  // Over the 1024-byte limit: the server closes the connection.
+  ws.write(net::buffer(std::string(4096, ' ')));
+  beast::error_code ec;
+  buf.clear();
+  ws.read(buf, ec);
+  EXPECT_TRUE(ec);
+}
+
+TEST(NetServer, LoopbackHosts) {
+  EXPECT_TRUE(is_loopback_host("127.0.0.1"));
+  EXPECT_TRUE(is_loopback_host("localhost"));
+  EXPECT_TRUE(is_loopback_host("[::1]"));
+  EXPECT_FALSE(is_loopback_host("0.0.0.0"));
+  EXPECT_FALSE(is_loopback_host("192.168.1.2"));
+  EXPECT_EQ(query_param("a=1&token=x%2Fy", "token"), "x/y");
+  EXPECT_EQ(query_param("a=1", "token"), "");
+}
+
+}  // namespace
+}  // namespace latent::server
