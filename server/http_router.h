@@ -11,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "server/openai/exchange.h"
+
 namespace latent::server {
 
 struct HttpRequest {
@@ -27,6 +29,9 @@ struct HttpResponse {
   std::string content_type = "application/json";
   std::string body;
   std::map<std::string, std::string> headers;
+  // Set by a handler that answers later or in pieces (server-sent events): the session lends its connection
+  // to this function (server/openai/beast_exchange.h) instead of writing `body`.
+  std::function<void(std::shared_ptr<openai::HttpExchange>)> deferred;
   static HttpResponse json(int status, const nlohmann::json& body);
   static HttpResponse error(int status, const std::string& type, const std::string& message);
 };

@@ -14,6 +14,7 @@
 
 #include "kernels/base/log.h"
 #include "kernels/base/version.h"
+#include "server/openai/beast_exchange.h"
 
 namespace latent::server {
 
@@ -276,6 +277,13 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       res = *refusal;
     } else {
       res = shared_->router->handle(r);
+    }
+    if (res.deferred) {
+      res.deferred(openai::make_beast_exchange(stream_, buffer_, req.version(), req.keep_alive(), shared_from_this(),
+                                               [self = shared_from_this()](bool reuse) {
+                                                 if (reuse) self->do_read();
+                                               }));
+      return;
     }
     send(res, req.version(), req.keep_alive());
   }

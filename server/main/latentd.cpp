@@ -16,7 +16,10 @@
 #include "lsp/lsp_server.h"
 #include "lsp/scripted_backend.h"
 #include "server/args.h"
+#include "server/engine_host.h"
+#include "server/metrics.h"
 #include "server/net_server.h"
+#include "server/openai/api.h"
 #include "server/transport_stdio.h"
 
 namespace {
@@ -30,6 +33,7 @@ const std::vector<latent::cli::OptionSpec> kOptions = {
     {"max-message-bytes", "N", "largest accepted JSON-RPC message", "8388608"},
     {"max-pending", "N", "completion requests in flight per connection", "16"},
     {"context-tokens", "N", "prompt budget for a completion's context", "2048"},
+    {"cache-mb", "N", "latent (KV) cache size in MiB", "256"},
     {"test-backend", "", "protocol tests only: stream a scripted completion instead of running a model", ""},
     {"log-level", "LEVEL", "error, warn, info, debug or trace", "info"},
     {"version", "", "print the version and exit", ""},
@@ -80,10 +84,11 @@ int main(int argc, char** argv) {
   auto max_message = args->get_int("max-message-bytes", 8 << 20);
   auto max_pending = args->get_int("max-pending", 16);
   auto context_tokens = args->get_int("context-tokens", 2048);
-  for (auto* r : {&max_message, &max_pending, &context_tokens}) {
+  auto cache_mb = args->get_int("cache-mb", 256);
+  for (auto* r : {&max_message, &max_pending, &context_tokens, &cache_mb}) {
     if (!r->ok() || **r <= 0) {
-      std::fprintf(stderr, "latentd: expected positive integers for --max-message-bytes, --max-pending and "
-                           "--context-tokens\n");
+      std::fprintf(stderr, "latentd: expected positive integers for --max-message-bytes, --max-pending, "
+                           "--context-tokens and --cache-mb\n");
       return 2;
     }
   }
@@ -94,10 +99,19 @@ int main(int argc, char** argv) {
     backend = std::make_unique<latent::lsp::ScriptedBackend>(
         std::vector<std::string>{"a", " +", " b", "\n"}, std::chrono::milliseconds(30));
     LATENT_LOG_WARN("--test-backend: completions come from a scripted test double, not a model");
-  } else if (args->has("model")) {
-    LATENT_LOG_ERROR("--model %s: this build has no inference engine to load it with yet "
-                     "(engine/scheduler.h is missing); completions will answer 'no model is loaded'",
-                     args->get("model").c_str());
+  }
+  // The model behind the HTTP API (server/openai); the LSP completion backend does not use it yet.
+  std::unique_ptr<latent::EngineHost> host;
+  if (args->has("model") && !args->has("test-backend")) {
+    latent::EngineHostOptions hopt;
+    hopt.model_dir = args->get("model");
+    hopt.cache_bytes = static_cast<size_t>(*cache_mb) << 20;
+    auto loaded = latent::EngineHost::load(hopt);
+    if (!loaded.ok()) {
+      std::fprintf(stderr, "latentd: %s\n", loaded.error().message.c_str());
+      return 1;
+    }
+    host = std::move(*loaded);
   }
 
   latent::lsp::AssistantOptions core_options;
@@ -155,6 +169,19 @@ int main(int argc, char** argv) {
   net.max_message_bytes = static_cast<size_t>(*max_message);
   std::signal(SIGPIPE, SIG_IGN);
   auto router = std::make_shared<latent::server::HttpRouter>();
+  latent::MetricsRegistry metrics;
+  latent::openai::EngineAccess engine;
+  latent::openai::ApiOptions api_options;
+  if (host) {
+    engine.scheduler = &host->scheduler();
+    engine.encode = [h = host.get()](std::string_view text) { return h->encode_prompt(text); };
+    engine.text = host->text();
+    engine.stop_ids = host->stop_ids();
+    engine.sample_engine = [h = host.get()] { h->sample(); };
+    api_options.model_id = host->model_id();
+    host->add_metrics(metrics);
+  }
+  latent::openai::add_routes(*router, std::make_shared<latent::openai::OpenAiApi>(engine, metrics, api_options));
   latent::server::NetServer server(net, router, [&](latent::lsp::Transport& t) { serve(t); });
   if (auto st = server.start(); !st.ok()) {
     std::fprintf(stderr, "latentd: %s\n", st.error().message.c_str());

@@ -1,0 +1,121 @@
+#include "server/engine_host.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "engine/stop_tokenizer.h"
+#include "kernels/base/log.h"
+#include "server/metrics.h"
+
+namespace latent {
+
+Result<std::unique_ptr<EngineHost>> EngineHost::load(const EngineHostOptions& options) {
+  std::unique_ptr<EngineHost> host(new EngineHost());
+  auto tok = Tokenizer::load(options.model_dir);
+  if (!tok.ok())
+    return make_error(tok.error().code, "--model " + options.model_dir + ": tokenizer: " + tok.error().message);
+  host->tokenizer_ = std::make_shared<const Tokenizer>(std::move(*tok));
+  host->text_ = token_text_source(host->tokenizer_);
+
+  ModelOptions mopt;
+  mopt.load_mtp = options.load_mtp;
+  auto model = DeepseekModel::load(options.model_dir, mopt);
+  if (!model.ok()) return model.error();
+  host->model_ = std::move(*model);
+  const ModelConfig& config = host->model_->config();
+  if (static_cast<int64_t>(host->tokenizer_->vocab_size()) > config.vocab_size)
+    return make_error(ErrorCode::kInvalidArgument,
+                      "--model " + options.model_dir + ": expected a tokenizer of at most vocab_size " +
+                          std::to_string(config.vocab_size) + " ids, found " +
+                          std::to_string(host->tokenizer_->vocab_size()));
+
+  int64_t blocks = std::max<int64_t>(KvCache::blocks_for_bytes(config, options.cache_bytes), 1);
+  auto cache = KvCache::for_model(config, blocks);
+  if (!cache.ok()) return cache.error();
+  host->cache_ = std::make_unique<KvCache>(std::move(*cache));
+  host->serving_ = serve_deepseek(*host->model_);
+  host->scheduler_ = std::make_unique<Scheduler>(*host->serving_, *host->cache_, options.scheduler);
+  host->model_id_ = std::filesystem::path(options.model_dir).lexically_normal().filename().string();
+  if (host->model_id_.empty())
+    host->model_id_ = std::filesystem::path(options.model_dir).lexically_normal().parent_path().filename().string();
+  host->sample();  // before the engine thread starts: the engine is idle, reading is safe
+  host->thread_ = std::make_unique<EngineThread>(*host->scheduler_);
+  LATENT_LOG_INFO("model %s: %lld layers, vocab %lld, latent cache %lld blocks of %lld tokens (%.1f MiB)",
+                  host->model_id_.c_str(), static_cast<long long>(config.num_hidden_layers),
+                  static_cast<long long>(config.vocab_size), static_cast<long long>(blocks),
+                  static_cast<long long>(KvCache::kBlockSize), host->cache_->bytes() / 1048576.0);
+  return host;
+}
+
+EngineHost::~EngineHost() {
+  if (thread_) thread_->stop();
+}
+
+std::vector<int32_t> EngineHost::stop_ids() const {
+  std::vector<int32_t> ids;
+  if (tokenizer_->eos_id() >= 0) ids.push_back(tokenizer_->eos_id());
+  if (auto eos = model_->config().eos_token_id; eos && std::find(ids.begin(), ids.end(), *eos) == ids.end())
+    ids.push_back(*eos);
+  return ids;
+}
+
+Result<std::vector<int32_t>> EngineHost::encode_prompt(std::string_view text) const {
+  // Rendered prompts spell their BOS; add_special_tokens would add a second one.
+  bool has_bos = !tokenizer_->bos_token().empty() && text.substr(0, tokenizer_->bos_token().size()) ==
+                                                         tokenizer_->bos_token();
+  auto ids = tokenizer_->encode(text, EncodeOptions{.add_special_tokens = !has_bos, .match_added_tokens = true});
+  if (ids.empty()) return make_error(ErrorCode::kInvalidArgument, "prompt: expected text, found an empty prompt");
+  return ids;
+}
+
+void EngineHost::sample() {
+  snap_.cache_blocks = cache_->capacity();
+  snap_.free_blocks = cache_->free_count();
+  snap_.prefix_blocks = scheduler_->prefix_cache().held_blocks();
+  snap_.running = static_cast<int64_t>(scheduler_->running());
+  snap_.waiting = static_cast<int64_t>(scheduler_->waiting());
+  snap_.prefix_lookups = scheduler_->prefix_cache().lookups();
+  snap_.prefix_hits = scheduler_->prefix_cache().hits();
+  const SchedulerStats& s = scheduler_->stats();
+  snap_.drafted = s.drafted;
+  snap_.accepted = s.accepted;
+  snap_.steps = s.steps;
+  snap_.preemptions = s.preemptions;
+}
+
+EngineHost::Snapshot EngineHost::snapshot() const {
+  Snapshot s;
+  s.cache_blocks = snap_.cache_blocks;
+  s.free_blocks = snap_.free_blocks;
+  s.prefix_blocks = snap_.prefix_blocks;
+  s.running = snap_.running;
+  s.waiting = snap_.waiting;
+  s.prefix_lookups = snap_.prefix_lookups;
+  s.prefix_hits = snap_.prefix_hits;
+  s.drafted = snap_.drafted;
+  s.accepted = snap_.accepted;
+  s.steps = snap_.steps;
+  s.preemptions = snap_.preemptions;
+  return s;
+}
+
+void EngineHost::add_metrics(MetricsRegistry& registry) {
+  registry.add_collector([this](MetricsRegistry& r) {
+    Snapshot s = snapshot();
+    const char* blocks_help = "Latent-cache blocks (sampled on the engine thread at the last engine event)";
+    r.gauge("latent_kv_cache_blocks", blocks_help, {{"state", "total"}}).set(s.cache_blocks);
+    r.gauge("latent_kv_cache_blocks", blocks_help, {{"state", "free"}}).set(s.free_blocks);
+    r.gauge("latent_kv_cache_blocks", blocks_help, {{"state", "prefix_cache"}}).set(s.prefix_blocks);
+    // Blocks that running requests hold beyond the prefix tree's (shared blocks count once, in the tree).
+    r.gauge("latent_kv_cache_blocks", blocks_help, {{"state", "requests"}})
+        .set(std::max<int64_t>(0, s.cache_blocks - s.free_blocks - s.prefix_blocks));
+    r.gauge("latent_prefix_cache_lookups", "Prefix-cache lookups since start").set(s.prefix_lookups);
+    r.gauge("latent_prefix_cache_hits", "Prefix-cache lookups that reused at least one token").set(s.prefix_hits);
+    r.gauge("latent_prefix_cache_lookup_hit_rate", "Prefix-cache hits / lookups since start")
+        .set(s.prefix_lookups > 0 ? static_cast<double>(s.prefix_hits) / s.prefix_lookups : 0);
+    r.gauge("latent_scheduler_steps", "Engine steps (batches) since start").set(s.steps);
+    r.gauge("latent_scheduler_preemptions", "Requests preempted for cache space since start").set(s.preemptions);
+  });
+}
+
+}  // namespace latent

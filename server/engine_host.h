@@ -1,0 +1,75 @@
+#pragma once
+// EngineHost: what the daemon runs a model with. Loads a checkpoint directory (config.json, safetensors,
+// tokenizer.json), sizes the latent cache, and runs the Scheduler on its own engine thread. The front doors
+// (HTTP API, LSP completion backend) share one host: they submit() to scheduler() from their own threads and
+// hear back through Request::on_event on the engine thread.
+//
+// /metrics wants engine state that only the engine thread may read; sample() (call it on the engine thread,
+// e.g. from an event callback) copies it into atomics that snapshot() returns on any thread.
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/deepseek_model.h"
+#include "engine/scheduler.h"
+#include "engine/stop.h"
+#include "engine/tokenizer/tokenizer.h"
+#include "kernels/base/result.h"
+
+namespace latent {
+
+class MetricsRegistry;
+
+struct EngineHostOptions {
+  std::string model_dir;
+  size_t cache_bytes = size_t(256) << 20;  // latent cache; blocks = what fits
+  SchedulerOptions scheduler;
+  bool load_mtp = true;
+};
+
+class EngineHost {
+ public:
+  static Result<std::unique_ptr<EngineHost>> load(const EngineHostOptions& options);
+  ~EngineHost();  // stops the engine thread first
+
+  Scheduler& scheduler() { return *scheduler_; }
+  const Tokenizer& tokenizer() const { return *tokenizer_; }
+  std::shared_ptr<const Tokenizer> shared_tokenizer() const { return tokenizer_; }
+  std::shared_ptr<const TokenTextSource> text() const { return text_; }
+  const ModelConfig& config() const { return model_->config(); }
+  const std::string& model_id() const { return model_id_; }  // the directory's last component
+  std::vector<int32_t> stop_ids() const;                     // EOS (tokenizer and config.json)
+  // Text (with marker strings such as <｜fim▁begin｜> matched as added tokens) -> ids, BOS first.
+  Result<std::vector<int32_t>> encode_prompt(std::string_view text) const;
+
+  struct Snapshot {
+    int64_t cache_blocks = 0, free_blocks = 0, prefix_blocks = 0;
+    int64_t running = 0, waiting = 0;
+    int64_t prefix_lookups = 0, prefix_hits = 0;
+    int64_t drafted = 0, accepted = 0, steps = 0, preemptions = 0;
+  };
+  void sample();  // engine thread only
+  Snapshot snapshot() const;
+  // Gauges for the snapshot (latent_kv_cache_blocks{state}, prefix-cache lookups and hits, steps). The
+  // running/waiting counts are not among them: at a kDone event the finished request is still listed.
+  void add_metrics(MetricsRegistry& registry);
+
+ private:
+  EngineHost() = default;
+  std::unique_ptr<DeepseekModel> model_;
+  std::unique_ptr<ServingModel> serving_;
+  std::unique_ptr<KvCache> cache_;
+  std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<EngineThread> thread_;
+  std::shared_ptr<const Tokenizer> tokenizer_;
+  std::shared_ptr<const TokenTextSource> text_;
+  std::string model_id_;
+  struct Atomics {
+    std::atomic<int64_t> cache_blocks{0}, free_blocks{0}, prefix_blocks{0}, running{0}, waiting{0};
+    std::atomic<int64_t> prefix_lookups{0}, prefix_hits{0}, drafted{0}, accepted{0}, steps{0}, preemptions{0};
+  } snap_;
+};
+
+}  // namespace latent

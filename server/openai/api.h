@@ -1,0 +1,94 @@
+#pragma once
+// OpenAiApi: the HTTP front door to the Scheduler. Parses a request (protocol.h), renders the prompt
+// (DeepSeek chat format, FIM), tokenizes, submits one engine Request and turns its events into an OpenAI or
+// llama.cpp response, whole or streamed as server-sent events. A client that disconnects cancels its
+// request. Every request is counted in the metrics registry (GET /metrics).
+//
+//   GET  /v1/models            POST /v1/completions      POST /v1/chat/completions
+//   POST /infill               GET  /metrics
+//
+// Thread-safety: handle() may be called from any number of network threads at once. Engine events arrive on
+// the engine thread and are turned into writes there (cheap: JSON of one delta); nothing here blocks.
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/request.h"
+#include "server/metrics.h"
+#include "server/openai/exchange.h"
+#include "server/openai/protocol.h"
+
+namespace latent {
+class Scheduler;
+namespace server {
+class HttpRouter;
+}
+}  // namespace latent
+
+namespace latent::openai {
+
+struct ApiMetrics;
+
+// How the API reaches the engine; the daemon fills it in from the loaded model.
+struct EngineAccess {
+  Scheduler* scheduler = nullptr;  // submit() and cancel() from any thread
+  // Prompt text (with DeepSeek's marker strings) -> ids, BOS first.
+  std::function<Result<std::vector<int32_t>>(std::string_view)> encode;
+  std::shared_ptr<const TokenTextSource> text;  // ids -> text for deltas and stop strings
+  std::vector<int32_t> stop_ids;                // end of sequence
+  // Optional: runs on the engine thread with each event, to sample engine state for /metrics.
+  std::function<void()> sample_engine;
+};
+
+struct ApiOptions {
+  std::string model_id = "latent";  // what /v1/models lists and responses name
+  int64_t created = 0;              // unix seconds the model was loaded
+  Limits limits;
+  Priority priority = Priority::kAgent;  // HTTP requests; /infill uses kInteractive
+};
+
+class OpenAiApi {
+ public:
+  OpenAiApi(EngineAccess engine, MetricsRegistry& metrics, ApiOptions options);
+  ~OpenAiApi();
+
+  // Serves method + target (path, maybe with a query) if it is one of the routes above; false otherwise.
+  bool handle(const std::string& method, const std::string& target, std::string body,
+              std::shared_ptr<HttpExchange> exchange);
+
+  // Routes this API serves, for a router that registers handlers one by one.
+  struct Route {
+    const char* method;
+    const char* path;
+  };
+  static const std::vector<Route>& routes();
+
+  MetricsRegistry& metrics() { return metrics_; }
+  int64_t in_flight() const { return in_flight_->load(); }
+
+ private:
+  void models(HttpExchange& ex);
+  void completions(const std::string& body, std::shared_ptr<HttpExchange> ex);
+  void chat(const std::string& body, std::shared_ptr<HttpExchange> ex);
+  void infill(const std::string& body, std::shared_ptr<HttpExchange> ex);
+  void reply_error(HttpExchange& ex, const std::string& endpoint, const ApiError& e);
+
+  struct Job;  // one submitted generation: prompt, how to answer, endpoint
+  void start(Job job, std::shared_ptr<HttpExchange> ex);
+
+  EngineAccess engine_;
+  MetricsRegistry& metrics_;
+  ApiOptions options_;
+  std::shared_ptr<std::atomic<int64_t>> in_flight_;  // submitted, not yet done (shared with live generations)
+  std::unique_ptr<ApiMetrics> m_;
+};
+
+// Registers every route of `api` on the daemon's router; the handlers answer through the session's connection
+// (HttpResponse::deferred), so streaming and slow generations never block a network thread.
+void add_routes(server::HttpRouter& router, std::shared_ptr<OpenAiApi> api);
+
+}  // namespace latent::openai
