@@ -90,7 +90,7 @@ Result<Tokenizer> Tokenizer::load_file(const std::string& tokenizer_json, const 
 
 Result<Tokenizer> Tokenizer::from_json_text(std::string_view tokenizer_json, std::string_view config_json) {
   Tokenizer t;
-  nlohmann::json j, cfg;
+  nlohmann::json j, cfg = nlohmann::json::object();
   auto t0 = std::chrono::steady_clock::now();
   auto ms_since = [](auto start) {
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
