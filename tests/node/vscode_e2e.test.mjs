@@ -2,7 +2,7 @@
 // It types in a workspace file, waits for ghost text, screenshots it, presses Tab and checks that the text
 // landed in the file (auto-save). Screenshots: build/test-artifacts/vscode-e2e*/*.png.
 //   1. protocol path: latentd's own LSP stack with its scripted backend (`--test-backend`, a test double
-//      that latentd labels as such) — everything real except the model.
+//      that latentd labels as such) — everything real except the model; also runs the explain command.
 //   2. model: latentd with its default model (or LATENT_E2E_MODEL, or models/demo when latentd has no default).
 // Before the browser starts, latentd is probed over stdio with a real JSON-RPC client; when it cannot serve
 // (exits, no inlineCompletionProvider, latent/status says no model) the case skips and says why. It never
@@ -55,9 +55,9 @@ async function probe(args) {
   }
 }
 
-function e2e(name, serverArgs, model) {
+function e2e(name, serverArgs, model, extra = []) {
   const out = path.join(bin, '..', 'test-artifacts', name);
-  const args = ['--server', latentd, '--out', out, ...(model ? ['--model', model] : []), '--',
+  const args = ['--server', latentd, '--out', out, ...(model ? ['--model', model] : []), '--', ...extra,
     ...serverArgs.map((x) => `--server-arg=${x}`)];
   const r = spawnSync(path.join(root, 'scripts/e2e-vscode'), args, { encoding: 'utf8', timeout: 540_000 });
   process.stderr.write(r.stderr ?? '');
@@ -81,7 +81,9 @@ test('protocol path: latentd LSP (scripted backend) ghost text in code-server, a
     assert.ok(existsSync(latentd), `expected latentd at ${latentd}, found none`);
     const why = await probe(['--test-backend']);
     if (why) return t.skip(`cannot run end to end: ${why}`);
-    check(t, e2e('vscode-e2e-protocol', ['--test-backend']));
+    const r = e2e('vscode-e2e-protocol', ['--test-backend'], '', ['--explain']);
+    check(t, r);
+    assert.equal(r.res.explained, true, 'expected the explain command to open the audit');
   });
 
 test('model: ghost text that latentd generated is shown in code-server and accepted with Tab',

@@ -3,7 +3,8 @@
 // checks that the text landed in the document (saved to disk by auto-save). Everything it writes (HOME,
 // XDG folders, code-server's user data, Chromium's profile) lives under --tmp.
 //   node run.mjs --tools DIR --vsix FILE --server PROGRAM [--server-arg ARG]... [--model DIR] --tmp DIR --out DIR
-//                [--file NAME --content TEXT --type TEXT]
+//                [--file NAME --content TEXT --type TEXT] [--explain]
+// --explain also runs "Latent: Explain the Last Completion's Context" and checks the audit opens.
 // Prints one JSON line: { ok, reason?, ghost, inserted, document, screenshots, log }. Exit 0 ok, 1 fail.
 // Whether latentd can complete at all is the caller's check (tests/node/vscode_e2e.test.mjs probes it).
 import { spawn, execFileSync } from 'node:child_process';
@@ -21,6 +22,7 @@ const { values: a } = parseArgs({
     content: { type: 'string', default: 'def add(a, b):\n    """Return the sum of a and b."""\n' },
     type: { type: 'string', default: '    return ' },
     timeout: { type: 'string', default: '120' },
+    explain: { type: 'boolean', default: false },
   },
 });
 for (const k of ['tools', 'vsix', 'server', 'tmp', 'out']) {
@@ -205,6 +207,18 @@ try {
     await page.waitForTimeout(200);
   }
   await shot('vscode-e2e-accepted.png');
+  if (a.explain) {
+    await page.keyboard.press('F1');
+    await page.keyboard.type("Latent: Explain the Last Completion's Context", { delay: 10 });
+    await page.waitForTimeout(500);
+    await page.keyboard.press('Enter');
+    const heading = page.locator('.monaco-editor .view-line', { hasText: 'Context of the last completion' });
+    await heading.first().waitFor({ timeout: 15_000 });
+    const prompt = page.locator('.monaco-editor .view-line', { hasText: 'Prompt' });
+    await prompt.first().waitFor({ timeout: 5_000 });
+    result.explained = true;
+    await shot('vscode-e2e-explain.png');
+  }
   await browser.close();
   result.document = disk;
   result.log = extensionLog().slice(-3000);

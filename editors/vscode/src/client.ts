@@ -21,6 +21,8 @@ export type ClientState =
   | { kind: 'error'; message: string };
 
 export const TOKEN_SECRET = 'latent.remoteToken';
+// Documents latentd is told about and completes in (not diff views, output panes, settings editors).
+export const DOCUMENT_SELECTOR = [{ scheme: 'file' }, { scheme: 'untitled' }];
 const PARTIAL = new ProgressType<unknown>();
 
 export class DaemonClient implements vscode.Disposable {
@@ -65,7 +67,7 @@ export class DaemonClient implements vscode.Disposable {
       serverOptions = () => connectWebSocket(url, token);
     }
     const options: LanguageClientOptions = {
-      documentSelector: [{ scheme: 'file' }, { scheme: 'untitled' }],
+      documentSelector: DOCUMENT_SELECTOR,
       outputChannel: this.log,
       initializationOptions: { maxTokens: s.maxTokens, client: 'latent-vscode' },
       middleware: { provideInlineCompletionItems: () => null },

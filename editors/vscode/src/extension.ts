@@ -1,6 +1,6 @@
 // Entry point: reads settings, wires the daemon client, the inline provider, the status bar and commands.
 import * as vscode from 'vscode';
-import { DaemonClient, TOKEN_SECRET } from './client';
+import { DaemonClient, DOCUMENT_SELECTOR, TOKEN_SECRET } from './client';
 import { InlineProvider } from './completion';
 import { renderExplain } from './explain';
 import { DEFAULTS, parseSettings, Settings } from './settings';
@@ -38,7 +38,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       });
     }),
     provider.onLatency((ms) => status.setLatency(ms)),
-    vscode.languages.registerInlineCompletionItemProvider({ pattern: '**' }, provider));
+    vscode.languages.registerInlineCompletionItemProvider(DOCUMENT_SELECTOR, provider));
 
   const connectionKey = (s: Settings) => JSON.stringify([s.mode, s.serverPath, s.serverArgs, s.modelPath, s.remoteUrl, s.maxTokens]);
   context.subscriptions.push(vscode.workspace.onDidChangeConfiguration(async (e) => {
