@@ -98,5 +98,5 @@ test('model: ghost text that latentd generated is shown in code-server and accep
       if (!whyDemo) { model = demo; why = ''; } else why += `; with --model models/demo: ${whyDemo}`;
     }
     if (why) return t.skip(`cannot run end to end: ${why}`);
-    check(t, e2e('vscode-e2e', [], model));
+    check(t, e2e('vscode-e2e', [], model, ['--timeout', '400']));
   });

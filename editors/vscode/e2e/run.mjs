@@ -153,7 +153,7 @@ try {
   // The status bar item shows up once the extension is active; wait for ready (or error).
   const status = page.locator('[id="latent.latent.status"], [id$="latent.status"]').first();
   await status.waitFor({ timeout: 60_000 });
-  const stateEnd = Date.now() + 90_000;
+  const stateEnd = Date.now() + Math.max(30_000, timeoutMs / 2);  // a model may take a while to load
   let state = '';
   for (;;) {
     state = (await status.getAttribute('aria-label')) ?? '';
@@ -181,7 +181,7 @@ try {
   await page.keyboard.type(a.type, { delay: 60 });
   const t0 = Date.now();
   const ghostSel = '.monaco-editor .ghost-text-decoration, .monaco-editor .ghost-text';
-  await page.locator(ghostSel).first().waitFor({ timeout: 60_000 });
+  await page.locator(ghostSel).first().waitFor({ timeout: Math.max(30_000, timeoutMs / 2) });
   await page.waitForTimeout(800);  // let a streamed completion fill in (re-trigger after the first line)
   // Ghost text = the inline part on the cursor line (spans split by token colors) + whole ghost lines below.
   const ghost = await page.evaluate(() => {
