@@ -8,7 +8,7 @@ import { AdaptiveDebounce, sleep } from './debounce';
 import { CompletionCache, KEY_PREFIX_CHARS, KEY_SUFFIX_CHARS } from './lru';
 import { resultText } from './protocol';
 import { languageEnabled, Settings } from './settings';
-import { StreamAssembler, trimSuffixOverlap } from './stream';
+import { streamCompletion, trimSuffixOverlap } from './stream';
 
 export interface LastCompletion {
   uri: string;
@@ -77,35 +77,24 @@ export class InlineProvider implements vscode.InlineCompletionItemProvider, vsco
         if (!(await sleep(this.debounce.delayMs(), cts.token))) return undefined;
       }
       const started = Date.now();
-      const asm = new StreamAssembler();
-      let firstLine!: () => void;
-      const early = new Promise<void>((r) => { firstLine = r; });
       const version = doc.version;
-      const full = this.client.complete({
+      const stream = streamCompletion(async (onChunk) => resultText(await this.client.complete({
         textDocument: { uri: doc.uri.toString() },
         position: { line: pos.line, character: pos.character },
         context: { triggerKind: ctx.triggerKind === vscode.InlineCompletionTriggerKind.Invoke ? 1 : 2 },
         latent: { maxTokens: s.maxTokens },
-      }, (chunk) => {
-        asm.push(chunk);
-        if (asm.firstLineReady) firstLine();
-      }, cts.token).then((final) => asm.finish(resultText(final)), (e: Error) => {
-        this.log.warn(`inline completion failed: ${e.message}`);
-        return asm.finish(undefined);
-      });
-      await Promise.race([full, early]);
+      }, onChunk, cts.token)), (e) => this.log.warn(`inline completion failed: ${e.message}`));
+      const first = await stream.first;
       if (cts.token.isCancellationRequested) return undefined;
       const latencyMs = Date.now() - started;
       this.debounce.latency(latencyMs);
       this.latencyEmitter.fire(latencyMs);
 
-      let text: string;
-      if (asm.done) {
-        text = asm.text;
+      let text = first.text;
+      if (first.done) {
         this.cache.put(doc.languageId, prefix, suffix, text);
       } else {
-        text = asm.firstLine;
-        void full.then((all) => {
+        void stream.full.then((all) => {
           if (cts.token.isCancellationRequested || !all) return;
           this.cache.put(doc.languageId, prefix, suffix, all);
           const ed = vscode.window.activeTextEditor;
@@ -118,7 +107,7 @@ export class InlineProvider implements vscode.InlineCompletionItemProvider, vsco
       if (!text.trim()) return undefined;
       this.last = { uri: doc.uri.toString(), position: pos, text, latencyMs, at: new Date() };
       this.log.info(`completion: ${text.length} chars in ${latencyMs} ms at ${doc.uri.fsPath}:${pos.line + 1}` +
-        `${asm.done ? '' : ' (first line; streaming)'}: ${JSON.stringify(text.slice(0, 120))}`);
+        `${first.done ? '' : ' (first line; streaming)'}: ${JSON.stringify(text.slice(0, 120))}`);
       return item(text);
     } finally {
       link.dispose();

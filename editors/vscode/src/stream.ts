@@ -49,3 +49,29 @@ export function trimSuffixOverlap(text: string, suffix: string): string {
   }
   return text.endsWith(rest) ? text.slice(0, text.length - rest.length) : text;
 }
+
+export interface StreamedCompletion {
+  // Resolves when there is something to show: the complete first line while generation goes on, or the whole
+  // completion when it ended first (`done`).
+  first: Promise<{ text: string; done: boolean }>;
+  // Resolves with the whole completion (the final response, or the streamed text when the response is empty).
+  full: Promise<string>;
+}
+
+// Runs one request through a StreamAssembler. `request` gets the chunk callback and resolves with the final
+// response's text (undefined when empty); a failed request ends the stream with what arrived so far
+// (reported through `onError`).
+export function streamCompletion(
+  request: (onChunk: (c: Chunk) => void) => Promise<string | undefined>,
+  onError: (e: Error) => void = () => undefined,
+): StreamedCompletion {
+  const asm = new StreamAssembler();
+  let early!: (v: { text: string; done: boolean }) => void;
+  const first = new Promise<{ text: string; done: boolean }>((r) => { early = r; });
+  const full = request((c) => {
+    asm.push(c);
+    if (!asm.done && asm.firstLineReady) early({ text: asm.firstLine, done: false });
+  }).then((t) => asm.finish(t), (e: Error) => { onError(e); return asm.finish(undefined); });
+  void full.then((text) => early({ text, done: true }));
+  return { first, full };
+}

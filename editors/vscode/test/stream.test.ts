@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { readChunk, readStatus, resultText } from '../src/protocol';
-import { StreamAssembler, trimSuffixOverlap } from '../src/stream';
+import { StreamAssembler, streamCompletion, trimSuffixOverlap } from '../src/stream';
 
 describe('StreamAssembler', () => {
   it('appends deltas and reports the first line once it is complete', () => {
@@ -72,5 +72,44 @@ describe('protocol readers', () => {
     assert.deepEqual(readStatus({ state: 'loading', progress: 42 }), { state: 'loading', progress: 0.42 });
     assert.deepEqual(readStatus({ state: 'error', message: 'no model' }), { state: 'error', message: 'no model' });
     assert.equal(readStatus({ state: 'sleepy' }), undefined);
+  });
+});
+
+describe('streamCompletion', () => {
+  const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  it('shows the first line before generation ends, then the whole completion', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    const s = streamCompletion(async (onChunk) => {
+      onChunk({ kind: 'full', text: 'foo(' });
+      onChunk({ kind: 'full', text: 'foo(x)\n' });
+      onChunk({ kind: 'full', text: 'foo(x)\nbar' });
+      await gate;
+      return undefined;  // everything came as partial results
+    });
+    assert.deepEqual(await s.first, { text: 'foo(x)', done: false });
+    release();
+    assert.equal(await s.full, 'foo(x)\nbar');
+  });
+
+  it('a completion that ends before its first line is complete resolves first with done', async () => {
+    const s = streamCompletion(async (onChunk) => {
+      onChunk({ kind: 'delta', text: 'a + ' });
+      await tick(5);
+      return 'a + b';
+    });
+    assert.deepEqual(await s.first, { text: 'a + b', done: true });
+    assert.equal(await s.full, 'a + b');
+  });
+
+  it('a failed request ends with what arrived and reports the error', async () => {
+    const errors: string[] = [];
+    const s = streamCompletion(async (onChunk) => {
+      onChunk({ kind: 'delta', text: 'par' });
+      throw new Error('cancelled');
+    }, (e) => errors.push(e.message));
+    assert.deepEqual(await s.first, { text: 'par', done: true });
+    assert.deepEqual(errors, ['cancelled']);
   });
 });
