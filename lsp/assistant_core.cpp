@@ -54,14 +54,21 @@ Status AssistantCore::open(const std::string& uri, const std::string& language_i
 Status AssistantCore::change(const std::string& uri, int version, const std::vector<ContentChange>& changes,
                              PositionEncoding enc) {
   LATENT_RETURN_IF_ERROR(documents_.change(uri, version, changes, enc));
-  if (auto snap = documents_.snapshot(uri)) index_.update_document_async(std::move(snap));
+  auto now = std::chrono::steady_clock::now();
+  auto& last = reindexed_[uri];
+  if (now - last >= kReindexInterval) {
+    last = now;
+    if (auto snap = documents_.snapshot(uri)) index_.update_document_async(std::move(snap));
+  }
   return Status::Ok();
 }
 
 Status AssistantCore::close(const std::string& uri) {
   auto snap = documents_.snapshot(uri);
   LATENT_RETURN_IF_ERROR(documents_.close(uri));
+  reindexed_.erase(uri);
   if (snap) {
+    if (snap->language) index_.update_document(snap->path, *snap->language, snap->tree, *snap->text);
     recent_.push_front(std::move(snap));
     if (recent_.size() > options_.recent_files) recent_.pop_back();
   }
@@ -177,6 +184,7 @@ Result<AssistantCore::Ticket> AssistantCore::complete(const CompletionRequest& r
   }
 
   CompletionJob cj;
+  cj.fim = std::move(ctx.fim);
   cj.prompt = std::move(ctx.prompt);
   cj.doc_key = request.uri;
   cj.priority = 10;

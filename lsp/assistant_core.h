@@ -86,6 +86,10 @@ class AssistantCore {
   WorkspaceIndex index_;
   ContextBuilder builder_;
   std::deque<std::shared_ptr<const Snapshot>> recent_;  // recently closed, newest first
+  // When each open document's symbols were last re-indexed: re-indexing a big file on every keystroke would
+  // keep a core busy, so it happens at most every kReindexInterval while typing (and on save).
+  static constexpr std::chrono::milliseconds kReindexInterval{500};
+  std::map<std::string, std::chrono::steady_clock::time_point> reindexed_;
 
   mutable std::mutex mu_;  // guards jobs_ and by_uri_
   std::map<Ticket, std::shared_ptr<Job>> jobs_;

@@ -12,12 +12,14 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/tokenizer/prompt_format.h"
 #include "kernels/base/result.h"
 
 namespace latent::lsp {
 
 struct CompletionJob {
-  std::string prompt;             // rendered FIM text (fim_format.h)
+  FimPrompt fim;                  // the prompt's parts (a tokenizer backend encodes them with encode_fim)
+  std::string prompt;             // render_fim(fim), the same prompt as text
   std::string doc_key;            // a newer job with the same key supersedes an older one
   int priority = 0;               // higher first; inline completions are interactive (10)
   int max_tokens = 128;

@@ -287,26 +287,26 @@ PromptContext ContextBuilder::build(const Snapshot& doc, size_t cursor, const st
   ctx.suffix = text.substr(cursor, suf_end - cursor);
   std::vector<FimFile> files;
   std::map<std::string, size_t> file_index;
-  FimFile current{ctx.path, doc.language_id, ""};
   // Lowest priority first, so that the most relevant context sits closest to the cursor.
   for (auto it = candidates.rbegin(); it != candidates.rend(); ++it) {
     if (!it->included || it->path == ctx.path) continue;
     auto f = file_index.find(it->path);
     if (f == file_index.end()) {
-      const LanguageInfo* lang = language_by_path(it->path);
       file_index[it->path] = files.size();
-      files.push_back(FimFile{it->path, lang ? lang->id : doc.language_id, it->text + "\n"});
+      files.push_back(FimFile{it->path, it->text});
     } else {
-      files[f->second].text += it->text + "\n";
+      files[f->second].text += "\n" + it->text;
     }
   }
+  std::string header;
   for (const auto& c : candidates) {
-    if (c.included && c.path == ctx.path && c.kind == "import") current.text += c.text + "\n";
+    if (c.included && c.path == ctx.path && c.kind == "import") header += c.text + "\n";
   }
   for (const auto& c : candidates) {
-    if (c.included && c.path == ctx.path && c.kind == "scope") current.text += c.text + "\n";
+    if (c.included && c.path == ctx.path && c.kind == "scope") header += c.text + "\n";
   }
-  ctx.prompt = render_fim(files, current, ctx.prefix, ctx.suffix);
+  ctx.fim = make_fim(std::move(files), ctx.path, header, ctx.prefix, ctx.suffix);
+  ctx.prompt = render_fim(ctx.fim);
   ctx.prompt_tokens = used;
 
   ContextItem pre{"prefix", ctx.path, line_of(text, pre_start), pre_tokens, 1.0, true,

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/tokenizer/prompt_format.h"
 #include "lsp/document_store.h"
 #include "lsp/workspace_index.h"
 
@@ -44,7 +45,8 @@ struct ContextItem {
 };
 
 struct PromptContext {
-  std::string prompt;
+  FimPrompt fim;             // the parts, for encode_fim
+  std::string prompt;        // render_fim(fim): the text the model sees (after BOS)
   std::string prefix;        // the window before the cursor
   std::string suffix;        // the window after it
   std::string path;          // the current file, as rendered

@@ -2,33 +2,16 @@
 
 namespace latent::lsp {
 
-std::string_view comment_leader(std::string_view language_id) {
-  if (language_id == "python" || language_id == "shellscript" || language_id.empty()) return "#";
-  return "//";
-}
-
-std::string render_fim(const std::vector<FimFile>& context_files, const FimFile& current_header,
-                       std::string_view prefix, std::string_view suffix) {
-  std::string out(kFimBegin);
-  for (const auto& f : context_files) {
-    out += comment_leader(f.language_id);
-    out += ' ';
-    out += f.path;
-    out += '\n';
-    out += f.text;
-    if (!f.text.empty() && f.text.back() != '\n') out += '\n';
-  }
-  out += comment_leader(current_header.language_id);
-  out += ' ';
-  out += current_header.path;
-  out += '\n';
-  out += current_header.text;  // imports and scope headers from outside the window, when any
-  if (!current_header.text.empty() && current_header.text.back() != '\n') out += '\n';
-  out += prefix;
-  out += kFimHole;
-  out += suffix;
-  out += kFimEnd;
-  return out;
+FimPrompt make_fim(std::vector<FimFile> context_files, std::string path, std::string_view header,
+                   std::string_view prefix, std::string_view suffix) {
+  FimPrompt p;
+  p.context = std::move(context_files);
+  p.path = std::move(path);
+  p.prefix = std::string(header);
+  if (!p.prefix.empty() && p.prefix.back() != '\n') p.prefix += '\n';
+  p.prefix += prefix;
+  p.suffix = std::string(suffix);
+  return p;
 }
 
 }  // namespace latent::lsp

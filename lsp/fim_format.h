@@ -1,29 +1,20 @@
 #pragma once
-// The prompt format of the DeepSeek-Coder family: repo-level fill-in-the-middle, other files first, each
-// under a path comment, then the current file with the hole at the cursor:
-//   <｜fim▁begin｜># utils.py\n<text>\n# main.py\n<prefix><｜fim▁hole｜><suffix><｜fim▁end｜>
-// This is the one place that spells the special tokens; when the tokenizer library grows a prompt-format
-// function this file should call it.
+// The prompt of a completion in the DeepSeek-Coder family's repository-level fill-in-the-middle format. The
+// rendering itself is the tokenizer library's (engine/tokenizer/prompt_format.h: render_fim, and encode_fim,
+// which keeps code that contains "<｜fim▁hole｜>" from injecting the token); this file only assembles the
+// parts the context builder chose:
+//   <｜fim▁begin｜># other.py\n<chunks>\n\n# current.py\n<imports, scope headers><prefix><｜fim▁hole｜><suffix><｜fim▁end｜>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "engine/tokenizer/prompt_format.h"
+
 namespace latent::lsp {
 
-inline constexpr std::string_view kFimBegin = "<｜fim▁begin｜>";
-inline constexpr std::string_view kFimHole = "<｜fim▁hole｜>";
-inline constexpr std::string_view kFimEnd = "<｜fim▁end｜>";
-
-struct FimFile {
-  std::string path;       // relative to the workspace root when known
-  std::string language_id;
-  std::string text;       // the chunks chosen from that file, joined
-};
-
-// The line-comment leader for a language ("#" for Python and shell, "//" otherwise).
-std::string_view comment_leader(std::string_view language_id);
-
-std::string render_fim(const std::vector<FimFile>& context_files, const FimFile& current_header,
-                       std::string_view prefix, std::string_view suffix);
+// `context_files`: other files, least relevant first (nearest the cursor = most relevant); `header`: text of
+// the current file from outside the window (imports, enclosing scope headers), placed before the prefix.
+FimPrompt make_fim(std::vector<FimFile> context_files, std::string path, std::string_view header,
+                   std::string_view prefix, std::string_view suffix);
 
 }  // namespace latent::lsp
