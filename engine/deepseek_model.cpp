@@ -223,7 +223,7 @@ void DeepseekModel::Impl::decoder_layer(const LayerWeights& L, int64_t cache_lay
     }
     cpu::mla_attention(q_lat.data() + s.offset * H * R, q.data() + s.offset * H * qk, H * qk, s.n_new, H, nope, R,
                        P, s.n_cached, blocks.data(), KvCache::kBlockSize, softmax_scale,
-                       o_lat.data() + s.offset * H * R);
+                       o_lat.data() + s.offset * H * R, pool);
   }
   Vec attn(static_cast<size_t>(T * H * vd));  // [T, H * v]
   cpu::mla_apply_uv(o_lat.data(), T, a.kv_b_proj, H, nope, vd, attn.data());

@@ -1,7 +1,9 @@
-// Scalar MLA attention core. Simple loops; the weight rows of kv_b_proj are widened once per call and then
-// applied to every token of the batch, so a prefill reads them once.
+// MLA attention core. Scores go through the linear op (a GEMM against each cache block, vectorized and
+// threaded there); the softmax-weighted sum and the W_UK/W_UV products are axpy loops the compiler vectorizes.
+// kv_b_proj rows are widened once per call and applied to every token of the batch, so a prefill reads them once.
 #include "kernels/cpu/attention.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -54,33 +56,49 @@ void mla_absorb_q(const float* q, int64_t n, int64_t q_stride, const WeightView&
 
 void mla_attention(const float* q_lat, const float* q, int64_t q_stride, int64_t n, int64_t n_heads,
                    int64_t nope, int64_t R, int64_t P, int64_t start_pos, const float* const* blocks,
-                   int64_t block_size, float scale, float* o_lat) {
-  const int64_t dim = R + P;
-  std::vector<float> scores(static_cast<size_t>(start_pos + n));
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t n_ctx = start_pos + i + 1;
-    for (int64_t h = 0; h < n_heads; ++h) {
-      const float* ql = q_lat + (i * n_heads + h) * R;
-      const float* qr = q + i * q_stride + h * (nope + P) + nope;
-      float m = -INFINITY;
-      for (int64_t t = 0; t < n_ctx; ++t) {
-        const float* kv = blocks[t / block_size] + (t % block_size) * dim;
-        float s = 0.f;
-        for (int64_t c = 0; c < R; ++c) s += ql[c] * kv[c];
-        for (int64_t c = 0; c < P; ++c) s += qr[c] * kv[R + c];
-        s *= scale;
-        scores[static_cast<size_t>(t)] = s;
-        m = std::max(m, s);
+                   int64_t block_size, float scale, float* o_lat, ThreadPool* pool) {
+  const int64_t dim = R + P, H = n_heads, ctx_max = start_pos + n;
+  // Query tokens go in chunks so the score matrix [chunk * H, ctx] stays within ~64 MiB.
+  constexpr int64_t kMaxScores = int64_t{16} << 20;
+  const int64_t chunk = std::clamp<int64_t>(kMaxScores / std::max<int64_t>(1, H * ctx_max), 1, n);
+  std::vector<float> qcat(static_cast<size_t>(chunk * H * dim));          // [chunk * H, R + P]
+  std::vector<float> scores(static_cast<size_t>(chunk * H * ctx_max));    // [chunk * H, ctx]
+  std::vector<float> part(static_cast<size_t>(chunk * H * block_size));  // [chunk * H, block_size]
+  for (int64_t i0 = 0; i0 < n; i0 += chunk) {
+    const int64_t m = std::min(chunk, n - i0), rows = m * H, ctx_hi = start_pos + i0 + m;
+    for (int64_t i = 0; i < m; ++i) {
+      for (int64_t h = 0; h < H; ++h) {
+        float* dst = qcat.data() + (i * H + h) * dim;
+        std::copy_n(q_lat + ((i0 + i) * H + h) * R, R, dst);
+        std::copy_n(q + (i0 + i) * q_stride + h * (nope + P) + nope, P, dst + R);
       }
-      float sum = 0.f;
-      for (int64_t t = 0; t < n_ctx; ++t) sum += (scores[static_cast<size_t>(t)] = std::exp(scores[static_cast<size_t>(t)] - m));
-      const float inv = 1.f / sum;
-      float* o = o_lat + (i * n_heads + h) * R;
-      for (int64_t c = 0; c < R; ++c) o[c] = 0.f;
-      for (int64_t t = 0; t < n_ctx; ++t) {
-        const float p = scores[static_cast<size_t>(t)] * inv;
-        const float* kv = blocks[t / block_size] + (t % block_size) * dim;
-        for (int64_t c = 0; c < R; ++c) o[c] += p * kv[c];
+    }
+    // Scores against one cache block at a time: [rows, R + P] x [block_size, R + P]^T (slots past the
+    // context hold stale values; they are never read back).
+    for (int64_t b = 0; b * block_size < ctx_hi; ++b) {
+      const WeightView kb{blocks[b], DType::kF32, block_size, dim};
+      linear(qcat.data(), rows, kb, part.data(), pool);
+      const int64_t n_slots = std::min(block_size, ctx_hi - b * block_size);
+      for (int64_t r = 0; r < rows; ++r) {
+        std::copy_n(part.data() + r * block_size, n_slots, scores.data() + r * ctx_max + b * block_size);
+      }
+    }
+    for (int64_t i = 0; i < m; ++i) {
+      const int64_t n_ctx = start_pos + i0 + i + 1;  // causal
+      for (int64_t h = 0; h < H; ++h) {
+        float* sc = scores.data() + (i * H + h) * ctx_max;
+        float mx = -INFINITY;
+        for (int64_t t = 0; t < n_ctx; ++t) mx = std::max(mx, sc[t] *= scale);
+        float sum = 0.f;
+        for (int64_t t = 0; t < n_ctx; ++t) sum += (sc[t] = std::exp(sc[t] - mx));
+        const float inv = 1.f / sum;
+        float* o = o_lat + ((i0 + i) * H + h) * R;
+        std::fill_n(o, R, 0.f);
+        for (int64_t t = 0; t < n_ctx; ++t) {
+          const float p = sc[t] * inv;
+          const float* kv = blocks[t / block_size] + (t % block_size) * dim;
+          for (int64_t c = 0; c < R; ++c) o[c] += p * kv[c];
+        }
       }
     }
   }
@@ -89,15 +107,20 @@ void mla_attention(const float* q_lat, const float* q, int64_t q_stride, int64_t
 void mla_apply_uv(const float* o_lat, int64_t n, const WeightView& kv_b, int64_t n_heads, int64_t nope,
                   int64_t v_dim, float* out) {
   const int64_t R = kv_b.cols;
-  std::vector<float> row(static_cast<size_t>(R));
+  std::vector<float> row(static_cast<size_t>(R)), wt(static_cast<size_t>(R * v_dim));  // W_UV_h^T [R, v]
   for (int64_t h = 0; h < n_heads; ++h) {
     for (int64_t j = 0; j < v_dim; ++j) {
       dequant_row(kv_b, h * (nope + v_dim) + nope + j, row.data());  // W_UV_h[j, :]
-      for (int64_t t = 0; t < n; ++t) {
-        const float* ol = o_lat + (t * n_heads + h) * R;
-        float s = 0.f;
-        for (int64_t c = 0; c < R; ++c) s += ol[c] * row[c];
-        out[t * n_heads * v_dim + h * v_dim + j] = s;
+      for (int64_t c = 0; c < R; ++c) wt[c * v_dim + j] = row[c];
+    }
+    for (int64_t t = 0; t < n; ++t) {
+      const float* ol = o_lat + (t * n_heads + h) * R;
+      float* dst = out + t * n_heads * v_dim + h * v_dim;
+      std::fill_n(dst, v_dim, 0.f);
+      for (int64_t c = 0; c < R; ++c) {
+        const float a = ol[c];
+        const float* w = wt.data() + c * v_dim;
+        for (int64_t j = 0; j < v_dim; ++j) dst[j] += a * w[j];
       }
     }
   }

@@ -22,7 +22,7 @@ void mla_absorb_q(const float* q, int64_t n, int64_t q_stride, const WeightView&
 // [latent R | rope key P]. q_rope is read at q[i * q_stride + h * (nope + P) + nope].
 void mla_attention(const float* q_lat, const float* q, int64_t q_stride, int64_t n, int64_t n_heads,
                    int64_t nope, int64_t R, int64_t P, int64_t start_pos, const float* const* blocks,
-                   int64_t block_size, float scale, float* o_lat);
+                   int64_t block_size, float scale, float* o_lat, ThreadPool* pool = nullptr);
 
 // out[n, H * v_dim] = per head W_UV_h o_lat[n, h].
 void mla_apply_uv(const float* o_lat, int64_t n, const WeightView& kv_b, int64_t n_heads, int64_t nope,
