@@ -29,6 +29,37 @@ const BpeModel::Merge* BpeModel::find_merge(int32_t left, int32_t right) const {
 }
 
 Result<BpeModel> BpeModel::from_json(const nlohmann::json& j, bool byte_level) {
+  std::vector<std::pair<std::string, int64_t>> vocab;
+  std::vector<std::pair<std::string, std::string>> merges;
+  try {
+    if (!j.contains("vocab") || !j["vocab"].is_object()) return bad("expected \"vocab\" to be an object token -> id");
+    for (const auto& [tok, id] : j["vocab"].items()) {
+      if (!id.is_number_integer()) return bad("token '" + tok + "': expected an integer id, found " + id.dump());
+      vocab.emplace_back(tok, id.get<int64_t>());
+    }
+    for (const auto& mj : j.value("merges", nlohmann::json::array())) {
+      if (mj.is_string()) {
+        const std::string& s = mj.get_ref<const std::string&>();
+        size_t sp = s.find(' ');
+        if (sp == std::string::npos || s.find(' ', sp + 1) != std::string::npos)
+          return bad("merge " + std::to_string(merges.size()) + " '" + s +
+                     "': expected two tokens separated by one space");
+        merges.emplace_back(s.substr(0, sp), s.substr(sp + 1));
+      } else if (mj.is_array() && mj.size() == 2 && mj[0].is_string() && mj[1].is_string()) {
+        merges.emplace_back(mj[0].get<std::string>(), mj[1].get<std::string>());
+      } else {
+        return bad("merge " + std::to_string(merges.size()) + ": expected \"a b\" or [\"a\", \"b\"], found " +
+                   mj.dump());
+      }
+    }
+  } catch (const nlohmann::json::exception& e) {
+    return bad(e.what());
+  }
+  return from_parts(j, std::move(vocab), std::move(merges), byte_level);
+}
+
+Result<BpeModel> BpeModel::from_parts(const nlohmann::json& j, std::vector<std::pair<std::string, int64_t>> vocab,
+                                      std::vector<std::pair<std::string, std::string>> merges, bool byte_level) {
   BpeModel m;
   m.byte_level_ = byte_level;
   try {
@@ -45,77 +76,57 @@ Result<BpeModel> BpeModel::from_json(const nlohmann::json& j, bool byte_level) {
     m.ignore_merges_ = j.value("ignore_merges", false);
     m.byte_fallback_ = j.value("byte_fallback", false);
     m.fuse_unk_ = j.value("fuse_unk", false);
+    if (vocab.empty()) return bad("expected a non-empty \"vocab\"");
 
-    const auto& vocab = j.at("vocab");
-    if (!vocab.is_object()) return bad("expected \"vocab\" to be an object token -> id");
     m.vocab_.reserve(vocab.size());
-    for (const auto& [tok, idj] : vocab.items()) {
-      int64_t id = idj.get<int64_t>();
+    for (auto& [tok, id] : vocab) {
       if (id < 0 || id > INT32_MAX) return bad("token '" + tok + "' has id " + std::to_string(id));
       if (static_cast<size_t>(id) >= m.id_to_token_.size()) m.id_to_token_.resize(id + 1);
       m.id_to_token_[id] = tok;
-      m.vocab_.emplace(tok, static_cast<int32_t>(id));
+      m.vocab_.emplace(std::move(tok), static_cast<int32_t>(id));
     }
     if (j.contains("unk_token") && j["unk_token"].is_string()) {
       m.unk_id_ = m.token_to_id(j["unk_token"].get<std::string>());
       if (m.unk_id_ < 0) return bad("unk_token '" + j["unk_token"].get<std::string>() + "' is not in the vocab");
     }
-    for (int b = 0; b < 256; ++b) {
-      std::string ch;
-      append_utf8(ch, byte_to_codepoint()[b]);
-      m.byte_ids_[b] = m.token_to_id(ch);
-      char hex[8];
-      std::snprintf(hex, sizeof(hex), "<0x%02X>", b);
-      m.fallback_ids_[b] = m.token_to_id(hex);
-    }
-    if (byte_level)
-      for (int b = 0; b < 256; ++b)
-        if (m.byte_ids_[b] < 0) {
-          std::string ch;
-          append_utf8(ch, byte_to_codepoint()[b]);
-          return bad("byte-level vocab lacks the token of byte " + std::to_string(b) + " ('" + ch + "')");
-        }
-    if (byte_level && m.ignore_merges_) {
-      for (const auto& [tok, id] : m.vocab_) {
-        std::string bytes;
-        if (byte_level_decode(tok, bytes)) m.bytes_vocab_.emplace(std::move(bytes), id);
-      }
-    }
-
-    const auto& merges = j.at("merges");
-    size_t cap = 16;
-    while (cap < merges.size() * 2) cap <<= 1;
-    m.merges_.assign(cap, Merge{});
-    m.shift_ = 64 - __builtin_ctzll(cap);
-    int32_t rank = 0;
-    for (const auto& mj : merges) {
-      std::string a, b;
-      if (mj.is_string()) {
-        const std::string& s = mj.get_ref<const std::string&>();
-        size_t sp = s.find(' ');
-        if (sp == std::string::npos || s.find(' ', sp + 1) != std::string::npos)
-          return bad("merge " + std::to_string(rank) + " '" + s + "': expected two tokens separated by one space");
-        a = s.substr(0, sp);
-        b = s.substr(sp + 1);
-      } else if (mj.is_array() && mj.size() == 2) {
-        a = mj[0].get<std::string>();
-        b = mj[1].get<std::string>();
-      } else {
-        return bad("merge " + std::to_string(rank) + ": expected \"a b\" or [\"a\", \"b\"], found " + mj.dump());
-      }
-      int32_t ia = m.token_to_id(a), ib = m.token_to_id(b), in = m.token_to_id(a + b);
-      if (ia < 0 || ib < 0 || in < 0)
-        return bad("merge " + std::to_string(rank) + " ('" + a + "', '" + b + "'): " +
-                   (ia < 0 ? a : ib < 0 ? b : a + b) + " is not in the vocab");
-      uint64_t key = pair_key(ia, ib);
-      size_t mask = cap - 1;
-      size_t i = (key * 0x9E3779B97F4A7C15ull) >> m.shift_;
-      while (m.merges_[i].key != ~0ull && m.merges_[i].key != key) i = (i + 1) & mask;
-      if (m.merges_[i].key == ~0ull) m.merges_[i] = Merge{key, rank, in};  // a repeated pair keeps its first rank
-      ++rank;
-    }
   } catch (const nlohmann::json::exception& e) {
     return bad(e.what());
+  }
+  for (int b = 0; b < 256; ++b) {
+    std::string ch;
+    append_utf8(ch, byte_to_codepoint()[b]);
+    m.byte_ids_[b] = m.token_to_id(ch);
+    char hex[8];
+    std::snprintf(hex, sizeof(hex), "<0x%02X>", b);
+    m.fallback_ids_[b] = m.token_to_id(hex);
+    if (byte_level && m.byte_ids_[b] < 0)
+      return bad("byte-level vocab lacks the token of byte " + std::to_string(b) + " ('" + ch + "')");
+  }
+  if (byte_level && m.ignore_merges_) {
+    for (const auto& [tok, id] : m.vocab_) {
+      std::string bytes;
+      if (byte_level_decode(tok, bytes)) m.bytes_vocab_.emplace(std::move(bytes), id);
+    }
+  }
+
+  size_t cap = 16;
+  while (cap < merges.size() * 2) cap <<= 1;
+  m.merges_.assign(cap, Merge{});
+  m.shift_ = 64 - __builtin_ctzll(cap);
+  std::string joined;
+  for (size_t rank = 0; rank < merges.size(); ++rank) {
+    const auto& [a, b] = merges[rank];
+    joined.assign(a).append(b);
+    int32_t ia = m.token_to_id(a), ib = m.token_to_id(b), in = m.token_to_id(joined);
+    if (ia < 0 || ib < 0 || in < 0)
+      return bad("merge " + std::to_string(rank) + " ('" + a + "', '" + b + "'): " +
+                 (ia < 0 ? a : ib < 0 ? b : joined) + " is not in the vocab");
+    uint64_t key = pair_key(ia, ib);
+    size_t mask = cap - 1;
+    size_t i = (key * 0x9E3779B97F4A7C15ull) >> m.shift_;
+    while (m.merges_[i].key != ~0ull && m.merges_[i].key != key) i = (i + 1) & mask;
+    if (m.merges_[i].key == ~0ull)  // a repeated pair keeps its first rank
+      m.merges_[i] = Merge{key, static_cast<int32_t>(rank), in};
   }
   return m;
 }

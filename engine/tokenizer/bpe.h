@@ -19,6 +19,10 @@ namespace latent::tok {
 class BpeModel {
  public:
   static Result<BpeModel> from_json(const nlohmann::json& model, bool byte_level);
+  // The same with the vocabulary and merges already read (json_loader.h); `model` holds the other fields.
+  static Result<BpeModel> from_parts(const nlohmann::json& model,
+                                     std::vector<std::pair<std::string, int64_t>> vocab,
+                                     std::vector<std::pair<std::string, std::string>> merges, bool byte_level);
 
   // Appends the ids of one pre-tokenized piece (raw bytes when byte-level), merging pairs lowest rank first,
   // leftmost first among equal ranks, as the tokenizers crate does.

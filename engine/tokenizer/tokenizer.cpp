@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "engine/tokenizer/byte_level.h"
+#include "engine/tokenizer/json_loader.h"
 #include "kernels/base/log.h"
 
 namespace latent {
@@ -90,24 +91,31 @@ Result<Tokenizer> Tokenizer::load_file(const std::string& tokenizer_json, const 
 
 Result<Tokenizer> Tokenizer::from_json_text(std::string_view tokenizer_json, std::string_view config_json) {
   Tokenizer t;
-  nlohmann::json j, cfg = nlohmann::json::object();
+  nlohmann::json cfg = nlohmann::json::object();
   auto t0 = std::chrono::steady_clock::now();
   auto ms_since = [](auto start) {
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   };
+  LATENT_ASSIGN_OR_RETURN(tok::TokenizerJson parsed, tok::parse_tokenizer_json(tokenizer_json));
+  const nlohmann::json& j = parsed.rest;
   try {
-    j = nlohmann::json::parse(tokenizer_json);
     if (!config_json.empty()) cfg = nlohmann::json::parse(config_json);
   } catch (const nlohmann::json::exception& e) {
-    return make_error(ErrorCode::kInvalidArgument, std::string("not valid JSON: ") + e.what());
+    return make_error(ErrorCode::kInvalidArgument, std::string("tokenizer_config.json: not valid JSON: ") + e.what());
   }
-  if (!j.is_object() || !j.contains("model"))
+  if (!j.contains("model") || !j["model"].is_object())
     return make_error(ErrorCode::kInvalidArgument, "expected a tokenizer.json object with a \"model\"");
   double parse_ms = ms_since(t0);
   LATENT_ASSIGN_OR_RETURN(t.normalizer_, tok::Normalizer::from_json(j.value("normalizer", nlohmann::json())));
   LATENT_ASSIGN_OR_RETURN(t.pre_tokenizer_,
                           tok::PreTokenizer::from_json(j.value("pre_tokenizer", nlohmann::json())));
-  LATENT_ASSIGN_OR_RETURN(t.model_, tok::BpeModel::from_json(j["model"], t.pre_tokenizer_.byte_level()));
+  if (parsed.has_vocab || parsed.has_merges) {
+    LATENT_ASSIGN_OR_RETURN(t.model_, tok::BpeModel::from_parts(j["model"], std::move(parsed.vocab),
+                                                                std::move(parsed.merges),
+                                                                t.pre_tokenizer_.byte_level()));
+  } else {
+    LATENT_ASSIGN_OR_RETURN(t.model_, tok::BpeModel::from_json(j["model"], t.pre_tokenizer_.byte_level()));
+  }
   LATENT_ASSIGN_OR_RETURN(t.decoder_, tok::Decoder::from_json(j.value("decoder", nlohmann::json())));
   LATENT_ASSIGN_OR_RETURN(t.added_, tok::AddedVocabulary::from_json(j.value("added_tokens", nlohmann::json())));
   // post_processor: ByteLevel only trims offsets, which we do not report; TemplateProcessing (BOS/EOS) is
