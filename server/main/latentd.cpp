@@ -16,6 +16,7 @@
 #include "lsp/lsp_server.h"
 #include "lsp/scripted_backend.h"
 #include "server/args.h"
+#include "server/engine_completion_backend.h"
 #include "server/engine_host.h"
 #include "server/metrics.h"
 #include "server/net_server.h"
@@ -93,14 +94,14 @@ int main(int argc, char** argv) {
     }
   }
 
-  // The completion backend: a model (not in this build yet), the scripted test double, or none.
+  // The completion backend: the model (--model), the scripted test double (--test-backend), or none.
   std::unique_ptr<latent::lsp::CompletionBackend> backend;
   if (args->has("test-backend")) {
     backend = std::make_unique<latent::lsp::ScriptedBackend>(
         std::vector<std::string>{"a", " +", " b", "\n"}, std::chrono::milliseconds(30));
     LATENT_LOG_WARN("--test-backend: completions come from a scripted test double, not a model");
   }
-  // The model behind the HTTP API (server/openai); the LSP completion backend does not use it yet.
+  // The model behind both front doors: the HTTP API (server/openai) and the LSP completion backend.
   std::unique_ptr<latent::EngineHost> host;
   if (args->has("model") && !args->has("test-backend")) {
     latent::EngineHostOptions hopt;
@@ -113,6 +114,10 @@ int main(int argc, char** argv) {
     }
     host = std::move(*loaded);
   }
+  // Declared after the host so that it goes first.
+  std::unique_ptr<latent::lsp::CompletionBackend> model_backend;
+  if (host) model_backend = std::make_unique<latent::server::EngineCompletionBackend>(*host);
+  latent::lsp::CompletionBackend* completion_backend = backend ? backend.get() : model_backend.get();
 
   latent::lsp::AssistantOptions core_options;
   core_options.context.budget_tokens = static_cast<size_t>(*context_tokens);
@@ -120,7 +125,7 @@ int main(int argc, char** argv) {
   lsp_options.max_pending_requests = static_cast<size_t>(*max_pending);
   lsp_options.version = LATENT_VERSION;
   auto serve = [&](latent::lsp::Transport& transport) {
-    latent::lsp::AssistantCore core(core_options, backend.get());
+    latent::lsp::AssistantCore core(core_options, completion_backend);
     latent::lsp::LspServer server(transport, core, lsp_options);
     return server.run();
   };

@@ -1,0 +1,79 @@
+#include "server/engine_completion_backend.h"
+
+#include "engine/tokenizer/prompt_format.h"
+#include "kernels/base/log.h"
+
+namespace latent::server {
+
+lsp::CompletionBackend::Handle EngineCompletionBackend::start(lsp::CompletionJob job, OnDelta on_delta,
+                                                              OnDone on_done) {
+  auto ids = encode_fim(host_.tokenizer(), job.fim);
+  if (!ids.ok()) {
+    on_done(ids.error());
+    return 0;
+  }
+  Request req;
+  req.prompt = std::move(*ids);
+  req.priority = Priority::kInteractive;
+  req.document_key = job.doc_key;
+  req.sampling.temperature = 0.0f;  // ghost text: the most likely continuation
+  req.stop.max_tokens = job.max_tokens;
+  req.stop.stop_token_ids = host_.stop_ids();
+  req.stop.stop_strings = job.stop;
+  req.stop.time_budget_ms = job.time_budget.count();
+  req.text = host_.text();
+  auto t0 = std::chrono::steady_clock::now();
+  auto done = std::make_shared<OnDone>(std::move(on_done));  // also answers a failed submit below
+  req.on_event = [this, on_delta = std::move(on_delta), done, t0](const Event& e) {
+    const OnDone& on_done = *done;
+    switch (e.kind) {
+      case Event::Kind::kToken:
+        if (!e.text.empty()) on_delta(e.text);
+        return;
+      case Event::Kind::kDone: {
+        host_.sample();  // engine thread: refresh the /metrics snapshot
+        if (e.finish == FinishReason::kCancelled || e.finish == FinishReason::kSuperseded ||
+            e.finish == FinishReason::kPreempted) {
+          on_done(make_error(ErrorCode::kCancelled, std::string("engine: ") + finish_reason_name(e.finish)));
+          return;
+        }
+        lsp::CompletionUsage u;
+        u.prompt_tokens = static_cast<size_t>(e.usage.prompt_tokens);
+        u.completion_tokens = static_cast<size_t>(e.usage.completion_tokens);
+        u.milliseconds = e.timings.total_ms > 0
+                             ? e.timings.total_ms
+                             : std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        u.finish_reason = finish_reason_name(e.finish);
+        LATENT_LOG_DEBUG("completion: %d prompt tokens (%d cached), %d generated, ttft %.1f ms, total %.1f ms (%s)",
+                         e.usage.prompt_tokens, e.usage.cached_tokens, e.usage.completion_tokens, e.timings.ttft_ms,
+                         e.timings.total_ms, u.finish_reason.c_str());
+        on_done(u);
+        return;
+      }
+      case Event::Kind::kError:
+        on_done(e.error);
+        return;
+    }
+  };
+  auto id = host_.scheduler().submit(std::move(req));
+  if (!id.ok()) {
+    LATENT_LOG_WARN("completion not submitted: %s", id.error().message.c_str());
+    (*done)(id.error());  // the request (and its callback) was not queued: answer here
+    return 0;
+  }
+  return *id;
+}
+
+void EngineCompletionBackend::cancel(Handle handle) {
+  if (handle != 0) host_.scheduler().cancel(handle);
+}
+
+std::optional<size_t> EngineCompletionBackend::count_tokens(std::string_view text) const {
+  std::vector<int32_t> ids;
+  host_.tokenizer().encode_into(text, /*match_added_tokens=*/false, ids);
+  return ids.size();
+}
+
+std::string EngineCompletionBackend::describe() const { return host_.model_id(); }
+
+}  // namespace latent::server

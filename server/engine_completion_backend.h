@@ -1,0 +1,26 @@
+#pragma once
+// The LSP assistant's completion backend on the real engine: the FIM prompt is tokenized with the model's
+// tokenizer (encode_fim: code cannot inject special tokens) and submitted to the EngineHost's Scheduler as an
+// interactive request keyed by document (a newer one supersedes it); text deltas from the engine's
+// incremental detokenizer stream back as they are decoded.
+//
+// Thread-safety: start/cancel from any thread; callbacks arrive on the engine thread.
+#include "lsp/completion_backend.h"
+#include "server/engine_host.h"
+
+namespace latent::server {
+
+class EngineCompletionBackend : public lsp::CompletionBackend {
+ public:
+  explicit EngineCompletionBackend(EngineHost& host) : host_(host) {}
+
+  Handle start(lsp::CompletionJob job, OnDelta on_delta, OnDone on_done) override;
+  void cancel(Handle handle) override;
+  std::optional<size_t> count_tokens(std::string_view text) const override;
+  std::string describe() const override;
+
+ private:
+  EngineHost& host_;
+};
+
+}  // namespace latent::server
