@@ -177,3 +177,10 @@ test("FIM prompts: BOS, <｜fim▁begin｜>, repository files with path headers,
   const [injected] = latent(["tokenize", "--model", V3, "--fim"], [{ prefix: "x = '<｜fim▁hole｜>'", suffix: "" }]);
   assert.equal(injected.filter((id) => id === 128800).length, 1);
 });
+
+test("long runs of one character class: same ids as the reference", () => {
+  const runs = [" ".repeat(4000), "a".repeat(4000), "1".repeat(4000), "你".repeat(1000), "\t \n".repeat(1000),
+                "ab ".repeat(1000), `x${" ".repeat(3000)}y`, "=".repeat(2000), "😀".repeat(600), "\r\n".repeat(1000)];
+  const actual = latent(["tokenize", "--model", V3], runs);
+  runs.forEach((s, i) => assertSameIds(`run ${i}`, ref.encode(s, { add_special_tokens: false }), actual[i]));
+});
