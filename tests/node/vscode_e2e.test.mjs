@@ -2,7 +2,8 @@
 // It types in a workspace file, waits for ghost text, screenshots it, presses Tab and checks that the text
 // landed in the file (auto-save). Screenshots: build/test-artifacts/vscode-e2e*/*.png.
 //   1. protocol path: latentd's own LSP stack with its scripted backend (`--test-backend`, a test double
-//      that latentd labels as such) — everything real except the model; also runs the explain command.
+//      that latentd labels as such) — everything real except the model; also accepts one word first
+//      (Ctrl+Right) and runs the explain command.
 //   2. model: latentd with its default model (or LATENT_E2E_MODEL, or models/demo when latentd has no default).
 // Before the browser starts, latentd is probed over stdio with a real JSON-RPC client; when it cannot serve
 // (exits, no inlineCompletionProvider, latent/status says no model) the case skips and says why. It never
@@ -81,7 +82,7 @@ test('protocol path: latentd LSP (scripted backend) ghost text in code-server, a
     assert.ok(existsSync(latentd), `expected latentd at ${latentd}, found none`);
     const why = await probe(['--test-backend']);
     if (why) return t.skip(`cannot run end to end: ${why}`);
-    const r = e2e('vscode-e2e-protocol', ['--test-backend'], '', ['--explain']);
+    const r = e2e('vscode-e2e-protocol', ['--test-backend'], '', ['--accept-word', '--explain']);
     check(t, r);
     assert.equal(r.res.explained, true, 'expected the explain command to open the audit');
   });

@@ -3,7 +3,8 @@
 // checks that the text landed in the document (saved to disk by auto-save). Everything it writes (HOME,
 // XDG folders, code-server's user data, Chromium's profile) lives under --tmp.
 //   node run.mjs --tools DIR --vsix FILE --server PROGRAM [--server-arg ARG]... [--model DIR] --tmp DIR --out DIR
-//                [--file NAME --content TEXT --type TEXT] [--explain]
+//                [--file NAME --content TEXT --type TEXT] [--accept-word] [--explain]
+// --accept-word first accepts one word (Latent: Accept the Next Word, Ctrl+Right) and checks it landed.
 // --explain also runs "Latent: Explain the Last Completion's Context" and checks the audit opens.
 // Prints one JSON line: { ok, reason?, ghost, inserted, document, screenshots, log }. Exit 0 ok, 1 fail.
 // Whether latentd can complete at all is the caller's check (tests/node/vscode_e2e.test.mjs probes it).
@@ -23,6 +24,7 @@ const { values: a } = parseArgs({
     type: { type: 'string', default: '    return ' },
     timeout: { type: 'string', default: '120' },
     explain: { type: 'boolean', default: false },
+    'accept-word': { type: 'boolean', default: false },
   },
 });
 for (const k of ['tools', 'vsix', 'server', 'tmp', 'out']) {
@@ -196,16 +198,29 @@ try {
   log(`ghost text after ${result.ghostMs} ms: ${JSON.stringify(result.ghost)}`);
   await shot('vscode-e2e-ghost.png');
 
-  // ---- Tab accepts; auto-save writes the document -----------------------------------------------------
-  await page.keyboard.press('Tab');
   const typedDoc = a.content + a.type;
-  const end = Date.now() + 15_000;
-  let disk = '';
-  while (Date.now() < end) {
-    disk = readFileSync(file, 'utf8');
-    if (disk.length > typedDoc.length && disk.startsWith(typedDoc)) break;
-    await page.waitForTimeout(200);
+  const waitDisk = async (ok, ms) => {
+    const end = Date.now() + ms;
+    let text = readFileSync(file, 'utf8');
+    while (!ok(text) && Date.now() < end) { await page.waitForTimeout(200); text = readFileSync(file, 'utf8'); }
+    return text;
+  };
+  if (a['accept-word']) {
+    await page.keyboard.press('Control+ArrowRight');
+    const whole = typedDoc + result.ghost;
+    const part = await waitDisk((t) => t.length > typedDoc.length, 10_000);
+    result.wordAccepted = part.slice(typedDoc.length);
+    if (!(part.length > typedDoc.length && part.length < whole.length && whole.startsWith(part))) {
+      throw new Error(`expected Ctrl+Right to accept part of ${JSON.stringify(result.ghost)}, found ${JSON.stringify(part.slice(typedDoc.length))}`);
+    }
+    log(`accepted a word: ${JSON.stringify(result.wordAccepted)}`);
+    await page.locator(ghostSel).first().waitFor({ timeout: 5_000 });
   }
+
+  // ---- Tab accepts the rest; auto-save writes the document --------------------------------------------
+  await page.keyboard.press('Tab');
+  const before = readFileSync(file, 'utf8');
+  const disk = await waitDisk((t) => t !== before && t.startsWith(typedDoc), 15_000);
   await shot('vscode-e2e-accepted.png');
   if (a.explain) {
     await page.keyboard.press('F1');
