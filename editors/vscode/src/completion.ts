@@ -63,7 +63,9 @@ export class InlineProvider implements vscode.InlineCompletionItemProvider, vsco
     const cached = this.cache.get(doc.languageId, prefix, suffix);
     if (cached !== undefined) {
       const text = trimSuffixOverlap(cached, suffix);
-      return text.trim() ? item(text) : undefined;
+      if (!text.trim()) return undefined;
+      this.last = { uri: doc.uri.toString(), position: pos, text, latencyMs: 0, at: new Date() };
+      return item(text);
     }
 
     this.cancelInflight();
