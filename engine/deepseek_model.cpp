@@ -213,7 +213,7 @@ void DeepseekModel::Impl::decoder_layer(const LayerWeights& L, int64_t cache_lay
   }
   // Weight absorption: attention runs in the latent space (MQA with one KV head of width R + P).
   Vec q_lat(static_cast<size_t>(T * H * R));  // [T, H, R]
-  cpu::mla_absorb_q(q.data(), T, H * qk, a.kv_b_proj, H, nope, P, vd, q_lat.data());
+  cpu::mla_absorb_q(q.data(), T, H * qk, a.kv_b_proj, H, nope, P, vd, q_lat.data(), pool);
   Vec o_lat(static_cast<size_t>(T * H * R));  // [T, H, R]
   std::vector<const float*> blocks;
   for (const SeqSpan& s : seqs) {
@@ -226,7 +226,7 @@ void DeepseekModel::Impl::decoder_layer(const LayerWeights& L, int64_t cache_lay
                        o_lat.data() + s.offset * H * R, pool);
   }
   Vec attn(static_cast<size_t>(T * H * vd));  // [T, H * v]
-  cpu::mla_apply_uv(o_lat.data(), T, a.kv_b_proj, H, nope, vd, attn.data());
+  cpu::mla_apply_uv(o_lat.data(), T, a.kv_b_proj, H, nope, vd, attn.data(), pool);
   cpu::linear(attn.data(), T, a.o_proj, h.data(), pool);  // [T, d]
   for (int64_t i = 0; i < T * d; ++i) x[static_cast<size_t>(i)] += h[static_cast<size_t>(i)];
 

@@ -3,11 +3,29 @@
 // kv_b_proj rows are widened once per call and applied to every token of the batch, so a prefill reads them once.
 #include "kernels/cpu/attention.h"
 
+#include <array>
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
+#include "kernels/cpu/thread_pool.h"
+
 namespace latent::cpu {
+namespace {
+
+ThreadPool& pool_or_global(ThreadPool* pool) { return pool ? *pool : ThreadPool::global(); }
+
+const std::array<float, 256>& fp8_table() {
+  static const std::array<float, 256> table = [] {
+    std::array<float, 256> t{};
+    for (int i = 0; i < 256; ++i) t[static_cast<size_t>(i)] = fp8e4m3_to_f32(static_cast<uint8_t>(i));
+    return t;
+  }();
+  return table;
+}
+
+}  // namespace
 
 void dequant_row(const WeightView& w, int64_t r, float* out) {
   const int64_t c0 = r * w.cols;
@@ -29,29 +47,36 @@ void dequant_row(const WeightView& w, int64_t r, float* out) {
     }
     case DType::kF8E4M3: {
       const uint8_t* p = static_cast<const uint8_t*>(w.data) + c0;
+      const auto& lut = fp8_table();
       const int64_t scale_cols = (w.cols + w.block - 1) / w.block;
       const float* s = w.scale_inv ? w.scale_inv + (r / w.block) * scale_cols : nullptr;
-      for (int64_t c = 0; c < w.cols; ++c) out[c] = fp8e4m3_to_f32(p[c]) * (s ? s[c / w.block] : 1.f);
+      for (int64_t c0b = 0; c0b < w.cols; c0b += w.block) {
+        const float sc = s ? s[c0b / w.block] : 1.f;
+        const int64_t end = std::min(w.cols, c0b + w.block);
+        for (int64_t c = c0b; c < end; ++c) out[c] = lut[p[c]] * sc;
+      }
       return;
     }
   }
 }
 
 void mla_absorb_q(const float* q, int64_t n, int64_t q_stride, const WeightView& kv_b, int64_t n_heads,
-                  int64_t nope, int64_t rope, int64_t v_dim, float* q_lat) {
+                  int64_t nope, int64_t rope, int64_t v_dim, float* q_lat, ThreadPool* pool) {
   const int64_t R = kv_b.cols;
-  std::vector<float> row(static_cast<size_t>(R));
-  for (int64_t i = 0; i < n * n_heads * R; ++i) q_lat[i] = 0.f;
-  for (int64_t h = 0; h < n_heads; ++h) {
-    for (int64_t j = 0; j < nope; ++j) {
-      dequant_row(kv_b, h * (nope + v_dim) + j, row.data());  // W_UK_h[j, :]
-      for (int64_t t = 0; t < n; ++t) {
-        const float qj = q[t * q_stride + h * (nope + rope) + j];
-        float* dst = q_lat + (t * n_heads + h) * R;
-        for (int64_t c = 0; c < R; ++c) dst[c] += qj * row[c];
+  pool_or_global(pool).parallel_for(n_heads, 1, [&](int64_t h0, int64_t h1) {
+    std::vector<float> row(static_cast<size_t>(R));
+    for (int64_t h = h0; h < h1; ++h) {
+      for (int64_t t = 0; t < n; ++t) std::fill_n(q_lat + (t * n_heads + h) * R, R, 0.f);
+      for (int64_t j = 0; j < nope; ++j) {
+        dequant_row(kv_b, h * (nope + v_dim) + j, row.data());  // W_UK_h[j, :]
+        for (int64_t t = 0; t < n; ++t) {
+          const float qj = q[t * q_stride + h * (nope + rope) + j];
+          float* dst = q_lat + (t * n_heads + h) * R;
+          for (int64_t c = 0; c < R; ++c) dst[c] += qj * row[c];
+        }
       }
     }
-  }
+  });
 }
 
 void mla_attention(const float* q_lat, const float* q, int64_t q_stride, int64_t n, int64_t n_heads,
@@ -83,10 +108,11 @@ void mla_attention(const float* q_lat, const float* q, int64_t q_stride, int64_t
         std::copy_n(part.data() + r * block_size, n_slots, scores.data() + r * ctx_max + b * block_size);
       }
     }
-    for (int64_t i = 0; i < m; ++i) {
-      const int64_t n_ctx = start_pos + i0 + i + 1;  // causal
-      for (int64_t h = 0; h < H; ++h) {
-        float* sc = scores.data() + (i * H + h) * ctx_max;
+    pool_or_global(pool).parallel_for(rows, 0, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t i = r / H, h = r % H;
+        const int64_t n_ctx = start_pos + i0 + i + 1;  // causal
+        float* sc = scores.data() + r * ctx_max;
         float mx = -INFINITY;
         for (int64_t t = 0; t < n_ctx; ++t) mx = std::max(mx, sc[t] *= scale);
         float sum = 0.f;
@@ -100,30 +126,32 @@ void mla_attention(const float* q_lat, const float* q, int64_t q_stride, int64_t
           for (int64_t c = 0; c < R; ++c) o[c] += p * kv[c];
         }
       }
-    }
+    });
   }
 }
 
 void mla_apply_uv(const float* o_lat, int64_t n, const WeightView& kv_b, int64_t n_heads, int64_t nope,
-                  int64_t v_dim, float* out) {
+                  int64_t v_dim, float* out, ThreadPool* pool) {
   const int64_t R = kv_b.cols;
-  std::vector<float> row(static_cast<size_t>(R)), wt(static_cast<size_t>(R * v_dim));  // W_UV_h^T [R, v]
-  for (int64_t h = 0; h < n_heads; ++h) {
-    for (int64_t j = 0; j < v_dim; ++j) {
-      dequant_row(kv_b, h * (nope + v_dim) + nope + j, row.data());  // W_UV_h[j, :]
-      for (int64_t c = 0; c < R; ++c) wt[c * v_dim + j] = row[c];
-    }
-    for (int64_t t = 0; t < n; ++t) {
-      const float* ol = o_lat + (t * n_heads + h) * R;
-      float* dst = out + t * n_heads * v_dim + h * v_dim;
-      std::fill_n(dst, v_dim, 0.f);
-      for (int64_t c = 0; c < R; ++c) {
-        const float a = ol[c];
-        const float* w = wt.data() + c * v_dim;
-        for (int64_t j = 0; j < v_dim; ++j) dst[j] += a * w[j];
+  pool_or_global(pool).parallel_for(n_heads, 1, [&](int64_t h0, int64_t h1) {
+    std::vector<float> row(static_cast<size_t>(R)), wt(static_cast<size_t>(R * v_dim));  // W_UV_h^T [R, v]
+    for (int64_t h = h0; h < h1; ++h) {
+      for (int64_t j = 0; j < v_dim; ++j) {
+        dequant_row(kv_b, h * (nope + v_dim) + nope + j, row.data());  // W_UV_h[j, :]
+        for (int64_t c = 0; c < R; ++c) wt[c * v_dim + j] = row[c];
+      }
+      for (int64_t t = 0; t < n; ++t) {
+        const float* ol = o_lat + (t * n_heads + h) * R;
+        float* dst = out + t * n_heads * v_dim + h * v_dim;
+        std::fill_n(dst, v_dim, 0.f);
+        for (int64_t c = 0; c < R; ++c) {
+          const float a = ol[c];
+          const float* w = wt.data() + c * v_dim;
+          for (int64_t j = 0; j < v_dim; ++j) dst[j] += a * w[j];
+        }
       }
     }
-  }
+  });
 }
 
 }  // namespace latent::cpu

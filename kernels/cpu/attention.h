@@ -7,6 +7,7 @@
 //   o_lat[h]  = Σ_t softmax(score)[t] latent[t]                     [kv_lora]
 //   out[h]    = W_UV_h o_lat[h]                                     [v_head_dim]
 // kv_b_proj holds per head rows [k_nope (nope rows) | v (v_dim rows)], each row kv_lora wide.
+// Work is split over heads / query rows on `pool` (null: ThreadPool::global()).
 #include <cstdint>
 
 #include "kernels/cpu/ops.h"
@@ -15,7 +16,7 @@ namespace latent::cpu {
 
 // q_lat[n, H, R] from q[n, q_stride] whose head h starts at h * (nope + rope) (nope part first).
 void mla_absorb_q(const float* q, int64_t n, int64_t q_stride, const WeightView& kv_b, int64_t n_heads,
-                  int64_t nope, int64_t rope, int64_t v_dim, float* q_lat);
+                  int64_t nope, int64_t rope, int64_t v_dim, float* q_lat, ThreadPool* pool = nullptr);
 
 // o_lat[n, H, R]: new token i sits at position start_pos + i and attends causally to positions
 // 0..start_pos+i. blocks[b] points at cache block b of this layer: [block_size, R + P], row = slot,
@@ -26,7 +27,7 @@ void mla_attention(const float* q_lat, const float* q, int64_t q_stride, int64_t
 
 // out[n, H * v_dim] = per head W_UV_h o_lat[n, h].
 void mla_apply_uv(const float* o_lat, int64_t n, const WeightView& kv_b, int64_t n_heads, int64_t nope,
-                  int64_t v_dim, float* out);
+                  int64_t v_dim, float* out, ThreadPool* pool = nullptr);
 
 // Row r of a weight matrix in float32 (any stored dtype, FP8 block scales applied).
 void dequant_row(const WeightView& w, int64_t r, float* out);

@@ -165,14 +165,26 @@ TEST(MlaAttention, AbsorbedEqualsNaive) {
   const int64_t qs = H * (nope + P);
   std::vector<float> kvb(H * (nope + vd) * R), q(n * qs), cache(2 * B * (R + P));
   for (auto* v : {&kvb, &q, &cache}) for (auto& x : *v) x = nd(rng);
+  // Each dtype's stored values and the float32 values both paths must agree on.
   std::vector<uint16_t> kvb16(kvb.size());
+  std::vector<uint8_t> kvb8(kvb.size());
+  std::vector<float> f32 = kvb, from16(kvb.size()), from8(kvb.size());
+  float amax = 0;
+  for (float v : kvb) amax = std::max(amax, std::fabs(v));
+  const float s8 = amax / 448.f;
   for (size_t i = 0; i < kvb.size(); ++i) {
     kvb16[i] = f32_to_bf16(kvb[i]);
-    kvb[i] = bf16_to_f32(kvb16[i]);  // both paths see the same BF16 values
+    from16[i] = bf16_to_f32(kvb16[i]);
+    kvb8[i] = f32_to_fp8e4m3(kvb[i] / s8);
+    from8[i] = fp8e4m3_to_f32(kvb8[i]) * s8;
   }
   const float scale = 0.3f;
-  for (DType dt : {DType::kF32, DType::kBF16}) {
-    cpu::WeightView w{dt == DType::kF32 ? static_cast<const void*>(kvb.data()) : kvb16.data(), dt, H * (nope + vd), R};
+  for (DType dt : {DType::kF32, DType::kBF16, DType::kF8E4M3}) {
+    cpu::WeightView w{dt == DType::kF32 ? static_cast<const void*>(f32.data())
+                      : dt == DType::kBF16 ? static_cast<const void*>(kvb16.data()) : kvb8.data(),
+                      dt, H * (nope + vd), R};
+    if (dt == DType::kF8E4M3) w.scale_inv = &s8;
+    kvb = dt == DType::kF32 ? f32 : dt == DType::kBF16 ? from16 : from8;
     std::vector<float> q_lat(n * H * R), o_lat(n * H * R), out(n * H * vd);
     const float* blocks[2] = {cache.data(), cache.data() + B * (R + P)};
     cpu::mla_absorb_q(q.data(), n, qs, w, H, nope, P, vd, q_lat.data());
