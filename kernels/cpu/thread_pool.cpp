@@ -22,7 +22,7 @@ inline void cpu_relax() {
 
 // How long a worker spins for the next job before it sleeps: long enough to bridge the gap between two ops
 // of one decode step, short enough not to burn a shared core when the engine is idle.
-constexpr auto kSpinTime = std::chrono::microseconds(200);
+constexpr auto kSpinTime = std::chrono::microseconds(300);
 
 }  // namespace
 
@@ -44,7 +44,7 @@ ThreadPool& ThreadPool::global() {
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
   workers_.reserve(n_threads_ - 1);
-  for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker_main(i); });
+  for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this] { worker_main(); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -54,24 +54,25 @@ ThreadPool::~ThreadPool() {
   for (auto& t : workers_) t.join();
 }
 
-void ThreadPool::run_job(int index) {
+void ThreadPool::work() {
   t_inside_job = true;
-  if (job_.all_fn) {
-    (*job_.all_fn)(index, n_threads_);
-  } else {
-    for (;;) {
-      int64_t begin = next_.fetch_add(job_.grain, std::memory_order_relaxed);
-      if (begin >= job_.n) break;
-      (*job_.range_fn)(begin, std::min(job_.n, begin + job_.grain));
-    }
+  for (;;) {
+    uint64_t v = claim_.load(std::memory_order_acquire);
+    const auto* fn = fn_.load(std::memory_order_relaxed);
+    const int64_t n = n_.load(std::memory_order_relaxed), grain = grain_.load(std::memory_order_relaxed);
+    const int64_t chunk = static_cast<int64_t>(v & 0xffffffffu);
+    if (!fn || chunk * grain >= n) break;
+    if (!claim_.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel)) continue;  // fields may be stale
+    const int64_t begin = chunk * grain;
+    (*fn)(begin, std::min(n, begin + grain));
+    done_.fetch_add(1, std::memory_order_release);
   }
   t_inside_job = false;
 }
 
-void ThreadPool::worker_main(int index) {
-  uint32_t seen = 0;
+void ThreadPool::worker_main() {
+  uint32_t seen = 0;  // generation_ starts at 0: a job or stop published before this thread ran is seen
   for (;;) {
-    // Spin, then sleep, until the generation moves on.
     auto start = std::chrono::steady_clock::now();
     uint32_t g;
     int spins = 0;
@@ -83,60 +84,45 @@ void ThreadPool::worker_main(int index) {
     }
     seen = g;
     if (stop_.load()) return;
-    run_job(index);
-    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) pending_.notify_one();
-  }
-}
-
-void ThreadPool::dispatch(const Job& job) {
-  if (n_threads_ == 1 || t_inside_job) {
-    // Inline: no workers, or a nested call from inside a job (the workers are busy with the outer one).
-    bool outer = t_inside_job;
-    if (job.all_fn) {
-      (*job.all_fn)(0, 1);
-    } else {
-      for (int64_t b = 0; b < job.n; b += job.grain) (*job.range_fn)(b, std::min(job.n, b + job.grain));
-    }
-    t_inside_job = outer;
-    return;
-  }
-  std::lock_guard<std::mutex> lock(call_mutex_);
-  job_ = job;
-  next_.store(0, std::memory_order_relaxed);
-  pending_.store(n_threads_ - 1, std::memory_order_relaxed);
-  generation_.fetch_add(1, std::memory_order_release);
-  generation_.notify_all();
-  run_job(0);
-  // Wait for the workers: spin first (they finish within microseconds of us), then sleep.
-  int spins = 0;
-  int p;
-  while ((p = pending_.load(std::memory_order_acquire)) != 0) {
-    if (++spins < 20000) {
-      cpu_relax();
-    } else {
-      pending_.wait(p, std::memory_order_acquire);
-    }
+    work();
   }
 }
 
 void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
   if (grain <= 0) grain = (n + n_threads_ - 1) / n_threads_;
-  if (grain >= n) {  // one chunk: no need to wake anyone
-    fn(0, n);
+  const int64_t chunks = (n + grain - 1) / grain;
+  if (chunks == 1 || n_threads_ == 1 || t_inside_job) {
+    // Inline: one chunk, no workers, or a nested call from inside a job (the workers are busy with it).
+    for (int64_t b = 0; b < n; b += grain) fn(b, std::min(n, b + grain));
     return;
   }
-  Job job;
-  job.range_fn = &fn;
-  job.n = n;
-  job.grain = grain;
-  dispatch(job);
+  std::lock_guard<std::mutex> lock(call_mutex_);
+  ++job_seq_;
+  fn_.store(&fn, std::memory_order_relaxed);
+  n_.store(n, std::memory_order_relaxed);
+  grain_.store(grain, std::memory_order_relaxed);
+  done_.store(0, std::memory_order_relaxed);
+  claim_.store(static_cast<uint64_t>(job_seq_) << 32, std::memory_order_release);
+  generation_.fetch_add(1, std::memory_order_release);
+  generation_.notify_all();
+  work();
+  // Wait for chunks other threads claimed: spin (they finish within microseconds), then yield the core.
+  int spins = 0;
+  while (done_.load(std::memory_order_acquire) < chunks) {
+    if (++spins < 4000) {
+      cpu_relax();
+    } else {
+      std::this_thread::yield();
+    }
+  }
+  fn_.store(nullptr, std::memory_order_relaxed);
 }
 
 void ThreadPool::run_on_all(const std::function<void(int, int)>& fn) {
-  Job job;
-  job.all_fn = &fn;
-  dispatch(job);
+  parallel_for(n_threads_, 1, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) fn(static_cast<int>(i), n_threads_);
+  });
 }
 
 }  // namespace latent::cpu

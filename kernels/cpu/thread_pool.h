@@ -5,6 +5,10 @@
 // at a time), and a call made from inside a job (nested) runs inline on the calling thread. Workers spin
 // briefly after each job (decode issues hundreds of small jobs per token) and then sleep on a futex, so an idle
 // pool costs no CPU.
+//
+// Chunks are claimed from one atomic word holding (job number, next chunk), and the caller waits only for
+// chunks that were claimed: a worker that the OS has not scheduled yet (a busy, shared machine) never holds a
+// job up; when it wakes it finds the job exhausted, or joins the next one.
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -29,8 +33,9 @@ class ThreadPool {
   // grain <= 0 picks ceil(n / size()), i.e. one contiguous chunk per thread. Returns when all chunks are done.
   void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t begin, int64_t end)>& fn);
 
-  // Calls fn(thread_index, size()) once on each thread of the pool (index 0 is the caller).
-  void run_on_all(const std::function<void(int thread_index, int n_threads)>& fn);
+  // Calls fn(i, size()) once for each i in [0, size()), in parallel as far as the threads are free (a late
+  // thread's index may run on another one).
+  void run_on_all(const std::function<void(int index, int n_threads)>& fn);
 
   // The process-wide pool the ops use when given none: LATENT_THREADS threads if set, else one per CPU
   // this process may run on (sched_getaffinity).
@@ -38,23 +43,20 @@ class ThreadPool {
   static int default_threads();
 
  private:
-  struct Job {
-    const std::function<void(int64_t, int64_t)>* range_fn = nullptr;
-    const std::function<void(int, int)>* all_fn = nullptr;
-    int64_t n = 0;
-    int64_t grain = 1;
-  };
-  void worker_main(int index);
-  void run_job(int index);
-  void dispatch(const Job& job);
+  void worker_main();
+  void work();  // claims and runs chunks of the current job until none is left
 
   int n_threads_;
   std::vector<std::thread> workers_;
-  std::mutex call_mutex_;             // one job at a time
-  Job job_;                           // written by the caller before generation_ is bumped
-  std::atomic<int64_t> next_{0};      // next unclaimed index of a range job
-  std::atomic<uint32_t> generation_{0};
-  std::atomic<int> pending_{0};       // workers still inside the current job
+  std::mutex call_mutex_;  // one job at a time
+  uint32_t job_seq_ = 0;   // caller side, under call_mutex_
+  // The current job. Fields are atomics because a late worker may read them while the next job is being
+  // published; it then fails to claim (the claim word changed) and never uses what it read.
+  std::atomic<const std::function<void(int64_t, int64_t)>*> fn_{nullptr};
+  std::atomic<int64_t> n_{0}, grain_{1};
+  std::atomic<uint64_t> claim_{0};  // (job_seq << 32) | next chunk
+  std::atomic<int64_t> done_{0};    // chunks of the current job finished
+  std::atomic<uint32_t> generation_{0};  // bumped per job: wakes sleeping workers
   std::atomic<bool> stop_{false};
 };
 

@@ -1,0 +1,228 @@
+// engine_bench: DeepseekModel end to end on the CPU. Prefill tok/s (one sequence of --prefill tokens, logits
+// for the last only), decode tok/s at context depths (default 0 and 2048), weight bytes read per decoded token
+// and the implied GB/s, next to the machine's read bandwidth measured right beside each phase with the same
+// threads, and their ratio (the decode roofline). Prints one JSON object.
+//
+//   engine_bench --model DIR [--prefill 512] [--decode 16] [--depths 0,2048] [--no-prefault]
+//   (threads: LATENT_THREADS, default all CPUs; make a model with tools/make_checkpoint)
+#include <cstdio>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "bench/bench_util.h"
+#include "engine/deepseek_model.h"
+#include "engine/kv_cache.h"
+#include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/ops_isa.h"
+#include "kernels/cpu/thread_pool.h"
+
+using namespace latent;
+
+namespace {
+
+// Bytes of weights one decoded token reads: every tensor of the main model once, except routed experts
+// (top-k of n_routed per MoE layer), the embedding table (one row) and the MTP module (not run).
+double weight_bytes_per_token(const DeepseekModel& model) {
+  const ModelConfig& c = model.config();
+  const Weights& w = model.weights();
+  double total = 0;
+  for (const std::string& name : w.names()) {
+    const TensorInfo* t = w.find(name);
+    double bytes = static_cast<double>(t->nbytes);
+    if (name == "model.embed_tokens.weight") {
+      total += bytes / static_cast<double>(c.vocab_size);
+      continue;
+    }
+    const std::string prefix = "model.layers.";
+    if (name.rfind(prefix, 0) == 0) {
+      int64_t layer = std::stoll(name.substr(prefix.size()));
+      if (layer >= c.num_hidden_layers) continue;  // MTP
+      if (name.find(".mlp.experts.") != std::string::npos) {
+        bytes *= static_cast<double>(c.num_experts_per_tok) / static_cast<double>(c.n_routed_experts);
+      }
+    }
+    total += bytes;
+  }
+  return total;
+}
+
+std::vector<int32_t> tokens(int64_t n, int64_t vocab, uint32_t seed) {
+  std::vector<int32_t> t(static_cast<size_t>(n));
+  uint64_t s = seed * 2654435761ull + 1;
+  for (auto& x : t) {
+    s = s * 6364136223846793005ull + 1442695040888963407ull;
+    x = static_cast<int32_t>((s >> 33) % static_cast<uint64_t>(vocab));
+  }
+  return t;
+}
+
+struct Sequence {
+  KvCache& cache;
+  std::vector<BlockId> blocks;
+  int64_t n_cached = 0;
+  Sequence(KvCache& c, int64_t max_tokens) : cache(c) {
+    auto b = c.allocate(KvCache::blocks_needed(max_tokens));
+    if (!b.ok()) {
+      std::fprintf(stderr, "engine_bench: %s\n", b.error().to_string().c_str());
+      std::exit(1);
+    }
+    blocks = *b;
+  }
+  ~Sequence() {
+    for (BlockId b : blocks) (void)cache.unref(b);
+  }
+  ForwardResult feed(DeepseekModel& m, const std::vector<int32_t>& toks) {
+    SequenceInput in{toks, n_cached, blocks, false};
+    auto r = m.forward(std::span<const SequenceInput>(&in, 1), cache);
+    if (!r.ok()) {
+      std::fprintf(stderr, "engine_bench: forward: %s\n", r.error().to_string().c_str());
+      std::exit(1);
+    }
+    n_cached += static_cast<int64_t>(toks.size());
+    return std::move(*r);
+  }
+};
+
+int32_t argmax(const float* x, int64_t n) {
+  int64_t b = 0;
+  for (int64_t i = 1; i < n; ++i)
+    if (x[i] > x[b]) b = i;
+  return static_cast<int32_t>(b);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string dir;
+  int64_t n_prefill = 512, n_decode = 16;
+  std::vector<int64_t> depths = {0, 2048};
+  bool prefault = true;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "engine_bench: expected a value after %s\n", a.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--model") dir = value();
+    else if (a == "--prefill") n_prefill = std::stoll(value());
+    else if (a == "--decode") n_decode = std::stoll(value());
+    else if (a == "--no-prefault") prefault = false;
+    else if (a == "--depths") {
+      depths.clear();
+      std::stringstream ss(value());
+      std::string d;
+      while (std::getline(ss, d, ',')) depths.push_back(std::stoll(d));
+    } else {
+      std::fprintf(stderr, "usage: engine_bench --model DIR [--prefill N] [--decode N] [--depths 0,2048] "
+                           "[--no-prefault]\n");
+      return 2;
+    }
+  }
+  if (dir.empty()) {
+    std::fprintf(stderr, "engine_bench: --model DIR is required (see tools/make_checkpoint)\n");
+    return 2;
+  }
+  cpu::ThreadPool& pool = cpu::ThreadPool::global();
+  nlohmann::ordered_json out;
+  out["bench"] = "engine_bench";
+  out["model"] = dir;
+  out["cpu"] = bench::cpu_model_name();
+  out["features"] = cpu::cpu_features_string();
+  out["isa"] = cpu::isa_name(cpu::best_isa());
+  out["threads"] = pool.size();
+
+  double t0 = bench::now_s();
+  ModelOptions mo;
+  mo.weights.progress = false;
+  mo.weights.prefault = prefault;
+  mo.load_mtp = false;
+  auto loaded = DeepseekModel::load(dir, mo);
+  if (!loaded.ok()) {
+    std::fprintf(stderr, "engine_bench: %s\n", loaded.error().to_string().c_str());
+    return 1;
+  }
+  DeepseekModel& model = **loaded;
+  const ModelConfig& c = model.config();
+  out["load_s"] = bench::now_s() - t0;
+  out["layers"] = c.num_hidden_layers;
+  out["weights_GB"] = static_cast<double>(model.weights().total_bytes()) / 1e9;
+  const double bytes_per_token = weight_bytes_per_token(model);
+  out["weight_bytes_per_decoded_token"] = bytes_per_token;
+
+  int64_t max_depth = 0;
+  for (int64_t d : depths) max_depth = std::max(max_depth, d);
+  const int64_t max_tokens = std::max(n_prefill, max_depth + n_decode) + 1;
+  auto cache = KvCache::for_model(c, 2 * KvCache::blocks_needed(max_tokens) + 2);
+  if (!cache.ok()) {
+    std::fprintf(stderr, "engine_bench: %s\n", cache.error().to_string().c_str());
+    return 1;
+  }
+  bench::ReadBandwidth probe(size_t{1} << 30);
+
+  {  // warm-up: scratch buffers, page cache, pool threads
+    Sequence s(*cache, 40);
+    s.feed(model, tokens(32, c.vocab_size, 1));
+    s.feed(model, {1});
+  }
+
+  {  // prefill
+    double bw_before = probe.measure(pool);
+    Sequence s(*cache, n_prefill);
+    auto toks = tokens(n_prefill, c.vocab_size, 2);
+    double ts = bench::now_s();
+    s.feed(model, toks);
+    double dt = bench::now_s() - ts;
+    double bw_after = probe.measure(pool);
+    out["prefill"] = {{"tokens", n_prefill}, {"seconds", dt}, {"tok_per_s", static_cast<double>(n_prefill) / dt},
+                      {"read_bandwidth_GBs", (bw_before + bw_after) / 2}};
+  }
+
+  for (int64_t depth : depths) {
+    Sequence s(*cache, depth + n_decode + 1);
+    double fill_s = 0;
+    int32_t next = 1;
+    if (depth > 0) {
+      double ts = bench::now_s();
+      for (int64_t done = 0; done < depth; done += 512) {
+        auto r = s.feed(model, tokens(std::min<int64_t>(512, depth - done), c.vocab_size, 3 + static_cast<uint32_t>(done)));
+        next = argmax(r.logits_row(0), c.vocab_size);
+      }
+      fill_s = bench::now_s() - ts;
+    }
+    double bw_before = probe.measure(pool);
+    std::vector<double> step_ms;
+    double ts = bench::now_s();
+    for (int64_t i = 0; i < n_decode; ++i) {
+      double t1 = bench::now_s();
+      auto r = s.feed(model, {next});
+      next = argmax(r.logits_row(0), c.vocab_size);
+      step_ms.push_back((bench::now_s() - t1) * 1e3);
+    }
+    double dt = bench::now_s() - ts;
+    double bw_after = probe.measure(pool);
+    double bw = (bw_before + bw_after) / 2;
+    double tps = static_cast<double>(n_decode) / dt;
+    double kv_bytes = static_cast<double>(depth) * static_cast<double>(c.kv_cache_dim() * 4 * c.num_hidden_layers);
+    double gbs = bytes_per_token * tps / 1e9;
+    std::sort(step_ms.begin(), step_ms.end());
+    nlohmann::ordered_json d = {{"context", depth},
+                                {"tokens", n_decode},
+                                {"tok_per_s", tps},
+                                {"median_step_ms", step_ms[step_ms.size() / 2]},
+                                {"weight_GBs", gbs},
+                                {"kv_cache_bytes_read_per_token", kv_bytes},
+                                {"read_bandwidth_GBs", bw},
+                                {"ratio_to_bandwidth", gbs / bw}};
+    if (depth > 0) d["context_fill_tok_per_s"] = static_cast<double>(depth) / fill_s;
+    out["decode"].push_back(d);
+  }
+  out["peak_rss_MB"] = bench::peak_rss_mb();
+  std::printf("%s\n", out.dump(2).c_str());
+  return 0;
+}
