@@ -83,8 +83,17 @@ Result<Tokenizer> Tokenizer::load_file(const std::string& tokenizer_json, const 
   }
   auto t = from_json_text(tj, cfg);
   if (!t.ok()) return make_error(t.error().code, tokenizer_json + ": " + t.error().message);
+  // Newer checkpoints keep the template beside the config: chat_template.jinja or chat_template.json.
   if (t->chat_template_.empty() && std::filesystem::exists(dir / "chat_template.jinja")) {
     LATENT_ASSIGN_OR_RETURN(t->chat_template_, read_file((dir / "chat_template.jinja").string()));
+  }
+  if (t->chat_template_.empty() && std::filesystem::exists(dir / "chat_template.json")) {
+    LATENT_ASSIGN_OR_RETURN(std::string text, read_file((dir / "chat_template.json").string()));
+    try {
+      t->chat_template_ = nlohmann::json::parse(text).value("chat_template", std::string());
+    } catch (const nlohmann::json::exception& e) {
+      return make_error(ErrorCode::kInvalidArgument, (dir / "chat_template.json").string() + ": " + e.what());
+    }
   }
   return t;
 }

@@ -36,7 +36,7 @@ struct EncodeOptions {
 
 class Tokenizer {
  public:
-  // `dir` holds tokenizer.json and, optionally, tokenizer_config.json (and chat_template.jinja).
+  // `dir` holds tokenizer.json and, optionally, tokenizer_config.json (and chat_template.jinja or .json).
   static Result<Tokenizer> load(const std::string& dir);
   // A tokenizer.json file; the config is read from `config_path`, or when empty from tokenizer_config.json
   // next to it when that exists.

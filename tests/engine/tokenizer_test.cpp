@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "engine/tokenizer/byte_level.h"
@@ -201,6 +203,24 @@ TEST(TokenizerErrors, UnsupportedPartsAreNamed) {
   auto bad_bos = Tokenizer::from_json_text(tiny_tokenizer("[]", "{}"), R"({"bos_token":"<s>","add_bos_token":true})");
   ASSERT_FALSE(bad_bos.ok());
   EXPECT_NE(bad_bos.error().message.find("<s>"), std::string::npos);
+}
+
+TEST(TokenizerLoad, ReadsADirectoryWithAChatTemplateFile) {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::temp_directory_path() / "latent_tokenizer_load_test";
+  fs::create_directories(dir);
+  std::ofstream(dir / "tokenizer.json") << tiny_tokenizer(R"(["a b"])", R"({"ab":256})");
+  std::ofstream(dir / "tokenizer_config.json") << R"({"bos_token":{"content":"a"},"add_bos_token":true})";
+  std::ofstream(dir / "chat_template.json") << R"({"chat_template":"{{ 'User: ' + x }}{{ 'Assistant: ' }}"})";
+  auto t = Tokenizer::load(dir.string());
+  ASSERT_TRUE(t.ok()) << t.error().to_string();
+  EXPECT_EQ(t->encode("ab", true), (std::vector<int32_t>{'a', 256}));
+  EXPECT_EQ(chat_format_from_template(t->chat_template()).value(), ChatFormat::kDeepseekV2);
+  std::ofstream(dir / "tokenizer_config.json") << "{not json";
+  auto bad = Tokenizer::load(dir.string());
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("tokenizer_config.json"), std::string::npos);
+  fs::remove_all(dir);
 }
 
 TEST(TokenizerV3, ConfigAndSpecialTokens) {
