@@ -4,14 +4,17 @@
 //   1. protocol path: latentd's own LSP stack with its scripted backend (`--test-backend`, a test double
 //      that latentd labels as such) — everything real except the model; also accepts one word first
 //      (Ctrl+Right) and runs the explain command.
-//   2. model: latentd with its default model (or LATENT_E2E_MODEL, or models/demo when latentd has no default).
+//   2. remote mode: latentd --listen (scripted backend) with a bearer token, which is typed into the
+//      "Set the Remote Server Token" command and so kept in SecretStorage.
+//   3. model: latentd with its default model (or LATENT_E2E_MODEL, or models/demo when latentd has no default).
 // Before the browser starts, latentd is probed over stdio with a real JSON-RPC client; when it cannot serve
 // (exits, no inlineCompletionProvider, latent/status says no model) the case skips and says why. It never
 // fakes the ghost text. LATENT_E2E=0 skips both (scripts/setup then skips the heavy install too).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 
@@ -85,6 +88,34 @@ test('protocol path: latentd LSP (scripted backend) ghost text in code-server, a
     const r = e2e('vscode-e2e-protocol', ['--test-backend'], '', ['--accept-word', '--explain']);
     check(t, r);
     assert.equal(r.res.explained, true, 'expected the explain command to open the audit');
+  });
+
+test('remote mode: token set through the command into SecretStorage, ghost text over wss-style /lsp',
+  { timeout: 600_000 }, async (t) => {
+    if (process.env.LATENT_E2E === '0') return t.skip('LATENT_E2E=0');
+    assert.ok(existsSync(latentd), `expected latentd at ${latentd}, found none`);
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'latent-vscode-remote-e2e-'));
+    const token = `tok-${process.pid}-${Date.now()}`;
+    writeFileSync(path.join(dir, 'token'), token + '\n');
+    const daemon = spawn(latentd, ['--listen', '127.0.0.1:0', '--token-file', path.join(dir, 'token'), '--test-backend'],
+      { stdio: ['ignore', 'ignore', 'pipe'] });
+    try {
+      let err = '';
+      const url = await new Promise((resolve) => {
+        daemon.stderr.on('data', (d) => {
+          err += d;
+          const m = /listening on ([\d.]+):(\d+)/.exec(err);
+          if (m) resolve(`ws://${m[1]}:${m[2]}/lsp`);
+        });
+        daemon.on('exit', () => resolve(''));
+        setTimeout(() => resolve(''), 30_000).unref();
+      });
+      if (!url) return t.skip(`cannot run remote mode end to end: latentd --listen said ${lastLine(err) || 'nothing'}`);
+      check(t, e2e('vscode-e2e-remote', [], '', [`--remote-url=${url}`, `--remote-token=${token}`]));
+    } finally {
+      daemon.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
 test('model: ghost text that latentd generated is shown in code-server and accepted with Tab',

@@ -3,8 +3,10 @@
 // checks that the text landed in the document (saved to disk by auto-save). Everything it writes (HOME,
 // XDG folders, code-server's user data, Chromium's profile) lives under --tmp.
 //   node run.mjs --tools DIR --vsix FILE --server PROGRAM [--server-arg ARG]... [--model DIR] --tmp DIR --out DIR
-//                [--file NAME --content TEXT --type TEXT] [--accept-word] [--explain]
+//                [--file NAME --content TEXT --type TEXT] [--accept-word] [--explain] [--remote-url URL --remote-token T]
 // --accept-word first accepts one word (Latent: Accept the Next Word, Ctrl+Right) and checks it landed.
+// --remote-url URL --remote-token T: remote mode; the token is entered with "Latent: Set the Remote Server
+// Token" (kept in SecretStorage) once the extension is up.
 // --explain also runs "Latent: Explain the Last Completion's Context" and checks the audit opens.
 // Prints one JSON line: { ok, reason?, ghost, inserted, document, screenshots, log }. Exit 0 ok, 1 fail.
 // Whether latentd can complete at all is the caller's check (tests/node/vscode_e2e.test.mjs probes it).
@@ -25,6 +27,7 @@ const { values: a } = parseArgs({
     timeout: { type: 'string', default: '120' },
     explain: { type: 'boolean', default: false },
     'accept-word': { type: 'boolean', default: false },
+    'remote-url': { type: 'string' }, 'remote-token': { type: 'string' },
   },
 });
 for (const k of ['tools', 'vsix', 'server', 'tmp', 'out']) {
@@ -58,6 +61,7 @@ writeFileSync(path.join(dirs['user-data'], 'User/settings.json'), JSON.stringify
   'latent.serverPath': a.server,
   'latent.modelPath': a.model ?? '',
   'latent.serverArgs': a['server-arg'],
+  ...(a['remote-url'] ? { 'latent.mode': 'remote', 'latent.remoteUrl': a['remote-url'] } : {}),
   'latent.debounceMs': 50,
   'latent.maxTokens': 32,
   'files.autoSave': 'afterDelay',
@@ -155,13 +159,25 @@ try {
   // The status bar item shows up once the extension is active; wait for ready (or error).
   const status = page.locator('[id="latent.latent.status"], [id$="latent.status"]').first();
   await status.waitFor({ timeout: 60_000 });
+  if (a['remote-token'] !== undefined) {
+    await page.keyboard.press('F1');
+    await page.keyboard.type('Latent: Set the Remote Server Token', { delay: 10 });
+    await page.waitForTimeout(500);
+    await page.keyboard.press('Enter');
+    await page.locator('.quick-input-widget input[type="password"]').waitFor({ timeout: 10_000 });
+    await page.keyboard.type(a['remote-token'], { delay: 5 });
+    await page.keyboard.press('Enter');
+    log('entered the remote token');
+  }
   const stateEnd = Date.now() + Math.max(30_000, timeoutMs / 2);  // a model may take a while to load
   let state = '';
   for (;;) {
     state = (await status.getAttribute('aria-label')) ?? '';
     const html = await status.innerHTML();
     if (/codicon-sparkle/.test(html)) break;
-    if (/codicon-error/.test(html) || Date.now() > stateEnd) {
+    // Remote mode starts in error (no token yet, HTTP 401) and recovers once the token is set.
+    const errorIsFinal = /codicon-error/.test(html) && a['remote-token'] === undefined;
+    if (errorIsFinal || Date.now() > stateEnd) {
       const tip = await status.evaluate((el) => el.closest('[title]')?.getAttribute('title') ?? el.textContent);
       await shot('vscode-e2e-error.png');
       result.log = extensionLog().slice(-3000);
