@@ -59,15 +59,6 @@ std::vector<int32_t> EngineHost::stop_ids() const {
   return ids;
 }
 
-Result<std::vector<int32_t>> EngineHost::encode_prompt(std::string_view text) const {
-  // Rendered prompts spell their BOS; add_special_tokens would add a second one.
-  bool has_bos = !tokenizer_->bos_token().empty() && text.substr(0, tokenizer_->bos_token().size()) ==
-                                                         tokenizer_->bos_token();
-  auto ids = tokenizer_->encode(text, EncodeOptions{.add_special_tokens = !has_bos, .match_added_tokens = true});
-  if (ids.empty()) return make_error(ErrorCode::kInvalidArgument, "prompt: expected text, found an empty prompt");
-  return ids;
-}
-
 void EngineHost::sample() {
   snap_.cache_blocks = cache_->capacity();
   snap_.free_blocks = cache_->free_count();

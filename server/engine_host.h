@@ -41,8 +41,6 @@ class EngineHost {
   const ModelConfig& config() const { return model_->config(); }
   const std::string& model_id() const { return model_id_; }  // the directory's last component
   std::vector<int32_t> stop_ids() const;                     // EOS (tokenizer and config.json)
-  // Text (with marker strings such as <｜fim▁begin｜> matched as added tokens) -> ids, BOS first.
-  Result<std::vector<int32_t>> encode_prompt(std::string_view text) const;
 
   struct Snapshot {
     int64_t cache_blocks = 0, free_blocks = 0, prefix_blocks = 0;

@@ -22,17 +22,6 @@ size_t partial_marker_suffix(std::string_view s, std::string_view marker) {
   return 0;
 }
 
-void append_call(std::string* out, const ToolCall& call) {
-  out->append(kCallBegin);
-  out->append(call.type.empty() ? "function" : call.type);
-  out->append(kToolSep);
-  out->append(call.name);
-  out->append("\n```json\n");
-  out->append(call.arguments.empty() ? "{}" : call.arguments);
-  out->append("\n```");
-  out->append(kCallEnd);
-}
-
 // One call's body, between <｜tool▁call▁begin｜> and <｜tool▁call▁end｜>: TYPE<｜tool▁sep｜>NAME\n```json\nARGS\n```
 // Lenient about whitespace and a missing fence; a body without a name is not a call.
 std::optional<ToolCall> parse_call(std::string_view body) {
@@ -95,92 +84,36 @@ std::string render_tools_section(const std::vector<Tool>& tools) {
   return out;
 }
 
-Result<RenderedPrompt> render(const Conversation& conv) {
-  using Role = Message::Role;
-  bool use_tools = !conv.tools.empty() && conv.tool_choice.kind != ToolChoice::Kind::kNone;
-  if (!conv.tools.empty() || conv.tool_choice.kind == ToolChoice::Kind::kRequired ||
-      conv.tool_choice.kind == ToolChoice::Kind::kNamed) {
-    if (conv.tool_choice.kind == ToolChoice::Kind::kNamed && !find_tool(conv.tools, conv.tool_choice.name))
-      return make_error(ErrorCode::kInvalidArgument,
-                        "tool_choice: expected the name of one of the " + std::to_string(conv.tools.size()) +
-                            " tools, found '" + conv.tool_choice.name + "'");
-    if (conv.tool_choice.kind == ToolChoice::Kind::kRequired && conv.tools.empty())
-      return make_error(ErrorCode::kInvalidArgument, "tool_choice: 'required' expects tools, found none");
+Result<ChatPlan> plan_chat(const Conversation& conv) {
+  using Kind = ToolChoice::Kind;
+  const ToolChoice& choice = conv.tool_choice;
+  if (choice.kind == Kind::kNamed && !find_tool(conv.tools, choice.name))
+    return make_error(ErrorCode::kInvalidArgument,
+                      "tool_choice: expected the name of one of the " + std::to_string(conv.tools.size()) +
+                          " tools, found '" + choice.name + "'");
+  if (choice.kind == Kind::kRequired && conv.tools.empty())
+    return make_error(ErrorCode::kInvalidArgument, "tool_choice: 'required' expects tools, found none");
+  for (size_t i = 0; i < conv.messages.size(); ++i) {
+    const std::string& role = conv.messages[i].role;
+    if (role != "system" && role != "user" && role != "assistant" && role != "tool")
+      return make_error(ErrorCode::kInvalidArgument, "messages[" + std::to_string(i) +
+                                                         "].role: expected system, user, assistant or tool, "
+                                                         "found '" + role + "'");
   }
 
-  RenderedPrompt out;
-  std::string& p = out.text;
-  p.append(kBos);
-  std::string system;
-  bool first_system = true;
-  for (const auto& m : conv.messages) {
-    if (m.role != Role::kSystem) continue;
-    if (!first_system) system += "\n\n";
-    system += m.content.value_or("");
-    first_system = false;
+  ChatPlan plan;
+  plan.messages = conv.messages;
+  // The template joins every system message, wherever it is, with "\n\n": the tools go last among them.
+  if (!conv.tools.empty() && choice.kind != Kind::kNone)
+    plan.messages.push_back(ChatMessage{"system", render_tools_section(conv.tools), {}});
+  if (choice.kind == Kind::kRequired || choice.kind == Kind::kNamed) {
+    plan.prefill.append(kCallsBegin);
+    plan.prefill.append(kCallBegin);
+    plan.prefill += "function";
+    plan.prefill.append(kToolSep);
+    if (choice.kind == Kind::kNamed) plan.prefill += choice.name + "\n```json\n";
   }
-  if (use_tools) {
-    if (!system.empty()) system += "\n\n";
-    system += render_tools_section(conv.tools);
-  }
-  p += system;
-
-  bool in_tool_outputs = false;  // the template's ns.is_tool
-  for (const auto& m : conv.messages) {
-    switch (m.role) {
-      case Role::kSystem:
-        break;
-      case Role::kUser:
-        if (in_tool_outputs) p.append(kOutputsEnd);  // the V3 template leaves these open; V3-0324 closes them
-        in_tool_outputs = false;
-        p.append(kUser);
-        p += m.content.value_or("");
-        break;
-      case Role::kAssistant:
-        if (!m.tool_calls.empty()) {
-          if (in_tool_outputs) p.append(kOutputsEnd);
-          else p.append(kAssistant);
-          in_tool_outputs = false;
-          p += m.content.value_or("");
-          p.append(kCallsBegin);
-          for (size_t i = 0; i < m.tool_calls.size(); ++i) {
-            if (i > 0) p += "\n";
-            append_call(&p, m.tool_calls[i]);
-          }
-          p.append(kCallsEnd);
-          p.append(kEos);
-        } else {
-          if (in_tool_outputs) p.append(kOutputsEnd);
-          else p.append(kAssistant);
-          in_tool_outputs = false;
-          p += m.content.value_or("");
-          p.append(kEos);
-        }
-        break;
-      case Role::kTool:
-        if (!in_tool_outputs) p.append(kOutputsBegin);
-        else p += "\n";
-        p.append(kOutputBegin);
-        p += m.content.value_or("");
-        p.append(kOutputEnd);
-        in_tool_outputs = true;
-        break;
-    }
-  }
-  if (in_tool_outputs) p.append(kOutputsEnd);
-  if (conv.add_generation_prompt) {
-    if (!in_tool_outputs) p.append(kAssistant);
-    if (conv.tool_choice.kind == ToolChoice::Kind::kRequired ||
-        conv.tool_choice.kind == ToolChoice::Kind::kNamed) {
-      out.prefill.append(kCallsBegin);
-      out.prefill.append(kCallBegin);
-      out.prefill += "function";
-      out.prefill.append(kToolSep);
-      if (conv.tool_choice.kind == ToolChoice::Kind::kNamed) out.prefill += conv.tool_choice.name + "\n```json\n";
-      p += out.prefill;
-    }
-  }
-  return out;
+  return plan;
 }
 
 StreamParser::Delta StreamParser::push(std::string_view text) {

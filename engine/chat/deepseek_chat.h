@@ -1,30 +1,22 @@
 #pragma once
-// DeepSeek-V3's chat format in text: messages (+ tools) -> prompt, and the model's output -> content and
-// tool calls. Pure text, so the daemon's HTTP API and the CLI share it; the tokenizer maps the marker
-// strings (<｜User｜>, <｜tool▁calls▁begin｜>, ...) to their ids where the vocabulary has them, and to plain
-// text pieces where it does not (the demo model), which round-trips through decode unchanged.
-//
-// Rendering follows the chat_template shipped in DeepSeek-V3's tokenizer_config.json:
-//   BOS + system prompts joined by "\n\n"
-//   user:       <｜User｜>CONTENT
-//   assistant:  <｜Assistant｜>CONTENT<｜end▁of▁sentence｜>
-//   tool calls: <｜Assistant｜>[CONTENT]<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>NAME\n
-//               ```json\nARGS\n```<｜tool▁call▁end｜>[\n<｜tool▁call▁begin｜>...]<｜tool▁calls▁end｜>
-//               <｜end▁of▁sentence｜>
-//   tool:       <｜tool▁outputs▁begin｜><｜tool▁output▁begin｜>OUT<｜tool▁output▁end｜>[\n<｜tool▁output▁begin｜>
-//               ...]<｜tool▁outputs▁end｜>   (an assistant reply right after tool outputs gets no
-//               <｜Assistant｜>, and neither does the generation prompt)
-//   generation prompt: <｜Assistant｜>
-// Where that template is wrong, this follows DeepSeek-V3-0324's fix and says so: a single tool call is
-// closed with <｜tool▁calls▁end｜><｜end▁of▁sentence｜> (the V3 template closes only from the second call on,
-// and never resets its per-conversation flags, so a second tool-calling turn lost its opening markers).
-// The V3 template does not render tool definitions at all; render() adds a "## Tools" section to the system
-// prompt that lists them and shows the exact call format.
+// DeepSeek-V3's tool calling in text, on top of the chat rendering in engine/tokenizer/prompt_format.h
+// (which reproduces tokenizer_config.json's chat_template, tool calls and outputs included):
+//   plan_chat():   OpenAI-style tools and tool_choice -> the messages to render (tool definitions added to
+//                  the system prompt: DeepSeek-V3's template has no place for them) and, for a forced
+//                  tool_choice, the start of the assistant turn to pre-fill
+//   parse_output() / StreamParser: the model's output -> content and tool calls
+// The format:
+//   <｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>NAME\n```json\nARGS\n```<｜tool▁call▁end｜>
+//   [\n<｜tool▁call▁begin｜>...<｜tool▁call▁end｜>]<｜tool▁calls▁end｜>
+// Pure text, so the daemon's HTTP API and the CLI share it; the tokenizer maps the marker strings to their ids
+// where the vocabulary has them, and to plain text pieces where it does not (the demo model), which
+// round-trips through decode unchanged.
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "engine/tokenizer/prompt_format.h"
 #include "kernels/base/result.h"
 
 namespace latent::chat {
@@ -50,14 +42,6 @@ struct ToolCall {
   std::string arguments;  // JSON text, as the model wrote it (OpenAI passes it on as a string)
 };
 
-struct Message {
-  enum class Role { kSystem, kUser, kAssistant, kTool };
-  Role role = Role::kUser;
-  std::optional<std::string> content;  // assistant: none when it only calls tools
-  std::vector<ToolCall> tool_calls;    // assistant only
-  std::string tool_call_id;            // tool only (not rendered: DeepSeek's format matches outputs by order)
-};
-
 struct Tool {
   std::string name;
   std::string description;
@@ -73,22 +57,21 @@ struct ToolChoice {
 };
 
 struct Conversation {
-  std::vector<Message> messages;
+  std::vector<ChatMessage> messages;  // engine/tokenizer/prompt_format.h
   std::vector<Tool> tools;
   ToolChoice tool_choice;
-  bool add_generation_prompt = true;
 };
 
-// The prompt text, ending where the model continues. With a forced tool choice the assistant turn is
-// pre-filled with the opening of a call (and the name, for kNamed), so the model writes the rest; the
-// returned prefill must be prepended to the output before parse_output() sees it.
-struct RenderedPrompt {
-  std::string text;
-  std::string prefill;  // already the tail of text
+// What to render: `messages` go to render_chat(); with a forced tool choice the assistant turn is pre-filled
+// with the opening of a call (and the name, for kNamed), so the model writes the rest; `prefill` is appended
+// to the rendered prompt, and must be prepended to the output before parse_output() sees it.
+struct ChatPlan {
+  std::vector<ChatMessage> messages;
+  std::string prefill;
 };
-Result<RenderedPrompt> render(const Conversation& conv);
+Result<ChatPlan> plan_chat(const Conversation& conv);
 
-// The tools section render() appends to the system prompt (exposed for tests).
+// The system-prompt section plan_chat() adds for the tools (exposed for tests).
 std::string render_tools_section(const std::vector<Tool>& tools);
 
 // An assistant turn split into text content and tool calls. Text before <｜tool▁calls▁begin｜> is content;

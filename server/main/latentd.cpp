@@ -179,7 +179,8 @@ int main(int argc, char** argv) {
   latent::openai::ApiOptions api_options;
   if (host) {
     engine.scheduler = &host->scheduler();
-    engine.encode = [h = host.get()](std::string_view text) { return h->encode_prompt(text); };
+    engine.tokenizer = host->shared_tokenizer();
+    engine.context_length = host->config().max_position_embeddings;
     engine.text = host->text();
     engine.stop_ids = host->stop_ids();
     engine.sample_engine = [h = host.get()] { h->sample(); };

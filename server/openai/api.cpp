@@ -4,6 +4,8 @@
 #include <random>
 
 #include "engine/scheduler.h"
+#include "engine/tokenizer/prompt_format.h"
+#include "engine/tokenizer/tokenizer.h"
 #include "kernels/base/log.h"
 #include "server/http_router.h"
 #include "server/openai/generation.h"
@@ -40,12 +42,21 @@ std::optional<json> parse_body(const std::string& body, ApiError* err) {
 
 std::string path_of(const std::string& target) { return target.substr(0, target.find('?')); }
 
+// Text in which marker strings (<｜User｜>, <｜fim▁hole｜>, ...) are the tokens they name; BOS first, once.
+Result<std::vector<int32_t>> encode_text(const Tokenizer& tok, std::string_view text) {
+  bool has_bos = !tok.bos_token().empty() && text.substr(0, tok.bos_token().size()) == tok.bos_token();
+  auto ids = tok.encode(text, EncodeOptions{.add_special_tokens = !has_bos, .match_added_tokens = true});
+  if (ids.empty()) return make_error(ErrorCode::kInvalidArgument, "prompt: expected text, found an empty prompt");
+  return ids;
+}
+
 }  // namespace
 
 struct OpenAiApi::Job {
   GenerationSpec spec;
   GenerationParams gen;
-  std::string prompt_text;
+  // Prompt ids from the model's tokenizer (chat and FIM formats are the tokenizer's: prompt_format.h).
+  std::function<Result<std::vector<int32_t>>(const Tokenizer&)> encode;
   std::vector<std::string> extra_stops;
   Priority priority = Priority::kAgent;
   std::string document_key;
@@ -116,7 +127,9 @@ void OpenAiApi::models(HttpExchange& ex) {
   m_->requests("/v1/models", 200).inc();
   std::vector<std::string> ids;
   if (engine_.scheduler) ids.push_back(options_.model_id);  // no model loaded: an empty list
-  ex.respond(200, kJson, dump(models_response(ids, options_.created)));
+  json body = models_response(ids, options_.created);
+  if (!ids.empty() && engine_.context_length > 0) body["data"][0]["max_model_len"] = engine_.context_length;
+  ex.respond(200, kJson, dump(body));
 }
 
 void OpenAiApi::completions(const std::string& body, std::shared_ptr<HttpExchange> ex) {
@@ -131,7 +144,11 @@ void OpenAiApi::completions(const std::string& body, std::shared_ptr<HttpExchang
   job.spec.kind = GenerationSpec::Kind::kCompletion;
   job.spec.endpoint = endpoint;
   job.spec.meta = ResponseMeta{new_response_id("cmpl-"), unix_now(), options_.model_id};
-  job.prompt_text = r.suffix ? render_fim_prompt(r.prompt, *r.suffix) : r.prompt;
+  if (r.suffix) {
+    job.encode = [fim = FimPrompt{r.prompt, *r.suffix, "", {}}](const Tokenizer& tok) { return encode_fim(tok, fim); };
+  } else {
+    job.encode = [prompt = r.prompt](const Tokenizer& tok) { return encode_text(tok, prompt); };
+  }
   job.gen = std::move(r.gen);
   job.priority = options_.priority;
   start(std::move(job), std::move(ex));
@@ -145,13 +162,13 @@ void OpenAiApi::chat(const std::string& body, std::shared_ptr<HttpExchange> ex) 
   auto parsed = parse_chat_request(*j, options_.limits);
   if (auto* e = std::get_if<ApiError>(&parsed)) return reply_error(*ex, endpoint, *e);
   auto& r = std::get<ChatRequest>(parsed);
-  auto rendered = chat::render(r.conversation);
-  if (!rendered.ok()) return reply_error(*ex, endpoint, bad_request("tool_choice", rendered.error().message));
+  auto plan = chat::plan_chat(r.conversation);
+  if (!plan.ok()) return reply_error(*ex, endpoint, bad_request("tool_choice", plan.error().message));
   Job job;
   job.spec.kind = GenerationSpec::Kind::kChat;
   job.spec.endpoint = endpoint;
   job.spec.meta = ResponseMeta{new_response_id("chatcmpl-"), unix_now(), options_.model_id};
-  job.spec.prefill = rendered->prefill;
+  job.spec.prefill = plan->prefill;
   if (r.conversation.tool_choice.kind == chat::ToolChoice::Kind::kNamed) {
     job.spec.forced_tool = r.conversation.tool_choice.name;
     // The arguments end where the model closes the fence or the call.
@@ -161,7 +178,16 @@ void OpenAiApi::chat(const std::string& body, std::shared_ptr<HttpExchange> ex) 
   }
   // Rendered turns end with EOS as text; a model whose vocabulary lacks it as one id still stops there.
   job.extra_stops.push_back(std::string(chat::kEos));
-  job.prompt_text = std::move(rendered->text);
+  job.encode = [plan = std::move(*plan)](const Tokenizer& tok) -> Result<std::vector<int32_t>> {
+    std::string text;
+    if (!tok.chat_template().empty()) {
+      LATENT_ASSIGN_OR_RETURN(text, render_chat(tok, plan.messages, /*add_generation_prompt=*/true));
+    } else {
+      // No chat_template (the demo model's tokenizer): its vocabulary was built for DeepSeek-V3's format.
+      text = render_chat(ChatFormat::kDeepseekV3, plan.messages, true, tok.bos_token(), tok.eos_token());
+    }
+    return encode_text(tok, text + plan.prefill);
+  };
   job.gen = std::move(r.gen);
   job.priority = options_.priority;
   start(std::move(job), std::move(ex));
@@ -180,7 +206,11 @@ void OpenAiApi::infill(const std::string& body, std::shared_ptr<HttpExchange> ex
   job.spec.endpoint = endpoint;
   job.spec.meta = ResponseMeta{"", unix_now(), options_.model_id};
   job.spec.n_predict = r.gen.max_tokens;
-  job.prompt_text = render_infill_prompt(r);
+  job.encode = [fim = infill_fim_prompt(r), middle = r.prompt](const Tokenizer& tok) -> Result<std::vector<int32_t>> {
+    LATENT_ASSIGN_OR_RETURN(std::vector<int32_t> ids, encode_fim(tok, fim));
+    tok.encode_into(middle, /*match_added_tokens=*/false, ids);  // llama.cpp: `prompt` starts the middle
+    return ids;
+  };
   job.gen = std::move(r.gen);
   // n_predict 0 (llama.vscode's cache warm-up) still runs the prompt through the model; the scheduler needs
   // at least one token to do that, which is then not shown.
@@ -191,7 +221,7 @@ void OpenAiApi::infill(const std::string& body, std::shared_ptr<HttpExchange> ex
 
 void OpenAiApi::start(Job job, std::shared_ptr<HttpExchange> ex) {
   const std::string endpoint = job.spec.endpoint;
-  if (!engine_.scheduler || !engine_.encode) {
+  if (!engine_.scheduler || !engine_.tokenizer) {
     ApiError e;
     e.status = 503;
     e.type = "server_error";
@@ -204,8 +234,21 @@ void OpenAiApi::start(Job job, std::shared_ptr<HttpExchange> ex) {
   }
   job.spec.stream = job.gen.stream;
   job.spec.include_usage = job.gen.include_usage;
-  auto ids = engine_.encode(job.prompt_text);
+  auto ids = job.encode(*engine_.tokenizer);
   if (!ids.ok()) return reply_error(*ex, endpoint, api_error_from(ids.error()));
+  const int64_t n_prompt = static_cast<int64_t>(ids->size());
+  if (engine_.context_length > 0 && n_prompt + job.gen.max_tokens > engine_.context_length) {
+    if (job.spec.kind == GenerationSpec::Kind::kInfill && n_prompt < engine_.context_length) {
+      job.gen.max_tokens = static_cast<int>(engine_.context_length - n_prompt);  // llama.cpp clamps n_predict
+    } else {
+      ApiError e = bad_request("max_tokens", "this model's maximum context length is " +
+                                                 std::to_string(engine_.context_length) + " tokens; expected prompt + "
+                                                 "max_tokens within it, found " + std::to_string(n_prompt) + " + " +
+                                                 std::to_string(job.gen.max_tokens));
+      e.code = "context_length_exceeded";
+      return reply_error(*ex, endpoint, e);
+    }
+  }
 
   Request req;
   req.prompt = std::move(*ids);
@@ -213,7 +256,7 @@ void OpenAiApi::start(Job job, std::shared_ptr<HttpExchange> ex) {
   req.sampling = job.gen.sampling;
   if (!job.gen.seeded) req.sampling.seed = random_seed();
   req.stop.max_tokens = job.gen.max_tokens;
-  req.stop.stop_token_ids = engine_.stop_ids;
+  if (!job.gen.ignore_eos) req.stop.stop_token_ids = engine_.stop_ids;
   req.stop.stop_strings = job.gen.stop;
   for (auto& s : job.extra_stops) req.stop.stop_strings.push_back(std::move(s));
   req.stop.time_budget_ms = job.gen.time_budget_ms;

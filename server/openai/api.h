@@ -24,6 +24,7 @@
 
 namespace latent {
 class Scheduler;
+class Tokenizer;
 namespace server {
 class HttpRouter;
 }
@@ -36,10 +37,10 @@ struct ApiMetrics;
 // How the API reaches the engine; the daemon fills it in from the loaded model.
 struct EngineAccess {
   Scheduler* scheduler = nullptr;  // submit() and cancel() from any thread
-  // Prompt text (with DeepSeek's marker strings) -> ids, BOS first.
-  std::function<Result<std::vector<int32_t>>(std::string_view)> encode;
+  std::shared_ptr<const Tokenizer> tokenizer;    // prompts: chat and FIM formats, plain text
   std::shared_ptr<const TokenTextSource> text;  // ids -> text for deltas and stop strings
   std::vector<int32_t> stop_ids;                // end of sequence
+  int64_t context_length = 0;                   // prompt + completion limit (0 = none)
   // Optional: runs on the engine thread with each event, to sample engine state for /metrics.
   std::function<void()> sample_engine;
 };

