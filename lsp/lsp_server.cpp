@@ -50,6 +50,16 @@ bool LspServer::on_notify(std::string_view method, Json params) {
   try {
     if (method == "initialized") {
       state_ = State::kRunning;
+      if (watch_files_) {
+        // Workspace files changed outside the editor (git checkout, generators) keep the index current.
+        Json watchers = Json::array({Json{{"globPattern", "**/*"}}});
+        transport_.call("client/registerCapability",
+                        Json{{"registrations",
+                              Json::array({Json{{"id", "latent-watch"},
+                                                {"method", "workspace/didChangeWatchedFiles"},
+                                                {"registerOptions", {{"watchers", watchers}}}}})}},
+                        Json("latent-" + std::to_string(next_server_request_++)));
+      }
       if (core_.has_backend()) {
         transport_.notify("latent/status", Json{{"state", "ready"}, {"message", core_.backend_name()}});
       } else {
@@ -127,7 +137,12 @@ bool LspServer::on_call(std::string_view method, Json params, Json id) {
   return true;
 }
 
-bool LspServer::on_reply(Json id, RpcResult result) { return true; }  // the server sends no requests yet
+bool LspServer::on_reply(Json id, RpcResult result) {
+  if (auto* err = std::get_if<RpcError>(&result)) {
+    LATENT_LOG_INFO("client answered %s with error %d: %s", id.dump().c_str(), err->code, err->message.c_str());
+  }
+  return true;
+}
 
 RpcResult LspServer::initialize(const Json& params) {
   if (!params.is_object()) {
@@ -137,6 +152,10 @@ RpcResult LspServer::initialize(const Json& params) {
   // Position encoding: UTF-8 when the client offers it (no conversion), else the LSP default UTF-16.
   encoding_ = PositionEncoding::kUtf16;
   if (auto caps = params.find("capabilities"); caps != params.end() && caps->is_object()) {
+    const Json& ws = caps->value("workspace", Json::object());
+    if (ws.is_object() && ws.contains("didChangeWatchedFiles") && ws["didChangeWatchedFiles"].is_object()) {
+      watch_files_ = ws["didChangeWatchedFiles"].value("dynamicRegistration", false);
+    }
     if (caps->contains("general") && (*caps)["general"].contains("positionEncodings")) {
       for (const auto& e : (*caps)["general"]["positionEncodings"]) {
         if (e == "utf-8") encoding_ = PositionEncoding::kUtf8;

@@ -55,6 +55,8 @@ class LspServer : public MessageHandler {
   LspServerOptions options_;
   State state_ = State::kStarting;
   bool shutdown_requested_ = false;
+  bool watch_files_ = false;  // the client can register file watchers dynamically
+  int next_server_request_ = 1;
   PositionEncoding encoding_ = PositionEncoding::kUtf16;
 
   std::mutex mu_;  // guards inflight_

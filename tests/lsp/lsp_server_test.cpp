@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "lsp/scripted_backend.h"
@@ -88,6 +90,33 @@ TEST(LspServer, InitializeAdvertisesInlineCompletionAndNegotiatesUtf8) {
   EXPECT_EQ(r["capabilities"]["textDocumentSync"]["change"], 2);
   EXPECT_EQ(r["capabilities"]["positionEncoding"], "utf-8");
   EXPECT_EQ(r["serverInfo"]["name"], "latentd");
+}
+
+TEST(LspServer, RegistersFileWatchersAndIndexesWorkspaceFolders) {
+  Client c(nullptr);
+  char tmpl[] = "/tmp/latent_lsp_ws_XXXXXX";
+  std::string root = mkdtemp(tmpl);
+  { std::ofstream(root + "/lib.py") << "def from_disk(x):\n    return x\n"; }
+  c.call(1, "initialize", {{"capabilities", {{"workspace", {{"didChangeWatchedFiles", {{"dynamicRegistration", true}}}}}}},
+                           {"workspaceFolders", {{{"uri", "file://" + root}, {"name", "w"}}}}});
+  ASSERT_TRUE(c.response(1).contains("result"));
+  c.notify("initialized", Json::object());
+  Json reg = c.next();
+  EXPECT_EQ(reg["method"], "client/registerCapability");
+  EXPECT_EQ(reg["params"]["registrations"][0]["method"], "workspace/didChangeWatchedFiles");
+  c.raw(Json{{"jsonrpc", "2.0"}, {"id", reg["id"]}, {"result", nullptr}}.dump());  // the client's answer
+  EXPECT_EQ(c.next()["method"], "latent/status");
+  ASSERT_TRUE(c.core().index().wait_idle(10000));
+  EXPECT_EQ(c.core().index().lookup("from_disk").size(), 1u);
+  // A file changed on disk: re-indexed from the watcher notification.
+  { std::ofstream(root + "/lib.py") << "def renamed(x):\n    return x\n"; }
+  c.notify("workspace/didChangeWatchedFiles", {{"changes", {{{"uri", "file://" + root + "/lib.py"}, {"type", 2}}}}});
+  c.call(2, "shutdown", Json());  // a round trip: the notification was handled
+  c.response(2);
+  ASSERT_TRUE(c.core().index().wait_idle(10000));
+  EXPECT_TRUE(c.core().index().lookup("from_disk").empty());
+  EXPECT_EQ(c.core().index().lookup("renamed").size(), 1u);
+  std::filesystem::remove_all(root);
 }
 
 TEST(LspServer, ErrorsKeepTheServerServing) {
