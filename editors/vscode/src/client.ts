@@ -12,7 +12,8 @@ import {
   METHOD_STATUS, readChunk, readStatus,
 } from './protocol';
 import { normalizeRemoteUrl, Settings } from './settings';
-import { connectWebSocket } from './websocket';
+import { connectWebSocket, WsTransports } from './websocket';
+import { findExecutable } from './which';
 
 export type ClientState =
   | { kind: 'stopped' }
@@ -55,16 +56,31 @@ export class DaemonClient implements vscode.Disposable {
     const gen = ++this.generation;
     const s = this.settings();
     this.setState({ kind: 'loading' });
+    // Failures to reach latentd are found here, before the client exists, so they are reported once in our
+    // words (status bar, one warning) rather than as the client's forced error pop-up with a stack trace.
     let serverOptions: ServerOptions;
+    this.startedAt = Date.now();
     if (s.mode === 'local') {
       const args = ['--stdio', ...(s.modelPath ? ['--model', s.modelPath] : []), ...s.serverArgs];
-      this.log.info(`starting ${s.serverPath} ${args.join(' ')}`);
-      serverOptions = { command: s.serverPath, args, options: { env: { ...process.env } } };
+      const program = findExecutable(s.serverPath);
+      if (!program) {
+        return this.died(`expected the latentd program at "${s.serverPath}" (setting latent.serverPath), found none`);
+      }
+      this.log.info(`starting ${program} ${args.join(' ')}`);
+      serverOptions = { command: program, args, options: { env: { ...process.env } } };
     } else {
       const url = normalizeRemoteUrl(s.remoteUrl);
       const token = await this.secrets.get(TOKEN_SECRET);
       this.log.info(`connecting to ${url}${token ? ' with a token' : ' without a token'}`);
-      serverOptions = () => connectWebSocket(url, token);
+      let transports: WsTransports;
+      try {
+        transports = await connectWebSocket(url, token);
+      } catch (e) {
+        if (gen === this.generation) this.died((e as Error).message);
+        return;
+      }
+      if (gen !== this.generation) return transports.writer.end();
+      serverOptions = () => Promise.resolve(transports);
     }
     const options: LanguageClientOptions = {
       documentSelector: DOCUMENT_SELECTOR,
@@ -95,7 +111,6 @@ export class DaemonClient implements vscode.Disposable {
       const c = readChunk(p);
       if (typeof token === 'string' && c) this.partials.get(token)?.(c);
     });
-    this.startedAt = Date.now();
     try {
       await client.start();
     } catch (e) {

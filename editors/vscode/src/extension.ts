@@ -32,7 +32,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       // Say it once when the daemon turns unusable (not on every backoff step).
       if (s.kind !== 'error' || Date.now() - lastErrorShown < 60_000) return;
       lastErrorShown = Date.now();
-      void vscode.window.showWarningMessage(`Latent: ${s.message}`, 'Show Logs', 'Settings').then((pick) => {
+      const actions = settings.mode === 'remote' ? ['Set Token', 'Show Logs', 'Settings'] : ['Show Logs', 'Settings'];
+      void vscode.window.showWarningMessage(`Latent: ${s.message}`, ...actions).then((pick) => {
+        if (pick === 'Set Token') void vscode.commands.executeCommand('latent.setToken');
         if (pick === 'Show Logs') log.show();
         if (pick === 'Settings') void vscode.commands.executeCommand('workbench.action.openSettings', 'latent.');
       });
