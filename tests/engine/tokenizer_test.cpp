@@ -178,6 +178,16 @@ TEST(TokenizerDecoder, SentencePieceStyleChain) {
   EXPECT_EQ(steps[4], "€");
 }
 
+TEST(TokenizerDecoder, Metaspace) {
+  std::string j = R"({"added_tokens":[{"id":3,"content":"<eos>","special":true}],"pre_tokenizer":null,
+    "decoder":{"type":"Metaspace","replacement":"▁","prepend_scheme":"always","split":true},
+    "model":{"type":"BPE","vocab":{"▁hi":0,"▁there":1,"!":2},"merges":[]}})";
+  auto t = Tokenizer::from_json_text(j, "");
+  ASSERT_TRUE(t.ok()) << t.error().to_string();
+  EXPECT_EQ(t->decode(std::vector<int32_t>{0, 1, 2, 3}), "hi there!<eos>");
+  EXPECT_EQ(t->decode(std::vector<int32_t>{0, 1, 2, 3}, true), "hi there!");
+}
+
 TEST(TokenizerErrors, UnsupportedPartsAreNamed) {
   auto with = [](const std::string& key, const std::string& value) {
     auto j = nlohmann::json::parse(tiny_tokenizer("[]", "{}"));
