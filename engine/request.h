@@ -44,6 +44,7 @@ struct StopParams {
   std::string suffix_text;                 // needs a tokenizer: stop when the output reaches the text after the cursor
 };
 
+// auto: n-gram drafts when the text recurs, else MTP drafts while at least 1 in 4 is accepted.
 enum class SpecMode { kNone, kMtp, kNgram, kAuto };
 const char* spec_mode_name(SpecMode m);
 bool parse_spec_mode(const std::string& s, SpecMode* out);

@@ -11,6 +11,9 @@ namespace latent {
 
 using Clock = std::chrono::steady_clock;
 
+// Auto mode judges MTP after this many drafts: below 1 in 4 accepted, it stops drafting with MTP.
+constexpr int kAutoMtpProbe = 16;
+
 namespace {
 double ms_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
@@ -28,6 +31,8 @@ struct Scheduler::Sequence {
   uint64_t arrival = 0;
   Clock::time_point submitted = Clock::now();
   bool scheduled_once = false, got_token = false, done = false, preempted = false, in_batch = false;
+  bool mtp_off = false;         // auto mode gave up on MTP drafts for this request (too few accepted)
+  int mtp_drafted = 0, mtp_accepted = 0;
   double queue_ms = 0, ttft_ms = 0;
 
   std::vector<int32_t> tokens;  // prompt + accepted output
@@ -37,6 +42,7 @@ struct Scheduler::Sequence {
   std::vector<float> hidden;    // main-model post-norm rows for positions [n_mtp, n_cached) (MTP input)
   std::vector<int32_t> mtp_chain;  // MTP drafts for the token after tokens.back()
   std::vector<int32_t> draft;      // drafts verified this step
+  bool draft_is_mtp = false;
   std::vector<int32_t> feed;       // tokens fed this step
   Sampler sampler;
   StopChecker stop;
@@ -266,7 +272,8 @@ void Scheduler::sweep_finished() {
 }
 
 bool Scheduler::uses_mtp(const Sequence& s) const {
-  return model_.has_mtp() && (s.req.spec.mode == SpecMode::kMtp || s.req.spec.mode == SpecMode::kAuto);
+  return model_.has_mtp() && !s.mtp_off &&
+         (s.req.spec.mode == SpecMode::kMtp || s.req.spec.mode == SpecMode::kAuto);
 }
 
 void Scheduler::admit(Sequence& s) {
@@ -333,6 +340,7 @@ bool Scheduler::reserve(Sequence& s, int64_t n_positions, int64_t write_from) {
 
 void Scheduler::prepare_drafts(Sequence& s) {
   s.draft.clear();
+  s.draft_is_mtp = false;
   const auto& sp = s.req.spec;
   if (sp.mode == SpecMode::kNone) return;
   // Drafting past max_tokens is wasted work.
@@ -344,7 +352,10 @@ void Scheduler::prepare_drafts(Sequence& s) {
   switch (choose_draft_source(sp.mode, uses_mtp(s), !ngram.empty())) {
     case DraftSource::kNone: break;
     case DraftSource::kNgram: s.draft = std::move(ngram); break;
-    case DraftSource::kMtp: s.draft = s.mtp_chain; break;
+    case DraftSource::kMtp:
+      s.draft = s.mtp_chain;
+      s.draft_is_mtp = true;
+      break;
   }
   if (static_cast<int64_t>(s.draft.size()) > room) s.draft.resize(static_cast<size_t>(room));
 }
@@ -513,6 +524,18 @@ bool Scheduler::step() {
       if (a == n_draft) accepted.push_back(s.sampler.sample(row(base + n_draft), history));
       s.usage.drafted_tokens += static_cast<int>(n_draft);
       s.usage.accepted_tokens += static_cast<int>(a);
+      if (s.draft_is_mtp) {
+        s.mtp_drafted += static_cast<int>(n_draft);
+        s.mtp_accepted += static_cast<int>(a);
+        // Auto mode: MTP drafts cost a module forward each; stop when they are rarely right (e.g. a model whose
+        // MTP head does not match its weights). Explicit --spec mtp keeps drafting.
+        if (s.req.spec.mode == SpecMode::kAuto && s.mtp_drafted >= kAutoMtpProbe &&
+            s.mtp_accepted * 4 < s.mtp_drafted) {
+          s.mtp_off = true;
+          s.hidden.clear();
+          s.mtp_chain.clear();
+        }
+      }
       stats_.drafted += n_draft;
       stats_.accepted += a;
       valid = n_real + a;

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -13,6 +14,7 @@
 
 #include "engine/deepseek_model.h"
 #include "engine/npy.h"
+#include "engine/scheduler.h"
 #include "server/args.h"
 #include "server/cli/command.h"
 
@@ -31,6 +33,10 @@ const std::vector<OptionSpec> kSpecs = {
     {"dump-logits", "FILE.npy", "write each decode step's logits [N, vocab]: row j = logits after feeding "
                                 "generated token j (the golden decode_logits layout)", ""},
     {"json", "", "print one JSON object on the last line: ids, prompt_tokens, prefill_ms, decode_ms, decode_tok_s", ""},
+    {"spec", "MODE", "run through the Scheduler with speculative decoding: none|mtp|ngram|auto (JSON adds "
+                     "drafted/accepted)", ""},
+    {"spec-depth", "K", "with --spec mtp|auto: chain of K MTP drafts per step", "1"},
+    {"context-ids", "LIST", "with --spec ngram|auto: extra token ids that n-gram drafts may copy from", ""},
     {"help", "", "show this help", ""},
 };
 
@@ -103,10 +109,72 @@ double ms_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// --spec: the same generation through the Scheduler (continuous batching engine), so that speculative decoding
+// (MTP and n-gram drafts, verified losslessly) and its statistics can be tried from the command line.
+int run_scheduled(const Args& args, const std::vector<int32_t>& ids, int64_t n_gen, const SamplingParams& sp) {
+  latent::SpecMode mode;
+  if (!parse_spec_mode(args.get("spec"), &mode))
+    return fail(make_error(ErrorCode::kInvalidArgument, "--spec: expected none, mtp, ngram or auto, found '" + args.get("spec") + "'"));
+  auto depth = args.get_int("spec-depth", 1);
+  if (!depth.ok()) return fail(depth.error());
+  if (*depth < 1) return fail(make_error(ErrorCode::kInvalidArgument, "--spec-depth: expected >= 1, found " + args.get("spec-depth")));
+  if (n_gen < 1) return fail(make_error(ErrorCode::kInvalidArgument, "-n: expected >= 1 with --spec"));
+  auto model = DeepseekModel::load(args.get("model"));
+  if (!model.ok()) return fail(model.error());
+  auto serving = serve_deepseek(**model);
+  auto cache = KvCache::for_model((*model)->config(), KvCache::blocks_needed(static_cast<int64_t>(ids.size()) + n_gen + 64) + 2);
+  if (!cache.ok()) return fail(cache.error());
+  Scheduler sched(*serving, *cache);
+  Request r;
+  r.prompt = ids;
+  r.stop.max_tokens = static_cast<int>(n_gen);
+  if (args.has("stop-eos") && (*model)->config().eos_token_id) r.stop.stop_token_ids = {*(*model)->config().eos_token_id};
+  r.sampling.temperature = static_cast<float>(sp.temperature);
+  r.sampling.top_p = static_cast<float>(sp.top_p);
+  r.sampling.seed = sp.seed;
+  r.spec.mode = mode;
+  r.spec.mtp_depth = static_cast<int>(*depth);
+  if (args.has("context-ids")) {
+    auto ctx = parse_ids(args.get("context-ids"));
+    if (!ctx.ok()) return fail(ctx.error());
+    r.context_ids = *ctx;
+  }
+  std::vector<int32_t> out;
+  std::optional<Event> done;
+  std::optional<Error> error;
+  r.on_event = [&](const Event& e) {
+    if (e.kind == Event::Kind::kToken) out.insert(out.end(), e.tokens.begin(), e.tokens.end());
+    if (e.kind == Event::Kind::kDone) done = e;
+    if (e.kind == Event::Kind::kError) error = e.error;
+  };
+  auto id = sched.submit(std::move(r));
+  if (!id.ok()) return fail(id.error());
+  sched.run_until_idle();
+  if (error) return fail(*error);
+  std::string list, arr;
+  for (size_t i = 0; i < out.size(); ++i) {
+    list += (i ? " " : "") + std::to_string(out[i]);
+    arr += (i ? "," : "") + std::to_string(out[i]);
+  }
+  std::printf("%s\n", list.c_str());
+  if (args.has("json") && done) {
+    const Usage& u = done->usage;
+    const double decode_ms = done->timings.total_ms - done->timings.ttft_ms;
+    const double tok_s = decode_ms > 0 ? (static_cast<double>(out.size()) - 1) * 1000.0 / decode_ms : 0.0;
+    std::printf("{\"ids\": [%s], \"prompt_tokens\": %d, \"spec\": \"%s\", \"drafted\": %d, \"accepted\": %d, "
+                "\"forward_passes\": %lld, \"ttft_ms\": %.3f, \"decode_ms\": %.3f, \"decode_tok_s\": %.3f, "
+                "\"finish\": \"%s\"}\n",
+                arr.c_str(), u.prompt_tokens, spec_mode_name(mode), u.drafted_tokens, u.accepted_tokens,
+                static_cast<long long>(sched.stats().steps), done->timings.ttft_ms, decode_ms, tok_s,
+                finish_reason_name(done->finish));
+  }
+  return 0;
+}
+
 int run_generate(int argc, char** argv) {
   const std::string usage =
       "latent generate --model DIR --ids LIST -n N [--greedy | --temperature T --top-p P --seed S]\n"
-      "                       [--dump-logits FILE.npy] [--json]";
+      "                       [--dump-logits FILE.npy] [--json] [--spec none|mtp|ngram|auto [--spec-depth K]]";
   const std::string summary =
       "Prefills the prompt, then generates N tokens one at a time through the latent KV cache and prints\n"
       "their ids (space-separated). Greedy unless --temperature > 0. Does not stop at EOS unless --stop-eos.";
@@ -148,6 +216,10 @@ int run_generate(int argc, char** argv) {
   }
   SamplingParams sp{args->has("greedy") ? 0.0 : *temperature, *top_p, static_cast<uint64_t>(*seed)};
   const bool dump = args->has("dump-logits");
+  if (args->has("spec")) {
+    if (dump) return fail(make_error(ErrorCode::kInvalidArgument, "expected --spec or --dump-logits, found both"));
+    return run_scheduled(*args, *ids, *n_gen, sp);
+  }
 
   ModelOptions mopt;
   mopt.load_mtp = false;

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <random>
 #include <thread>
 
@@ -276,6 +277,62 @@ TEST(Scheduler, TimeBudgetReturnsWhatItHas) {
   EXPECT_EQ(c.done->finish, FinishReason::kTimeBudget);
   EXPECT_GT(c.tokens.size(), 0u);
   EXPECT_LT(c.tokens.size(), 100u);
+}
+
+// Lossless sampling: with temperature, the tokens produced with drafts (MTP or n-gram, verified by rejection
+// sampling) follow the same distribution as plain decoding. A bias such as "accept the draft when it is the
+// argmax" would move about 30% of the mass here.
+TEST(Scheduler, SampledOutputHasTheSameDistributionWithSpeculation) {
+  const auto prompt = make_prompt(12, 3);
+  const int kRuns = 40000, kTokens = 4;  // sampling noise (TV between two plain runs) is about 0.02
+  auto histogram = [&](SpecMode mode, int64_t* accepted, int seed_base = 1000) {
+    FakeModel model(1);
+    KvCache cache = FakeModel::make_cache(64);
+    SchedulerOptions opt;
+    opt.prefix_cache = false;
+    Scheduler sched(model, cache, opt);
+    std::vector<std::map<int32_t, int>> hist(kTokens);
+    std::vector<Collected> got(kRuns);
+    for (int i = 0; i < kRuns; ++i) {
+      Request r = make_request(prompt, kTokens, &got[i]);
+      r.sampling.temperature = 0.3f;
+      r.sampling.seed = seed_base + i;
+      r.spec.mode = mode;
+      r.spec.mtp_depth = 2;
+      r.context_ids = model.reference(prompt, 8);  // n-gram drafts: the greedy path
+      EXPECT_TRUE(sched.submit(std::move(r)).ok());
+      if (i % 500 == 499) sched.run_until_idle();
+    }
+    sched.run_until_idle();
+    for (auto& g : got) {
+      EXPECT_EQ(g.tokens.size(), static_cast<size_t>(kTokens));
+      for (size_t k = 0; k < g.tokens.size() && k < static_cast<size_t>(kTokens); ++k) ++hist[k][g.tokens[k]];
+    }
+    *accepted = sched.stats().accepted;
+    return hist;
+  };
+  int64_t acc_none = 0, acc_mtp = 0, acc_ngram = 0;
+  auto base = histogram(SpecMode::kNone, &acc_none);
+  auto mtp = histogram(SpecMode::kMtp, &acc_mtp);
+  auto ngram = histogram(SpecMode::kNgram, &acc_ngram);
+  int64_t unused = 0;
+  auto base2 = histogram(SpecMode::kNone, &unused, 900000);
+  EXPECT_GT(acc_mtp, kRuns / 4);
+  EXPECT_GT(acc_ngram, kRuns / 4);
+  auto tv = [&](const std::map<int32_t, int>& a, const std::map<int32_t, int>& b) {
+    std::map<int32_t, double> d;
+    for (auto [t, n] : a) d[t] += n;
+    for (auto [t, n] : b) d[t] -= n;
+    double s = 0;
+    for (auto [t, x] : d) s += std::abs(x);
+    return s / (2.0 * kRuns);
+  };
+  for (int k = 0; k < kTokens; ++k) {
+    const double noise = tv(base[k], base2[k]);
+    EXPECT_LT(noise, 0.035) << "token " << k;
+    EXPECT_LT(tv(base[k], mtp[k]), 0.035) << "token " << k << " (noise " << noise << ")";
+    EXPECT_LT(tv(base[k], ngram[k]), 0.035) << "token " << k << " (noise " << noise << ")";
+  }
 }
 
 TEST(Scheduler, ManyThreadsSubmitAndCancelWhileTheEngineThreadRuns) {
