@@ -187,10 +187,10 @@ void DeepseekModel::Impl::decoder_layer(const LayerWeights& L, int64_t cache_lay
   Vec q(static_cast<size_t>(T * H * qk));                    // [T, H, nope + P]
   if (a.q_lora) {
     const int64_t qr = a.q_a_proj.rows;
-    Vec qa(static_cast<size_t>(T * qr));
+    Vec qa(static_cast<size_t>(T * qr)), qa_norm(static_cast<size_t>(T * qr));
     cpu::linear(h.data(), T, a.q_a_proj, qa.data(), pool);  // [T, q_lora_rank]
-    rms_norm(qa.data(), T, a.q_a_layernorm, eps, qa.data());
-    cpu::linear(qa.data(), T, a.q_b_proj, q.data(), pool);  // [T, H * (nope + P)]
+    rms_norm(qa.data(), T, a.q_a_layernorm, eps, qa_norm.data());
+    cpu::linear(qa_norm.data(), T, a.q_b_proj, q.data(), pool);  // [T, H * (nope + P)]
   } else {
     cpu::linear(h.data(), T, a.q_proj, q.data(), pool);  // [T, H * (nope + P)]
   }
