@@ -75,8 +75,19 @@ std::string frame_message(std::string_view body) {
   return out;
 }
 
-StdioTransport::StdioTransport(int in_fd, int out_fd, size_t max_message_bytes)
-    : in_fd_(in_fd), out_fd_(out_fd), framer_(max_message_bytes) {}
+StdioTransport::StdioTransport(int in_fd, int out_fd, size_t max_message_bytes, size_t max_queued_bytes)
+    : in_fd_(in_fd), out_fd_(out_fd), framer_(max_message_bytes), max_queued_bytes_(max_queued_bytes) {
+  writer_ = std::thread([this] { writer(); });
+}
+
+StdioTransport::~StdioTransport() {
+  {
+    std::lock_guard<std::mutex> lock(write_mu_);
+    stop_ = true;
+    write_cv_.notify_all();
+  }
+  writer_.join();
+}
 
 Result<std::optional<std::string>> StdioTransport::read_message() {
   for (;;) {
@@ -101,15 +112,41 @@ Result<std::optional<std::string>> StdioTransport::read_message() {
 void StdioTransport::write_message(std::string text) {
   std::string framed = frame_message(text);
   std::lock_guard<std::mutex> lock(write_mu_);
-  size_t off = 0;
-  while (off < framed.size()) {
-    ssize_t n = ::write(out_fd_, framed.data() + off, framed.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      LATENT_LOG_ERROR("write stdout: %s", std::strerror(errno));
-      return;
+  if (queued_bytes_ + framed.size() > max_queued_bytes_) {
+    LATENT_LOG_ERROR("stdout: the client is not reading (%zu bytes queued); message dropped", queued_bytes_);
+    return;
+  }
+  queued_bytes_ += framed.size();
+  queue_.push_back(std::move(framed));
+  write_cv_.notify_all();
+}
+
+void StdioTransport::writer() {
+  std::unique_lock<std::mutex> lock(write_mu_);
+  for (;;) {
+    write_cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // stopping, and everything is written
+    std::string msg = std::move(queue_.front());
+    queue_.pop_front();
+    lock.unlock();
+    size_t off = 0;
+    bool failed = false;
+    while (off < msg.size()) {
+      ssize_t n = ::write(out_fd_, msg.data() + off, msg.size() - off);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        LATENT_LOG_ERROR("write stdout: %s", std::strerror(errno));
+        failed = true;
+        break;
+      }
+      off += static_cast<size_t>(n);
     }
-    off += static_cast<size_t>(n);
+    lock.lock();
+    queued_bytes_ -= msg.size();
+    if (failed) {  // the client is gone: drop the rest
+      queue_.clear();
+      queued_bytes_ = 0;
+    }
   }
 }
 

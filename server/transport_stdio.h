@@ -1,7 +1,10 @@
 #pragma once
 // The LSP base protocol over a pair of file descriptors (stdin/stdout): "Content-Length: N\r\n\r\n" + N bytes
 // of JSON. The framer is separate so that it can be tested on byte streams split anywhere.
+#include <condition_variable>
+#include <deque>
 #include <mutex>
+#include <thread>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -29,19 +32,31 @@ class ContentLengthFramer {
 
 std::string frame_message(std::string_view body);
 
+// Writes go through a queue to a writer thread, so that a client slow to read never blocks the engine thread
+// that streams completions (its callbacks must not block). The queue is bounded (max_queued_bytes); past it,
+// messages are dropped with an error in the log: a client that far behind is not reading at all.
 class StdioTransport : public lsp::MessageTransport {
  public:
-  StdioTransport(int in_fd, int out_fd, size_t max_message_bytes);
+  StdioTransport(int in_fd, int out_fd, size_t max_message_bytes, size_t max_queued_bytes = size_t(64) << 20);
+  ~StdioTransport() override;  // writes out what is queued, then stops the writer
 
  protected:
   Result<std::optional<std::string>> read_message() override;
   void write_message(std::string text) override;
 
  private:
+  void writer();
+
   int in_fd_, out_fd_;
   ContentLengthFramer framer_;
-  std::mutex write_mu_;
   bool eof_ = false;
+  size_t max_queued_bytes_;
+  std::mutex write_mu_;
+  std::condition_variable write_cv_;
+  std::deque<std::string> queue_;
+  size_t queued_bytes_ = 0;
+  bool stop_ = false;
+  std::thread writer_;
 };
 
 }  // namespace latent::server

@@ -80,7 +80,8 @@ TEST(StdioTransport, LoopOverPipesAnswersGarbageAndStopsAtExit) {
   int in[2], out[2];
   ASSERT_EQ(pipe(in), 0);
   ASSERT_EQ(pipe(out), 0);
-  StdioTransport t(in[0], out[1], 1 << 20);
+  auto t_ptr = std::make_unique<StdioTransport>(in[0], out[1], 1 << 20);
+  StdioTransport& t = *t_ptr;
   std::string input = frame_message(R"({"jsonrpc":"2.0","method":"a"})") + frame_message("garbage") +
                       frame_message(R"({"jsonrpc":"2.0","id":1,"method":"b"})") +
                       frame_message(R"({"jsonrpc":"2.0","method":"exit"})") +
@@ -91,6 +92,7 @@ TEST(StdioTransport, LoopOverPipesAnswersGarbageAndStopsAtExit) {
   ASSERT_TRUE(t.loop(r).ok());
   EXPECT_EQ(r.methods, (std::vector<std::string>{"a", "b", "exit"}));
   t.notify("n", lsp::Json{{"k", 1}});
+  t_ptr.reset();  // flushes the writer's queue
   close(out[1]);
   std::string written;
   char buf[4096];
