@@ -1,0 +1,105 @@
+#include "server/engine_completion_backend.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <future>
+#include <thread>
+
+#include "lsp/assistant_core.h"
+
+namespace latent::server {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A real model with a real tokenizer: models/demo when trained, else tests/data/openai-tiny (random weights).
+std::string model_dir() {
+  for (std::string d : {std::string(LATENT_SOURCE_DIR) + "/models/demo", std::string(LATENT_TEST_DATA) + "/openai-tiny"}) {
+    if (std::filesystem::exists(d + "/tokenizer.json")) return d;
+  }
+  return "";
+}
+
+class EngineBackendTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string dir = model_dir();
+    if (dir.empty()) GTEST_SKIP() << "no model with a tokenizer (models/demo, tests/data/openai-tiny)";
+    EngineHostOptions o;
+    o.model_dir = dir;
+    o.cache_bytes = size_t(32) << 20;
+    auto h = EngineHost::load(o);
+    ASSERT_TRUE(h.ok()) << h.error().to_string();
+    host_ = std::move(*h);
+    backend_ = std::make_unique<EngineCompletionBackend>(*host_);
+    lsp::AssistantOptions ao;
+    ao.max_tokens = 24;
+    core_ = std::make_unique<lsp::AssistantCore>(ao, backend_.get());
+    ASSERT_TRUE(core_->open(kUri, "python", 1, "def mean(values):\n    total = 0\n    for v in values:\n        ").ok());
+  }
+  void TearDown() override {
+    core_.reset();
+    backend_.reset();
+    host_.reset();
+  }
+  struct Outcome {
+    std::vector<std::string> partials;
+    std::promise<Result<lsp::CompletionOutcome>> done;
+  };
+  Result<lsp::AssistantCore::Ticket> start(Outcome& o) {
+    return core_->complete(lsp::CompletionRequest{kUri, {3, 8}, lsp::PositionEncoding::kUtf16},
+                           [&o](const std::string& t) { o.partials.push_back(t); },
+                           [&o](Result<lsp::CompletionOutcome> r) { o.done.set_value(std::move(r)); });
+  }
+  static constexpr const char* kUri = "file:///w/stats.py";
+  std::unique_ptr<EngineHost> host_;
+  std::unique_ptr<EngineCompletionBackend> backend_;
+  std::unique_ptr<lsp::AssistantCore> core_;
+};
+
+TEST_F(EngineBackendTest, StreamsEngineTextAndCountsTokensWithTheTokenizer) {
+  EXPECT_EQ(*backend_->count_tokens("def f(x):\n    return x"),
+            host_->tokenizer().encode("def f(x):\n    return x").size());
+  Outcome o;
+  ASSERT_TRUE(start(o).ok());
+  auto fut = o.done.get_future();
+  ASSERT_EQ(fut.wait_for(60s), std::future_status::ready);
+  auto r = fut.get();
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_FALSE(r->raw.empty()) << "the engine generated no text";
+  EXPECT_FALSE(o.partials.empty());
+  EXPECT_LE(r->usage.completion_tokens, 24u);
+  EXPECT_EQ(r->raw.substr(0, r->text.size()), r->text);  // post-processing only cuts what the engine wrote
+  // The prompt the engine saw was this document in FIM form: its token count is the tokenizer's.
+  auto ctx = core_->context_at(kUri, {3, 8}, lsp::PositionEncoding::kUtf16);
+  ASSERT_TRUE(ctx.ok());
+  if (r->usage.prompt_tokens > 0) {
+    EXPECT_EQ(r->usage.prompt_tokens, encode_fim(host_->tokenizer(), ctx->fim)->size());
+  }
+}
+
+TEST_F(EngineBackendTest, SupersedeAndCancelStopTheEngine) {
+  Outcome a, b, c;
+  ASSERT_TRUE(start(a).ok());
+  ASSERT_TRUE(start(b).ok());  // same document: supersedes `a`
+  auto ra = a.done.get_future().get();
+  ASSERT_FALSE(ra.ok());
+  EXPECT_EQ(ra.error().code, ErrorCode::kCancelled);
+  auto fb = b.done.get_future();
+  ASSERT_EQ(fb.wait_for(60s), std::future_status::ready);
+  EXPECT_TRUE(fb.get().ok());
+  auto t = start(c);
+  ASSERT_TRUE(t.ok());
+  core_->cancel(*t);
+  auto rc = c.done.get_future().get();
+  ASSERT_FALSE(rc.ok());
+  EXPECT_EQ(rc.error().code, ErrorCode::kCancelled);
+  // Nothing keeps running in the engine.
+  for (int i = 0; i < 500 && host_->scheduler().has_work(); ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_FALSE(host_->scheduler().has_work());
+  EXPECT_EQ(core_->running(), 0u);
+}
+
+}  // namespace
+}  // namespace latent::server
