@@ -286,6 +286,11 @@ void Scheduler::admit(Sequence& s) {
   auto m = prefix_.acquire(s.tokens, s.T() - 1);
   s.blocks = std::move(m.blocks);
   s.n_cached = m.n_tokens;
+  if (uses_mtp(s) && s.req.spec.mode == SpecMode::kAuto && m.n_tokens - m.mtp_tokens > KvCache::kBlockSize) {
+    // The cached prefix came without MTP latents (a request that did not use MTP): reusing it and drafting
+    // with n-gram lookups only beats recomputing the prompt for the MTP module's sake.
+    s.mtp_off = true;
+  }
   if (uses_mtp(s)) {
     // The MTP module needs the main model's hidden state from the first slot it lacks on.
     s.n_mtp = m.mtp_tokens;

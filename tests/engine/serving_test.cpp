@@ -185,6 +185,34 @@ TEST_P(ServingGolden, PromptSharingAPrefixFeedsOnlyItsNewTokens) {
   }
 }
 
+// A prefix cached without MTP latents: an explicit MTP request recomputes it (its module needs them), an auto
+// request reuses it and drafts with n-gram lookups instead; both still give the reference ids.
+TEST_P(ServingGolden, AutoModeReusesAPrefixCachedWithoutMtp) {
+  Golden& g = golden(GetParam());
+  ASSERT_TRUE(g.model);
+  if (!g.model->has_mtp()) GTEST_SKIP() << "no MTP module";
+  // 100 tokens: the golden prompt p2 continued by its reference output, then by a repeat of itself.
+  std::vector<int32_t> prompt = g.prompts[2].full;
+  while (prompt.size() < 100) prompt.push_back(prompt[prompt.size() - 40]);
+  auto cache = KvCache::for_model(g.model->config(), 16);
+  ASSERT_TRUE(cache.ok());
+  Scheduler sched(*g.serving, *cache);
+  Collected plain;
+  ASSERT_TRUE(sched.submit(make_request(prompt, 8, &plain)).ok());
+  sched.run_until_idle();
+  ASSERT_TRUE(plain.done);
+  for (SpecMode mode : {SpecMode::kAuto, SpecMode::kMtp}) {
+    Collected got;
+    Request r = make_request(prompt, 8, &got);
+    r.spec.mode = mode;
+    ASSERT_TRUE(sched.submit(std::move(r)).ok());
+    sched.run_until_idle();
+    ASSERT_TRUE(got.done);
+    EXPECT_EQ(got.tokens, plain.tokens) << spec_mode_name(mode);
+    EXPECT_EQ(got.done->usage.cached_tokens, mode == SpecMode::kAuto ? 99 : 0) << spec_mode_name(mode);
+  }
+}
+
 TEST_P(ServingGolden, CancellingAtRandomPointsFreesEveryBlock) {
   Golden& g = golden(GetParam());
   ASSERT_TRUE(g.model);
