@@ -4,9 +4,10 @@
 //  - ttft: time to first token of a --prompt-tokens prompt uncached, then the same prompt plus one token
 //    (a keystroke) served from the prefix cache, with the tokens each actually fed through the model.
 //
-//   serving_bench --model DIR [--prompt-tokens 2048] [--gen 64] [--depth 2] [--seed 1]
+//   serving_bench --model DIR [--prompt-tokens 2048] [--gen 64] [--depth 2] [--seed 1] [--reps 2]
 //   (make a model with tools/make_checkpoint, e.g. --preset v2-lite --layers 2 --mtp 1 --dtype bf16;
 //    without --model: tests/data/golden/v3-tiny, run from the source tree)
+#include <algorithm>
 #include <cstdio>
 #include <random>
 #include <string>
@@ -28,6 +29,37 @@ struct Outcome {
   bool ok = false;
   std::string error;
 };
+
+// Best of `reps` fresh runs (the first one pays page faults on the mmapped weights and buffer growth).
+struct Timed {
+  Outcome o;
+  double tok_s = 0;
+  int64_t steps = 0, mtp_slots = 0;
+};
+
+Outcome run_one(Scheduler& sched, Request r);
+
+template <typename MakeRequest>
+Timed best_of(int reps, ServingModel& model, KvCache& cache, const SchedulerOptions& opt, MakeRequest make) {
+  Timed best;
+  for (int i = 0; i < reps; ++i) {
+    Scheduler sched(model, cache, opt);
+    Outcome o = run_one(sched, make());
+    if (!o.ok) {
+      best.o = o;
+      return best;
+    }
+    const double decode_ms = o.done.timings.total_ms - o.done.timings.ttft_ms;
+    const double tok_s = decode_ms > 0 ? static_cast<double>(o.tokens.size() - 1) * 1000.0 / decode_ms : 0;
+    if (i == 0 || tok_s > best.tok_s) {
+      best.o = o;
+      best.tok_s = tok_s;
+      best.steps = sched.stats().steps;
+      best.mtp_slots = sched.stats().mtp_tokens;
+    }
+  }
+  return best;
+}
 
 Outcome run_one(Scheduler& sched, Request r) {
   Outcome o;
@@ -56,7 +88,7 @@ std::vector<int32_t> random_ids(int64_t n, int64_t vocab, uint64_t seed) {
 }
 
 int usage(const char* msg) {
-  std::fprintf(stderr, "%s\nusage: serving_bench [--model DIR] [--prompt-tokens N] [--gen N] [--depth K] [--seed S]\n",
+  std::fprintf(stderr, "%s\nusage: serving_bench [--model DIR] [--prompt-tokens N] [--gen N] [--depth K] [--seed S] [--reps R]\n",
                msg);
   return 2;
 }
@@ -65,7 +97,7 @@ int usage(const char* msg) {
 
 int main(int argc, char** argv) {
   std::string dir = "tests/data/golden/v3-tiny";  // relative to the source tree
-  int64_t prompt_tokens = 2048, gen = 64, depth = 2;
+  int64_t prompt_tokens = 2048, gen = 64, depth = 2, reps = 2;
   uint64_t seed = 1;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -76,6 +108,7 @@ int main(int argc, char** argv) {
     else if (a == "--gen") gen = std::stoll(v);
     else if (a == "--depth") depth = std::stoll(v);
     else if (a == "--seed") seed = std::stoull(v);
+    else if (a == "--reps") reps = std::max<int64_t>(1, std::stoll(v));
     else return usage(("unknown option " + a).c_str());
   }
   auto loaded = DeepseekModel::load(dir);
@@ -94,6 +127,7 @@ int main(int argc, char** argv) {
   out["model_has_mtp"] = model.has_mtp();
   out["gen_tokens"] = gen;
   out["mtp_depth"] = depth;
+  out["reps"] = reps;
 
   // ---- decode speed per spec mode (prefix cache off: every run starts cold and identical)
   SchedulerOptions no_reuse;
@@ -103,16 +137,17 @@ int main(int argc, char** argv) {
   std::vector<int32_t> reference;
   nlohmann::ordered_json modes = nlohmann::ordered_json::object();
   for (SpecMode mode : {SpecMode::kNone, SpecMode::kMtp, SpecMode::kNgram, SpecMode::kAuto}) {
-    Scheduler sched(*serving, *cache, no_reuse);
-    Request r;
-    r.prompt = prompt;
-    r.stop.max_tokens = static_cast<int>(gen);
-    r.spec.mode = mode;
-    r.spec.mtp_depth = static_cast<int>(depth);
-    Outcome o = run_one(sched, std::move(r));
+    Timed t = best_of(reps, *serving, *cache, no_reuse, [&] {
+      Request r;
+      r.prompt = prompt;
+      r.stop.max_tokens = static_cast<int>(gen);
+      r.spec.mode = mode;
+      r.spec.mtp_depth = static_cast<int>(depth);
+      return r;
+    });
+    const Outcome& o = t.o;
     if (!o.ok) return std::fprintf(stderr, "serving_bench: %s\n", o.error.c_str()), 1;
-    const double decode_ms = o.done.timings.total_ms - o.done.timings.ttft_ms;
-    const double tok_s = decode_ms > 0 ? static_cast<double>(o.tokens.size() - 1) * 1000.0 / decode_ms : 0;
+    const double tok_s = t.tok_s;
     if (mode == SpecMode::kNone) {
       base_tok_s = tok_s;
       reference = o.tokens;
@@ -124,9 +159,35 @@ int main(int argc, char** argv) {
     m["drafted"] = o.done.usage.drafted_tokens;
     m["accepted"] = o.done.usage.accepted_tokens;
     m["acceptance"] = o.done.usage.drafted_tokens ? double(o.done.usage.accepted_tokens) / o.done.usage.drafted_tokens : 0.0;
-    m["forward_passes"] = sched.stats().steps;
-    m["mtp_slots"] = sched.stats().mtp_tokens;
+    m["forward_passes"] = t.steps;
+    m["mtp_slots"] = t.mtp_slots;
     modes[spec_mode_name(mode)] = m;
+  }
+  // Upper bound of the verification path: n-gram drafts from a context that holds the continuation (as when a
+  // completion is regenerated after a keystroke with the previous one in the context). Random weights make
+  // MTP and plain prompt lookup useless, so this is what shows the cost of verifying k drafts in one pass.
+  {
+    Timed t = best_of(reps, *serving, *cache, no_reuse, [&] {
+      Request r;
+      r.prompt = prompt;
+      r.stop.max_tokens = static_cast<int>(gen);
+      r.spec.mode = SpecMode::kNgram;
+      r.spec.ngram_max_draft = 6;
+      r.context_ids = prompt;
+      r.context_ids.insert(r.context_ids.end(), reference.begin(), reference.end());
+      return r;
+    });
+    const Outcome& o = t.o;
+    if (!o.ok) return std::fprintf(stderr, "serving_bench: %s\n", o.error.c_str()), 1;
+    const double tok_s = t.tok_s;
+    nlohmann::ordered_json m;
+    m["decode_tok_s"] = tok_s;
+    m["speedup"] = base_tok_s > 0 ? tok_s / base_tok_s : 0;
+    m["identical_to_none"] = o.tokens == reference;
+    m["drafted"] = o.done.usage.drafted_tokens;
+    m["accepted"] = o.done.usage.accepted_tokens;
+    m["forward_passes"] = t.steps;
+    modes["ngram_output_in_context"] = m;
   }
   out["decode"] = modes;
 
