@@ -61,6 +61,10 @@ class AssistantCore {
   void remove_workspace_folder(const std::string& path);
   void watched_file_changed(const std::string& path, bool deleted);
 
+  // From the client (initializationOptions.latent.context); call before completions start.
+  const ContextOptions& context_options() const { return builder_.options(); }
+  void set_context_options(const ContextOptions& options) { builder_.set_options(options); }
+
   Result<PromptContext> context_at(const std::string& uri, Position pos, PositionEncoding enc) const;
 
   // Builds the context and starts the backend. A running completion of the same document is superseded

@@ -167,6 +167,25 @@ RpcResult LspServer::initialize(const Json& params) {
   } else if (auto root = params.find("rootUri"); root != params.end() && root->is_string()) {
     core_.add_workspace_folder(uri_to_path(root->get<std::string>()));
   }
+  // initializationOptions.latent.context: {budgetTokens, windowShare, prefixShare, maxSnippets, maxDefinitions}
+  if (auto io = params.find("initializationOptions"); io != params.end() && io->is_object()) {
+    const Json& ctx = io->value("latent", Json::object()).value("context", Json::object());
+    if (ctx.is_object()) {
+      ContextOptions o = core_.context_options();
+      auto share = [](const Json& v, double fallback) {
+        return v.is_number() && v.get<double>() > 0 && v.get<double>() <= 1 ? v.get<double>() : fallback;
+      };
+      auto count = [](const Json& v, size_t fallback) {
+        return v.is_number_unsigned() && v.get<size_t>() > 0 ? v.get<size_t>() : fallback;
+      };
+      o.budget_tokens = count(ctx.value("budgetTokens", Json()), o.budget_tokens);
+      o.window_share = share(ctx.value("windowShare", Json()), o.window_share);
+      o.prefix_share = share(ctx.value("prefixShare", Json()), o.prefix_share);
+      o.max_snippets = count(ctx.value("maxSnippets", Json()), o.max_snippets);
+      o.max_definitions = count(ctx.value("maxDefinitions", Json()), o.max_definitions);
+      core_.set_context_options(o);
+    }
+  }
   state_ = State::kRunning;  // some clients send requests before `initialized`
   Json caps = {
       {"positionEncoding", position_encoding_name(encoding_)},

@@ -216,6 +216,17 @@ TEST(LspServer, NewerRequestSupersedesAndPendingLimit) {
   EXPECT_EQ(c.response(32)["result"]["items"][0]["insertText"], "abc");
 }
 
+TEST(LspServer, ContextOptionsFromInitializationOptions) {
+  Client c(nullptr);
+  c.call(1, "initialize", {{"capabilities", Json::object()},
+                           {"initializationOptions", {{"latent", {{"context", {{"budgetTokens", 300}, {"prefixShare", 0.5},
+                                                                              {"windowShare", "bad"}}}}}}}});
+  ASSERT_TRUE(c.response(1).contains("result"));
+  EXPECT_EQ(c.core().context_options().budget_tokens, 300u);
+  EXPECT_DOUBLE_EQ(c.core().context_options().prefix_share, 0.5);
+  EXPECT_DOUBLE_EQ(c.core().context_options().window_share, ContextOptions{}.window_share);  // invalid: kept
+}
+
 TEST(LspServer, ExplainContextAudit) {
   Client c(nullptr);
   c.initialize();
