@@ -1,6 +1,7 @@
 #pragma once
 // Shared by the benchmarks: the machine's name, a STREAM-like read-bandwidth probe, timers and peak RSS.
 #include <sys/resource.h>
+#include <time.h>
 
 #include <algorithm>
 #include <atomic>
@@ -30,6 +31,23 @@ inline std::string cpu_model_name() {
     }
   }
   return "unknown";
+}
+
+// CPU seconds (user + system) this process has used, all threads. On a shared, busy machine wall time
+// understates what the code does; tokens / (cpu seconds / threads) estimates the rate on an idle machine
+// (conservatively: spin-waits count as CPU time too).
+inline double cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+// The 1-minute load average (how busy the machine was while a benchmark ran).
+inline double load_average() {
+  std::ifstream in("/proc/loadavg");
+  double l = 0;
+  in >> l;
+  return l;
 }
 
 inline double peak_rss_mb() {

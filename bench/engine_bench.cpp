@@ -175,12 +175,17 @@ int main(int argc, char** argv) {
     double bw_before = probe.measure(pool);
     Sequence s(*cache, n_prefill);
     auto toks = tokens(n_prefill, c.vocab_size, 2);
-    double ts = bench::now_s();
+    double ts = bench::now_s(), cs = bench::cpu_seconds();
     s.feed(model, toks);
-    double dt = bench::now_s() - ts;
+    double dt = bench::now_s() - ts, dc = bench::cpu_seconds() - cs;
     double bw_after = probe.measure(pool);
-    out["prefill"] = {{"tokens", n_prefill}, {"seconds", dt}, {"tok_per_s", static_cast<double>(n_prefill) / dt},
-                      {"read_bandwidth_GBs", (bw_before + bw_after) / 2}};
+    out["prefill"] = {{"tokens", n_prefill},
+                      {"seconds", dt},
+                      {"tok_per_s", static_cast<double>(n_prefill) / dt},
+                      {"cpu_seconds", dc},
+                      {"tok_per_s_cpu_normalized", static_cast<double>(n_prefill) * pool.size() / dc},
+                      {"read_bandwidth_GBs", (bw_before + bw_after) / 2},
+                      {"load_average", bench::load_average()}};
   }
 
   for (int64_t depth : depths) {
@@ -197,14 +202,14 @@ int main(int argc, char** argv) {
     }
     double bw_before = probe.measure(pool);
     std::vector<double> step_ms;
-    double ts = bench::now_s();
+    double ts = bench::now_s(), cs = bench::cpu_seconds();
     for (int64_t i = 0; i < n_decode; ++i) {
       double t1 = bench::now_s();
       auto r = s.feed(model, {next});
       next = argmax(r.logits_row(0), c.vocab_size);
       step_ms.push_back((bench::now_s() - t1) * 1e3);
     }
-    double dt = bench::now_s() - ts;
+    double dt = bench::now_s() - ts, dc = bench::cpu_seconds() - cs;
     double bw_after = probe.measure(pool);
     double bw = (bw_before + bw_after) / 2;
     double tps = static_cast<double>(n_decode) / dt;
@@ -218,7 +223,10 @@ int main(int argc, char** argv) {
                                 {"weight_GBs", gbs},
                                 {"kv_cache_bytes_read_per_token", kv_bytes},
                                 {"read_bandwidth_GBs", bw},
-                                {"ratio_to_bandwidth", gbs / bw}};
+                                {"ratio_to_bandwidth", gbs / bw},
+                                {"cpu_seconds", dc},
+                                {"tok_per_s_cpu_normalized", static_cast<double>(n_decode) * pool.size() / dc},
+                                {"load_average", bench::load_average()}};
     if (depth > 0) d["context_fill_tok_per_s"] = static_cast<double>(depth) / fill_s;
     out["decode"].push_back(d);
   }

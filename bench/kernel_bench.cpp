@@ -90,6 +90,7 @@ int main(int argc, char** argv) {
   out["isa"] = isa_name(isa);
   out["threads"] = pool.size();
   out["read_bandwidth_GBs"] = probe.measure(pool);
+  out["load_average"] = bench::load_average();
 
   // GEMV: 64 M weights (64-256 MB, far beyond the caches), n = 1.
   const int64_t rows = quick ? 8192 : 32768, cols = 2048;
@@ -97,12 +98,38 @@ int main(int argc, char** argv) {
   for (DType dt : {DType::kF32, DType::kBF16, DType::kF16, DType::kF8E4M3}) {
     Matrix m = make_matrix(dt, rows, cols);
     for (int64_t n : {1, 4}) {
-      double t = best_time(quick ? 3 : 8, [&] { ops.linear(x.data(), n, m.view, y.data(), pool); });
+      double t = best_time(quick ? 3 : 8, [&] { ops.linear(x.data(), m.view.cols, n, m.view, y.data(), m.view.rows, pool); });
       double bw_near = probe.measure(pool, 2);
       double gbs = static_cast<double>(m.bytes.size()) / t / 1e9;
       out["gemv"].push_back({{"dtype", dtype_name(dt)}, {"n", n}, {"rows", rows}, {"cols", cols},
                              {"ms", t * 1e3}, {"weights_GBs", gbs}, {"read_bandwidth_GBs", bw_near},
                              {"ratio", gbs / bw_near}});
+    }
+  }
+
+  // Decode and prefill over 64 expert-sized bf16 matrices (1408 x 2048, 369 MB in all, far beyond L3), one
+  // after another as a MoE layer reads them: GEMV GB/s and GEMM (48 tokens each) GFLOP/s.
+  {
+    const int64_t E = quick ? 16 : 64, er = 1408, ec = 2048;
+    Matrix all = make_matrix(DType::kBF16, E * er, ec);
+    std::vector<float> xe(static_cast<size_t>(48 * ec), 0.25f), ye(static_cast<size_t>(48 * er));
+    for (int64_t n : {1, 48}) {
+      double c0 = bench::cpu_seconds();
+      double t = best_time(3, [&] {
+        for (int64_t e = 0; e < E; ++e) {
+          WeightView v = all.view;
+          v.data = all.bytes.data() + e * er * ec * 2;
+          v.rows = er;
+          ops.linear(xe.data(), v.cols, n, v, ye.data(), v.rows, pool);
+        }
+      });
+      double cpu = (bench::cpu_seconds() - c0) / 3;
+      double bw_near = probe.measure(pool, 2);
+      double bytes = static_cast<double>(E * er * ec * 2);
+      out["expert_sweep"].push_back({{"n", n}, {"experts", E}, {"ms", t * 1e3}, {"weights_GBs", bytes / t / 1e9},
+                                     {"GFLOPs", 2.0 * n * E * er * ec / t / 1e9},
+                                     {"GFLOPs_cpu_normalized", 2.0 * n * E * er * ec / (cpu / pool.size()) / 1e9},
+                                     {"read_bandwidth_GBs", bw_near}, {"ratio", bytes / t / 1e9 / bw_near}});
     }
   }
 
@@ -118,10 +145,13 @@ int main(int argc, char** argv) {
     for (const Shape& s : shapes) {
       Matrix m = make_matrix(dt, s.rows, s.cols);
       std::vector<float> xs(static_cast<size_t>(s.n * s.cols), 0.25f), ys(static_cast<size_t>(s.n * s.rows));
-      double t = best_time(3, [&] { ops.linear(xs.data(), s.n, m.view, ys.data(), pool); });
+      double c0 = bench::cpu_seconds();
+      double t = best_time(3, [&] { ops.linear(xs.data(), m.view.cols, s.n, m.view, ys.data(), m.view.rows, pool); });
+      double cpu = (bench::cpu_seconds() - c0) / 3;
       out["gemm"].push_back({{"dtype", dtype_name(dt)}, {"shape", s.what}, {"n", s.n}, {"rows", s.rows},
                              {"cols", s.cols}, {"ms", t * 1e3},
-                             {"GFLOPs", 2.0 * s.n * s.rows * s.cols / t / 1e9}});
+                             {"GFLOPs", 2.0 * s.n * s.rows * s.cols / t / 1e9},
+                             {"GFLOPs_cpu_normalized", 2.0 * s.n * s.rows * s.cols / (cpu / pool.size()) / 1e9}});
     }
     if (quick) break;
   }

@@ -54,7 +54,14 @@ const OpTable& best() {
 void linear(const float* x, int64_t n, const WeightView& w, float* y, ThreadPool* pool) {
   assert(w.data && w.rows >= 0 && w.cols >= 0 && n >= 0);
   assert(w.dtype != DType::kF8E4M3 || (w.scale_inv && w.block > 0));
-  best().linear(x, n, w, y, pool ? *pool : ThreadPool::global());
+  best().linear(x, w.cols, n, w, y, w.rows, pool ? *pool : ThreadPool::global());
+}
+
+void linear_strided(const float* x, int64_t ldx, int64_t n, const WeightView& w, float* y, int64_t ldy,
+                    ThreadPool* pool) {
+  assert(w.data && w.rows >= 0 && w.cols >= 0 && n >= 0 && ldx >= w.cols && ldy >= w.rows);
+  assert(w.dtype != DType::kF8E4M3 || (w.scale_inv && w.block > 0));
+  best().linear(x, ldx, n, w, y, ldy, pool ? *pool : ThreadPool::global());
 }
 
 void rms_norm(const float* x, int64_t n, int64_t d, const void* gain, DType gain_dtype, float eps, float* y) {

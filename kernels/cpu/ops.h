@@ -27,6 +27,11 @@ struct WeightView {
 // y[n, rows] = x[n, cols] · Wᵀ. n = 1 is the decode GEMV, n > 1 the prefill GEMM. pool may be null.
 void linear(const float* x, int64_t n, const WeightView& w, float* y, ThreadPool* pool = nullptr);
 
+// The same with row strides: x row t at x + t * ldx (ldx >= cols), y row t at y + t * ldy (ldy >= rows), so
+// one head's slice of a wider activation runs without copies. linear() is ldx = cols, ldy = rows.
+void linear_strided(const float* x, int64_t ldx, int64_t n, const WeightView& w, float* y, int64_t ldy,
+                    ThreadPool* pool = nullptr);
+
 // y[n, d] = x / rms(x) * gain (gain in any dtype, d values).
 void rms_norm(const float* x, int64_t n, int64_t d, const void* gain, DType gain_dtype, float eps, float* y);
 

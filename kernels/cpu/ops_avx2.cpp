@@ -53,7 +53,7 @@ LATENT_AVX2 inline float hsum(__m256 v) {
 }
 
 template <DType D, int R, int T>
-LATENT_AVX2 void dot_tile(const float* x, int64_t x_stride, const WeightView& w, int64_t r0, float* y) {
+LATENT_AVX2 void dot_tile(const float* x, int64_t x_stride, const WeightView& w, int64_t r0, float* y, int64_t ldy) {
   const int64_t cols = w.cols;
   const int64_t blk = D == DType::kF8E4M3 ? w.block : cols;
   const int64_t scale_cols = D == DType::kF8E4M3 ? (cols + blk - 1) / blk : 1;
@@ -83,32 +83,32 @@ LATENT_AVX2 void dot_tile(const float* x, int64_t x_stride, const WeightView& w,
     }
   }
   for (int r = 0; r < R; ++r)
-    for (int t = 0; t < T; ++t) y[t * w.rows + r0 + r] = tot[r][t];
+    for (int t = 0; t < T; ++t) y[t * ldy + r0 + r] = tot[r][t];
 }
 
 template <DType D, int T>
-void dot_rows(const float* x, const WeightView& w, float* y, int64_t r0, int64_t r1) {
+void dot_rows(const float* x, int64_t ldx, const WeightView& w, float* y, int64_t ldy, int64_t r0, int64_t r1) {
   int64_t r = r0;
-  for (; r + 4 <= r1; r += 4) dot_tile<D, 4, T>(x, w.cols, w, r, y);
-  for (; r < r1; ++r) dot_tile<D, 1, T>(x, w.cols, w, r, y);
+  for (; r + 4 <= r1; r += 4) dot_tile<D, 4, T>(x, ldx, w, r, y, ldy);
+  for (; r < r1; ++r) dot_tile<D, 1, T>(x, ldx, w, r, y, ldy);
 }
 
 template <DType D>
-void linear_typed(const float* x, int64_t n, const WeightView& w, float* y, ThreadPool& pool) {
+void linear_typed(const float* x, int64_t ldx, int64_t n, const WeightView& w, float* y, int64_t ldy, ThreadPool& pool) {
   if (n == 0 || w.rows == 0) return;
   if (w.cols == 0) {
-    std::fill(y, y + n * w.rows, 0.f);
+    for (int64_t t = 0; t < n; ++t) std::fill(y + t * ldy, y + t * ldy + w.rows, 0.f);
     return;
   }
   auto body = [&](int64_t r0, int64_t r1) {
     for (int64_t t = 0; t < n; t += 4) {
-      const float* xt = x + t * w.cols;
-      float* yt = y + t * w.rows;
+      const float* xt = x + t * ldx;
+      float* yt = y + t * ldy;
       switch (std::min<int64_t>(4, n - t)) {
-        case 1: dot_rows<D, 1>(xt, w, yt, r0, r1); break;
-        case 2: dot_rows<D, 2>(xt, w, yt, r0, r1); break;
-        case 3: dot_rows<D, 3>(xt, w, yt, r0, r1); break;
-        default: dot_rows<D, 4>(xt, w, yt, r0, r1); break;
+        case 1: dot_rows<D, 1>(xt, ldx, w, yt, ldy, r0, r1); break;
+        case 2: dot_rows<D, 2>(xt, ldx, w, yt, ldy, r0, r1); break;
+        case 3: dot_rows<D, 3>(xt, ldx, w, yt, ldy, r0, r1); break;
+        default: dot_rows<D, 4>(xt, ldx, w, yt, ldy, r0, r1); break;
       }
     }
   };
@@ -119,12 +119,12 @@ void linear_typed(const float* x, int64_t n, const WeightView& w, float* y, Thre
   pool.parallel_for(w.rows, grain, body);
 }
 
-void do_linear(const float* x, int64_t n, const WeightView& w, float* y, ThreadPool& pool) {
+void do_linear(const float* x, int64_t ldx, int64_t n, const WeightView& w, float* y, int64_t ldy, ThreadPool& pool) {
   switch (w.dtype) {
-    case DType::kF32: return linear_typed<DType::kF32>(x, n, w, y, pool);
-    case DType::kBF16: return linear_typed<DType::kBF16>(x, n, w, y, pool);
-    case DType::kF16: return linear_typed<DType::kF16>(x, n, w, y, pool);
-    case DType::kF8E4M3: return linear_typed<DType::kF8E4M3>(x, n, w, y, pool);
+    case DType::kF32: return linear_typed<DType::kF32>(x, ldx, n, w, y, ldy, pool);
+    case DType::kBF16: return linear_typed<DType::kBF16>(x, ldx, n, w, y, ldy, pool);
+    case DType::kF16: return linear_typed<DType::kF16>(x, ldx, n, w, y, ldy, pool);
+    case DType::kF8E4M3: return linear_typed<DType::kF8E4M3>(x, ldx, n, w, y, ldy, pool);
   }
 }
 

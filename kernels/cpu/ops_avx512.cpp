@@ -26,7 +26,7 @@ using namespace avx512;
 // ---------------------------------------------------------------------------------------------------------
 // GEMV: y[t, r] for R rows starting at r0 and T tokens; every row of the tile exists.
 template <DType D, int R, int T>
-LATENT_AVX512 void gemv_tile(const float* x, const WeightView& w, int64_t r0, float* y) {
+LATENT_AVX512 void gemv_tile(const float* x, int64_t ldx, const WeightView& w, int64_t r0, float* y, int64_t ldy) {
   const int64_t cols = w.cols;
   const int64_t blk = D == DType::kF8E4M3 ? w.block : cols;
   const int64_t scale_cols = D == DType::kF8E4M3 ? (cols + blk - 1) / blk : 1;
@@ -41,7 +41,7 @@ LATENT_AVX512 void gemv_tile(const float* x, const WeightView& w, int64_t r0, fl
     int64_t c = c0;
     for (; c + 16 <= c1; c += 16) {
       __m512 xv[T];
-      for (int t = 0; t < T; ++t) xv[t] = _mm512_loadu_ps(x + t * cols + c);
+      for (int t = 0; t < T; ++t) xv[t] = _mm512_loadu_ps(x + t * ldx + c);
 #pragma GCC unroll 8
       for (int r = 0; r < R; ++r) {
         __m512 wv = load16<D>(w.data, (r0 + r) * cols + c);
@@ -51,7 +51,7 @@ LATENT_AVX512 void gemv_tile(const float* x, const WeightView& w, int64_t r0, fl
     if (c < c1) {
       __mmask16 m = static_cast<__mmask16>((1u << (c1 - c)) - 1);
       __m512 xv[T];
-      for (int t = 0; t < T; ++t) xv[t] = _mm512_maskz_loadu_ps(m, x + t * cols + c);
+      for (int t = 0; t < T; ++t) xv[t] = _mm512_maskz_loadu_ps(m, x + t * ldx + c);
       for (int r = 0; r < R; ++r) {
         __m512 wv = load16_masked<D>(w.data, (r0 + r) * cols + c, m);
         for (int t = 0; t < T; ++t) acc[r][t] = _mm512_fmadd_ps(wv, xv[t], acc[r][t]);
@@ -67,25 +67,26 @@ LATENT_AVX512 void gemv_tile(const float* x, const WeightView& w, int64_t r0, fl
     }
   }
   for (int r = 0; r < R; ++r)
-    for (int t = 0; t < T; ++t) y[t * w.rows + r0 + r] = _mm512_reduce_add_ps(tot[r][t]);
+    for (int t = 0; t < T; ++t) y[t * ldy + r0 + r] = _mm512_reduce_add_ps(tot[r][t]);
 }
 
 template <DType D, int T>
-LATENT_AVX512 void gemv_rows(const float* x, const WeightView& w, float* y, int64_t r0, int64_t r1) {
+LATENT_AVX512 void gemv_rows(const float* x, int64_t ldx, const WeightView& w, float* y, int64_t ldy, int64_t r0,
+                             int64_t r1) {
   constexpr int R = T == 1 ? 8 : 4;
   int64_t r = r0;
-  for (; r + R <= r1; r += R) gemv_tile<D, R, T>(x, w, r, y);
-  for (; r < r1; ++r) gemv_tile<D, 1, T>(x, w, r, y);
+  for (; r + R <= r1; r += R) gemv_tile<D, R, T>(x, ldx, w, r, y, ldy);
+  for (; r < r1; ++r) gemv_tile<D, 1, T>(x, ldx, w, r, y, ldy);
 }
 
 template <DType D>
-void gemv(const float* x, int64_t n, const WeightView& w, float* y, ThreadPool& pool) {
+void gemv(const float* x, int64_t ldx, int64_t n, const WeightView& w, float* y, int64_t ldy, ThreadPool& pool) {
   auto body = [&](int64_t r0, int64_t r1) {
     switch (n) {
-      case 1: return gemv_rows<D, 1>(x, w, y, r0, r1);
-      case 2: return gemv_rows<D, 2>(x, w, y, r0, r1);
-      case 3: return gemv_rows<D, 3>(x, w, y, r0, r1);
-      default: return gemv_rows<D, 4>(x, w, y, r0, r1);
+      case 1: return gemv_rows<D, 1>(x, ldx, w, y, ldy, r0, r1);
+      case 2: return gemv_rows<D, 2>(x, ldx, w, y, ldy, r0, r1);
+      case 3: return gemv_rows<D, 3>(x, ldx, w, y, ldy, r0, r1);
+      default: return gemv_rows<D, 4>(x, ldx, w, y, ldy, r0, r1);
     }
   };
   // Chunks of >= 64 KiB of weights (and a multiple of 8 rows), about 4 per thread for balance; small
@@ -106,8 +107,8 @@ constexpr int64_t kKC = 512;  // k slice widened into the L1 panel
 constexpr int kSuper = 4;   // token blocks sharing one widened panel (W is re-read n / 192 times)
 
 // xp[b][k][0..48) = x[b*48 + j][k]; columns past n are left unset (never read: see nv_of).
-LATENT_AVX512 void pack_x_block(const float* x, int64_t n, int64_t K, int64_t b, int64_t k0, int64_t k1,
-                                float* xp) {
+LATENT_AVX512 void pack_x_block(const float* x, int64_t ldx, int64_t n, int64_t K, int64_t b, int64_t k0,
+                                int64_t k1, float* xp) {
   float* dst = xp + b * K * kTB;
   for (int j = 0; j < kTB / 16; ++j) {
     const int64_t t0 = b * kTB + j * 16;
@@ -117,7 +118,7 @@ LATENT_AVX512 void pack_x_block(const float* x, int64_t n, int64_t K, int64_t b,
       const __mmask16 km = static_cast<__mmask16>((1u << kn) - 1);
       __m512 v[16];
       for (int i = 0; i < 16; ++i) {
-        v[i] = t0 + i < n ? _mm512_maskz_loadu_ps(km, x + (t0 + i) * K + k) : _mm512_setzero_ps();
+        v[i] = t0 + i < n ? _mm512_maskz_loadu_ps(km, x + (t0 + i) * ldx + k) : _mm512_setzero_ps();
       }
       transpose16(v);
       for (int64_t i = 0; i < kn; ++i) _mm512_store_ps(dst + (k + i) * kTB + j * 16, v[i]);
@@ -165,6 +166,17 @@ LATENT_AVX512 void pack_w_panel(const WeightView& w, int64_t row0, int64_t k0, i
   }
 }
 
+// Asks for the weights of a future panel (into L2) so that DRAM reads overlap the micro-kernels: with ~48
+// tokens per expert the GEMM streams weights at a third of the machine's bandwidth.
+LATENT_AVX512 void prefetch_w_panel(const WeightView& w, int64_t row0, int64_t k0, int64_t kc) {
+  const int64_t esz = dtype_size(w.dtype);
+  const int64_t rn = std::min<int64_t>(kMR, w.rows - row0);
+  for (int64_t r = 0; r < rn; ++r) {
+    const char* p = static_cast<const char*>(w.data) + ((row0 + r) * w.cols + k0) * esz;
+    for (int64_t b = 0; b < kc * esz; b += 64) _mm_prefetch(p + b, _MM_HINT_T1);
+  }
+}
+
 // tile[r][t] (+)= sum_k panel[r][k] * xp[k][t], 8 rows x NV*16 tokens.
 template <int NV>
 LATENT_AVX512 void micro_kernel(const float* panel, const float* xp, int64_t kc, float* tile, bool first) {
@@ -190,7 +202,7 @@ inline int nv_of(int64_t n, int64_t b) {
 }
 
 template <DType D>
-void gemm_groups(const float* xp, int64_t n, const WeightView& w, float* y, int64_t g0, int64_t g1) {
+void gemm_groups(const float* xp, int64_t n, const WeightView& w, float* y, int64_t ldy, int64_t g0, int64_t g1) {
   const int64_t K = w.cols;
   const int64_t nblk = (n + kTB - 1) / kTB;
   float* panel = thread_scratch(ScratchSlot::kPackedW, kMR * kKC);
@@ -201,6 +213,11 @@ void gemm_groups(const float* xp, int64_t n, const WeightView& w, float* y, int6
       for (int64_t k0 = 0; k0 < K; k0 += kKC) {
         const int64_t kc = std::min(kKC, K - k0);
         pack_w_panel<D>(w, g * kMR, k0, kc, panel);
+        if (k0 + kKC < K) {
+          prefetch_w_panel(w, g * kMR, k0 + kKC, std::min(kKC, K - k0 - kKC));
+        } else if (g + 1 < g1) {
+          prefetch_w_panel(w, (g + 1) * kMR, 0, std::min(kKC, K));
+        }
         for (int64_t b = sb0; b < sb1; ++b) {
           const float* xb = xp + b * K * kTB + k0 * kTB;
           float* tile = tiles + (b - sb0) * kMR * kTB;
@@ -216,7 +233,7 @@ void gemm_groups(const float* xp, int64_t n, const WeightView& w, float* y, int6
         const float* tile = tiles + (b - sb0) * kMR * kTB;
         const int64_t tn = std::min<int64_t>(kTB, n - b * kTB);
         for (int64_t t = 0; t < tn; ++t) {
-          float* yt = y + (b * kTB + t) * w.rows + g * kMR;
+          float* yt = y + (b * kTB + t) * ldy + g * kMR;
           for (int64_t r = 0; r < rn; ++r) yt[r] = tile[r * kTB + t];
         }
       }
@@ -225,7 +242,7 @@ void gemm_groups(const float* xp, int64_t n, const WeightView& w, float* y, int6
 }
 
 template <DType D>
-void gemm(const float* x, int64_t n, const WeightView& w, float* y, ThreadPool& pool) {
+void gemm(const float* x, int64_t ldx, int64_t n, const WeightView& w, float* y, int64_t ldy, ThreadPool& pool) {
   const int64_t K = w.cols;
   const int64_t nblk = (n + kTB - 1) / kTB;
   float* xp = thread_scratch(ScratchSlot::kPackedX, static_cast<size_t>(nblk * K * kTB));
@@ -235,31 +252,31 @@ void gemm(const float* x, int64_t n, const WeightView& w, float* y, ThreadPool& 
                     [&](int64_t i0, int64_t i1) {
                       for (int64_t i = i0; i < i1; ++i) {
                         int64_t b = i / kslices, k0 = (i % kslices) * 256;
-                        pack_x_block(x, n, K, b, k0, std::min(K, k0 + 256), xp);
+                        pack_x_block(x, ldx, n, K, b, k0, std::min(K, k0 + 256), xp);
                       }
                     });
   const int64_t groups = (w.rows + kMR - 1) / kMR;
   const int64_t grain = std::max<int64_t>(1, groups / (pool.size() * 6));
-  pool.parallel_for(groups, grain, [&](int64_t g0, int64_t g1) { gemm_groups<D>(xp, n, w, y, g0, g1); });
+  pool.parallel_for(groups, grain, [&](int64_t g0, int64_t g1) { gemm_groups<D>(xp, n, w, y, ldy, g0, g1); });
 }
 
 template <DType D>
-void linear_typed(const float* x, int64_t n, const WeightView& w, float* y, ThreadPool& pool) {
+void linear_typed(const float* x, int64_t ldx, int64_t n, const WeightView& w, float* y, int64_t ldy, ThreadPool& pool) {
   if (n == 0 || w.rows == 0) return;
   if (w.cols == 0) {
-    std::fill(y, y + n * w.rows, 0.f);
+    for (int64_t t = 0; t < n; ++t) std::fill(y + t * ldy, y + t * ldy + w.rows, 0.f);
     return;
   }
-  if (n <= 4) return gemv<D>(x, n, w, y, pool);
-  gemm<D>(x, n, w, y, pool);
+  if (n <= 4) return gemv<D>(x, ldx, n, w, y, ldy, pool);
+  gemm<D>(x, ldx, n, w, y, ldy, pool);
 }
 
-void do_linear(const float* x, int64_t n, const WeightView& w, float* y, ThreadPool& pool) {
+void do_linear(const float* x, int64_t ldx, int64_t n, const WeightView& w, float* y, int64_t ldy, ThreadPool& pool) {
   switch (w.dtype) {
-    case DType::kF32: return linear_typed<DType::kF32>(x, n, w, y, pool);
-    case DType::kBF16: return linear_typed<DType::kBF16>(x, n, w, y, pool);
-    case DType::kF16: return linear_typed<DType::kF16>(x, n, w, y, pool);
-    case DType::kF8E4M3: return linear_typed<DType::kF8E4M3>(x, n, w, y, pool);
+    case DType::kF32: return linear_typed<DType::kF32>(x, ldx, n, w, y, ldy, pool);
+    case DType::kBF16: return linear_typed<DType::kBF16>(x, ldx, n, w, y, ldy, pool);
+    case DType::kF16: return linear_typed<DType::kF16>(x, ldx, n, w, y, ldy, pool);
+    case DType::kF8E4M3: return linear_typed<DType::kF8E4M3>(x, ldx, n, w, y, ldy, pool);
   }
 }
 

@@ -19,7 +19,7 @@ Isa best_isa();
 bool isa_available(Isa isa);
 
 struct OpTable {
-  void (*linear)(const float* x, int64_t n, const WeightView& w, float* y, ThreadPool& pool);
+  void (*linear)(const float* x, int64_t ldx, int64_t n, const WeightView& w, float* y, int64_t ldy, ThreadPool& pool);
   void (*rms_norm)(const float* x, int64_t n, int64_t d, const void* gain, DType gain_dtype, float eps, float* y);
   void (*embedding_row)(const WeightView& table, int64_t id, float* out);
   void (*swiglu)(const float* gate, const float* up, int64_t n, float* out);

@@ -20,14 +20,15 @@ inline float load_w(const void* data, int64_t i) {
 
 // y[t, r] for r in [r0, r1), all tokens.
 template <DType D>
-void linear_rows(const float* x, int64_t n, const WeightView& w, float* y, int64_t r0, int64_t r1) {
+void linear_rows(const float* x, int64_t ldx, int64_t n, const WeightView& w, float* y, int64_t ldy, int64_t r0,
+                 int64_t r1) {
   const int64_t cols = w.cols;
   const int64_t blk = D == DType::kF8E4M3 ? w.block : cols;
   const int64_t scale_cols = D == DType::kF8E4M3 ? (cols + blk - 1) / blk : 1;
   for (int64_t r = r0; r < r1; ++r) {
     const int64_t row = r * cols;
     for (int64_t t = 0; t < n; ++t) {
-      const float* xt = x + t * cols;
+      const float* xt = x + t * ldx;
       float total = 0.f;
       for (int64_t c0 = 0; c0 < cols; c0 += std::max<int64_t>(blk, 1)) {
         int64_t c1 = std::min(cols, c0 + blk);
@@ -36,27 +37,27 @@ void linear_rows(const float* x, int64_t n, const WeightView& w, float* y, int64
         if constexpr (D == DType::kF8E4M3) acc *= w.scale_inv[(r / blk) * scale_cols + c0 / blk];
         total += acc;
       }
-      y[t * w.rows + r] = total;
+      y[t * ldy + r] = total;
     }
   }
 }
 
 template <DType D>
-void linear_typed(const float* x, int64_t n, const WeightView& w, float* y, ThreadPool& pool) {
+void linear_typed(const float* x, int64_t ldx, int64_t n, const WeightView& w, float* y, int64_t ldy, ThreadPool& pool) {
   if (w.cols == 0) {
-    std::fill(y, y + n * w.rows, 0.f);
+    for (int64_t t = 0; t < n; ++t) std::fill(y + t * ldy, y + t * ldy + w.rows, 0.f);
     return;
   }
   int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, w.cols * n));
-  pool.parallel_for(w.rows, grain, [&](int64_t r0, int64_t r1) { linear_rows<D>(x, n, w, y, r0, r1); });
+  pool.parallel_for(w.rows, grain, [&](int64_t r0, int64_t r1) { linear_rows<D>(x, ldx, n, w, y, ldy, r0, r1); });
 }
 
-void do_linear(const float* x, int64_t n, const WeightView& w, float* y, ThreadPool& pool) {
+void do_linear(const float* x, int64_t ldx, int64_t n, const WeightView& w, float* y, int64_t ldy, ThreadPool& pool) {
   switch (w.dtype) {
-    case DType::kF32: return linear_typed<DType::kF32>(x, n, w, y, pool);
-    case DType::kBF16: return linear_typed<DType::kBF16>(x, n, w, y, pool);
-    case DType::kF16: return linear_typed<DType::kF16>(x, n, w, y, pool);
-    case DType::kF8E4M3: return linear_typed<DType::kF8E4M3>(x, n, w, y, pool);
+    case DType::kF32: return linear_typed<DType::kF32>(x, ldx, n, w, y, ldy, pool);
+    case DType::kBF16: return linear_typed<DType::kBF16>(x, ldx, n, w, y, ldy, pool);
+    case DType::kF16: return linear_typed<DType::kF16>(x, ldx, n, w, y, ldy, pool);
+    case DType::kF8E4M3: return linear_typed<DType::kF8E4M3>(x, ldx, n, w, y, ldy, pool);
   }
 }
 

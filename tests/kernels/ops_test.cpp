@@ -136,7 +136,7 @@ TEST_P(OpsIsaTest, LinearAllDtypesOddShapes) {
       TestWeight w = make_weight(dt, s.rows, s.cols, static_cast<uint32_t>(s.rows * 31 + s.cols));
       std::vector<float> x = random_vec(s.n * s.cols, static_cast<uint32_t>(s.n + 7));
       std::vector<float> y(static_cast<size_t>(s.n * s.rows), NAN);
-      ops().linear(x.data(), s.n, w.view, y.data(), pool_);
+      ops().linear(x.data(), w.view.cols, s.n, w.view, y.data(), w.view.rows, pool_);
       expect_linear_close(x, s.n, w.view, y,
                           std::string(isa_name(GetParam())) + " " + dtype_name(dt) + " n=" + std::to_string(s.n) +
                               " rows=" + std::to_string(s.rows) + " cols=" + std::to_string(s.cols));
@@ -150,7 +150,7 @@ TEST_P(OpsIsaTest, LinearFp8OtherBlockSizes) {
       TestWeight w = make_weight(DType::kF8E4M3, s.rows, s.cols, 5, block);
       std::vector<float> x = random_vec(s.n * s.cols, 11);
       std::vector<float> y(static_cast<size_t>(s.n * s.rows), NAN);
-      ops().linear(x.data(), s.n, w.view, y.data(), pool_);
+      ops().linear(x.data(), w.view.cols, s.n, w.view, y.data(), w.view.rows, pool_);
       expect_linear_close(x, s.n, w.view, y, "fp8 block " + std::to_string(block) + " n=" + std::to_string(s.n));
     }
   }
@@ -162,8 +162,32 @@ TEST_P(OpsIsaTest, LinearSingleThreadedPoolMatches) {
   for (int64_t n : {1, 3, 17}) {
     std::vector<float> x = random_vec(n * 300, 4);
     std::vector<float> y(static_cast<size_t>(n * 100));
-    ops().linear(x.data(), n, w.view, y.data(), one);
+    ops().linear(x.data(), w.view.cols, n, w.view, y.data(), w.view.rows, one);
     expect_linear_close(x, n, w.view, y, "pool of 1");
+  }
+}
+
+TEST_P(OpsIsaTest, LinearStridedRowsLeaveTheGapsAlone) {
+  // One head's slice: x rows inside a wider activation, y rows inside a wider output.
+  for (DType dt : {DType::kBF16, DType::kF8E4M3}) {
+    for (int64_t n : {1, 3, 17, 64}) {
+      const int64_t rows = 40, cols = 150, ldx = 400, ldy = 97;
+      TestWeight w = make_weight(dt, rows, cols, 21);
+      std::vector<float> xw = random_vec(n * ldx, 22);
+      std::vector<float> yw(static_cast<size_t>(n * ldy), -7.f);
+      ops().linear(xw.data() + 5, ldx, n, w.view, yw.data() + 3, ldy, pool_);
+      std::vector<float> x(static_cast<size_t>(n * cols)), y(static_cast<size_t>(n * rows));
+      for (int64_t t = 0; t < n; ++t) {
+        std::copy_n(xw.data() + t * ldx + 5, cols, x.data() + t * cols);
+        std::copy_n(yw.data() + t * ldy + 3, rows, y.data() + t * rows);
+        for (int64_t i = 0; i < ldy; ++i) {
+          if (i < 3 || i >= 3 + rows) {
+            ASSERT_EQ(yw[t * ldy + i], -7.f) << "wrote outside row " << t << " at " << i;
+          }
+        }
+      }
+      expect_linear_close(x, n, w.view, y, std::string("strided ") + dtype_name(dt) + " n=" + std::to_string(n));
+    }
   }
 }
 
