@@ -128,6 +128,13 @@ Result<BpeModel> BpeModel::from_parts(const nlohmann::json& j, std::vector<std::
     if (m.merges_[i].key == ~0ull)  // a repeated pair keeps its first rank
       m.merges_[i] = Merge{key, static_cast<int32_t>(rank), in};
   }
+  if (byte_level) {
+    m.byte_pairs_.assign(256 * 256, ~0ull);
+    for (int a = 0; a < 256; ++a)
+      for (int b = 0; b < 256; ++b)
+        if (const Merge* mg = m.find_merge(m.byte_ids_[a], m.byte_ids_[b]))
+          m.byte_pairs_[a * 256 + b] = (static_cast<uint64_t>(mg->rank) << 32) | static_cast<uint32_t>(mg->new_id);
+  }
   return m;
 }
 
@@ -165,16 +172,24 @@ void BpeModel::initial_symbols(std::string_view piece, std::vector<int32_t>& sym
   }
 }
 
-void BpeModel::merge_small(std::vector<int32_t>& sym) const {
+void BpeModel::merge_small(std::vector<int32_t>& sym, std::string_view bytes) const {
   // O(n^2) over a few symbols beats a heap: find the lowest-rank pair, merge it, repeat.
   int32_t rank[64];
   int32_t next_id[64];
   std::fill(rank, rank + 64, INT32_MAX);
   size_t n = sym.size();
-  for (size_t i = 0; i + 1 < n; ++i) {
-    const Merge* m = find_merge(sym[i], sym[i + 1]);
-    rank[i] = m ? m->rank : INT32_MAX;
-    next_id[i] = m ? m->new_id : -1;
+  if (!byte_pairs_.empty() && bytes.size() == n) {  // symbols are still the bytes of the piece
+    for (size_t i = 0; i + 1 < n; ++i) {
+      uint64_t e = byte_pairs_[static_cast<uint8_t>(bytes[i]) * 256 + static_cast<uint8_t>(bytes[i + 1])];
+      rank[i] = e == ~0ull ? INT32_MAX : static_cast<int32_t>(e >> 32);
+      next_id[i] = static_cast<int32_t>(e & 0xFFFFFFFFu);
+    }
+  } else {
+    for (size_t i = 0; i + 1 < n; ++i) {
+      const Merge* m = find_merge(sym[i], sym[i + 1]);
+      rank[i] = m ? m->rank : INT32_MAX;
+      next_id[i] = m ? m->new_id : -1;
+    }
   }
   while (n > 1) {
     size_t best = 0;
@@ -255,7 +270,7 @@ void BpeModel::encode_piece(std::string_view piece, std::vector<int32_t>& out) c
   }
   thread_local std::vector<int32_t> sym;
   initial_symbols(piece, sym);
-  if (sym.size() <= 64) merge_small(sym);
+  if (sym.size() <= 64) merge_small(sym, byte_level_ ? piece : std::string_view());
   else merge_large(sym);
   out.insert(out.end(), sym.begin(), sym.end());
 }

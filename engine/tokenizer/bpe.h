@@ -41,7 +41,7 @@ class BpeModel {
   };
   const Merge* find_merge(int32_t left, int32_t right) const;
   void initial_symbols(std::string_view piece, std::vector<int32_t>& sym) const;
-  void merge_small(std::vector<int32_t>& sym) const;
+  void merge_small(std::vector<int32_t>& sym, std::string_view bytes) const;
   void merge_large(std::vector<int32_t>& sym) const;
 
   struct StringHash {
@@ -52,6 +52,9 @@ class BpeModel {
   std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>> bytes_vocab_;  // ignore_merges + byte-level
   std::vector<std::string> id_to_token_;
   std::vector<Merge> merges_;  // open addressing, power-of-two size
+  // Byte-level: the merge of two single-byte tokens, [256 * left byte + right byte] -> (rank << 32 | new id),
+  // ~0 when none; the first round of lookups of every piece hits this 512 KB table instead of the hash.
+  std::vector<uint64_t> byte_pairs_;
   int shift_ = 64;
   std::array<int32_t, 256> byte_ids_{};      // byte-level: byte -> id of its alphabet character
   std::array<int32_t, 256> fallback_ids_{};  // byte_fallback: byte -> id of "<0xAB>"
