@@ -302,6 +302,9 @@ PromptContext ContextBuilder::build(const Snapshot& doc, size_t cursor, const st
   for (const auto& c : candidates) {
     if (c.included && c.path == ctx.path && c.kind == "import") header += c.text + "\n";
   }
+  for (const auto& c : candidates) {  // definitions from elsewhere in this file, nearest the cursor last
+    if (c.included && c.path == ctx.path && c.kind == "definition") header += c.text + "\n";
+  }
   for (const auto& c : candidates) {
     if (c.included && c.path == ctx.path && c.kind == "scope") header += c.text + "\n";
   }

@@ -10,7 +10,7 @@ namespace {
 
 // The tree-sitter point (row, byte column) of byte `offset`.
 TSPoint point_at(std::string_view text, size_t offset) {
-  size_t line_start = text.rfind('\n', offset == 0 ? std::string_view::npos : offset - 1);
+  size_t line_start = offset == 0 ? std::string_view::npos : text.rfind('\n', offset - 1);
   line_start = line_start == std::string_view::npos ? 0 : line_start + 1;
   uint32_t row = 0;
   for (size_t i = 0; i < line_start; ++i) row += text[i] == '\n';

@@ -197,7 +197,7 @@ std::string last_component(std::string_view name) {
 
 // The definition's first lines, from the start of its first line (to keep indentation).
 std::string preview_of(std::string_view text, uint32_t start, uint32_t end) {
-  size_t line_start = text.rfind('\n', start == 0 ? std::string_view::npos : start - 1);
+  size_t line_start = start == 0 ? std::string_view::npos : text.rfind('\n', start - 1);
   line_start = line_start == std::string_view::npos ? 0 : line_start + 1;
   size_t pos = line_start;
   for (int lines = 0; lines < kPreviewLines && pos < end; ++lines) {

@@ -102,6 +102,28 @@ TEST(ContextBuilder, SnippetsRankedByJaccardAndBudgetRespected) {
   EXPECT_NE(dropped->reason.find("over the budget"), std::string::npos) << dropped->reason;
 }
 
+TEST(ContextBuilder, DefinitionFromOutsideTheWindowOfTheSameFile) {
+  std::string text = "def scale_vector(v, k):\n    return [x * k for x in v]\n\n";
+  for (int i = 0; i < 300; ++i) text += "filler_" + std::to_string(i) + " = " + std::to_string(i) + "\n";
+  text += "result = scale_vector(";
+  DocumentStore docs;
+  ASSERT_TRUE(docs.open("file:///w/long.py", "python", 1, text).ok());
+  auto snap = docs.snapshot("file:///w/long.py");
+  WorkspaceIndex index(IndexOptions{.background = false});
+  index.update_document(snap->path, *snap->language, snap->tree, *snap->text);
+  ContextOptions o;
+  o.budget_tokens = 200;
+  ContextBuilder builder(index, o);
+  PromptContext c = builder.build(*snap, text.size(), {});
+  ASSERT_EQ(c.prefix.find("def scale_vector"), std::string::npos);  // far outside the window
+  const ContextItem* def = find_item(c, "definition", "def scale_vector(v, k):");
+  ASSERT_NE(def, nullptr);
+  EXPECT_TRUE(def->included) << def->reason;
+  size_t at = c.prompt.find("def scale_vector(v, k):\n    return [x * k for x in v]\n");
+  ASSERT_NE(at, std::string::npos) << c.prompt;
+  EXPECT_LT(at, c.prompt.find(c.prefix));
+}
+
 TEST(ContextBuilder, TokenEstimateAndJaccard) {
   EXPECT_EQ(estimate_tokens(""), 0u);
   EXPECT_GE(estimate_tokens("\n\n\n"), 3u);
