@@ -248,10 +248,14 @@ PromptContext ContextBuilder::build(const Snapshot& doc, size_t cursor, const st
   });
   size_t header_tokens = count(ctx.path) + 2;
   size_t used = pre_tokens + suf_tokens + header_tokens;
-  size_t kept_snippets = 0;
+  size_t kept_snippets = 0, kept_definitions = 0;
   for (auto& c : candidates) {
     c.tokens = count(c.text) + 1;
     if (c.kind == "snippet" && (c.score < options_.min_similarity || kept_snippets >= options_.max_snippets)) continue;
+    if (c.kind == "definition" && kept_definitions >= options_.max_definitions) {
+      c.reason += "; dropped: beyond the " + std::to_string(options_.max_definitions) + " nearest definitions";
+      continue;
+    }
     size_t file_header = c.path == ctx.path ? 0 : count(c.path) + 2;
     if (used + c.tokens + file_header > budget) {
       c.reason += "; dropped: over the budget (" + std::to_string(c.tokens) + " tokens, " +
@@ -261,6 +265,7 @@ PromptContext ContextBuilder::build(const Snapshot& doc, size_t cursor, const st
     c.included = true;
     used += c.tokens + file_header;
     if (c.kind == "snippet") ++kept_snippets;
+    if (c.kind == "definition") ++kept_definitions;
   }
   // Whatever the extras left over widens the window.
   if (used < budget) {
