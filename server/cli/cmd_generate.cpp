@@ -12,9 +12,13 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "engine/deepseek_model.h"
 #include "engine/npy.h"
 #include "engine/scheduler.h"
+#include "engine/tokenizer/prompt_format.h"
+#include "engine/tokenizer/tokenizer.h"
 #include "server/args.h"
 #include "server/cli/command.h"
 
@@ -24,6 +28,11 @@ namespace {
 const std::vector<OptionSpec> kSpecs = {
     {"model", "DIR", "checkpoint directory (config.json + safetensors)", ""},
     {"ids", "LIST", "comma-separated prompt token ids, e.g. 1,2,3", ""},
+    {"prompt", "TEXT", "prompt text, encoded with the checkpoint's tokenizer.json (BOS as tokenizer_config.json "
+                       "says); the generated text follows the ids as a JSON string", ""},
+    {"prefix", "TEXT", "fill-in-the-middle prompt: the code before the cursor (with --suffix)", ""},
+    {"suffix", "TEXT", "fill-in-the-middle prompt: the code after the cursor", ""},
+    {"tokenizer", "FILE", "tokenizer.json for --prompt/--prefix/--suffix (default: DIR/tokenizer.json)", ""},
     {"n", "N", "tokens to generate", "16"},
     {"greedy", "", "pick the most likely token (the default unless --temperature is given)", ""},
     {"temperature", "T", "sample from softmax(logits / T); 0 = greedy", ""},
@@ -59,8 +68,43 @@ Result<std::vector<int32_t>> parse_ids(const std::string& text) {
   return ids;
 }
 
+// --prompt, --prefix/--suffix: text prompts through the checkpoint's tokenizer (loaded once).
+bool has_text_prompt(const Args& args) {
+  return args.has("prompt") || args.has("prefix") || args.has("suffix");
+}
+
+Result<const Tokenizer*> prompt_tokenizer(const Args& args) {
+  static std::optional<Tokenizer> tok;
+  if (!tok) {
+    auto t = args.has("tokenizer") ? Tokenizer::load_file(args.get("tokenizer")) : Tokenizer::load(args.get("model"));
+    if (!t.ok()) return t.error();
+    tok.emplace(std::move(t).value());
+  }
+  return &*tok;
+}
+
+Result<std::vector<int32_t>> text_prompt_ids(const Args& args) {
+  if (args.has("ids"))
+    return make_error(ErrorCode::kInvalidArgument, "expected --ids or a text prompt (--prompt, --prefix/--suffix), found both");
+  if (args.has("prompt") && (args.has("prefix") || args.has("suffix")))
+    return make_error(ErrorCode::kInvalidArgument, "expected --prompt or --prefix/--suffix, found both");
+  LATENT_ASSIGN_OR_RETURN(const Tokenizer* tok, prompt_tokenizer(args));
+  if (args.has("prompt")) return tok->encode(args.get("prompt"), /*add_special_tokens=*/true);
+  FimPrompt fim;
+  fim.prefix = args.get("prefix");
+  fim.suffix = args.get("suffix");
+  return encode_fim(*tok, fim);
+}
+
+// After the ids line: the generated text as one JSON string (special tokens dropped).
+void print_generated_text(const Args& args, const std::vector<int32_t>& out) {
+  auto tok = prompt_tokenizer(args);
+  if (tok.ok()) std::printf("%s\n", nlohmann::json((*tok)->decode(out, /*skip_special_tokens=*/true)).dump().c_str());
+}
+
 // The prompt's token ids from the options (today --ids).
 Result<std::vector<int32_t>> prompt_ids(const Args& args) {
+  if (has_text_prompt(args)) return text_prompt_ids(args);
   if (!args.has("ids")) return make_error(ErrorCode::kInvalidArgument, "expected --ids");
   return parse_ids(args.get("ids"));
 }
@@ -157,6 +201,7 @@ int run_scheduled(const Args& args, const std::vector<int32_t>& ids, int64_t n_g
     arr += (i ? "," : "") + std::to_string(out[i]);
   }
   std::printf("%s\n", list.c_str());
+  if (has_text_prompt(args)) print_generated_text(args, out);
   if (args.has("json") && done) {
     const Usage& u = done->usage;
     const double decode_ms = done->timings.total_ms - done->timings.ttft_ms;
@@ -269,6 +314,7 @@ int run_generate(int argc, char** argv) {
   std::string list;
   for (size_t i = 0; i < out.size(); ++i) list += (i ? " " : "") + std::to_string(out[i]);
   std::printf("%s\n", list.c_str());
+  if (has_text_prompt(*args)) print_generated_text(*args, out);
   if (args->has("json")) {
     std::string arr;
     for (size_t i = 0; i < out.size(); ++i) arr += (i ? "," : "") + std::to_string(out[i]);
