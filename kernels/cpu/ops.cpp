@@ -64,6 +64,13 @@ void linear_strided(const float* x, int64_t ldx, int64_t n, const WeightView& w,
   best().linear(x, ldx, n, w, y, ldy, pool ? *pool : ThreadPool::global());
 }
 
+void matmul(const float* a, int64_t lda, int64_t m, int64_t k, const WeightView& b, int64_t b_row0, int64_t n,
+            float* c, int64_t ldc, bool accumulate, ThreadPool* pool) {
+  assert(m >= 0 && k >= 0 && n >= 0 && lda >= k && ldc >= n && n <= b.cols && b_row0 >= 0 && b_row0 + k <= b.rows);
+  assert(b.dtype != DType::kF8E4M3 || (b.scale_inv && b.block > 0));
+  best().matmul(a, lda, m, k, b, b_row0, n, c, ldc, accumulate, pool ? *pool : ThreadPool::global());
+}
+
 void rms_norm(const float* x, int64_t n, int64_t d, const void* gain, DType gain_dtype, float eps, float* y) {
   best().rms_norm(x, n, d, gain, gain_dtype, eps, y);
 }

@@ -32,6 +32,13 @@ void linear(const float* x, int64_t n, const WeightView& w, float* y, ThreadPool
 void linear_strided(const float* x, int64_t ldx, int64_t n, const WeightView& w, float* y, int64_t ldy,
                     ThreadPool* pool = nullptr);
 
+// C[m, n] (+)= A[m, k] · B[k, n], B being rows [b_row0, b_row0 + k) and columns [0, n) of a weight matrix in
+// any dtype (FP8 block scales applied). Row i of A at a + i * lda, of C at c + i * ldc; accumulate adds to C.
+// For MLA: W_UK absorption (B = one head's k_nope rows of kv_b_proj) and P·V over a cache block (B = the
+// block as an F32 view). Float32 math, like linear.
+void matmul(const float* a, int64_t lda, int64_t m, int64_t k, const WeightView& b, int64_t b_row0, int64_t n,
+            float* c, int64_t ldc, bool accumulate, ThreadPool* pool = nullptr);
+
 // y[n, d] = x / rms(x) * gain (gain in any dtype, d values).
 void rms_norm(const float* x, int64_t n, int64_t d, const void* gain, DType gain_dtype, float eps, float* y);
 
@@ -50,6 +57,8 @@ void rms_norm(const float* x, int64_t n, int64_t d, const void* gain, DType gain
 void embedding_row(const WeightView& table, int64_t id, float* out);
 void swiglu(const float* gate, const float* up, int64_t n, float* out);
 void softmax(float* x, int64_t n);
+void matmul(const float* a, int64_t lda, int64_t m, int64_t k, const WeightView& b, int64_t b_row0, int64_t n,
+            float* c, int64_t ldc, bool accumulate);
 }  // namespace ref
 
 }  // namespace latent::cpu

@@ -210,7 +210,7 @@ LATENT_AVX2 void do_softmax(float* x, int64_t n) {
 }  // namespace
 
 const OpTable& avx2_op_table() {
-  static const OpTable t{&do_linear, &do_rms_norm, &do_embedding_row, &do_swiglu, &do_softmax};
+  static const OpTable t{&do_linear, &do_rms_norm, &do_embedding_row, &do_swiglu, &do_softmax, &matmul_scalar};
   return t;
 }
 

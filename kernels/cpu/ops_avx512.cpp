@@ -101,10 +101,7 @@ void gemv(const float* x, int64_t ldx, int64_t n, const WeightView& w, float* y,
 
 // ---------------------------------------------------------------------------------------------------------
 // GEMM.
-constexpr int kTB = 48;     // tokens per packed block (3 zmm)
-constexpr int kMR = 8;      // weight rows per micro-tile
-constexpr int64_t kKC = 512;  // k slice widened into the L1 panel
-constexpr int kSuper = 4;   // token blocks sharing one widened panel (W is re-read n / 192 times)
+constexpr int kSuper = 4;  // token blocks sharing one widened panel (W is re-read n / 192 times)
 
 // xp[b][k][0..48) = x[b*48 + j][k]; columns past n are left unset (never read: see nv_of).
 LATENT_AVX512 void pack_x_block(const float* x, int64_t ldx, int64_t n, int64_t K, int64_t b, int64_t k0,
@@ -175,25 +172,6 @@ LATENT_AVX512 void prefetch_w_panel(const WeightView& w, int64_t row0, int64_t k
     const char* p = static_cast<const char*>(w.data) + ((row0 + r) * w.cols + k0) * esz;
     for (int64_t b = 0; b < kc * esz; b += 64) _mm_prefetch(p + b, _MM_HINT_T1);
   }
-}
-
-// tile[r][t] (+)= sum_k panel[r][k] * xp[k][t], 8 rows x NV*16 tokens.
-template <int NV>
-LATENT_AVX512 void micro_kernel(const float* panel, const float* xp, int64_t kc, float* tile, bool first) {
-  __m512 c[kMR][NV];
-  for (int r = 0; r < kMR; ++r)
-    for (int j = 0; j < NV; ++j) c[r][j] = first ? _mm512_setzero_ps() : _mm512_load_ps(tile + r * kTB + j * 16);
-  for (int64_t k = 0; k < kc; ++k) {
-    __m512 xv[NV];
-    for (int j = 0; j < NV; ++j) xv[j] = _mm512_load_ps(xp + k * kTB + j * 16);
-#pragma GCC unroll 8
-    for (int r = 0; r < kMR; ++r) {
-      __m512 b = _mm512_set1_ps(panel[r * kKC + k]);
-      for (int j = 0; j < NV; ++j) c[r][j] = _mm512_fmadd_ps(b, xv[j], c[r][j]);
-    }
-  }
-  for (int r = 0; r < kMR; ++r)
-    for (int j = 0; j < NV; ++j) _mm512_store_ps(tile + r * kTB + j * 16, c[r][j]);
 }
 
 inline int nv_of(int64_t n, int64_t b) {
@@ -380,7 +358,7 @@ LATENT_AVX512 void do_softmax(float* x, int64_t n) {
 }  // namespace
 
 const OpTable& avx512_op_table() {
-  static const OpTable t{&do_linear, &do_rms_norm, &do_embedding_row, &do_swiglu, &do_softmax};
+  static const OpTable t{&do_linear, &do_rms_norm, &do_embedding_row, &do_swiglu, &do_softmax, &matmul_avx512};
   return t;
 }
 

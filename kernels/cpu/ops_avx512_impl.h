@@ -1,6 +1,9 @@
 #pragma once
 // Building blocks of the AVX-512 bodies: widening loads per weight dtype, a 16x16 transpose and a vector exp.
 // Include only from translation units whose functions all carry LATENT_AVX512 (ops_avx512*.cpp).
+// GCC 12 flags _mm512_undefined_* inside its own intrinsic headers (a known false positive).
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
 #include <cstdint>
@@ -97,6 +100,30 @@ LATENT_AVX512 inline __m512 exp16(__m512 x) {
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
   p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.f)));
   return _mm512_scalef_ps(p, n);
+}
+
+// The GEMM micro-kernel shared by linear (ops_avx512.cpp) and matmul (ops_avx512_matmul.cpp).
+constexpr int kTB = 48;       // columns ("tokens") per packed block: 3 zmm
+constexpr int kMR = 8;        // panel rows per micro-tile
+constexpr int64_t kKC = 512;  // k slice per panel (8 x 512 floats = 16 KiB, stays in L1)
+
+// tile[r][t] (+)= sum_k panel[r][k] * xp[k][t], 8 rows x NV*16 tokens.
+template <int NV>
+LATENT_AVX512 inline void micro_kernel(const float* panel, const float* xp, int64_t kc, float* tile, bool first) {
+  __m512 c[kMR][NV];
+  for (int r = 0; r < kMR; ++r)
+    for (int j = 0; j < NV; ++j) c[r][j] = first ? _mm512_setzero_ps() : _mm512_load_ps(tile + r * kTB + j * 16);
+  for (int64_t k = 0; k < kc; ++k) {
+    __m512 xv[NV];
+    for (int j = 0; j < NV; ++j) xv[j] = _mm512_load_ps(xp + k * kTB + j * 16);
+#pragma GCC unroll 8
+    for (int r = 0; r < kMR; ++r) {
+      __m512 b = _mm512_set1_ps(panel[r * kKC + k]);
+      for (int j = 0; j < NV; ++j) c[r][j] = _mm512_fmadd_ps(b, xv[j], c[r][j]);
+    }
+  }
+  for (int r = 0; r < kMR; ++r)
+    for (int j = 0; j < NV; ++j) _mm512_store_ps(tile + r * kTB + j * 16, c[r][j]);
 }
 
 }  // namespace latent::cpu::avx512

@@ -24,7 +24,15 @@ struct OpTable {
   void (*embedding_row)(const WeightView& table, int64_t id, float* out);
   void (*swiglu)(const float* gate, const float* up, int64_t n, float* out);
   void (*softmax)(float* x, int64_t n);
+  void (*matmul)(const float* a, int64_t lda, int64_t m, int64_t k, const WeightView& b, int64_t b_row0, int64_t n,
+                 float* c, int64_t ldc, bool accumulate, ThreadPool& pool);
 };
+
+// The matmul bodies: scalar (also the AVX2 level's) and AVX-512 (ops_avx512_matmul.cpp).
+void matmul_scalar(const float* a, int64_t lda, int64_t m, int64_t k, const WeightView& b, int64_t b_row0, int64_t n,
+                   float* c, int64_t ldc, bool accumulate, ThreadPool& pool);
+void matmul_avx512(const float* a, int64_t lda, int64_t m, int64_t k, const WeightView& b, int64_t b_row0, int64_t n,
+                   float* c, int64_t ldc, bool accumulate, ThreadPool& pool);
 
 // The bodies of one level. Calling a level the CPU lacks is a bug (isa_available says which are safe).
 const OpTable& op_table(Isa isa);

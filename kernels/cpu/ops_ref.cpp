@@ -63,6 +63,17 @@ void softmax(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] = static_cast<float>(std::exp(x[i] - m) / s);
 }
 
+void matmul(const float* a, int64_t lda, int64_t m, int64_t k, const WeightView& b, int64_t b_row0, int64_t n,
+            float* c, int64_t ldc, bool accumulate) {
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < n; ++j) {
+      double acc = accumulate ? c[i * ldc + j] : 0.0;
+      for (int64_t kk = 0; kk < k; ++kk) acc += static_cast<double>(a[i * lda + kk]) * b.at(b_row0 + kk, j);
+      c[i * ldc + j] = static_cast<float>(acc);
+    }
+  }
+}
+
 }  // namespace ref
 
 }  // namespace latent::cpu

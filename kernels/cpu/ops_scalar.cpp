@@ -2,6 +2,7 @@
 // rows split over the pool.
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "kernels/cpu/ops_isa.h"
 #include "kernels/cpu/thread_pool.h"
@@ -91,8 +92,28 @@ void do_softmax(float* x, int64_t n) {
 
 }  // namespace
 
+void matmul_scalar(const float* a, int64_t lda, int64_t m, int64_t k, const WeightView& b, int64_t b_row0, int64_t n,
+                   float* c, int64_t ldc, bool accumulate, ThreadPool& pool) {
+  // Row by row: c[i, :] (+)= sum_kk a[i, kk] * B[kk, :], B rows widened once per row block of A.
+  pool.parallel_for(m, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, k * n / 64 + 1)), [&](int64_t i0, int64_t i1) {
+    std::vector<float> row(static_cast<size_t>(n));
+    for (int64_t i = i0; i < i1; ++i) {
+      float* ci = c + i * ldc;
+      if (!accumulate) std::fill(ci, ci + n, 0.f);
+    }
+    for (int64_t kk = 0; kk < k; ++kk) {
+      for (int64_t j = 0; j < n; ++j) row[j] = b.at(b_row0 + kk, j);
+      for (int64_t i = i0; i < i1; ++i) {
+        const float aik = a[i * lda + kk];
+        float* ci = c + i * ldc;
+        for (int64_t j = 0; j < n; ++j) ci[j] += aik * row[j];
+      }
+    }
+  });
+}
+
 const OpTable& scalar_op_table() {
-  static const OpTable t{&do_linear, &do_rms_norm, &do_embedding_row, &do_swiglu, &do_softmax};
+  static const OpTable t{&do_linear, &do_rms_norm, &do_embedding_row, &do_swiglu, &do_softmax, &matmul_scalar};
   return t;
 }
 

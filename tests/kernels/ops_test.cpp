@@ -191,6 +191,34 @@ TEST_P(OpsIsaTest, LinearStridedRowsLeaveTheGapsAlone) {
   }
 }
 
+TEST_P(OpsIsaTest, MatmulAllDtypesOddShapes) {
+  struct MShape { int64_t m, k, n, b_rows, b_row0; };
+  const std::vector<MShape> shapes = {{1, 1, 1, 1, 0},      {1, 128, 512, 4096, 256}, {3, 17, 33, 40, 20},
+                                      {17, 130, 100, 300, 129}, {64, 64, 577, 64, 0},  {9, 600, 50, 700, 64},
+                                      {130, 16, 48, 16, 0}};
+  for (DType dt : {DType::kF32, DType::kBF16, DType::kF16, DType::kF8E4M3}) {
+    for (const MShape& s : shapes) {
+      TestWeight b = make_weight(dt, s.b_rows, s.n + 3, static_cast<uint32_t>(s.k + s.n));
+      const int64_t lda = s.k + 5, ldc = s.n + 2;
+      std::vector<float> a = random_vec(s.m * lda, 31);
+      for (bool acc : {false, true}) {
+        std::vector<float> c = random_vec(s.m * ldc, 32), ref = c;
+        ops().matmul(a.data(), lda, s.m, s.k, b.view, s.b_row0, s.n, c.data(), ldc, acc, pool_);
+        ref::matmul(a.data(), lda, s.m, s.k, b.view, s.b_row0, s.n, ref.data(), ldc, acc);
+        for (int64_t i = 0; i < s.m; ++i) {
+          for (int64_t j = 0; j < ldc; ++j) {
+            double mag = acc ? std::fabs(ref[i * ldc + j]) : 0;
+            for (int64_t kk = 0; j < s.n && kk < s.k; ++kk) mag += std::fabs(a[i * lda + kk] * b.view.at(s.b_row0 + kk, j));
+            ASSERT_NEAR(c[i * ldc + j], ref[i * ldc + j], 2e-6 * mag + 1e-30)
+                << isa_name(GetParam()) << " " << dtype_name(dt) << " m=" << s.m << " k=" << s.k << " n=" << s.n
+                << " acc=" << acc << " at " << i << "," << j;
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST_P(OpsIsaTest, RmsNorm) {
   for (int64_t d : {1, 15, 16, 33, 64, 2048, 7000}) {
     for (DType dt : {DType::kF32, DType::kBF16, DType::kF16}) {

@@ -1,0 +1,124 @@
+// AVX-512 matmul: C[m, n] (+)= A[m, k] · B[k, n] with B read from a weight matrix in its stored dtype. The
+// same micro-kernel as linear's GEMM with the roles turned: B is packed (widened, never transposed) into
+// 48-column blocks [k][48] and A's rows are the broadcast panel, so tiles land in C row-major.
+#include <algorithm>
+
+#include "kernels/cpu/ops_avx512_impl.h"
+#include "kernels/cpu/ops_isa.h"
+#include "kernels/cpu/scratch.h"
+#include "kernels/cpu/thread_pool.h"
+
+namespace latent::cpu {
+namespace {
+
+using namespace avx512;
+
+// bp[kk][0..48) = B[b_row0 + kk][blk * 48 ...], zero past column n.
+template <DType D>
+LATENT_AVX512 void pack_b_block(const WeightView& b, int64_t b_row0, int64_t k, int64_t n, int64_t blk, float* bp) {
+  const int64_t c0 = blk * kTB;
+  const int64_t sb = b.block, scale_cols = D == DType::kF8E4M3 ? (b.cols + sb - 1) / sb : 1;
+  for (int64_t kk = 0; kk < k; ++kk) {
+    const int64_t row = b_row0 + kk;
+    float* dst = bp + kk * kTB;
+    for (int j = 0; j < kTB / 16; ++j) {
+      const int64_t c = c0 + j * 16;
+      if (c >= n) {
+        _mm512_store_ps(dst + j * 16, _mm512_setzero_ps());
+        continue;
+      }
+      const __mmask16 m = n - c >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (n - c)) - 1);
+      __m512 v;
+      if constexpr (D == DType::kF8E4M3) {
+        if (sb % 16 != 0) {  // a vector may straddle two scales: element by element
+          alignas(64) float tmp[16] = {};
+          for (int i = 0; i < 16 && c + i < n; ++i) tmp[i] = b.at(row, c + i);
+          v = _mm512_load_ps(tmp);
+        } else {
+          v = _mm512_mul_ps(load16_masked<D>(b.data, row * b.cols + c, m),
+                            _mm512_set1_ps(b.scale_inv[(row / sb) * scale_cols + c / sb] * kFp8ViaF16Scale));
+        }
+      } else {
+        v = load16_masked<D>(b.data, row * b.cols + c, m);
+      }
+      _mm512_store_ps(dst + j * 16, v);
+    }
+  }
+}
+
+LATENT_AVX512 void pack_a_panel(const float* a, int64_t lda, int64_t m, int64_t row0, int64_t k0, int64_t kc,
+                                float* panel) {
+  for (int r = 0; r < kMR; ++r) {
+    float* dst = panel + r * kKC;
+    if (row0 + r >= m) {
+      std::fill(dst, dst + kc, 0.f);
+      continue;
+    }
+    std::copy(a + (row0 + r) * lda + k0, a + (row0 + r) * lda + k0 + kc, dst);
+  }
+}
+
+template <DType D>
+void matmul_typed(const float* a, int64_t lda, int64_t m, int64_t k, const WeightView& b, int64_t b_row0, int64_t n,
+                  float* c, int64_t ldc, bool accumulate, ThreadPool& pool) {
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    if (!accumulate)
+      for (int64_t i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, 0.f);
+    return;
+  }
+  const int64_t nblk = (n + kTB - 1) / kTB;
+  float* bp = thread_scratch(ScratchSlot::kPackedX, static_cast<size_t>(nblk * k * kTB));
+  pool.parallel_for(nblk, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t blk = b0; blk < b1; ++blk) pack_b_block<D>(b, b_row0, k, n, blk, bp + blk * k * kTB);
+  });
+  const int64_t groups = (m + kMR - 1) / kMR;
+  pool.parallel_for(groups, std::max<int64_t>(1, groups / (pool.size() * 4)), [&](int64_t g0, int64_t g1) {
+    float* panel = thread_scratch(ScratchSlot::kPackedW, kMR * kKC);
+    float* tiles = thread_scratch(ScratchSlot::kTiles, static_cast<size_t>(nblk * kMR * kTB));
+    for (int64_t g = g0; g < g1; ++g) {
+      for (int64_t k0 = 0; k0 < k; k0 += kKC) {
+        const int64_t kc = std::min(kKC, k - k0);
+        pack_a_panel(a, lda, m, g * kMR, k0, kc, panel);
+        for (int64_t blk = 0; blk < nblk; ++blk) {
+          const float* xb = bp + blk * k * kTB + k0 * kTB;
+          float* tile = tiles + blk * kMR * kTB;
+          const int64_t cols = std::min<int64_t>(kTB, n - blk * kTB);
+          switch ((cols + 15) / 16) {
+            case 1: micro_kernel<1>(panel, xb, kc, tile, k0 == 0); break;
+            case 2: micro_kernel<2>(panel, xb, kc, tile, k0 == 0); break;
+            default: micro_kernel<3>(panel, xb, kc, tile, k0 == 0); break;
+          }
+        }
+      }
+      const int64_t rn = std::min<int64_t>(kMR, m - g * kMR);
+      for (int64_t r = 0; r < rn; ++r) {
+        float* ci = c + (g * kMR + r) * ldc;
+        for (int64_t blk = 0; blk < nblk; ++blk) {
+          const float* t = tiles + blk * kMR * kTB + r * kTB;
+          const int64_t cols = std::min<int64_t>(kTB, n - blk * kTB);
+          float* dst = ci + blk * kTB;
+          if (accumulate) {
+            for (int64_t j = 0; j < cols; ++j) dst[j] += t[j];
+          } else {
+            std::copy(t, t + cols, dst);
+          }
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+
+void matmul_avx512(const float* a, int64_t lda, int64_t m, int64_t k, const WeightView& b, int64_t b_row0, int64_t n,
+                   float* c, int64_t ldc, bool accumulate, ThreadPool& pool) {
+  switch (b.dtype) {
+    case DType::kF32: return matmul_typed<DType::kF32>(a, lda, m, k, b, b_row0, n, c, ldc, accumulate, pool);
+    case DType::kBF16: return matmul_typed<DType::kBF16>(a, lda, m, k, b, b_row0, n, c, ldc, accumulate, pool);
+    case DType::kF16: return matmul_typed<DType::kF16>(a, lda, m, k, b, b_row0, n, c, ldc, accumulate, pool);
+    case DType::kF8E4M3: return matmul_typed<DType::kF8E4M3>(a, lda, m, k, b, b_row0, n, c, ldc, accumulate, pool);
+  }
+}
+
+}  // namespace latent::cpu
