@@ -22,6 +22,10 @@ lsp::CompletionBackend::Handle EngineCompletionBackend::start(lsp::CompletionJob
   req.stop.stop_strings = job.stop;
   req.stop.time_budget_ms = job.time_budget.count();
   req.text = host_.text();
+  req.spec = options_.spec;
+  if (options_.spec.mode == SpecMode::kNgram || options_.spec.mode == SpecMode::kAuto) {
+    host_.tokenizer().encode_into(job.fim.suffix, /*match_added_tokens=*/false, req.context_ids);
+  }
   auto t0 = std::chrono::steady_clock::now();
   auto done = std::make_shared<OnDone>(std::move(on_done));  // also answers a failed submit below
   req.on_event = [this, on_delta = std::move(on_delta), done, t0](const Event& e) {

@@ -10,9 +10,16 @@
 
 namespace latent::server {
 
+struct EngineBackendOptions {
+  // Speculative decoding for completions. With n-gram drafts the text after the cursor is given to the drafter
+  // (Request::context_ids): ghost text often repeats code that is already in the file.
+  SpecParams spec;
+};
+
 class EngineCompletionBackend : public lsp::CompletionBackend {
  public:
-  explicit EngineCompletionBackend(EngineHost& host) : host_(host) {}
+  explicit EngineCompletionBackend(EngineHost& host, EngineBackendOptions options = {})
+      : host_(host), options_(options) {}
 
   Handle start(lsp::CompletionJob job, OnDelta on_delta, OnDone on_done) override;
   void cancel(Handle handle) override;
@@ -21,6 +28,7 @@ class EngineCompletionBackend : public lsp::CompletionBackend {
 
  private:
   EngineHost& host_;
+  EngineBackendOptions options_;
 };
 
 }  // namespace latent::server

@@ -79,6 +79,35 @@ TEST_F(EngineBackendTest, StreamsEngineTextAndCountsTokensWithTheTokenizer) {
   }
 }
 
+TEST_F(EngineBackendTest, SpeculativeDecodingGivesTheSameText) {
+  // Greedy decoding with n-gram or MTP drafts must produce exactly the text of plain decoding.
+  std::vector<std::string> raws;
+  for (SpecMode mode : {SpecMode::kNone, SpecMode::kNgram, SpecMode::kMtp}) {
+    EngineBackendOptions bo;
+    bo.spec.mode = mode;
+    EngineCompletionBackend backend(*host_, bo);
+    lsp::CompletionJob job;
+    auto ctx = core_->context_at(kUri, {3, 8}, lsp::PositionEncoding::kUtf16);
+    ASSERT_TRUE(ctx.ok());
+    job.fim = ctx->fim;
+    job.prompt = ctx->prompt;
+    job.doc_key = std::string("spec-") + spec_mode_name(mode);
+    job.max_tokens = 16;
+    std::string raw;
+    std::promise<Result<lsp::CompletionUsage>> done;
+    backend.start(job, [&raw](std::string_view d) { raw.append(d); },
+                  [&done](Result<lsp::CompletionUsage> u) { done.set_value(std::move(u)); });
+    auto fut = done.get_future();
+    ASSERT_EQ(fut.wait_for(60s), std::future_status::ready);
+    auto u = fut.get();
+    ASSERT_TRUE(u.ok()) << spec_mode_name(mode) << ": " << u.error().to_string();
+    EXPECT_GT(u->completion_tokens, 0u);
+    raws.push_back(raw);
+  }
+  EXPECT_EQ(raws[1], raws[0]);
+  EXPECT_EQ(raws[2], raws[0]);
+}
+
 TEST_F(EngineBackendTest, SupersedeAndCancelStopTheEngine) {
   Outcome a, b, c;
   ASSERT_TRUE(start(a).ok());
