@@ -155,6 +155,22 @@ int main(int argc, char** argv) {
     }
     if (quick) break;
   }
+  // The opt-in BF16-activation GEMM (AVX512-BF16), BF16 weights only.
+  if (cpu_features().avx512bf16 && best_isa() == Isa::kAvx512) {
+    set_linear_precision(LinearPrecision::kBf16Activations);
+    for (const Shape& s : shapes) {
+      Matrix m = make_matrix(DType::kBF16, s.rows, s.cols);
+      std::vector<float> xs(static_cast<size_t>(s.n * s.cols), 0.25f), ys(static_cast<size_t>(s.n * s.rows));
+      double c0 = bench::cpu_seconds();
+      double t = best_time(3, [&] { linear(xs.data(), s.n, m.view, ys.data(), &pool); });
+      double cpu = (bench::cpu_seconds() - c0) / 3;
+      out["gemm_bf16_activations"].push_back(
+          {{"shape", s.what}, {"n", s.n}, {"rows", s.rows}, {"cols", s.cols}, {"ms", t * 1e3},
+           {"GFLOPs", 2.0 * s.n * s.rows * s.cols / t / 1e9},
+           {"GFLOPs_cpu_normalized", 2.0 * s.n * s.rows * s.cols / (cpu / pool.size()) / 1e9}});
+    }
+    set_linear_precision(LinearPrecision::kExact);
+  }
   out["peak_rss_MB"] = bench::peak_rss_mb();
   std::printf("%s\n", out.dump(2).c_str());
   return 0;

@@ -1,5 +1,8 @@
 // The dispatched CPU ops: check the arguments, pick the best body this CPU runs, use the global pool.
+#include <atomic>
 #include <cassert>
+#include <cstdlib>
+#include <string>
 
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/ops.h"
@@ -45,6 +48,27 @@ const OpTable& op_table(Isa isa) {
 }
 
 namespace {
+
+std::atomic<int> g_precision{-1};  // -1: not read from the environment yet
+
+LinearPrecision precision_now() {
+  int p = g_precision.load(std::memory_order_relaxed);
+  if (p < 0) {
+    const char* env = std::getenv("LATENT_LINEAR_PRECISION");
+    p = env && std::string(env) == "bf16" ? 1 : 0;
+    int expected = -1;
+    g_precision.compare_exchange_strong(expected, p);
+    p = g_precision.load(std::memory_order_relaxed);
+  }
+  return p == 1 ? LinearPrecision::kBf16Activations : LinearPrecision::kExact;
+}
+
+// The BF16-activation GEMM applies: opted in, BF16 weights, a GEMM (n > 4), and the CPU has AVX512-BF16.
+bool use_bf16_gemm(int64_t n, const WeightView& w) {
+  return n > 4 && w.dtype == DType::kBF16 && precision_now() == LinearPrecision::kBf16Activations &&
+         best_isa() == Isa::kAvx512 && cpu_features().avx512bf16 && w.cols > 0 && w.rows > 0;
+}
+
 const OpTable& best() {
   static const OpTable& t = op_table(best_isa());
   return t;
@@ -54,15 +78,25 @@ const OpTable& best() {
 void linear(const float* x, int64_t n, const WeightView& w, float* y, ThreadPool* pool) {
   assert(w.data && w.rows >= 0 && w.cols >= 0 && n >= 0);
   assert(w.dtype != DType::kF8E4M3 || (w.scale_inv && w.block > 0));
-  best().linear(x, w.cols, n, w, y, w.rows, pool ? *pool : ThreadPool::global());
+  ThreadPool& p = pool ? *pool : ThreadPool::global();
+  if (use_bf16_gemm(n, w)) return linear_bf16_activations_avx512(x, w.cols, n, w, y, w.rows, p);
+  best().linear(x, w.cols, n, w, y, w.rows, p);
 }
 
 void linear_strided(const float* x, int64_t ldx, int64_t n, const WeightView& w, float* y, int64_t ldy,
                     ThreadPool* pool) {
   assert(w.data && w.rows >= 0 && w.cols >= 0 && n >= 0 && ldx >= w.cols && ldy >= w.rows);
   assert(w.dtype != DType::kF8E4M3 || (w.scale_inv && w.block > 0));
-  best().linear(x, ldx, n, w, y, ldy, pool ? *pool : ThreadPool::global());
+  ThreadPool& p = pool ? *pool : ThreadPool::global();
+  if (use_bf16_gemm(n, w)) return linear_bf16_activations_avx512(x, ldx, n, w, y, ldy, p);
+  best().linear(x, ldx, n, w, y, ldy, p);
 }
+
+void set_linear_precision(LinearPrecision p) {
+  g_precision.store(p == LinearPrecision::kBf16Activations ? 1 : 0, std::memory_order_relaxed);
+}
+
+LinearPrecision linear_precision() { return precision_now(); }
 
 void matmul(const float* a, int64_t lda, int64_t m, int64_t k, const WeightView& b, int64_t b_row0, int64_t n,
             float* c, int64_t ldc, bool accumulate, ThreadPool* pool) {

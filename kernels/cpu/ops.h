@@ -32,6 +32,14 @@ void linear(const float* x, int64_t n, const WeightView& w, float* y, ThreadPool
 void linear_strided(const float* x, int64_t ldx, int64_t n, const WeightView& w, float* y, int64_t ldy,
                     ThreadPool* pool = nullptr);
 
+// Opt-in precision trade for BF16 weights in the prefill GEMM (n > 4) on CPUs with AVX512-BF16: round the
+// activations to BF16 and multiply with vdpbf16ps, about twice the FLOP rate of the exact path, at a relative
+// error of about 1e-3 of each output's magnitude. Never the default: golden tests need float32 math (exact
+// products of the stored weights). Process-wide; LATENT_LINEAR_PRECISION=bf16 selects it at start-up.
+enum class LinearPrecision { kExact, kBf16Activations };
+void set_linear_precision(LinearPrecision p);
+LinearPrecision linear_precision();
+
 // C[m, n] (+)= A[m, k] · B[k, n], B being rows [b_row0, b_row0 + k) and columns [0, n) of a weight matrix in
 // any dtype (FP8 block scales applied). Row i of A at a + i * lda, of C at c + i * ldc; accumulate adds to C.
 // For MLA: W_UK absorption (B = one head's k_nope rows of kv_b_proj) and P·V over a cache block (B = the

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/ops.h"
 #include "kernels/cpu/ops_isa.h"
 #include "kernels/cpu/thread_pool.h"
@@ -282,6 +283,31 @@ TEST_P(OpsIsaTest, Softmax) {
 
 INSTANTIATE_TEST_SUITE_P(AllLevels, OpsIsaTest, ::testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512),
                          [](const ::testing::TestParamInfo<Isa>& i) { return std::string(isa_name(i.param)); });
+
+TEST(OpsBf16Activations, OptInMatchesReferenceOnRoundedActivations) {
+  if (!isa_available(Isa::kAvx512) || best_isa() != Isa::kAvx512 || !cpu_features().avx512bf16) {
+    GTEST_SKIP() << "no AVX512-BF16 here";
+  }
+  EXPECT_EQ(linear_precision(), LinearPrecision::kExact) << "the default must be exact";
+  ThreadPool pool(2);
+  for (Shape s : std::vector<Shape>{{5, 17, 33}, {17, 33, 130}, {49, 41, 64}, {64, 130, 1100}, {200, 24, 71}}) {
+    TestWeight w = make_weight(DType::kBF16, s.rows, s.cols, 41);
+    std::vector<float> x = random_vec(s.n * s.cols, 42);
+    std::vector<float> y(static_cast<size_t>(s.n * s.rows), NAN), exact(y.size());
+    linear(x.data(), s.n, w.view, exact.data(), &pool);
+    set_linear_precision(LinearPrecision::kBf16Activations);
+    linear(x.data(), s.n, w.view, y.data(), &pool);
+    set_linear_precision(LinearPrecision::kExact);
+    // Against float32 math on the BF16-rounded activations: agree to accumulation error.
+    std::vector<float> xr = x;
+    for (float& v : xr) v = bf16_to_f32(f32_to_bf16(v));
+    expect_linear_close(xr, s.n, w.view, y, "bf16 activations n=" + std::to_string(s.n));
+    // And it really is the rounded path: it differs from the exact result somewhere.
+    bool differs = false;
+    for (size_t i = 0; i < y.size(); ++i) differs |= y[i] != exact[i];
+    EXPECT_TRUE(differs);
+  }
+}
 
 TEST(OpsDispatch, BestLevelIsAvailableAndUsedByDefault) {
   EXPECT_TRUE(isa_available(best_isa()));
