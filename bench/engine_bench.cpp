@@ -4,6 +4,7 @@
 // threads, and their ratio (the decode roofline). Prints one JSON object.
 //
 //   engine_bench --model DIR [--prefill 512] [--decode 16] [--depths 0,2048] [--no-prefault]
+//                [--precision exact|bf16]
 //   (threads: LATENT_THREADS, default all CPUs; make a model with tools/make_checkpoint)
 #include <cstdio>
 #include <sstream>
@@ -16,6 +17,7 @@
 #include "engine/deepseek_model.h"
 #include "engine/kv_cache.h"
 #include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/ops.h"
 #include "kernels/cpu/ops_isa.h"
 #include "kernels/cpu/thread_pool.h"
 
@@ -113,6 +115,10 @@ int main(int argc, char** argv) {
     else if (a == "--prefill") n_prefill = std::stoll(value());
     else if (a == "--decode") n_decode = std::stoll(value());
     else if (a == "--no-prefault") prefault = false;
+    else if (a == "--precision") {
+      std::string v = value();
+      cpu::set_linear_precision(v == "bf16" ? cpu::LinearPrecision::kBf16Activations : cpu::LinearPrecision::kExact);
+    }
     else if (a == "--depths") {
       depths.clear();
       std::stringstream ss(value());
@@ -120,7 +126,7 @@ int main(int argc, char** argv) {
       while (std::getline(ss, d, ',')) depths.push_back(std::stoll(d));
     } else {
       std::fprintf(stderr, "usage: engine_bench --model DIR [--prefill N] [--decode N] [--depths 0,2048] "
-                           "[--no-prefault]\n");
+                           "[--no-prefault] [--precision exact|bf16]\n");
       return 2;
     }
   }
@@ -136,6 +142,8 @@ int main(int argc, char** argv) {
   out["features"] = cpu::cpu_features_string();
   out["isa"] = cpu::isa_name(cpu::best_isa());
   out["threads"] = pool.size();
+  out["linear_precision"] =
+      cpu::linear_precision() == cpu::LinearPrecision::kExact ? "exact" : "bf16-activations (opt-in)";
 
   double t0 = bench::now_s();
   ModelOptions mo;

@@ -2,7 +2,10 @@
 // double-precision references in ops_ref.cpp, over odd shapes and every weight dtype.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cmath>
+#include <cstdio>
 #include <random>
 #include <string>
 #include <vector>
@@ -307,6 +310,29 @@ TEST(OpsBf16Activations, OptInMatchesReferenceOnRoundedActivations) {
     for (size_t i = 0; i < y.size(); ++i) differs |= y[i] != exact[i];
     EXPECT_TRUE(differs);
   }
+}
+
+// Prints the level this process dispatches to; LatentCpuCapsTheLevel runs it under LATENT_CPU caps.
+TEST(OpsDispatch, PrintBestIsa) { std::printf("best_isa=%s\n", isa_name(best_isa())); }
+
+std::string best_isa_under(const char* cap) {
+  char self[4096] = {};
+  if (readlink("/proc/self/exe", self, sizeof self - 1) <= 0) return "readlink failed";
+  std::string cmd = std::string("LATENT_CPU=") + cap + " '" + self + "' --gtest_filter=OpsDispatch.PrintBestIsa 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return "popen failed";
+  std::string out;
+  char buf[256];
+  while (std::fgets(buf, sizeof buf, p)) out += buf;
+  pclose(p);
+  auto i = out.find("best_isa=");
+  return i == std::string::npos ? out : out.substr(i + 9, out.find('\n', i) - i - 9);
+}
+
+TEST(OpsDispatch, LatentCpuCapsTheLevel) {
+  EXPECT_EQ(best_isa_under("scalar"), "scalar");
+  EXPECT_EQ(best_isa_under("avx2"), isa_available(Isa::kAvx2) ? "avx2" : "scalar");
+  EXPECT_EQ(best_isa_under("avx512"), isa_name(best_isa()));
 }
 
 TEST(OpsDispatch, BestLevelIsAvailableAndUsedByDefault) {
