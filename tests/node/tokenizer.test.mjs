@@ -201,3 +201,17 @@ test("ByteLevel (add_prefix_space, GPT-2 regex) and Digits (contiguous) pre-toke
     inputs.forEach((t, i) => assertSameIds(`${pre.type} input ${i}`, r.encode(t, { add_special_tokens: false }), actual[i]));
   }
 });
+
+test("latent generate --prompt and --prefix/--suffix feed the same ids as tokenize/FIM and print the text", () => {
+  const model = path.join(process.env.LATENT_TEST_DATA, "golden", "v3-tiny");  // vocab 512: short ASCII prompts
+  const tokFile = path.join(V3, "tokenizer.json");
+  const gen = (args) => execFileSync(LATENT, ["generate", "--model", model, "-n", "6", ...args]).toString().split("\n");
+  const ids = ref.encode("a b", { add_special_tokens: false });
+  const [viaIds] = gen(["--ids", [0, ...ids].join(",")]);
+  const [viaPrompt, text] = gen(["--tokenizer", tokFile, "--prompt", "a b"]);
+  assert.equal(viaPrompt, viaIds);
+  assert.equal(JSON.parse(text), ref.decode(viaPrompt.split(" ").map(Number), { skip_special_tokens: true }));
+  // FIM ids exceed the tiny model's vocabulary: the error must say so.
+  assert.throws(() => execFileSync(LATENT, ["generate", "--model", model, "--tokenizer", tokFile, "--prefix", "a",
+                                            "--suffix", "b"], { stdio: "pipe" }), /128801 out of range/);
+});
