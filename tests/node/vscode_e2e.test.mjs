@@ -76,6 +76,10 @@ function check(t, { res, status }) {
     `screenshots: ${res.screenshots?.join(', ')}`);
   assert.equal(res.ok, true, `${res.reason}\n--- extension log ---\n${res.log}`);
   assert.ok(res.inserted && res.inserted.trim().length > 0, 'expected Tab to insert text');
+  // The ghost text is the one the extension got from latentd (its log records each completion it showed).
+  const head = JSON.stringify(res.ghost.split('\n')[0].slice(0, 40)).slice(1, -1);
+  assert.ok(res.log.includes('completion: ') && res.log.includes(head),
+    `expected the extension log to record the completion ${head}, found:\n${res.log}`);
   assert.equal(status, 0);
 }
 
