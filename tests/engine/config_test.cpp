@@ -69,6 +69,39 @@ TEST(ModelConfig, ParsesV3WithMtpAndFp8) {
   EXPECT_EQ(c->eos_token_id, 1);
 }
 
+TEST(ModelConfig, ParsesTheReleasedDeepSeekV3Config) {
+  // config.json of deepseek-ai/DeepSeek-V3 (FP8 release).
+  auto j = nlohmann::json::parse(R"({
+  "architectures": ["DeepseekV3ForCausalLM"], "attention_bias": false, "attention_dropout": 0.0,
+  "aux_loss_alpha": 0.001, "bos_token_id": 0, "eos_token_id": 1, "ep_size": 1, "first_k_dense_replace": 3,
+  "hidden_act": "silu", "hidden_size": 7168, "initializer_range": 0.02, "intermediate_size": 18432,
+  "kv_lora_rank": 512, "max_position_embeddings": 163840, "model_type": "deepseek_v3",
+  "moe_intermediate_size": 2048, "moe_layer_freq": 1, "n_group": 8, "n_routed_experts": 256,
+  "n_shared_experts": 1, "norm_topk_prob": true, "num_attention_heads": 128, "num_experts_per_tok": 8,
+  "num_hidden_layers": 61, "num_key_value_heads": 128, "num_nextn_predict_layers": 1, "pretraining_tp": 1,
+  "q_lora_rank": 1536, "qk_nope_head_dim": 128, "qk_rope_head_dim": 64,
+  "quantization_config": {"activation_scheme": "dynamic", "fmt": "e4m3", "quant_method": "fp8",
+                          "weight_block_size": [128, 128]},
+  "rms_norm_eps": 1e-06,
+  "rope_scaling": {"beta_fast": 32, "beta_slow": 1, "factor": 40, "mscale": 1.0, "mscale_all_dim": 1.0,
+                   "original_max_position_embeddings": 4096, "type": "yarn"},
+  "rope_theta": 10000, "routed_scaling_factor": 2.5, "scoring_func": "sigmoid", "seq_aux": true,
+  "tie_word_embeddings": false, "topk_group": 4, "topk_method": "noaux_tc", "torch_dtype": "bfloat16",
+  "use_cache": true, "v_head_dim": 128, "vocab_size": 129280})");
+  auto c = ModelConfig::from_json(j);
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  EXPECT_EQ(c->n_cache_layers(), 62);
+  EXPECT_EQ(c->kv_cache_dim(), 576);
+  EXPECT_FALSE(c->is_moe_layer(2));
+  EXPECT_TRUE(c->is_moe_layer(3));
+  EXPECT_TRUE(c->is_moe_layer(61));
+  EXPECT_TRUE(c->quantization_config.fp8);
+  // 62 layers x 576 floats per token: a 64-token block is 9 MiB; 1 GiB holds 113 blocks.
+  EXPECT_EQ(KvCache::blocks_for_bytes(*c, size_t{1} << 30), (size_t{1} << 30) / (62 * 64 * 576 * 4));
+  double m = 0.1 * std::log(40.0) + 1.0;
+  EXPECT_NEAR(c->softmax_scale(), m * m / std::sqrt(192.0), 1e-12);
+}
+
 struct BadValue {
   std::string field;
   nlohmann::json value;
