@@ -3,6 +3,12 @@
 namespace latent {
 
 Result<ChatFormat> chat_format_from_template(const std::string& t) {
+  // DeepSeek-R1 and V3.1 templates share V3's role tokens but add thinking (<think>) rules this renderer
+  // does not reproduce: refuse rather than render them subtly wrong.
+  if (t.find("<think>") != std::string::npos)
+    return make_error(ErrorCode::kUnsupported,
+                      "chat_template: a thinking template (<think>, DeepSeek-R1/V3.1) is not supported; expected "
+                      "the DeepSeek-V2 or DeepSeek-V3 format");
   if (t.find("<｜User｜>") != std::string::npos && t.find("<｜Assistant｜>") != std::string::npos)
     return ChatFormat::kDeepseekV3;
   if (t.find("'User: '") != std::string::npos && t.find("'Assistant: '") != std::string::npos)

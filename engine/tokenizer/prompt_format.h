@@ -5,7 +5,8 @@
 // Chat:
 //   kDeepseekV2: DeepSeek-V2-Chat, DeepSeek-Coder-V2-Instruct
 //     <BOS>{system}\n\nUser: {user}\n\nAssistant: {assistant}<EOS>User: ...\n\nAssistant:
-//   kDeepseekV3: DeepSeek-V3 (and V2.5): <BOS>{system}<｜User｜>{user}<｜Assistant｜>{assistant}<EOS>..., with
+//   kDeepseekV3: DeepSeek-V3 (and V2.5; the thinking templates of R1/V3.1 are refused):
+//     <BOS>{system}<｜User｜>{user}<｜Assistant｜>{assistant}<EOS>..., with
 //     tool calls (<｜tool▁calls▁begin｜>...) and tool outputs (<｜tool▁outputs▁begin｜>...), reproducing the
 //     template's quirks exactly (e.g. <｜tool▁calls▁end｜> only after a second call).
 // Fill-in-the-middle (DeepSeek-Coder, -V2, -V3):

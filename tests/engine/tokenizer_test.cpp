@@ -296,6 +296,9 @@ TEST(PromptFormat, DetectsTemplatesAndRendersV3ToolCalls) {
   EXPECT_EQ(chat_format_from_template(v3().chat_template()).value(), ChatFormat::kDeepseekV3);
   EXPECT_EQ(chat_format_from_template("{{ 'User: ' + m }}{{ 'Assistant: ' + m }}").value(),
             ChatFormat::kDeepseekV2);
+  auto thinking = chat_format_from_template("{{'<｜User｜>'}}{{'<｜Assistant｜><think>\\n'}}");
+  ASSERT_FALSE(thinking.ok());
+  EXPECT_NE(thinking.error().message.find("<think>"), std::string::npos);
   auto other = chat_format_from_template("<|im_start|>user");
   ASSERT_FALSE(other.ok());
   EXPECT_NE(other.error().message.find("im_start"), std::string::npos);
