@@ -35,6 +35,7 @@ const std::vector<latent::cli::OptionSpec> kOptions = {
     {"max-pending", "N", "completion requests in flight per connection", "16"},
     {"context-tokens", "N", "prompt budget for a completion's context", "2048"},
     {"cache-mb", "N", "latent (KV) cache size in MiB", "256"},
+    {"spec", "MODE", "speculative decoding for HTTP API requests: none, mtp, ngram or auto", "none"},
     {"test-backend", "", "protocol tests only: stream a scripted completion instead of running a model", ""},
     {"log-level", "LEVEL", "error, warn, info, debug or trace", "info"},
     {"version", "", "print the version and exit", ""},
@@ -185,6 +186,10 @@ int main(int argc, char** argv) {
     engine.stop_ids = host->stop_ids();
     engine.sample_engine = [h = host.get()] { h->sample(); };
     api_options.model_id = host->model_id();
+    if (!latent::parse_spec_mode(args->get("spec"), &api_options.spec.mode)) {
+      std::fprintf(stderr, "latentd: --spec: expected none, mtp, ngram or auto, found '%s'\n", args->get("spec").c_str());
+      return 2;
+    }
     host->add_metrics(metrics);
   }
   latent::openai::add_routes(*router, std::make_shared<latent::openai::OpenAiApi>(engine, metrics, api_options));

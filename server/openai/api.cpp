@@ -59,7 +59,7 @@ struct OpenAiApi::Job {
   std::function<Result<std::vector<int32_t>>(const Tokenizer&)> encode;
   std::vector<std::string> extra_stops;
   Priority priority = Priority::kAgent;
-  std::string document_key;
+  std::string suffix_text;  // FIM: the code after the cursor; generation stops when the model reaches it
 };
 
 const std::vector<OpenAiApi::Route>& OpenAiApi::routes() {
@@ -145,6 +145,7 @@ void OpenAiApi::completions(const std::string& body, std::shared_ptr<HttpExchang
   job.spec.endpoint = endpoint;
   job.spec.meta = ResponseMeta{new_response_id("cmpl-"), unix_now(), options_.model_id};
   if (r.suffix) {
+    job.suffix_text = *r.suffix;
     job.encode = [fim = FimPrompt{r.prompt, *r.suffix, "", {}}](const Tokenizer& tok) { return encode_fim(tok, fim); };
   } else {
     job.encode = [prompt = r.prompt](const Tokenizer& tok) { return encode_text(tok, prompt); };
@@ -206,6 +207,7 @@ void OpenAiApi::infill(const std::string& body, std::shared_ptr<HttpExchange> ex
   job.spec.endpoint = endpoint;
   job.spec.meta = ResponseMeta{"", unix_now(), options_.model_id};
   job.spec.n_predict = r.gen.max_tokens;
+  job.suffix_text = r.input_suffix;
   job.encode = [fim = infill_fim_prompt(r), middle = r.prompt](const Tokenizer& tok) -> Result<std::vector<int32_t>> {
     LATENT_ASSIGN_OR_RETURN(std::vector<int32_t> ids, encode_fim(tok, fim));
     tok.encode_into(middle, /*match_added_tokens=*/false, ids);  // llama.cpp: `prompt` starts the middle
@@ -254,12 +256,14 @@ void OpenAiApi::start(Job job, std::shared_ptr<HttpExchange> ex) {
   req.prompt = std::move(*ids);
   req.priority = job.priority;
   req.sampling = job.gen.sampling;
+  req.spec = options_.spec;
   if (!job.gen.seeded) req.sampling.seed = random_seed();
   req.stop.max_tokens = job.gen.max_tokens;
   if (!job.gen.ignore_eos) req.stop.stop_token_ids = engine_.stop_ids;
   req.stop.stop_strings = job.gen.stop;
   for (auto& s : job.extra_stops) req.stop.stop_strings.push_back(std::move(s));
   req.stop.time_budget_ms = job.gen.time_budget_ms;
+  req.stop.suffix_text = std::move(job.suffix_text);
   req.text = engine_.text;
 
   auto gen = std::make_shared<Generation>(std::move(job.spec), ex, *m_);

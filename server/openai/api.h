@@ -50,6 +50,7 @@ struct ApiOptions {
   int64_t created = 0;              // unix seconds the model was loaded
   Limits limits;
   Priority priority = Priority::kAgent;  // HTTP requests; /infill uses kInteractive
+  SpecParams spec;                       // speculative decoding for every HTTP request (latentd --spec)
 };
 
 class OpenAiApi {

@@ -129,6 +129,10 @@ class BeastExchange : public HttpExchange, public std::enable_shared_from_this<B
     net::async_write(stream_, net::buffer(outbox_.front()),
                      [self = shared_from_this()](beast::error_code ec, size_t) {
                        self->writing_ = false;
+                       if (self->gone_) {
+                         self->outbox_.clear();
+                         return;
+                       }
                        if (ec) {
                          LATENT_LOG_DEBUG("http write: %s", ec.message().c_str());
                          self->lose_client();
@@ -159,7 +163,8 @@ class BeastExchange : public HttpExchange, public std::enable_shared_from_this<B
   void lose_client() {
     if (gone_) return;
     gone_ = true;
-    outbox_.clear();
+    // An async_write in flight still points into the front string: keep it until its handler runs.
+    while (outbox_.size() > (writing_ ? 1u : 0u)) outbox_.pop_back();
     queued_ = 0;
     beast::error_code ignored;
     stream_.socket().shutdown(net::ip::tcp::socket::shutdown_both, ignored);

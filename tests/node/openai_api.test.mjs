@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { createRequire } from "node:module";
 import { spawn } from "node:child_process";
 import fs from "node:fs";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 
@@ -35,7 +36,11 @@ function startDaemon(extraArgs = []) {
         resolve({ proc, base: `http://${m[1]}:${m[2]}`, log: () => log });
       }
     });
-    proc.on("exit", (code) => reject(new Error(`latentd exited with ${code}:\n${log}`)));
+    proc.on("exit", (code, signal) => {
+      // After start-up an exit is a crash: show why next to whatever test fails because of it.
+      console.error(`latentd exited (code ${code}, signal ${signal}):\n${log}`);
+      reject(new Error(`latentd exited with ${code ?? signal}:\n${log}`));
+    });
   });
 }
 
@@ -252,13 +257,16 @@ test("/infill with llama.vscode's request shape returns llama.cpp's response fie
   assert.equal(data.truncated, false);
 });
 
+// Far more tokens than the engine makes in the milliseconds before a test disconnects, within the context.
+async function longMaxTokens() {
+  const { data } = await client.models.list();
+  return Math.min(50000, (data[0].max_model_len ?? 50064) - 64);
+}
+
 test("a client that disconnects mid-stream cancels its generation and frees its cache (in /metrics)", async () => {
   const before = await metrics(daemon.base);
   const key = 'latent_requests_cancelled_total{reason="client_disconnect"}';
-  // Far more tokens than the engine makes in the few milliseconds before the disconnect (and than fit the
-  // 64 MiB cache at once is fine: the scheduler only needs blocks as it goes).
-  const { data } = await client.models.list();
-  const maxTokens = Math.min(50000, (data[0].max_model_len ?? 50064) - 64);
+  const maxTokens = await longMaxTokens();
   const abort = new AbortController();
   const res = await fetch(`${daemon.base}/v1/completions`, {
     method: "POST", signal: abort.signal,
@@ -287,6 +295,68 @@ test("a client that disconnects mid-stream cancels its generation and frees its 
   assert.ok(generated < maxTokens, `generated ${generated} of ${maxTokens} tokens despite the disconnect`);
 });
 
+test("/infill streams llama.cpp chunks: content pieces, then the final object with stop: true", async () => {
+  const body = { ...vscodeInfill("x = [", "]\n", "", 12), stream: true, temperature: 0 };
+  const res = await fetch(`${daemon.base}/infill`, { method: "POST", body: JSON.stringify(body) });
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get("content-type"), "text/event-stream");
+  const events = (await res.text()).split("\n\n").filter((e) => e).map((e) => {
+    assert.ok(e.startsWith("data: "), e);
+    return JSON.parse(e.slice(6));
+  });
+  const last = events.at(-1);
+  assert.equal(last.stop, true);
+  assert.ok(events.slice(0, -1).every((e) => e.stop === false && typeof e.content === "string"));
+  const whole = await (await fetch(`${daemon.base}/infill`, {
+    method: "POST", body: JSON.stringify({ ...body, stream: false }) })).json();
+  assert.equal(events.slice(0, -1).map((e) => e.content).join(""), whole.content, "greedy: same text both ways");
+  assert.equal(last.tokens_predicted, whole.tokens_predicted);
+});
+
+test("a client that disconnects while waiting for a whole (non-streamed) answer cancels it too", async () => {
+  const key = 'latent_requests_cancelled_total{reason="client_disconnect"}';
+  const before = await metrics(daemon.base);
+  const abort = new AbortController();
+  const pending = fetch(`${daemon.base}/v1/completions`, {
+    method: "POST", signal: abort.signal,
+    body: JSON.stringify({ model: "any", prompt: "for i in range(10):", max_tokens: await longMaxTokens(),
+                           ignore_eos: true }),
+  });
+  await new Promise((r) => setTimeout(r, 50));
+  abort.abort();
+  await pending.then(
+    (res) => assert.fail(`expected the request to be aborted, got HTTP ${res.status}; latentd log:\n${daemon.log()}`),
+    (e) => assert.equal(e.name, "AbortError"));
+  let after;
+  for (let i = 0; i < 100; i++) {
+    after = await metrics(daemon.base);
+    if (after[key] === before[key] + 1 && after.latent_http_generations_in_flight === 0) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.equal(after[key], before[key] + 1);
+  assert.equal(after.latent_http_generations_in_flight, 0);
+  assert.equal(after['latent_kv_cache_blocks{state="requests"}'], 0);
+});
+
+test("request bodies over the limit are refused with 413", async () => {
+  // A raw socket: the server answers as soon as it reads the Content-Length, before the body has been sent
+  // (fetch would fail with EPIPE while still writing it).
+  const { port } = new URL(daemon.base);
+  const reply = await new Promise((resolve, reject) => {
+    const sock = net.connect(Number(port), "127.0.0.1", () => {
+      sock.write(`POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n` +
+                 `Content-Length: ${9 << 20}\r\n\r\n{"prompt": "`);
+    });
+    let data = "";
+    sock.on("data", (d) => { data += d; });
+    sock.on("close", () => resolve(data));
+    sock.on("error", (e) => (data ? resolve(data) : reject(e)));
+  });
+  assert.match(reply, /^HTTP\/1\.1 413 /);
+  const body = JSON.parse(reply.slice(reply.indexOf("\r\n\r\n") + 4));
+  assert.match(body.error.message, /request body over \d+ bytes/);
+});
+
 test("/metrics is Prometheus text with request, token, latency and cache series", async () => {
   const res = await fetch(`${daemon.base}/metrics`);
   assert.equal(res.status, 200);
@@ -301,6 +371,25 @@ test("/metrics is Prometheus text with request, token, latency and cache series"
   assert.ok(m['latent_http_requests_total{endpoint="/v1/completions",status="400"}'] >= 2);
   assert.ok(m.latent_time_to_first_token_seconds_count >= 4);
   assert.ok(m.latent_prefix_cache_hit_rate > 0 && m.latent_prefix_cache_hit_rate < 1);
+});
+
+test("--spec mtp: drafts are counted in usage and /metrics, and greedy output is unchanged", async () => {
+  const req = { model: "any", prompt: "def fib(n):\n", max_tokens: 24, temperature: 0, ignore_eos: true };
+  const plain = await client.completions.create(req);
+  const d = await startDaemon(["--spec", "mtp"]);
+  try {
+    const spec = new OpenAI({ baseURL: `${d.base}/v1`, apiKey: "x", maxRetries: 0 });
+    const r = await spec.completions.create(req);
+    assert.equal(r.choices[0].text, plain.choices[0].text, "speculative decoding must not change greedy output");
+    const det = r.usage.completion_tokens_details;
+    assert.ok(det.accepted_prediction_tokens + det.rejected_prediction_tokens > 0, JSON.stringify(r.usage));
+    const m = await metrics(d.base);
+    assert.equal(m.latent_draft_tokens_total, det.accepted_prediction_tokens + det.rejected_prediction_tokens);
+    assert.equal(m.latent_draft_tokens_accepted_total, det.accepted_prediction_tokens);
+    assert.ok(m.latent_draft_acceptance_rate >= 0 && m.latent_draft_acceptance_rate <= 1);
+  } finally {
+    await stopDaemon(d);
+  }
 });
 
 test("with --token-file the API needs the bearer token (the WebSocket's rule)", async () => {
