@@ -152,6 +152,16 @@ try {
     result.screenshots.push(p);
     return p;
   };
+  // Quick open / command palette: type, wait until the wanted row is listed (file search and command
+  // registration can lag on a loaded machine), then pick it.
+  const quickOpen = async (key, text) => {
+    await page.keyboard.press(key);
+    await page.locator('.quick-input-widget input').first().waitFor({ timeout: 10_000 });
+    await page.keyboard.type(text, { delay: 10 });
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: text.replace(/^>/, '') }).first()
+      .waitFor({ timeout: 20_000 });
+    await page.keyboard.press('Enter');
+  };
   await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(dirs.workspace)}`);
   await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
   log('workbench loaded');
@@ -160,10 +170,7 @@ try {
   const status = page.locator('[id="latent.latent.status"], [id$="latent.status"]').first();
   await status.waitFor({ timeout: 60_000 });
   if (a['remote-token'] !== undefined) {
-    await page.keyboard.press('F1');
-    await page.keyboard.type('Latent: Set the Remote Server Token', { delay: 10 });
-    await page.waitForTimeout(500);
-    await page.keyboard.press('Enter');
+    await quickOpen('F1', 'Latent: Set the Remote Server Token');
     await page.locator('.quick-input-widget input[type="password"]').waitFor({ timeout: 10_000 });
     await page.keyboard.type(a['remote-token'], { delay: 5 });
     await page.keyboard.press('Enter');
@@ -188,10 +195,7 @@ try {
   log(`extension ready: ${state}`);
 
   // ---- open the file, type, wait for ghost text ------------------------------------------------------
-  await page.keyboard.press('Control+P');
-  await page.keyboard.type(a.file, { delay: 20 });
-  await page.waitForTimeout(500);
-  await page.keyboard.press('Enter');
+  await quickOpen('Control+P', a.file);
   const editor = page.locator('.monaco-editor .view-lines').first();
   await editor.waitFor({ timeout: 30_000 });
   await editor.click();
@@ -239,10 +243,7 @@ try {
   const disk = await waitDisk((t) => t !== before && t.startsWith(typedDoc), 15_000);
   await shot('vscode-e2e-accepted.png');
   if (a.explain) {
-    await page.keyboard.press('F1');
-    await page.keyboard.type("Latent: Explain the Last Completion's Context", { delay: 10 });
-    await page.waitForTimeout(500);
-    await page.keyboard.press('Enter');
+    await quickOpen('F1', "Latent: Explain the Last Completion's Context");
     const heading = page.locator('.monaco-editor .view-line', { hasText: 'Context of the last completion' });
     await heading.first().waitFor({ timeout: 15_000 });
     const prompt = page.locator('.monaco-editor .view-line', { hasText: 'Prompt' });
