@@ -50,13 +50,20 @@ export async function editAndComplete({ connection, received, raw }) {
   assert.equal(partials.at(-1), 'a + b');
   assert.ok(partials[0].length < 'a + b'.length, 'the first partial result came before the end');
 
-  // Cancelled while it decodes: RequestCancelled.
+  // Cancelled while it decodes (at its first streamed text, sent as latent/partialCompletion since this
+  // request has no partialResultToken): RequestCancelled.
   const source = new rpc.CancellationTokenSource();
+  const seen = [];
+  const onPartial = connection.onNotification('latent/partialCompletion', (p) => {
+    seen.push(p);
+    source.cancel();
+  });
   const pending = connection.sendRequest('textDocument/inlineCompletion', {
     textDocument: { uri }, position: { line: 3, character: 11 }, context: { triggerKind: 2 },
   }, source.token);
-  setTimeout(() => source.cancel(), 20);
   await assert.rejects(pending, (e) => e.code === -32800 && /cancelled/.test(e.message));
+  onPartial.dispose();
+  assert.ok(seen.length >= 1 && typeof seen[0].text === 'string' && seen[0].uri === uri, JSON.stringify(seen));
 
   // Garbage, an unknown method, bad params: errors, and the daemon keeps serving.
   const before = received.length;
