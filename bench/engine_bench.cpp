@@ -171,7 +171,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "engine_bench: %s\n", cache.error().to_string().c_str());
     return 1;
   }
-  bench::ReadBandwidth probe(size_t{1} << 30);
+  bench::ReadBandwidth probe;
 
   {  // warm-up: scratch buffers, page cache, pool threads
     Sequence s(*cache, 40);
@@ -208,18 +208,20 @@ int main(int argc, char** argv) {
       }
       fill_s = bench::now_s() - ts;
     }
-    double bw_before = probe.measure(pool);
+    // Each decode step is followed by one bandwidth pass, so both means cover the same stretch of time.
     std::vector<double> step_ms;
-    double ts = bench::now_s(), cs = bench::cpu_seconds();
+    double dt = 0, dc = 0, tp = 0;
     for (int64_t i = 0; i < n_decode; ++i) {
-      double t1 = bench::now_s();
+      double t1 = bench::now_s(), c1 = bench::cpu_seconds();
       auto r = s.feed(model, {next});
       next = argmax(r.logits_row(0), c.vocab_size);
-      step_ms.push_back((bench::now_s() - t1) * 1e3);
+      const double step = bench::now_s() - t1;
+      dc += bench::cpu_seconds() - c1;
+      dt += step;
+      step_ms.push_back(step * 1e3);
+      tp += probe.pass(pool);
     }
-    double dt = bench::now_s() - ts, dc = bench::cpu_seconds() - cs;
-    double bw_after = probe.measure(pool);
-    double bw = (bw_before + bw_after) / 2;
+    double bw = static_cast<double>(probe.bytes()) * static_cast<double>(n_decode) / tp / 1e9;
     double tps = static_cast<double>(n_decode) / dt;
     double kv_bytes = static_cast<double>(depth) * static_cast<double>(c.kv_cache_dim() * 4 * c.num_hidden_layers);
     double gbs = bytes_per_token * tps / 1e9;

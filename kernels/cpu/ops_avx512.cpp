@@ -79,9 +79,82 @@ LATENT_AVX512 void gemv_rows(const float* x, int64_t ldx, const WeightView& w, f
   for (; r < r1; ++r) gemv_tile<D, 1, T>(x, ldx, w, r, y, ldy);
 }
 
+// BF16 GEMV with half the widening work: a 32-bit lane of weights holds the pair (w[2i], w[2i+1]); lane << 16
+// is w[2i] as float32 and lane & 0xffff0000 is w[2i+1], so one 64-byte load feeds two FMAs against x split
+// into even and odd elements beforehand (xp: per 32 columns, 16 even then 16 odd; zero past cols).
+LATENT_AVX512 void split_even_odd(const float* x, int64_t ldx, int64_t n, int64_t cols, int64_t ldxp, float* xp) {
+  const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  for (int64_t t = 0; t < n; ++t) {
+    for (int64_t c = 0; c < cols; c += 32) {
+      const int64_t k0 = std::clamp<int64_t>(cols - c, 0, 16), k1 = std::clamp<int64_t>(cols - c - 16, 0, 16);
+      __m512 a = _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << k0) - 1), x + t * ldx + c);
+      __m512 b = _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << k1) - 1), x + t * ldx + c + 16);
+      _mm512_store_ps(xp + t * ldxp + c, _mm512_permutex2var_ps(a, ie, b));
+      _mm512_store_ps(xp + t * ldxp + c + 16, _mm512_permutex2var_ps(a, io, b));
+    }
+  }
+}
+
+template <int R, int T>
+LATENT_AVX512 void gemv_tile_bf16_pairs(const float* xp, int64_t ldxp, const WeightView& w, int64_t r0, float* y,
+                                        int64_t ldy) {
+  const int64_t cols = w.cols;
+  const auto* base = static_cast<const uint16_t*>(w.data);
+  const __m512i hi_mask = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
+  __m512 acc[R][T];
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
+  for (int64_t c = 0; c < cols; c += 32) {
+    const __mmask32 m = cols - c >= 32 ? 0xffffffffu : static_cast<__mmask32>((1u << (cols - c)) - 1);
+    __m512 xe[T], xo[T];
+    for (int t = 0; t < T; ++t) {
+      xe[t] = _mm512_load_ps(xp + t * ldxp + c);
+      xo[t] = _mm512_load_ps(xp + t * ldxp + c + 16);
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      __m512i v = _mm512_maskz_loadu_epi16(m, base + (r0 + r) * cols + c);
+      __m512 we = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+      __m512 wo = _mm512_castsi512_ps(_mm512_and_si512(v, hi_mask));
+      for (int t = 0; t < T; ++t) {
+        acc[r][t] = _mm512_fmadd_ps(we, xe[t], acc[r][t]);
+        acc[r][t] = _mm512_fmadd_ps(wo, xo[t], acc[r][t]);
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) y[t * ldy + r0 + r] = _mm512_reduce_add_ps(acc[r][t]);
+}
+
+template <int T>
+LATENT_AVX512 void gemv_rows_bf16_pairs(const float* xp, int64_t ldxp, const WeightView& w, float* y, int64_t ldy,
+                                        int64_t r0, int64_t r1) {
+  constexpr int R = T == 1 ? 8 : 4;
+  int64_t r = r0;
+  for (; r + R <= r1; r += R) gemv_tile_bf16_pairs<R, T>(xp, ldxp, w, r, y, ldy);
+  for (; r < r1; ++r) gemv_tile_bf16_pairs<1, T>(xp, ldxp, w, r, y, ldy);
+}
+
 template <DType D>
 void gemv(const float* x, int64_t ldx, int64_t n, const WeightView& w, float* y, int64_t ldy, ThreadPool& pool) {
+  const float* xp = nullptr;
+  int64_t ldxp = 0;
+  if constexpr (D == DType::kBF16) {
+    ldxp = (w.cols + 31) / 32 * 32;
+    float* buf = thread_scratch(ScratchSlot::kPackedX, static_cast<size_t>(n * ldxp));
+    split_even_odd(x, ldx, n, w.cols, ldxp, buf);
+    xp = buf;
+  }
   auto body = [&](int64_t r0, int64_t r1) {
+    if constexpr (D == DType::kBF16) {
+      switch (n) {
+        case 1: return gemv_rows_bf16_pairs<1>(xp, ldxp, w, y, ldy, r0, r1);
+        case 2: return gemv_rows_bf16_pairs<2>(xp, ldxp, w, y, ldy, r0, r1);
+        case 3: return gemv_rows_bf16_pairs<3>(xp, ldxp, w, y, ldy, r0, r1);
+        default: return gemv_rows_bf16_pairs<4>(xp, ldxp, w, y, ldy, r0, r1);
+      }
+    }
     switch (n) {
       case 1: return gemv_rows<D, 1>(x, ldx, w, y, ldy, r0, r1);
       case 2: return gemv_rows<D, 2>(x, ldx, w, y, ldy, r0, r1);
