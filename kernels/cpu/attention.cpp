@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <vector>
 
 #include "kernels/cpu/thread_pool.h"
@@ -14,7 +15,16 @@
 namespace latent::cpu {
 namespace {
 
-ThreadPool& pool_or_global(ThreadPool* pool) { return pool ? *pool : ThreadPool::global(); }
+// Splits [0, n) over the pool when the job is big enough to pay for waking it (about 64K multiply-adds);
+// small ones (tiny models, short contexts) run inline.
+void parallel(ThreadPool* pool, int64_t n, int64_t grain, int64_t work,
+              const std::function<void(int64_t, int64_t)>& fn) {
+  if (work < (int64_t{1} << 16) || n <= 1) {
+    fn(0, n);
+    return;
+  }
+  (pool ? *pool : ThreadPool::global()).parallel_for(n, grain, fn);
+}
 
 const std::array<float, 256>& fp8_table() {
   static const std::array<float, 256> table = [] {
@@ -63,7 +73,7 @@ void dequant_row(const WeightView& w, int64_t r, float* out) {
 void mla_absorb_q(const float* q, int64_t n, int64_t q_stride, const WeightView& kv_b, int64_t n_heads,
                   int64_t nope, int64_t rope, int64_t v_dim, float* q_lat, ThreadPool* pool) {
   const int64_t R = kv_b.cols;
-  pool_or_global(pool).parallel_for(n_heads, 1, [&](int64_t h0, int64_t h1) {
+  parallel(pool, n_heads, 1, n_heads * nope * R * n, [&](int64_t h0, int64_t h1) {
     std::vector<float> row(static_cast<size_t>(R));
     for (int64_t h = h0; h < h1; ++h) {
       for (int64_t t = 0; t < n; ++t) std::fill_n(q_lat + (t * n_heads + h) * R, R, 0.f);
@@ -108,7 +118,7 @@ void mla_attention(const float* q_lat, const float* q, int64_t q_stride, int64_t
         std::copy_n(part.data() + r * block_size, n_slots, scores.data() + r * ctx_max + b * block_size);
       }
     }
-    pool_or_global(pool).parallel_for(rows, 0, [&](int64_t r0, int64_t r1) {
+    parallel(pool, rows, 0, rows * ctx_hi * R, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
         const int64_t i = r / H, h = r % H;
         const int64_t n_ctx = start_pos + i0 + i + 1;  // causal
@@ -133,7 +143,7 @@ void mla_attention(const float* q_lat, const float* q, int64_t q_stride, int64_t
 void mla_apply_uv(const float* o_lat, int64_t n, const WeightView& kv_b, int64_t n_heads, int64_t nope,
                   int64_t v_dim, float* out, ThreadPool* pool) {
   const int64_t R = kv_b.cols;
-  pool_or_global(pool).parallel_for(n_heads, 1, [&](int64_t h0, int64_t h1) {
+  parallel(pool, n_heads, 1, n_heads * v_dim * R * n, [&](int64_t h0, int64_t h1) {
     std::vector<float> row(static_cast<size_t>(R)), wt(static_cast<size_t>(R * v_dim));  // W_UV_h^T [R, v]
     for (int64_t h = h0; h < h1; ++h) {
       for (int64_t j = 0; j < v_dim; ++j) {

@@ -287,6 +287,40 @@ TEST(DeepseekModel, BatchOfSequencesEqualsEachAlone) {
   test::expect_close(r->logits_row(7), b_alone.data(), V, 1e-5, 0, "batched b");
 }
 
+TEST(DeepseekModel, LongSequenceAcrossScatteredBlocksPrefillEqualsChunksAndDecode) {
+  auto model = test::load_model(test::golden_dir("v2lite-tiny"));
+  ASSERT_TRUE(model);
+  const int64_t V = model->config().vocab_size, N = 150;
+  std::mt19937 rng(5);
+  std::vector<int32_t> ids(N);
+  for (auto& t : ids) t = static_cast<int32_t>(rng() % V);
+  auto cache = KvCache::for_model(model->config(), 12);
+  ASSERT_TRUE(cache.ok());
+  // Sequence A: blocks 0..2 in order, one prefill.
+  auto a = cache->allocate(3);
+  ASSERT_TRUE(a.ok());
+  SequenceInput whole{ids, 0, *a, true};
+  auto ra = model->forward(std::span<const SequenceInput>(&whole, 1), *cache);
+  ASSERT_TRUE(ra.ok());
+  // Sequence B: a scattered block table, chunks of 37 then single-token decode for the last 10.
+  auto pool = cache->allocate(6);
+  ASSERT_TRUE(pool.ok());
+  std::vector<BlockId> table = {(*pool)[4], (*pool)[1], (*pool)[5]};
+  std::vector<float> logits;
+  int64_t at = 0;
+  while (at < N) {
+    const int64_t len = at < N - 10 ? std::min<int64_t>(37, N - 10 - at) : 1;
+    std::vector<int32_t> chunk(ids.begin() + at, ids.begin() + at + len);
+    SequenceInput in{chunk, at, table, true};
+    auto r = model->forward(std::span<const SequenceInput>(&in, 1), *cache);
+    ASSERT_TRUE(r.ok()) << r.error().to_string();
+    logits.insert(logits.end(), r->logits.begin(), r->logits.end());
+    at += len;
+  }
+  ASSERT_EQ(logits.size(), ra->logits.size());
+  test::expect_close(logits.data(), ra->logits.data(), logits.size(), 1e-5, 0, "150 tokens over 3 blocks");
+}
+
 TEST(DeepseekModel, BadInputsAreErrors) {
   auto model = test::load_model(test::golden_dir("v2lite-tiny"));
   ASSERT_TRUE(model);
