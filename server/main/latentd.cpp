@@ -35,7 +35,7 @@ const std::vector<latent::cli::OptionSpec> kOptions = {
     {"max-pending", "N", "completion requests in flight per connection", "16"},
     {"context-tokens", "N", "prompt budget for a completion's context", "2048"},
     {"cache-mb", "N", "latent (KV) cache size in MiB", "256"},
-    {"spec", "MODE", "speculative decoding for HTTP API requests: none, mtp, ngram or auto", "none"},
+    {"spec", "MODE", "speculative decoding (LSP completions and HTTP API): none, mtp, ngram or auto", "none"},
     {"test-backend", "", "protocol tests only: stream a scripted completion instead of running a model", ""},
     {"log-level", "LEVEL", "error, warn, info, debug or trace", "info"},
     {"version", "", "print the version and exit", ""},
@@ -117,7 +117,11 @@ int main(int argc, char** argv) {
   }
   // Declared after the host so that it goes first.
   std::unique_ptr<latent::lsp::CompletionBackend> model_backend;
-  if (host) model_backend = std::make_unique<latent::server::EngineCompletionBackend>(*host);
+  if (host) {
+    latent::server::EngineBackendOptions backend_options;  // --spec is validated below, with the HTTP API's
+    if (!latent::parse_spec_mode(args->get("spec"), &backend_options.spec.mode)) backend_options.spec.mode = latent::SpecMode::kNone;
+    model_backend = std::make_unique<latent::server::EngineCompletionBackend>(*host, backend_options);
+  }
   latent::lsp::CompletionBackend* completion_backend = backend ? backend.get() : model_backend.get();
 
   latent::lsp::AssistantOptions core_options;
