@@ -31,6 +31,9 @@ class BeastExchange : public HttpExchange, public std::enable_shared_from_this<B
   void start() {
     net::post(stream_.get_executor(), [self = shared_from_this()] {
       self->stream_.expires_never();
+      // Streamed tokens are small writes; Nagle's algorithm would hold each for the peer's delayed ACK (~40 ms).
+      beast::error_code ignored;
+      self->stream_.socket().set_option(net::ip::tcp::no_delay(true), ignored);
       self->watch();
     });
   }
