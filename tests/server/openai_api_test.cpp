@@ -1,0 +1,165 @@
+// OpenAiApi routing and error answers in process, through a recording HttpExchange; and one real generation on
+// tests/data/openai-tiny (EngineHost: real model, real tokenizer) to check streaming and disconnects without
+// sockets. The socket path is covered by tests/node/openai_api.test.mjs.
+#include "server/openai/api.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "server/engine_host.h"
+
+namespace latent::openai {
+namespace {
+
+using json = nlohmann::json;
+
+class RecordingExchange : public HttpExchange {
+ public:
+  void respond(int status, std::string content_type, std::string body) override {
+    std::lock_guard lock(mu_);
+    status_ = status;
+    content_type_ = std::move(content_type);
+    body_ = std::move(body);
+    done_ = true;
+    cv_.notify_all();
+  }
+  void begin_stream(int status, std::string content_type) override {
+    std::lock_guard lock(mu_);
+    status_ = status;
+    content_type_ = std::move(content_type);
+  }
+  void write(std::string chunk) override {
+    std::lock_guard lock(mu_);
+    body_ += chunk;
+    cv_.notify_all();
+  }
+  void end_stream() override {
+    std::lock_guard lock(mu_);
+    done_ = true;
+    cv_.notify_all();
+  }
+  void on_disconnect(std::function<void()> fn) override {
+    std::lock_guard lock(mu_);
+    on_gone_ = std::move(fn);
+  }
+  void disconnect() {
+    std::function<void()> fn;
+    {
+      std::lock_guard lock(mu_);
+      fn = std::move(on_gone_);
+    }
+    if (fn) fn();
+  }
+  bool wait(std::function<bool(const RecordingExchange&)> pred, int ms = 20000) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, std::chrono::milliseconds(ms), [&] { return pred(*this); });
+  }
+  int status() const { return status_; }
+  std::string body() const { return body_; }
+  std::string content_type() const { return content_type_; }
+  bool done() const { return done_; }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int status_ = 0;
+  std::string content_type_, body_;
+  bool done_ = false;
+  std::function<void()> on_gone_;
+};
+
+TEST(OpenaiApi, WithoutAModelListsNothingAndAnswers503) {
+  MetricsRegistry metrics;
+  OpenAiApi api(EngineAccess{}, metrics, ApiOptions{});
+  auto ex = std::make_shared<RecordingExchange>();
+  ASSERT_TRUE(api.handle("GET", "/v1/models", "", ex));
+  EXPECT_EQ(ex->status(), 200);
+  EXPECT_EQ(json::parse(ex->body())["data"].size(), 0u);
+
+  ex = std::make_shared<RecordingExchange>();
+  ASSERT_TRUE(api.handle("POST", "/v1/completions", R"({"prompt":"x"})", ex));
+  EXPECT_EQ(ex->status(), 503);
+  EXPECT_EQ(json::parse(ex->body())["error"]["code"], "model_not_loaded");
+
+  // Field errors come before the missing model: the client learns what to fix first.
+  ex = std::make_shared<RecordingExchange>();
+  ASSERT_TRUE(api.handle("POST", "/v1/chat/completions", R"({"messages":"hi"})", ex));
+  EXPECT_EQ(ex->status(), 400);
+  EXPECT_EQ(json::parse(ex->body())["error"]["param"], "messages");
+
+  ex = std::make_shared<RecordingExchange>();
+  ASSERT_TRUE(api.handle("GET", "/infill", "", ex));
+  EXPECT_EQ(ex->status(), 405);
+
+  EXPECT_FALSE(api.handle("GET", "/v2/whatever", "", std::make_shared<RecordingExchange>()));
+
+  ex = std::make_shared<RecordingExchange>();
+  ASSERT_TRUE(api.handle("GET", "/metrics?x=1", "", ex));
+  EXPECT_EQ(ex->content_type(), "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_NE(ex->body().find("latent_http_requests_total{endpoint=\"/v1/completions\",status=\"503\"} 1"),
+            std::string::npos)
+      << ex->body();
+}
+
+class OpenaiApiEngine : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    EngineHostOptions o;
+    o.model_dir = std::string(LATENT_TEST_DATA) + "/openai-tiny";
+    o.cache_bytes = size_t(16) << 20;
+    auto h = EngineHost::load(o);
+    ASSERT_TRUE(h.ok()) << h.error().message;
+    host_ = std::move(*h);
+    EngineAccess e;
+    e.scheduler = &host_->scheduler();
+    e.tokenizer = host_->shared_tokenizer();
+    e.text = host_->text();
+    e.stop_ids = host_->stop_ids();
+    e.context_length = host_->config().max_position_embeddings;
+    e.sample_engine = [h = host_.get()] { h->sample(); };
+    host_->add_metrics(metrics_);
+    api_ = std::make_unique<OpenAiApi>(e, metrics_, ApiOptions{});
+  }
+  void TearDown() override {
+    api_.reset();
+    host_.reset();
+  }
+  MetricsRegistry metrics_;
+  std::unique_ptr<EngineHost> host_;
+  std::unique_ptr<OpenAiApi> api_;
+};
+
+TEST_F(OpenaiApiEngine, StreamsChunksThenDone) {
+  auto ex = std::make_shared<RecordingExchange>();
+  ASSERT_TRUE(api_->handle("POST", "/v1/completions",
+                           R"({"prompt":"int x = ","max_tokens":5,"temperature":0,"stream":true,"ignore_eos":true})",
+                           ex));
+  ASSERT_TRUE(ex->wait([](const RecordingExchange& e) { return e.done(); }));
+  EXPECT_EQ(ex->status(), 200);
+  EXPECT_EQ(ex->content_type(), "text/event-stream");
+  std::string body = ex->body();
+  EXPECT_EQ(body.substr(body.size() - 14), "data: [DONE]\n\n");
+  EXPECT_NE(body.find("\"finish_reason\":\"length\""), std::string::npos) << body;
+  EXPECT_EQ(api_->in_flight(), 0);
+}
+
+TEST_F(OpenaiApiEngine, DisconnectCancelsAndFreesTheRequestsBlocks) {
+  auto ex = std::make_shared<RecordingExchange>();
+  ASSERT_TRUE(api_->handle("POST", "/v1/completions",
+                           R"({"prompt":"while True:","max_tokens":20000,"stream":true,"ignore_eos":true})", ex));
+  ASSERT_TRUE(ex->wait([](const RecordingExchange& e) { return e.body().find("\"text\"") != std::string::npos; }));
+  ex->disconnect();
+  for (int i = 0; i < 400 && api_->in_flight() != 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(api_->in_flight(), 0);
+  EXPECT_FALSE(ex->done()) << "no response after the client left";
+  std::string m = metrics_.render();
+  EXPECT_NE(m.find("latent_requests_cancelled_total{reason=\"client_disconnect\"} 1\n"), std::string::npos) << m;
+  EXPECT_NE(m.find("latent_kv_cache_blocks{state=\"requests\"} 0\n"), std::string::npos) << m;
+}
+
+}  // namespace
+}  // namespace latent::openai
