@@ -54,16 +54,29 @@ ThreadPool::~ThreadPool() {
   for (auto& t : workers_) t.join();
 }
 
+// The claim word: job number (24 bits) | chunk count (20 bits) | next chunk (20 bits). Whether a job has chunks
+// left is decided from the word alone; the job's fields are read only after a successful claim, when the job
+// is certainly still running (the caller waits for the claimed chunk) and its fields cannot change.
+namespace {
+constexpr int kChunkBits = 20;
+constexpr uint64_t kChunkMask = (uint64_t{1} << kChunkBits) - 1;
+constexpr int64_t kMaxChunks = static_cast<int64_t>(kChunkMask);
+uint64_t claim_word(uint32_t seq, int64_t chunks) {
+  return (static_cast<uint64_t>(seq & 0xffffffu) << (2 * kChunkBits)) | (static_cast<uint64_t>(chunks) << kChunkBits);
+}
+}  // namespace
+
 void ThreadPool::work() {
   t_inside_job = true;
   for (;;) {
     uint64_t v = claim_.load(std::memory_order_acquire);
+    const int64_t next = static_cast<int64_t>(v & kChunkMask);
+    const int64_t chunks = static_cast<int64_t>((v >> kChunkBits) & kChunkMask);
+    if (next >= chunks) break;
+    if (!claim_.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel)) continue;
     const auto* fn = fn_.load(std::memory_order_relaxed);
     const int64_t n = n_.load(std::memory_order_relaxed), grain = grain_.load(std::memory_order_relaxed);
-    const int64_t chunk = static_cast<int64_t>(v & 0xffffffffu);
-    if (!fn || chunk * grain >= n) break;
-    if (!claim_.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel)) continue;  // fields may be stale
-    const int64_t begin = chunk * grain;
+    const int64_t begin = next * grain;
     (*fn)(begin, std::min(n, begin + grain));
     done_.fetch_add(1, std::memory_order_release);
   }
@@ -91,6 +104,7 @@ void ThreadPool::worker_main() {
 void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
   if (grain <= 0) grain = (n + n_threads_ - 1) / n_threads_;
+  grain = std::max(grain, (n + kMaxChunks - 1) / kMaxChunks);  // the chunk count must fit the claim word
   const int64_t chunks = (n + grain - 1) / grain;
   if (chunks == 1 || n_threads_ == 1 || t_inside_job) {
     // Inline: one chunk, no workers, or a nested call from inside a job (the workers are busy with it).
@@ -103,7 +117,7 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
   n_.store(n, std::memory_order_relaxed);
   grain_.store(grain, std::memory_order_relaxed);
   done_.store(0, std::memory_order_relaxed);
-  claim_.store(static_cast<uint64_t>(job_seq_) << 32, std::memory_order_release);
+  claim_.store(claim_word(job_seq_, chunks), std::memory_order_release);
   generation_.fetch_add(1, std::memory_order_release);
   generation_.notify_all();
   work();
@@ -116,7 +130,6 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
       std::this_thread::yield();
     }
   }
-  fn_.store(nullptr, std::memory_order_relaxed);
 }
 
 void ThreadPool::run_on_all(const std::function<void(int, int)>& fn) {

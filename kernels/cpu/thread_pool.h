@@ -6,7 +6,7 @@
 // briefly after each job (decode issues hundreds of small jobs per token) and then sleep on a futex, so an idle
 // pool costs no CPU.
 //
-// Chunks are claimed from one atomic word holding (job number, next chunk), and the caller waits only for
+// Chunks are claimed from one atomic word holding (job number, chunk count, next chunk), and the caller waits only for
 // chunks that were claimed: a worker that the OS has not scheduled yet (a busy, shared machine) never holds a
 // job up; when it wakes it finds the job exhausted, or joins the next one.
 #include <atomic>
@@ -50,11 +50,11 @@ class ThreadPool {
   std::vector<std::thread> workers_;
   std::mutex call_mutex_;  // one job at a time
   uint32_t job_seq_ = 0;   // caller side, under call_mutex_
-  // The current job. Fields are atomics because a late worker may read them while the next job is being
-  // published; it then fails to claim (the claim word changed) and never uses what it read.
+  // The current job; read by a worker only after it claimed one of its chunks (atomics for the formal race
+  // with the next job's publication, which cannot overlap a claimed chunk).
   std::atomic<const std::function<void(int64_t, int64_t)>*> fn_{nullptr};
   std::atomic<int64_t> n_{0}, grain_{1};
-  std::atomic<uint64_t> claim_{0};  // (job_seq << 32) | next chunk
+  std::atomic<uint64_t> claim_{0};  // job_seq (24 bits) | chunk count (20) | next chunk (20)
   std::atomic<int64_t> done_{0};    // chunks of the current job finished
   std::atomic<uint32_t> generation_{0};  // bumped per job: wakes sleeping workers
   std::atomic<bool> stop_{false};

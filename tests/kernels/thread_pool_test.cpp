@@ -90,6 +90,26 @@ TEST(ThreadPool, ManySmallJobsAfterIdle) {
   EXPECT_EQ(c.load(), count);
 }
 
+// Back-to-back jobs of different shapes: a worker arriving late from one job must never run a chunk of the next
+// with the old job's bookkeeping (each index of every job exactly once).
+TEST(ThreadPool, BackToBackJobsOfDifferentShapes) {
+  for (int threads : {2, 3, 8}) {  // 8 threads on few cores: workers are preempted mid-claim
+    ThreadPool pool(threads);
+    std::vector<std::atomic<int>> hits(64);
+    for (int job = 0; job < 20000; ++job) {
+      const int64_t n = 1 + (job * 7) % 64, grain = 1 + (job * 3) % 5;
+      for (int64_t i = 0; i < n; ++i) hits[i].store(0, std::memory_order_relaxed);
+      pool.parallel_for(n, grain, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) hits[i].fetch_add(1, std::memory_order_relaxed);
+      });
+      for (int64_t i = 0; i < n; ++i) {
+        ASSERT_EQ(hits[i].load(), 1) << "threads=" << threads << " job " << job << " n=" << n << " grain=" << grain
+                                     << " i=" << i;
+      }
+    }
+  }
+}
+
 TEST(ThreadPool, GlobalPoolHonorsDefault) {
   EXPECT_GE(ThreadPool::default_threads(), 1);
   EXPECT_EQ(ThreadPool::global().size(), ThreadPool::default_threads());
