@@ -28,14 +28,16 @@ lsp::CompletionBackend::Handle EngineCompletionBackend::start(lsp::CompletionJob
   }
   auto t0 = std::chrono::steady_clock::now();
   auto done = std::make_shared<OnDone>(std::move(on_done));  // also answers a failed submit below
-  req.on_event = [this, on_delta = std::move(on_delta), done, t0](const Event& e) {
+  // The callback may run after this backend is gone (a cancelled request's last event, at shutdown): it holds
+  // the host, whose engine thread is the one calling it, and nothing of the backend.
+  req.on_event = [host = &host_, on_delta = std::move(on_delta), done, t0](const Event& e) {
     const OnDone& on_done = *done;
     switch (e.kind) {
       case Event::Kind::kToken:
         if (!e.text.empty()) on_delta(e.text);
         return;
       case Event::Kind::kDone: {
-        host_.sample();  // engine thread: refresh the /metrics snapshot
+        host->sample();  // engine thread: refresh the /metrics snapshot
         if (e.finish == FinishReason::kCancelled || e.finish == FinishReason::kSuperseded ||
             e.finish == FinishReason::kPreempted) {
           on_done(make_error(ErrorCode::kCancelled, std::string("engine: ") + finish_reason_name(e.finish)));
