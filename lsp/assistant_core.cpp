@@ -41,6 +41,7 @@ AssistantCore::~AssistantCore() {
     for (const auto& [t, j] : jobs_) tickets.push_back(t);
   }
   for (Ticket t : tickets) cancel(t);
+  quiesce();
 }
 
 Status AssistantCore::open(const std::string& uri, const std::string& language_id, int version, std::string text) {
@@ -252,27 +253,33 @@ Result<AssistantCore::Ticket> AssistantCore::complete(const CompletionRequest& r
   return job->ticket;
 }
 
+// The job's lock is held through on_done (and on_partial is called under it too), so that once cancel() or
+// the destructor has seen a job finished, none of its callbacks is running or will run; finishing_ counts the
+// finishes in progress for quiesce().
 void AssistantCore::finish(const std::shared_ptr<Job>& job, Result<CompletionOutcome> result, bool cancel_backend) {
-  OnDone done;
-  CompletionBackend::Handle handle = 0;
-  bool started = false;
-  {
-    std::lock_guard<std::mutex> lock(job->mu);
-    if (job->finished) return;
-    job->finished = true;
-    done = std::move(job->on_done);
-    job->on_partial = nullptr;
-    handle = job->handle;
-    started = job->started;
-  }
+  std::unique_lock<std::mutex> job_lock(job->mu);
+  if (job->finished) return;
+  job->finished = true;
+  OnDone done = std::move(job->on_done);
+  job->on_partial = nullptr;
   {
     std::lock_guard<std::mutex> lock(mu_);
     jobs_.erase(job->ticket);
     auto it = by_uri_.find(job->uri);
     if (it != by_uri_.end() && it->second == job->ticket) by_uri_.erase(it);
+    ++finishing_;
   }
-  if (cancel_backend && started && backend_) backend_->cancel(handle);
+  if (cancel_backend && job->started && backend_) backend_->cancel(job->handle);
   if (done) done(std::move(result));
+  job_lock.unlock();
+  std::lock_guard<std::mutex> lock(mu_);
+  --finishing_;
+  idle_cv_.notify_all();
+}
+
+void AssistantCore::quiesce() {
+  std::unique_lock<std::mutex> lock(mu_);
+  idle_cv_.wait(lock, [&] { return finishing_ == 0; });
 }
 
 void AssistantCore::cancel(Ticket ticket) {

@@ -6,6 +6,7 @@
 // and cancel() too. Callbacks of a completion arrive on the backend's thread; each completion ends with
 // exactly one on_done (result, error, kCancelled when cancelled or superseded).
 #include <chrono>
+#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <map>
@@ -70,7 +71,11 @@ class AssistantCore {
   // Builds the context and starts the backend. A running completion of the same document is superseded
   // (its on_done gets kCancelled). Errors before the start (no model, unknown document) are returned.
   Result<Ticket> complete(const CompletionRequest& request, OnPartial on_partial, OnDone on_done);
+  // After cancel() returns, none of the completion's callbacks is running or will run.
   void cancel(Ticket ticket);
+  // Waits until no completion is in the middle of calling its on_done (for owners of what callbacks touch,
+  // before they go away: call after cancelling their completions).
+  void quiesce();
   size_t running() const;
 
   DocumentStore& documents() { return documents_; }
@@ -95,7 +100,9 @@ class AssistantCore {
   static constexpr std::chrono::milliseconds kReindexInterval{500};
   std::map<std::string, std::chrono::steady_clock::time_point> reindexed_;
 
-  mutable std::mutex mu_;  // guards jobs_ and by_uri_
+  mutable std::mutex mu_;  // guards jobs_, by_uri_ and finishing_; taken after a Job's lock, never before
+  std::condition_variable idle_cv_;
+  int finishing_ = 0;
   std::map<Ticket, std::shared_ptr<Job>> jobs_;
   std::map<std::string, Ticket> by_uri_;
   Ticket next_ticket_ = 1;

@@ -29,6 +29,7 @@ LspServer::~LspServer() {
     for (const auto& [id, t] : inflight_) tickets.push_back(t);
   }
   for (auto t : tickets) core_.cancel(t);
+  core_.quiesce();  // a completion finishing on the engine thread may still be inside our on_done
 }
 
 bool LspServer::run() {
