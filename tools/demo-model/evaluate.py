@@ -252,7 +252,7 @@ def main():
     res["params_total"] = sum(p.numel() for p in model.parameters())
     if args.refs:
         m = write_refs(model, tok, args.refs)
-        log("refs: " + json.dumps([(c["name"], len(c["ids"]), c["min_routing_margin"], c["min_top1_top2_gap"])
+        log("refs: " + json.dumps([(c["name"], len(c["ids"]), c["min_routing_margin"], c["last_top1_top2_gap"])
                                    for c in m["cases"]]))
         if args.refs_only:
             return
