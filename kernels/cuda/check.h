@@ -1,0 +1,25 @@
+#pragma once
+// CUDA/cuBLAS return codes as Status: "cudaMalloc(1.5 GiB): out of memory". CUDA-only header.
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <string>
+
+#include "kernels/base/result.h"
+
+namespace latent::cuda {
+
+inline Status cuda_status(cudaError_t e, const char* what) {
+  if (e == cudaSuccess) return Status();
+  return make_error(ErrorCode::kInternal, std::string(what) + ": " + cudaGetErrorString(e));
+}
+
+inline Status cublas_status(cublasStatus_t e, const char* what) {
+  if (e == CUBLAS_STATUS_SUCCESS) return Status();
+  return make_error(ErrorCode::kInternal, std::string(what) + ": " + cublasGetStatusString(e));
+}
+
+// The launch error of the kernel just queued (bad configuration, too much shared memory).
+inline Status launch_status(const char* kernel) { return cuda_status(cudaGetLastError(), kernel); }
+
+}  // namespace latent::cuda

@@ -1,0 +1,106 @@
+// Element-wise and row ops: embedding, RMSNorm, RoPE, SwiGLU. One block per row where a row reduction is
+// needed; everything else one thread per element.
+#include <string>
+
+#include "kernels/cuda/check.h"
+#include "kernels/cuda/ops.h"
+#include "kernels/cuda/weight_load.cuh"
+
+namespace latent::cuda {
+namespace {
+
+__global__ void embedding_kernel(const void* table, DType dt, const float* scale_inv, int64_t vocab, int64_t d,
+                                 int64_t block, const int32_t* ids, float* out) {
+  const int64_t t = blockIdx.x;
+  const int32_t id = ids[t];
+  for (int64_t c = threadIdx.x; c < d; c += blockDim.x) {
+    out[t * d + c] = (id >= 0 && id < vocab) ? detail::load1(table, dt, scale_inv, d, block, id, c) : 0.f;
+  }
+}
+
+// Sum of squares in double like the CPU reference (ops_ref.cpp), so both agree to float rounding.
+__global__ void rms_norm_kernel(const float* x, int64_t d, const void* gain, DType gdt, float eps, float* y) {
+  const int64_t t = blockIdx.x;
+  const float* xr = x + t * d;
+  double ss = 0;
+  for (int64_t i = threadIdx.x; i < d; i += blockDim.x) ss += static_cast<double>(xr[i]) * xr[i];
+  __shared__ double part[32];
+  for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+  if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = ss;
+  __syncthreads();
+  if (threadIdx.x < 32) {
+    double v = threadIdx.x < (blockDim.x >> 5) ? part[threadIdx.x] : 0.0;
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    if (threadIdx.x == 0) part[0] = v;
+  }
+  __syncthreads();
+  const float inv = static_cast<float>(1.0 / sqrt(part[0] / static_cast<double>(d) + eps));
+  for (int64_t i = threadIdx.x; i < d; i += blockDim.x) {
+    y[t * d + i] = xr[i] * inv * detail::load1(gain, gdt, nullptr, d, 128, 0, i);
+  }
+}
+
+// One thread per (token, head, pair). cos/sin in double of the float32 angle, as engine/rope.cpp.
+__global__ void rope_kernel(float* x, int64_t n, int64_t n_heads, int64_t token_stride, int64_t head_stride,
+                            int64_t offset, int64_t half, const int32_t* positions, const float* inv_freq) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n * n_heads * half) return;
+  const int64_t p = i % half, h = (i / half) % n_heads, t = i / (half * n_heads);
+  const float angle = static_cast<float>(positions[t]) * inv_freq[p];
+  double s, c;
+  sincos(static_cast<double>(angle), &s, &c);
+  const float cf = static_cast<float>(c), sf = static_cast<float>(s);
+  float* v = x + t * token_stride + h * head_stride + offset + 2 * p;
+  const float a = v[0], b = v[1];
+  v[0] = a * cf - b * sf;
+  v[1] = a * sf + b * cf;
+}
+
+__global__ void swiglu_kernel(const float* gate, const float* up, int64_t n, float* out) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  const float g = gate[i];
+  out[i] = g / (1.f + expf(-g)) * up[i];
+}
+
+unsigned blocks_for(int64_t n, int threads) { return static_cast<unsigned>((n + threads - 1) / threads); }
+
+}  // namespace
+
+Status embedding(const DeviceWeight& table, const int32_t* ids, int64_t n, float* out, cudaStream_t stream) {
+  if (n <= 0) return Status();
+  embedding_kernel<<<static_cast<unsigned>(n), 256, 0, stream>>>(table.data, table.dtype, table.scale_inv,
+                                                                 table.rows, table.cols, table.block, ids, out);
+  return launch_status("embedding_kernel");
+}
+
+Status rms_norm(const float* x, int64_t n, int64_t d, const void* gain, DType gain_dtype, float eps, float* y,
+                cudaStream_t stream) {
+  if (gain_dtype == DType::kF8E4M3) {
+    return make_error(ErrorCode::kUnsupported, "cuda::rms_norm: expected an F32/BF16/F16 gain, found F8_E4M3");
+  }
+  if (n <= 0) return Status();
+  rms_norm_kernel<<<static_cast<unsigned>(n), 256, 0, stream>>>(x, d, gain, gain_dtype, eps, y);
+  return launch_status("rms_norm_kernel");
+}
+
+Status rope(float* x, int64_t n, int64_t n_heads, int64_t token_stride, int64_t head_stride, int64_t offset,
+            int64_t rope_dim, const int32_t* positions, const float* inv_freq, cudaStream_t stream) {
+  if (rope_dim % 2 != 0) {
+    return make_error(ErrorCode::kInvalidArgument, "cuda::rope: expected an even rope_dim, found " +
+                                                       std::to_string(rope_dim));
+  }
+  const int64_t total = n * n_heads * (rope_dim / 2);
+  if (total <= 0) return Status();
+  rope_kernel<<<blocks_for(total, 256), 256, 0, stream>>>(x, n, n_heads, token_stride, head_stride, offset,
+                                                          rope_dim / 2, positions, inv_freq);
+  return launch_status("rope_kernel");
+}
+
+Status swiglu(const float* gate, const float* up, int64_t n, float* out, cudaStream_t stream) {
+  if (n <= 0) return Status();
+  swiglu_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(gate, up, n, out);
+  return launch_status("swiglu_kernel");
+}
+
+}  // namespace latent::cuda

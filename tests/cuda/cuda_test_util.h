@@ -1,0 +1,60 @@
+#pragma once
+// Helpers of the CUDA tests: random host data in every weight dtype, CPU views of it, device copies.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "kernels/cpu/ops.h"
+#include "kernels/cuda/device.h"
+#include "kernels/cuda/memory.h"
+
+#define LATENT_REQUIRE_GPU() \
+  if (::latent::cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device present"
+
+namespace latent::cuda::testing {
+
+inline std::vector<float> random_floats(int64_t n, uint32_t seed, float lo = -1.f, float hi = 1.f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(lo, hi);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (auto& x : v) x = u(rng);
+  return v;
+}
+
+// A host weight in `dtype` with random values (FP8: random block scales) and its CPU view.
+struct HostWeight {
+  std::vector<uint8_t> bytes;
+  std::vector<float> scales;
+  cpu::WeightView view;
+
+  HostWeight(DType dtype, int64_t rows, int64_t cols, uint32_t seed) {
+    const std::vector<float> f = random_floats(rows * cols, seed, -0.5f, 0.5f);
+    bytes.resize(static_cast<size_t>(rows * cols * dtype_size(dtype)));
+    for (int64_t i = 0; i < rows * cols; ++i) {
+      switch (dtype) {
+        case DType::kF32: reinterpret_cast<float*>(bytes.data())[i] = f[i]; break;
+        case DType::kBF16: reinterpret_cast<uint16_t*>(bytes.data())[i] = f32_to_bf16(f[i]); break;
+        case DType::kF16: ADD_FAILURE() << "HostWeight: F16 has no host encoder here"; return;
+        case DType::kF8E4M3: bytes[static_cast<size_t>(i)] = f32_to_fp8e4m3(f[i] * 400.f); break;
+      }
+    }
+    view = cpu::WeightView{bytes.data(), dtype, rows, cols};
+    if (dtype == DType::kF8E4M3) {
+      scales = random_floats(((rows + 127) / 128) * ((cols + 127) / 128), seed + 1, 0.5f / 400.f, 1.5f / 400.f);
+      view.scale_inv = scales.data();
+    }
+  }
+};
+
+// max |a - b| / max(1, max |b|): error relative to the output's scale.
+inline double rel_err(const std::vector<float>& a, const std::vector<float>& b) {
+  double m = 1.0, e = 0.0;
+  for (size_t i = 0; i < b.size(); ++i) m = std::max(m, static_cast<double>(std::fabs(b[i])));
+  for (size_t i = 0; i < b.size(); ++i) e = std::max(e, static_cast<double>(std::fabs(a[i] - b[i])));
+  return e / m;
+}
+
+}  // namespace latent::cuda::testing

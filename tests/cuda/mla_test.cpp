@@ -1,0 +1,122 @@
+// MLA on the device against kernels/cpu/attention.h: absorption, paged attention (decode rows with different
+// context lengths, long enough to be split and merged; causal prefill) and W_UV.
+#include "kernels/cuda/mla.h"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "kernels/cpu/attention.h"
+#include "tests/cuda/cuda_test_util.h"
+
+namespace latent::cuda {
+namespace {
+
+using testing::HostWeight;
+using testing::random_floats;
+using testing::rel_err;
+
+constexpr int64_t kBlock = 64;
+
+// A cache in the engine's layout [n_blocks, n_layers, 64, R + P] with random rows.
+struct Cache {
+  int64_t n_blocks, n_layers, dim;
+  std::vector<float> data;
+  Cache(int64_t blocks, int64_t layers, int64_t d)
+      : n_blocks(blocks), n_layers(layers), dim(d), data(random_floats(blocks * layers * kBlock * d, 17)) {}
+  const float* block(int64_t layer, int64_t b) const { return data.data() + ((b * n_layers + layer) * kBlock) * dim; }
+};
+
+struct Dims {
+  int64_t H, nope, R, P, v;
+};
+
+void check_decode(const Dims& m, const std::vector<int32_t>& ctx) {
+  const int64_t n = static_cast<int64_t>(ctx.size()), dim = m.R + m.P, layer = 1, layers = 2, q_stride = m.H * (m.nope + m.P);
+  const int64_t max_blocks = 40;
+  Cache cache(n * max_blocks + 3, layers, dim);
+  // Row i's table: blocks in a scrambled order so paging is really exercised.
+  std::vector<int32_t> tables(static_cast<size_t>(n * max_blocks));
+  for (int64_t i = 0; i < n * max_blocks; ++i) tables[static_cast<size_t>(i)] = static_cast<int32_t>((i * 37 + 3) % (n * max_blocks + 3));
+  const std::vector<float> q = random_floats(n * q_stride, 21), q_lat = random_floats(n * m.H * m.R, 22);
+  const float scale = 0.07f;
+  std::vector<float> want(static_cast<size_t>(n * m.H * m.R));
+  int32_t max_ctx = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    std::vector<const float*> blocks;
+    for (int64_t b = 0; b < max_blocks; ++b) blocks.push_back(cache.block(layer, tables[static_cast<size_t>(i * max_blocks + b)]));
+    cpu::mla_attention(q_lat.data() + i * m.H * m.R, q.data() + i * q_stride, q_stride, 1, m.H, m.nope, m.R, m.P,
+                       ctx[static_cast<size_t>(i)] - 1, blocks.data(), kBlock, scale, want.data() + i * m.H * m.R);
+    max_ctx = std::max(max_ctx, ctx[static_cast<size_t>(i)]);
+  }
+  DeviceArray<float> dcache(cache.data), dq(q), dql(q_lat), out(n * m.H * m.R);
+  DeviceArray<int32_t> dtables(tables), dctx(ctx);
+  MlaAttentionArgs a;
+  a.q_lat = dql.data(), a.q = dq.data(), a.q_stride = q_stride, a.nope = m.nope;
+  a.n = n, a.n_heads = m.H, a.R = m.R, a.P = m.P, a.scale = scale, a.ctx_lens = dctx.data(), a.max_ctx = max_ctx;
+  a.o_lat = out.data();
+  const PagedLatentCache pc{dcache.data() + layer * kBlock * dim, layers * kBlock * dim, dtables.data(), max_blocks};
+  DeviceArray<float> ws(mla_attention_workspace(a));
+  const Status st = mla_attention(a, pc, ws.data(), nullptr);
+  ASSERT_TRUE(st.ok()) << st.error().to_string();
+  EXPECT_LT(rel_err(out.to_host(), want), 1e-5);
+}
+
+TEST(CudaMla, DecodeMatchesCpuOverPagedCacheCoderV2LiteShape) {
+  LATENT_REQUIRE_GPU();
+  check_decode({16, 128, 512, 64, 128}, {1, 65, 700, 2500});  // 2500 tokens: several splits merged
+}
+
+TEST(CudaMla, DecodeMatchesCpuWithFewHeads) {
+  LATENT_REQUIRE_GPU();
+  check_decode({2, 16, 64, 16, 16}, {3, 130, 1000});
+}
+
+TEST(CudaMla, DecodeMatchesCpuWithHeadGroups) {
+  LATENT_REQUIRE_GPU();
+  check_decode({40, 16, 64, 16, 16}, {77, 400});  // 40 heads: groups of 16, 16 and 8
+}
+
+TEST(CudaMla, CausalPrefillMatchesCpu) {
+  LATENT_REQUIRE_GPU();
+  const int64_t H = 4, nope = 32, R = 128, P = 32, n = 9, start = 70, dim = R + P, q_stride = H * (nope + P);
+  Cache cache(4, 1, dim);
+  const std::vector<int32_t> table = {2, 0, 3};
+  const std::vector<float> q = random_floats(n * q_stride, 31), q_lat = random_floats(n * H * R, 32);
+  std::vector<const float*> blocks;
+  for (int32_t b : table) blocks.push_back(cache.block(0, b));
+  std::vector<float> want(static_cast<size_t>(n * H * R));
+  cpu::mla_attention(q_lat.data(), q.data(), q_stride, n, H, nope, R, P, start, blocks.data(), kBlock, 0.1f, want.data());
+  DeviceArray<float> dcache(cache.data), dq(q), dql(q_lat), out(n * H * R);
+  DeviceArray<int32_t> dtable(table);
+  MlaAttentionArgs a;
+  a.q_lat = dql.data(), a.q = dq.data(), a.q_stride = q_stride, a.nope = nope, a.n = n, a.n_heads = H, a.R = R;
+  a.P = P, a.scale = 0.1f, a.start_pos = start, a.max_ctx = start + n, a.o_lat = out.data();
+  DeviceArray<float> ws(mla_attention_workspace(a));
+  ASSERT_TRUE(mla_attention(a, {dcache.data(), kBlock * dim, dtable.data(), 0}, ws.data(), nullptr).ok());
+  EXPECT_LT(rel_err(out.to_host(), want), 1e-5);
+}
+
+TEST(CudaMla, AbsorbAndApplyUvMatchCpu) {
+  LATENT_REQUIRE_GPU();
+  const int64_t H = 4, nope = 32, rope = 16, v = 24, R = 64, n = 3, q_stride = H * (nope + rope);
+  for (DType dt : {DType::kBF16, DType::kF8E4M3}) {
+    HostWeight kv_b(dt, H * (nope + v), R, 41);
+    auto arena = DeviceArena::create(size_t{1} << 20);
+    ASSERT_TRUE(arena.ok());
+    auto dkv = arena->upload(kv_b.view);
+    ASSERT_TRUE(dkv.ok());
+    const std::vector<float> q = random_floats(n * q_stride, 42), o_lat = random_floats(n * H * R, 43);
+    std::vector<float> want_q(static_cast<size_t>(n * H * R)), want_o(static_cast<size_t>(n * H * v));
+    cpu::mla_absorb_q(q.data(), n, q_stride, kv_b.view, H, nope, rope, v, want_q.data());
+    cpu::mla_apply_uv(o_lat.data(), n, kv_b.view, H, nope, v, want_o.data());
+    DeviceArray<float> dq(q), dol(o_lat), got_q(n * H * R), got_o(n * H * v);
+    ASSERT_TRUE(mla_absorb_q(dq.data(), n, q_stride, *dkv, H, nope, rope, v, got_q.data(), nullptr).ok());
+    ASSERT_TRUE(mla_apply_uv(dol.data(), n, *dkv, H, nope, v, got_o.data(), nullptr).ok());
+    EXPECT_LT(rel_err(got_q.to_host(), want_q), 1e-5) << dtype_name(dt);
+    EXPECT_LT(rel_err(got_o.to_host(), want_o), 1e-5) << dtype_name(dt);
+  }
+}
+
+}  // namespace
+}  // namespace latent::cuda

@@ -1,0 +1,81 @@
+// Device token selection against host references: greedy (engine's argmax rule: lowest index on ties) and
+// top-p with a given uniform, checked against a sort-based nucleus.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <vector>
+
+#include "kernels/cuda/ops.h"
+#include "tests/cuda/cuda_test_util.h"
+
+namespace latent::cuda {
+namespace {
+
+using testing::random_floats;
+
+TEST(CudaSample, ArgmaxPicksLowestIndexOfTheMaximum) {
+  LATENT_REQUIRE_GPU();
+  const int64_t vocab = 102400;
+  std::vector<float> l = random_floats(3 * vocab, 9, -5.f, 5.f);
+  l[100] = 9.f, l[90000] = 9.f;                  // row 0: tie, lowest wins
+  l[vocab + vocab - 1] = 11.f;                   // row 1: last element
+  std::fill(l.begin() + 2 * vocab, l.end(), 0.f);  // row 2: all equal -> 0
+  DeviceArray<float> dl(l);
+  DeviceArray<int32_t> out(3);
+  ASSERT_TRUE(argmax(dl.data(), 3, vocab, out.data(), nullptr).ok());
+  EXPECT_EQ(out.to_host(), (std::vector<int32_t>{100, static_cast<int32_t>(vocab - 1), 0}));
+}
+
+// Host nucleus: sort by probability, keep until mass >= top_p (plus ties), walk kept in index order.
+int32_t reference_top_p(const std::vector<float>& l, float temp, float top_p, float u) {
+  const float mx = *std::max_element(l.begin(), l.end());
+  std::vector<double> p(l.size());
+  double z = 0;
+  for (size_t i = 0; i < l.size(); ++i) z += (p[i] = std::exp((l[i] - mx) / temp));
+  for (auto& v : p) v /= z;
+  std::vector<size_t> order(l.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return p[a] > p[b]; });
+  double mass = 0, theta = 0;
+  for (size_t i : order) {
+    mass += p[i], theta = p[i];
+    if (mass >= top_p) break;
+  }
+  double kept = 0;
+  for (double v : p) if (v >= theta) kept += v;
+  double run = 0, target = u * kept;
+  int32_t last = 0;
+  for (size_t i = 0; i < p.size(); ++i) {
+    if (p[i] < theta) continue;
+    run += p[i], last = static_cast<int32_t>(i);
+    if (target < run) return last;
+  }
+  return last;
+}
+
+TEST(CudaSample, TopPMatchesSortedNucleus) {
+  LATENT_REQUIRE_GPU();
+  const int64_t vocab = 5000;
+  const std::vector<float> l = random_floats(vocab, 11, -4.f, 4.f);
+  for (float top_p : {0.05f, 0.5f, 0.9f, 1.0f}) {
+    for (float u : {0.01f, 0.37f, 0.8f, 0.999f}) {
+      DeviceArray<float> dl(l), du(std::vector<float>{u});
+      DeviceArray<int32_t> out(1);
+      ASSERT_TRUE(sample_top_p(dl.data(), 1, vocab, 0.7f, top_p, du.data(), out.data(), nullptr).ok());
+      EXPECT_EQ(out.to_host()[0], reference_top_p(l, 0.7f, top_p, u)) << "top_p " << top_p << " u " << u;
+    }
+  }
+}
+
+TEST(CudaSample, TopPRejectsBadParameters) {
+  LATENT_REQUIRE_GPU();
+  DeviceArray<float> l(8), u(1);
+  DeviceArray<int32_t> out(1);
+  EXPECT_FALSE(sample_top_p(l.data(), 1, 8, 0.f, 0.9f, u.data(), out.data(), nullptr).ok());
+  EXPECT_FALSE(sample_top_p(l.data(), 1, 8, 1.f, 1.5f, u.data(), out.data(), nullptr).ok());
+}
+
+}  // namespace
+}  // namespace latent::cuda
