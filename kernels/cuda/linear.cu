@@ -5,6 +5,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <cstdint>
 #include <string>
 #include <type_traits>
 
@@ -108,9 +109,9 @@ Blas::~Blas() {
 }
 
 Status linear(Blas& blas, const float* x, int64_t ldx, int64_t n, const DeviceWeight& w, float* y, int64_t ldy) {
-  if (w.cols % 8 != 0 || ldx % 4 != 0 || ldx < w.cols || ldy < w.rows) {
+  if (w.cols % 8 != 0 || ldx % 4 != 0 || ldx < w.cols || ldy < w.rows || reinterpret_cast<uintptr_t>(x) % 16 != 0) {
     return make_error(ErrorCode::kUnsupported, "cuda::linear: expected cols % 8 == 0, ldx % 4 == 0, ldx >= cols, "
-                                               "ldy >= rows; found cols " + std::to_string(w.cols) + ", ldx " +
+                                               "ldy >= rows, x 16-byte aligned; found cols " + std::to_string(w.cols) + ", ldx " +
                                                std::to_string(ldx) + ", ldy " + std::to_string(ldy));
   }
   if (n <= 0) return Status();

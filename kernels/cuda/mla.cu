@@ -49,17 +49,23 @@ struct Split {
   int64_t n_splits, split_len, groups, group;
 };
 
+// Splits of >= 64 tokens (a multiple of the tile) aiming at ~2 waves on 132 SMs; when rows x splits are still
+// too few CTAs (one sequence, short context), smaller head groups: the few-heads variant, which re-reads the
+// cache per group from L2 but keeps the SMs busy.
 Split plan(const MlaAttentionArgs& a) {
+  constexpr int64_t kWantCtas = 264;
   Split s{};
-  s.group = std::min<int64_t>(kMaxGroup, a.n_heads);
-  s.groups = (a.n_heads + s.group - 1) / s.group;
-  // Enough CTAs for ~2 waves on 132 SMs, splits of at least 256 tokens (a multiple of the tile).
   const int64_t ctx = std::max<int64_t>(1, a.max_ctx);
-  const int64_t want = std::max<int64_t>(1, 264 / std::max<int64_t>(1, a.n * s.groups));
-  s.split_len = std::max<int64_t>(256, (ctx + want - 1) / want);
-  s.split_len = (s.split_len + kTile - 1) / kTile * kTile;
-  s.n_splits = (ctx + s.split_len - 1) / s.split_len;
-  return s;
+  s.group = std::min<int64_t>(kMaxGroup, a.n_heads);
+  for (;;) {
+    s.groups = (a.n_heads + s.group - 1) / s.group;
+    const int64_t want = std::max<int64_t>(1, kWantCtas / std::max<int64_t>(1, a.n * s.groups));
+    s.split_len = std::max<int64_t>(64, (ctx + want - 1) / want);
+    s.split_len = (s.split_len + kTile - 1) / kTile * kTile;
+    s.n_splits = (ctx + s.split_len - 1) / s.split_len;
+    if (a.n * s.groups * s.n_splits >= kWantCtas / 2 || s.group <= 2) return s;
+    s.group /= 2;
+  }
 }
 
 // Dynamic shared memory: q [G, Dp], tile [kTile, Dp], acc [G, R], scores [G, kTile], m/l/alpha [G] each.

@@ -42,7 +42,7 @@ class Blas {
 };
 
 // y[n, rows] (row t at y + t * ldy) = x[n, cols] (row t at x + t * ldx) · Wᵀ.
-// Requires cols % 8 == 0 and ldx % 4 == 0 (every DeepSeek dimension is).
+// Requires cols % 8 == 0, ldx % 4 == 0 and x 16-byte aligned (every DeepSeek dimension is).
 Status linear(Blas& blas, const float* x, int64_t ldx, int64_t n, const DeviceWeight& w, float* y, int64_t ldy);
 inline Status linear(Blas& blas, const float* x, int64_t n, const DeviceWeight& w, float* y) {
   return linear(blas, x, w.cols, n, w, y, w.rows);
