@@ -1,6 +1,7 @@
-// MLA attention core. Scores go through the linear op (a GEMM against each cache block, vectorized and
-// threaded there); the softmax-weighted sum and the W_UK/W_UV products are axpy loops the compiler vectorizes.
-// kv_b_proj rows are widened once per call and applied to every token of the batch, so a prefill reads them once.
+// MLA attention core. Everything runs through the linear/matmul ops: W_UK absorption as a per-head matmul
+// (row-by-row axpy for a few tokens), scores as a linear against each cache block, P·V as a matmul with the
+// block as an F32 view, W_UV as a per-head linear on its rows of kv_b_proj (no copy, no transpose). Work is
+// split once over heads or query-row groups; the ops called inside a job run inline on that thread.
 #include "kernels/cpu/attention.h"
 
 #include <array>
@@ -25,6 +26,9 @@ void parallel(ThreadPool* pool, int64_t n, int64_t grain, int64_t work,
   }
   (pool ? *pool : ThreadPool::global()).parallel_for(n, grain, fn);
 }
+
+// From this many query tokens on, W_UK absorption runs as a GEMM (matmul) instead of row-by-row axpy.
+constexpr int64_t kMatmulMinRows = 8;
 
 const std::array<float, 256>& fp8_table() {
   static const std::array<float, 256> table = [] {
@@ -74,8 +78,14 @@ void mla_absorb_q(const float* q, int64_t n, int64_t q_stride, const WeightView&
                   int64_t nope, int64_t rope, int64_t v_dim, float* q_lat, ThreadPool* pool) {
   const int64_t R = kv_b.cols;
   parallel(pool, n_heads, 1, n_heads * nope * R * n, [&](int64_t h0, int64_t h1) {
-    std::vector<float> row(static_cast<size_t>(R));
     for (int64_t h = h0; h < h1; ++h) {
+      if (n >= kMatmulMinRows) {  // q_lat[:, h] = q_nope[:, h] · W_UK_h  ([n, nope] x [nope, R]), inline (nested)
+        matmul(q + h * (nope + rope), q_stride, n, nope, kv_b, h * (nope + v_dim), R, q_lat + h * R, n_heads * R,
+               false, pool);
+        continue;
+      }
+      thread_local std::vector<float> row;
+      row.resize(static_cast<size_t>(R));
       for (int64_t t = 0; t < n; ++t) std::fill_n(q_lat + (t * n_heads + h) * R, R, 0.f);
       for (int64_t j = 0; j < nope; ++j) {
         dequant_row(kv_b, h * (nope + v_dim) + j, row.data());  // W_UK_h[j, :]
@@ -92,74 +102,75 @@ void mla_absorb_q(const float* q, int64_t n, int64_t q_stride, const WeightView&
 void mla_attention(const float* q_lat, const float* q, int64_t q_stride, int64_t n, int64_t n_heads,
                    int64_t nope, int64_t R, int64_t P, int64_t start_pos, const float* const* blocks,
                    int64_t block_size, float scale, float* o_lat, ThreadPool* pool) {
-  const int64_t dim = R + P, H = n_heads, ctx_max = start_pos + n;
-  // Query tokens go in chunks so the score matrix [chunk * H, ctx] stays within ~64 MiB.
-  constexpr int64_t kMaxScores = int64_t{16} << 20;
-  const int64_t chunk = std::clamp<int64_t>(kMaxScores / std::max<int64_t>(1, H * ctx_max), 1, n);
-  std::vector<float> qcat(static_cast<size_t>(chunk * H * dim));          // [chunk * H, R + P]
-  std::vector<float> scores(static_cast<size_t>(chunk * H * ctx_max));    // [chunk * H, ctx]
-  std::vector<float> part(static_cast<size_t>(chunk * H * block_size));  // [chunk * H, block_size]
-  for (int64_t i0 = 0; i0 < n; i0 += chunk) {
-    const int64_t m = std::min(chunk, n - i0), rows = m * H, ctx_hi = start_pos + i0 + m;
-    for (int64_t i = 0; i < m; ++i) {
-      for (int64_t h = 0; h < H; ++h) {
-        float* dst = qcat.data() + (i * H + h) * dim;
-        std::copy_n(q_lat + ((i0 + i) * H + h) * R, R, dst);
-        std::copy_n(q + (i0 + i) * q_stride + h * (nope + P) + nope, P, dst + R);
+  const int64_t dim = R + P, H = n_heads, rows = n * H, bs = block_size;
+  // Query rows (token i, head h) -> row i * H + h, split into groups; a group attends causally up to its last
+  // token, one cache block at a time: scores by linear (GEMV for <= 4 rows, else GEMM), P·V by matmul.
+  // 48 rows fill the GEMM's token blocks; 8 (decode) keeps both threads busy on one token's heads.
+  const int64_t G = rows >= 8 * 48 ? 48 : 8;
+  const int64_t n_groups = (rows + G - 1) / G;
+  const int64_t ctx_max = start_pos + n;
+  parallel(pool, n_groups, 1, rows * ctx_max * dim * 2, [&](int64_t g0, int64_t g1) {
+    thread_local std::vector<float> qcat, scores;
+    for (int64_t g = g0; g < g1; ++g) {
+      const int64_t r0 = g * G, m = std::min(G, rows - r0);
+      const int64_t ctx_hi = start_pos + (r0 + m - 1) / H + 1;  // causal limit of the group's last token
+      const int64_t nb = (ctx_hi + bs - 1) / bs, lds = nb * bs;
+      qcat.resize(static_cast<size_t>(m * dim));   // [m, R + P]: [q_lat | q_rope]
+      scores.resize(static_cast<size_t>(m * lds));  // [m, nb * bs]
+      for (int64_t r = 0; r < m; ++r) {
+        const int64_t i = (r0 + r) / H, h = (r0 + r) % H;
+        float* dst = qcat.data() + r * dim;
+        std::copy_n(q_lat + (r0 + r) * R, R, dst);
+        std::copy_n(q + i * q_stride + h * (nope + P) + nope, P, dst + R);
       }
-    }
-    // Scores against one cache block at a time: [rows, R + P] x [block_size, R + P]^T (slots past the
-    // context hold stale values; they are never read back).
-    for (int64_t b = 0; b * block_size < ctx_hi; ++b) {
-      const WeightView kb{blocks[b], DType::kF32, block_size, dim};
-      linear(qcat.data(), rows, kb, part.data(), pool);
-      const int64_t n_slots = std::min(block_size, ctx_hi - b * block_size);
-      for (int64_t r = 0; r < rows; ++r) {
-        std::copy_n(part.data() + r * block_size, n_slots, scores.data() + r * ctx_max + b * block_size);
-      }
-    }
-    parallel(pool, rows, 0, rows * ctx_hi * R, [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; ++r) {
-        const int64_t i = r / H, h = r % H;
-        const int64_t n_ctx = start_pos + i0 + i + 1;  // causal
-        float* sc = scores.data() + r * ctx_max;
-        float mx = -INFINITY;
-        for (int64_t t = 0; t < n_ctx; ++t) mx = std::max(mx, sc[t] *= scale);
-        float sum = 0.f;
-        for (int64_t t = 0; t < n_ctx; ++t) sum += (sc[t] = std::exp(sc[t] - mx));
-        const float inv = 1.f / sum;
-        float* o = o_lat + ((i0 + i) * H + h) * R;
-        std::fill_n(o, R, 0.f);
-        for (int64_t t = 0; t < n_ctx; ++t) {
-          const float p = sc[t] * inv;
-          const float* kv = blocks[t / block_size] + (t % block_size) * dim;
-          for (int64_t c = 0; c < R; ++c) o[c] += p * kv[c];
+      // Scores against each cache block: [m, R + P] x [bs, R + P]^T (slots past a row's context are masked).
+      for (int64_t b = 0; b < nb; ++b) {
+        const WeightView kb{blocks[b], DType::kF32, bs, dim};
+        const int64_t step = m <= 8 ? 4 : m;  // GEMV tiles for the few rows of a decode step
+        for (int64_t s0 = 0; s0 < m; s0 += step) {
+          linear_strided(qcat.data() + s0 * dim, dim, std::min(step, m - s0), kb, scores.data() + s0 * lds + b * bs,
+                         lds, pool);
         }
       }
-    });
-  }
+      for (int64_t r = 0; r < m; ++r) {
+        const int64_t n_ctx = start_pos + (r0 + r) / H + 1;
+        float* sc = scores.data() + r * lds;
+        for (int64_t t = 0; t < n_ctx; ++t) sc[t] *= scale;
+        softmax(sc, n_ctx);
+        std::fill(sc + n_ctx, sc + lds, 0.f);
+      }
+      // o_lat[m, R] = P[m, ctx] · latent[ctx, R], block by block.
+      for (int64_t b = 0; b < nb; ++b) {
+        const WeightView kb{blocks[b], DType::kF32, bs, dim};
+        matmul(scores.data() + b * bs, lds, m, std::min(bs, ctx_hi - b * bs), kb, 0, R, o_lat + r0 * R, R, b > 0,
+               pool);
+      }
+    }
+  });
 }
 
 void mla_apply_uv(const float* o_lat, int64_t n, const WeightView& kv_b, int64_t n_heads, int64_t nope,
                   int64_t v_dim, float* out, ThreadPool* pool) {
   const int64_t R = kv_b.cols;
+  const size_t esize = dtype_size(kv_b.dtype);
   parallel(pool, n_heads, 1, n_heads * v_dim * R * n, [&](int64_t h0, int64_t h1) {
-    std::vector<float> row(static_cast<size_t>(R)), wt(static_cast<size_t>(R * v_dim));  // W_UV_h^T [R, v]
     for (int64_t h = h0; h < h1; ++h) {
-      for (int64_t j = 0; j < v_dim; ++j) {
-        dequant_row(kv_b, h * (nope + v_dim) + nope + j, row.data());  // W_UV_h[j, :]
-        for (int64_t c = 0; c < R; ++c) wt[c * v_dim + j] = row[c];
+      // W_UV_h: rows h * (nope + v) + nope .. + v of kv_b_proj, as its own [v, R] view (FP8: scale rows follow).
+      WeightView w = kv_b;
+      const int64_t row0 = h * (nope + v_dim) + nope;
+      if (kv_b.dtype == DType::kF8E4M3 && row0 % kv_b.block != 0) {
+        // Block scales are indexed from the view's first row: fall back to widening rows for unaligned heads.
+        thread_local std::vector<float> wt;
+        wt.resize(static_cast<size_t>(v_dim * R));
+        for (int64_t j = 0; j < v_dim; ++j) dequant_row(kv_b, row0 + j, wt.data() + j * R);
+        linear_strided(o_lat + h * R, n_heads * R, n, WeightView{wt.data(), DType::kF32, v_dim, R}, out + h * v_dim,
+                       n_heads * v_dim, pool);
+        continue;
       }
-      for (int64_t t = 0; t < n; ++t) {
-        const float* ol = o_lat + (t * n_heads + h) * R;
-        float* dst = out + t * n_heads * v_dim + h * v_dim;
-        std::fill_n(dst, v_dim, 0.f);
-        for (int64_t c = 0; c < R; ++c) {
-          const float a = ol[c];
-          const float* w = wt.data() + c * v_dim;
-          for (int64_t j = 0; j < v_dim; ++j) dst[j] += a * w[j];
-        }
-      }
+      w.data = static_cast<const uint8_t*>(kv_b.data) + static_cast<size_t>(row0 * R) * esize;
+      w.rows = v_dim;
+      if (kv_b.dtype == DType::kF8E4M3) w.scale_inv = kv_b.scale_inv + (row0 / kv_b.block) * ((R + kv_b.block - 1) / kv_b.block);
+      linear_strided(o_lat + h * R, n_heads * R, n, w, out + h * v_dim, n_heads * v_dim, pool);
     }
   });
 }
