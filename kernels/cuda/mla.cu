@@ -45,6 +45,14 @@ __global__ void apply_uv_kernel(const float* o_lat, const void* w, DType dt, con
   if (lane == 0) out[t * H * v_dim + h * v_dim + j] = acc;
 }
 
+__global__ void cache_write_kernel(const float* src, int64_t ld_src, int64_t dim, const int32_t* positions,
+                                   float* layer_base, int64_t block_stride, const int32_t* tables, int64_t table_stride) {
+  const int64_t i = blockIdx.x;
+  const int64_t p = positions[i];
+  float* dst = layer_base + tables[i * table_stride + p / 64] * block_stride + (p % 64) * dim;
+  for (int64_t c = threadIdx.x; c < dim; c += blockDim.x) dst[c] = src[i * ld_src + c];
+}
+
 struct Split {
   int64_t n_splits, split_len, groups, group;
 };
@@ -215,6 +223,15 @@ Status mla_apply_uv(const float* o_lat, int64_t n, const DeviceWeight& kv_b, int
   apply_uv_kernel<<<static_cast<unsigned>((total * 32 + 255) / 256), 256, 0, stream>>>(
       o_lat, kv_b.data, kv_b.dtype, kv_b.scale_inv, kv_b.cols, kv_b.block, n_heads, nope, v_dim, total, out);
   return launch_status("apply_uv_kernel");
+}
+
+Status mla_cache_write(const float* src, int64_t ld_src, int64_t n, int64_t dim, const int32_t* positions,
+                       float* layer_base, int64_t block_stride, const int32_t* block_tables, int64_t table_stride,
+                       cudaStream_t stream) {
+  if (n <= 0) return Status();
+  cache_write_kernel<<<static_cast<unsigned>(n), 128, 0, stream>>>(src, ld_src, dim, positions, layer_base,
+                                                                   block_stride, block_tables, table_stride);
+  return launch_status("cache_write_kernel");
 }
 
 int64_t mla_attention_workspace(const MlaAttentionArgs& a) {

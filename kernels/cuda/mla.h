@@ -44,6 +44,13 @@ struct MlaAttentionArgs {
   float* o_lat = nullptr;  // [n, H, R]
 };
 
+// Stores n new tokens' rows src[n, R + P] (row i at src + i * ld_src) in the cache: row i goes to position
+// positions[i] through the table of row i (table_stride 0: one sequence's prefill). Graph-friendly: positions
+// and tables on the device.
+Status mla_cache_write(const float* src, int64_t ld_src, int64_t n, int64_t dim, const int32_t* positions,
+                       float* layer_base, int64_t block_stride, const int32_t* block_tables, int64_t table_stride,
+                       cudaStream_t stream);
+
 // Floats of scratch mla_attention needs for these arguments (partial outputs of the context splits).
 int64_t mla_attention_workspace(const MlaAttentionArgs& a);
 

@@ -19,9 +19,10 @@ __global__ void embedding_kernel(const void* table, DType dt, const float* scale
 }
 
 // Sum of squares in double like the CPU reference (ops_ref.cpp), so both agree to float rounding.
-__global__ void rms_norm_kernel(const float* x, int64_t d, const void* gain, DType gdt, float eps, float* y) {
+__global__ void rms_norm_kernel(const float* x, int64_t ldx, int64_t d, const void* gain, DType gdt, float eps,
+                                float* y, int64_t ldy) {
   const int64_t t = blockIdx.x;
-  const float* xr = x + t * d;
+  const float* xr = x + t * ldx;
   double ss = 0;
   for (int64_t i = threadIdx.x; i < d; i += blockDim.x) ss += static_cast<double>(xr[i]) * xr[i];
   __shared__ double part[32];
@@ -36,7 +37,7 @@ __global__ void rms_norm_kernel(const float* x, int64_t d, const void* gain, DTy
   __syncthreads();
   const float inv = static_cast<float>(1.0 / sqrt(part[0] / static_cast<double>(d) + eps));
   for (int64_t i = threadIdx.x; i < d; i += blockDim.x) {
-    y[t * d + i] = xr[i] * inv * detail::load1(gain, gdt, nullptr, d, 128, 0, i);
+    y[t * ldy + i] = xr[i] * inv * detail::load1(gain, gdt, nullptr, d, 128, 0, i);
   }
 }
 
@@ -54,6 +55,11 @@ __global__ void rope_kernel(float* x, int64_t n, int64_t n_heads, int64_t token_
   const float a = v[0], b = v[1];
   v[0] = a * cf - b * sf;
   v[1] = a * sf + b * cf;
+}
+
+__global__ void add_kernel(const float* a, int64_t n, float* y) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) y[i] += a[i];
 }
 
 __global__ void swiglu_kernel(const float* gate, const float* up, int64_t n, float* out) {
@@ -76,11 +82,16 @@ Status embedding(const DeviceWeight& table, const int32_t* ids, int64_t n, float
 
 Status rms_norm(const float* x, int64_t n, int64_t d, const void* gain, DType gain_dtype, float eps, float* y,
                 cudaStream_t stream) {
+  return rms_norm_strided(x, d, n, d, gain, gain_dtype, eps, y, d, stream);
+}
+
+Status rms_norm_strided(const float* x, int64_t ldx, int64_t n, int64_t d, const void* gain, DType gain_dtype,
+                        float eps, float* y, int64_t ldy, cudaStream_t stream) {
   if (gain_dtype == DType::kF8E4M3) {
     return make_error(ErrorCode::kUnsupported, "cuda::rms_norm: expected an F32/BF16/F16 gain, found F8_E4M3");
   }
   if (n <= 0) return Status();
-  rms_norm_kernel<<<static_cast<unsigned>(n), 256, 0, stream>>>(x, d, gain, gain_dtype, eps, y);
+  rms_norm_kernel<<<static_cast<unsigned>(n), 256, 0, stream>>>(x, ldx, d, gain, gain_dtype, eps, y, ldy);
   return launch_status("rms_norm_kernel");
 }
 
@@ -95,6 +106,12 @@ Status rope(float* x, int64_t n, int64_t n_heads, int64_t token_stride, int64_t 
   rope_kernel<<<blocks_for(total, 256), 256, 0, stream>>>(x, n, n_heads, token_stride, head_stride, offset,
                                                           rope_dim / 2, positions, inv_freq);
   return launch_status("rope_kernel");
+}
+
+Status add_inplace(const float* a, int64_t n, float* y, cudaStream_t stream) {
+  if (n <= 0) return Status();
+  add_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(a, n, y);
+  return launch_status("add_kernel");
 }
 
 Status swiglu(const float* gate, const float* up, int64_t n, float* out, cudaStream_t stream) {

@@ -55,6 +55,14 @@ Status embedding(const DeviceWeight& table, const int32_t* ids, int64_t n, float
 Status rms_norm(const float* x, int64_t n, int64_t d, const void* gain, DType gain_dtype, float eps, float* y,
                 cudaStream_t stream);
 
+// The same over strided rows: x row t at x + t * ldx, y row t at y + t * ldy (kv_a_layernorm normalizes the
+// latent part of each [latent | rope] row of kv_a_proj_with_mqa's output in place).
+Status rms_norm_strided(const float* x, int64_t ldx, int64_t n, int64_t d, const void* gain, DType gain_dtype,
+                        float eps, float* y, int64_t ldy, cudaStream_t stream);
+
+// y[i] += a[i] (the residual stream).
+Status add_inplace(const float* a, int64_t n, float* y, cudaStream_t stream);
+
 // Interleaved-pair RoPE in place (DeepSeek layout, see engine/rope.h): for token t and head h the rope_dim
 // values at x + t * token_stride + h * head_stride + offset are rotated by positions[t] * inv_freq[i]
 // (inv_freq [rope_dim / 2] on the device, YaRN already folded in).

@@ -118,5 +118,27 @@ TEST(CudaMla, AbsorbAndApplyUvMatchCpu) {
   }
 }
 
+TEST(CudaMla, CacheWritePlacesRowsThroughBlockTables) {
+  LATENT_REQUIRE_GPU();
+  const int64_t dim = 8, layers = 2, layer = 1, n_blocks = 3;
+  std::vector<float> cache(static_cast<size_t>(n_blocks * layers * kBlock * dim), -1.f);
+  const std::vector<float> src = random_floats(3 * 12, 51);  // 3 rows, ld 12 (only 8 copied)
+  const std::vector<int32_t> pos = {0, 65, 127}, tables = {2, 0, 1, 2, 0, 1};  // one table per row, stride 2
+  DeviceArray<float> dc(cache), ds(src);
+  DeviceArray<int32_t> dp(pos), dt(tables);
+  ASSERT_TRUE(mla_cache_write(ds.data(), 12, 3, dim, dp.data(), dc.data() + layer * kBlock * dim, layers * kBlock * dim,
+                              dt.data(), 2, nullptr).ok());
+  const std::vector<float> got = dc.to_host();
+  auto row = [&](int64_t block, int64_t slot) { return got.data() + ((block * layers + layer) * kBlock + slot) * dim; };
+  // row 0: table {2, 0}, pos 0 -> block 2 slot 0; row 1: table {1, 2}, pos 65 -> block 2 slot 1;
+  // row 2: table {0, 1}, pos 127 -> block 1 slot 63.
+  const int64_t blocks[3] = {2, 2, 1}, slots[3] = {0, 1, 63};
+  for (int64_t i = 0; i < 3; ++i) {
+    for (int64_t c = 0; c < dim; ++c) EXPECT_EQ(row(blocks[i], slots[i])[c], src[static_cast<size_t>(i * 12 + c)]) << i;
+  }
+  EXPECT_EQ(row(0, 0)[0], -1.f);  // untouched
+  EXPECT_EQ(got[0], -1.f);        // layer 0 untouched
+}
+
 }  // namespace
 }  // namespace latent::cuda

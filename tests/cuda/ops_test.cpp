@@ -63,6 +63,21 @@ TEST(CudaOps, RmsNormMatchesCpu) {
   EXPECT_LT(rel_err(dy.to_host(), want), 1e-6);
 }
 
+TEST(CudaOps, StridedRmsNormTouchesOnlyItsColumnsAndAddAccumulates) {
+  LATENT_REQUIRE_GPU();
+  const int64_t n = 2, d = 512, ld = 576;
+  const std::vector<float> x = random_floats(n * ld, 3), gain = random_floats(d, 4);
+  std::vector<float> want = x;
+  for (int64_t t = 0; t < n; ++t) cpu::rms_norm(x.data() + t * ld, 1, d, gain.data(), DType::kF32, 1e-6f, want.data() + t * ld);
+  DeviceArray<float> dx(x), dg(gain);
+  ASSERT_TRUE(rms_norm_strided(dx.data(), ld, n, d, dg.data(), DType::kF32, 1e-6f, dx.data(), ld, nullptr).ok());
+  EXPECT_LT(rel_err(dx.to_host(), want), 1e-6);
+  DeviceArray<float> da(x);
+  ASSERT_TRUE(add_inplace(da.data(), n * ld, dx.data(), nullptr).ok());
+  for (size_t i = 0; i < want.size(); ++i) want[i] += x[i];
+  EXPECT_LT(rel_err(dx.to_host(), want), 1e-6);
+}
+
 TEST(CudaOps, EmbeddingMatchesCpuRows) {
   LATENT_REQUIRE_GPU();
   HostWeight table(DType::kBF16, 50, 64, 4);
