@@ -1,0 +1,267 @@
+// GpuDeepseek: the per-layer sequence of engine/deepseek_model.cpp, op for op, on device buffers.
+#include "tests/cuda/gpu_forward.h"
+
+#include <cuda_runtime.h>
+
+#include <filesystem>
+
+#include "engine/config.h"
+#include "engine/mla.h"
+#include "engine/moe.h"
+#include "engine/rope.h"
+#include "engine/weights.h"
+#include "kernels/cuda/check.h"
+#include "kernels/cuda/memory.h"
+#include "kernels/cuda/mla.h"
+#include "kernels/cuda/moe.h"
+#include "kernels/cuda/ops.h"
+
+namespace latent::cuda {
+
+namespace {
+
+struct Gain {
+  const void* data = nullptr;
+  DType dtype = DType::kF32;
+};
+
+struct Mlp {
+  DeviceWeight gate, up, down;
+};
+
+struct Layer {
+  Gain in_norm, post_norm, q_a_norm, kv_a_norm;
+  bool q_lora = false;
+  DeviceWeight q_proj, q_a_proj, q_b_proj, kv_a, kv_b, o_proj;
+  bool is_moe = false, has_shared = false;
+  Mlp mlp, shared;
+  DeviceWeight router;
+  const float* bias = nullptr;  // f32 on the device or null
+  ExpertTable experts;
+};
+
+template <typename T>
+DeviceArray<T> zeros(int64_t n) {
+  DeviceArray<T> a(std::max<int64_t>(n, 1));
+  cudaMemset(a.data(), 0, static_cast<size_t>(a.size()) * sizeof(T));
+  return a;
+}
+
+}  // namespace
+
+struct GpuDeepseek::Impl {
+  ModelConfig c;
+  DeviceArena arena;
+  Blas blas;
+  std::vector<Layer> layers;
+  DeviceWeight embed, lm_head;
+  Gain norm;
+  RouterParams router;
+  int64_t max_tokens = 0, n_blocks = 0, inter_max = 0;
+  float softmax_scale = 0;
+  // activations [max_tokens, ...] and the cache [n_blocks, L, 64, R + P]
+  DeviceArray<float> x, h, q, qa, qa_norm, kv, q_lat, o_lat, attn, ff, g, u, rlogits, wts, moe_h, logits, ws,
+      inv_freq, cache;
+  DeviceArray<int32_t> ids, pos, table, idx;
+
+  Result<Gain> gain(const cpu::WeightView& v) {
+    LATENT_ASSIGN_OR_RETURN(DeviceWeight w, arena.upload(v));
+    return Gain{w.data, w.dtype};
+  }
+  Result<Mlp> mlp_of(const MlpWeights& m) {
+    Mlp r;
+    LATENT_ASSIGN_OR_RETURN(r.gate, arena.upload(m.gate_proj));
+    LATENT_ASSIGN_OR_RETURN(r.up, arena.upload(m.up_proj));
+    LATENT_ASSIGN_OR_RETURN(r.down, arena.upload(m.down_proj));
+    inter_max = std::max(inter_max, r.gate.rows);
+    return r;
+  }
+  Status run_mlp(const Mlp& m, const float* in, int64_t n, float* out) {
+    const int64_t inter = m.gate.rows;
+    LATENT_RETURN_IF_ERROR(linear(blas, in, n, m.gate, g.data()));  // [n, inter]
+    LATENT_RETURN_IF_ERROR(linear(blas, in, n, m.up, u.data()));    // [n, inter]
+    LATENT_RETURN_IF_ERROR(swiglu(g.data(), u.data(), n * inter, g.data(), nullptr));
+    return linear(blas, g.data(), n, m.down, out);  // [n, d]
+  }
+};
+
+GpuDeepseek::~GpuDeepseek() = default;
+int64_t GpuDeepseek::vocab() const { return impl_->c.vocab_size; }
+
+Result<std::unique_ptr<GpuDeepseek>> GpuDeepseek::load(const std::string& dir, int64_t max_tokens, int64_t n_blocks) {
+  auto m = std::unique_ptr<GpuDeepseek>(new GpuDeepseek());
+  m->impl_ = std::make_unique<Impl>();
+  Impl& I = *m->impl_;
+  LATENT_ASSIGN_OR_RETURN(I.c, ModelConfig::load(dir));
+  LATENT_ASSIGN_OR_RETURN(Weights w, Weights::open(dir));
+  const ModelConfig& c = I.c;
+  std::error_code ec;
+  size_t bytes = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    if (e.path().extension() == ".safetensors") bytes += e.file_size();
+  }
+  LATENT_ASSIGN_OR_RETURN(I.arena, DeviceArena::create(bytes + (size_t{64} << 20)));
+  LATENT_ASSIGN_OR_RETURN(I.blas, Blas::create(nullptr, 0));
+  I.blas.tensor_core_min_tokens = int64_t{1} << 40;  // exact float32 everywhere (golden tolerance 1e-4)
+  const int64_t d = c.hidden_size, V = c.vocab_size, L = c.num_hidden_layers;
+  LATENT_ASSIGN_OR_RETURN(cpu::WeightView embed, w.matrix("model.embed_tokens.weight", V, d));
+  LATENT_ASSIGN_OR_RETURN(I.embed, I.arena.upload(embed));
+  if (c.tie_word_embeddings && !w.has("lm_head.weight")) {
+    I.lm_head = I.embed;
+  } else {
+    LATENT_ASSIGN_OR_RETURN(cpu::WeightView head, w.matrix("lm_head.weight", V, d));
+    LATENT_ASSIGN_OR_RETURN(I.lm_head, I.arena.upload(head));
+  }
+  LATENT_ASSIGN_OR_RETURN(cpu::WeightView norm, w.vector("model.norm.weight", d));
+  LATENT_ASSIGN_OR_RETURN(I.norm, I.gain(norm));
+  for (int64_t l = 0; l < L; ++l) {
+    const std::string p = "model.layers." + std::to_string(l);
+    Layer ly;
+    LATENT_ASSIGN_OR_RETURN(cpu::WeightView in_norm, w.vector(p + ".input_layernorm.weight", d));
+    LATENT_ASSIGN_OR_RETURN(cpu::WeightView post_norm, w.vector(p + ".post_attention_layernorm.weight", d));
+    LATENT_ASSIGN_OR_RETURN(ly.in_norm, I.gain(in_norm));
+    LATENT_ASSIGN_OR_RETURN(ly.post_norm, I.gain(post_norm));
+    LATENT_ASSIGN_OR_RETURN(MlaWeights a, MlaWeights::load(w, c, p + ".self_attn"));
+    ly.q_lora = a.q_lora;
+    if (a.q_lora) {
+      LATENT_ASSIGN_OR_RETURN(ly.q_a_proj, I.arena.upload(a.q_a_proj));
+      LATENT_ASSIGN_OR_RETURN(ly.q_a_norm, I.gain(a.q_a_layernorm));
+      LATENT_ASSIGN_OR_RETURN(ly.q_b_proj, I.arena.upload(a.q_b_proj));
+    } else {
+      LATENT_ASSIGN_OR_RETURN(ly.q_proj, I.arena.upload(a.q_proj));
+    }
+    LATENT_ASSIGN_OR_RETURN(ly.kv_a, I.arena.upload(a.kv_a_proj_with_mqa));
+    LATENT_ASSIGN_OR_RETURN(ly.kv_a_norm, I.gain(a.kv_a_layernorm));
+    LATENT_ASSIGN_OR_RETURN(ly.kv_b, I.arena.upload(a.kv_b_proj));
+    LATENT_ASSIGN_OR_RETURN(ly.o_proj, I.arena.upload(a.o_proj));
+    ly.is_moe = c.is_moe_layer(l);
+    if (ly.is_moe) {
+      LATENT_ASSIGN_OR_RETURN(MoeWeights moe, MoeWeights::load(w, c, p + ".mlp"));
+      LATENT_ASSIGN_OR_RETURN(ly.router, I.arena.upload(moe.gate));
+      if (moe.e_score_correction_bias.data) {
+        std::vector<float> b(static_cast<size_t>(c.n_routed_experts));
+        for (int64_t e = 0; e < c.n_routed_experts; ++e) b[static_cast<size_t>(e)] = moe.e_score_correction_bias.at(0, e);
+        LATENT_ASSIGN_OR_RETURN(float* db, I.arena.allocate_n<float>(c.n_routed_experts));
+        LATENT_RETURN_IF_ERROR(cuda_status(cudaMemcpy(db, b.data(), b.size() * sizeof(float), cudaMemcpyHostToDevice), "bias"));
+        ly.bias = db;
+      }
+      std::vector<DeviceWeight> eg, eu, ed;
+      for (const MlpWeights& e : moe.experts) {
+        LATENT_ASSIGN_OR_RETURN(Mlp em, I.mlp_of(e));
+        eg.push_back(em.gate), eu.push_back(em.up), ed.push_back(em.down);
+      }
+      LATENT_ASSIGN_OR_RETURN(ly.experts, make_expert_table(I.arena, eg, eu, ed));
+      ly.has_shared = moe.has_shared;
+      if (moe.has_shared) {
+        LATENT_ASSIGN_OR_RETURN(ly.shared, I.mlp_of(moe.shared_experts));
+      }
+    } else {
+      LATENT_ASSIGN_OR_RETURN(MlpWeights mw, MlpWeights::load(w, p + ".mlp", d, c.intermediate_size));
+      LATENT_ASSIGN_OR_RETURN(ly.mlp, I.mlp_of(mw));
+    }
+    I.layers.push_back(ly);
+  }
+  I.router.n_experts = c.n_routed_experts, I.router.top_k = c.num_experts_per_tok, I.router.n_group = c.n_group;
+  I.router.topk_group = c.topk_group, I.router.sigmoid = c.scoring_func == ScoringFunc::kSigmoid;
+  I.router.method = static_cast<RouterParams::Method>(static_cast<int>(c.topk_method));
+  I.router.norm_topk_prob = c.norm_topk_prob;
+  I.router.routed_scaling_factor = static_cast<float>(c.routed_scaling_factor);
+  I.softmax_scale = static_cast<float>(c.softmax_scale());
+  I.max_tokens = max_tokens, I.n_blocks = n_blocks;
+
+  const int64_t T = max_tokens, H = c.num_attention_heads, R = c.kv_lora_rank, P = c.qk_rope_head_dim;
+  const int64_t qk = c.qk_nope_head_dim + P, K = std::max<int64_t>(1, c.num_experts_per_tok);
+  I.x = zeros<float>(T * d), I.h = zeros<float>(T * d), I.q = zeros<float>(T * H * qk);
+  I.qa = zeros<float>(T * c.q_lora_rank.value_or(0)), I.qa_norm = zeros<float>(T * c.q_lora_rank.value_or(0));
+  I.kv = zeros<float>(T * (R + P)), I.q_lat = zeros<float>(T * H * R), I.o_lat = zeros<float>(T * H * R);
+  I.attn = zeros<float>(T * H * c.v_head_dim), I.ff = zeros<float>(T * d);
+  I.g = zeros<float>(T * I.inter_max), I.u = zeros<float>(T * I.inter_max);
+  I.rlogits = zeros<float>(T * std::max<int64_t>(1, c.n_routed_experts)), I.wts = zeros<float>(T * K);
+  I.moe_h = zeros<float>(T * K * std::max<int64_t>(1, c.moe_intermediate_size)), I.logits = zeros<float>(T * V);
+  I.cache = zeros<float>(n_blocks * L * 64 * (R + P));
+  I.ids = zeros<int32_t>(T), I.pos = zeros<int32_t>(T), I.table = zeros<int32_t>(n_blocks), I.idx = zeros<int32_t>(T * K);
+  MlaAttentionArgs probe;
+  probe.n = T, probe.n_heads = H, probe.R = R, probe.P = P, probe.max_ctx = n_blocks * 64;
+  I.ws = zeros<float>(mla_attention_workspace(probe));
+  I.inv_freq = DeviceArray<float>(rope_inv_freq(c));
+  for (const auto* a : {&I.x, &I.h, &I.q, &I.kv, &I.logits, &I.cache, &I.ws, &I.moe_h}) {
+    if (!a->ok()) return make_error(ErrorCode::kResourceExhausted, "GpuDeepseek: cudaMalloc of activations failed");
+  }
+  return m;
+}
+
+Result<std::vector<float>> GpuDeepseek::forward(const std::vector<int32_t>& tokens, int64_t n_cached,
+                                                const std::vector<int32_t>& block_table, bool all_logits) {
+  Impl& I = *impl_;
+  const ModelConfig& c = I.c;
+  const int64_t n = static_cast<int64_t>(tokens.size()), d = c.hidden_size, V = c.vocab_size;
+  const int64_t H = c.num_attention_heads, R = c.kv_lora_rank, P = c.qk_rope_head_dim, nope = c.qk_nope_head_dim;
+  const int64_t qk = nope + P, vd = c.v_head_dim, L = c.num_hidden_layers, K = c.num_experts_per_tok;
+  const float eps = static_cast<float>(c.rms_norm_eps);
+  if (n <= 0 || n > I.max_tokens || static_cast<int64_t>(block_table.size()) * 64 < n_cached + n ||
+      static_cast<int64_t>(block_table.size()) > I.n_blocks) {
+    return make_error(ErrorCode::kInvalidArgument, "GpuDeepseek::forward: expected 1.." + std::to_string(I.max_tokens) +
+                                                       " tokens covered by the block table, found " + std::to_string(n));
+  }
+  std::vector<int32_t> positions(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) positions[static_cast<size_t>(i)] = static_cast<int32_t>(n_cached + i);
+  LATENT_RETURN_IF_ERROR(cuda_status(cudaMemcpy(I.ids.data(), tokens.data(), n * sizeof(int32_t), cudaMemcpyHostToDevice), "ids"));
+  LATENT_RETURN_IF_ERROR(cuda_status(cudaMemcpy(I.pos.data(), positions.data(), n * sizeof(int32_t), cudaMemcpyHostToDevice), "pos"));
+  LATENT_RETURN_IF_ERROR(cuda_status(cudaMemcpy(I.table.data(), block_table.data(), block_table.size() * sizeof(int32_t),
+                                                cudaMemcpyHostToDevice), "table"));
+  float *x = I.x.data(), *h = I.h.data(), *q = I.q.data(), *kv = I.kv.data();
+  LATENT_RETURN_IF_ERROR(embedding(I.embed, I.ids.data(), n, x, nullptr));  // [n, d]
+  for (int64_t l = 0; l < L; ++l) {
+    const Layer& ly = I.layers[static_cast<size_t>(l)];
+    // ---- attention
+    LATENT_RETURN_IF_ERROR(rms_norm(x, n, d, ly.in_norm.data, ly.in_norm.dtype, eps, h, nullptr));  // [n, d]
+    if (ly.q_lora) {
+      const int64_t qr = ly.q_a_proj.rows;
+      LATENT_RETURN_IF_ERROR(linear(I.blas, h, n, ly.q_a_proj, I.qa.data()));  // [n, q_lora_rank]
+      LATENT_RETURN_IF_ERROR(rms_norm(I.qa.data(), n, qr, ly.q_a_norm.data, ly.q_a_norm.dtype, eps, I.qa_norm.data(), nullptr));
+      LATENT_RETURN_IF_ERROR(linear(I.blas, I.qa_norm.data(), n, ly.q_b_proj, q));  // [n, H * qk]
+    } else {
+      LATENT_RETURN_IF_ERROR(linear(I.blas, h, n, ly.q_proj, q));  // [n, H * qk]
+    }
+    LATENT_RETURN_IF_ERROR(rope(q, n, H, H * qk, qk, nope, P, I.pos.data(), I.inv_freq.data(), nullptr));
+    LATENT_RETURN_IF_ERROR(linear(I.blas, h, n, ly.kv_a, kv));  // [n, R + P]: [latent | rope key]
+    LATENT_RETURN_IF_ERROR(rms_norm_strided(kv, R + P, n, R, ly.kv_a_norm.data, ly.kv_a_norm.dtype, eps, kv, R + P, nullptr));
+    LATENT_RETURN_IF_ERROR(rope(kv, n, 1, R + P, 0, R, P, I.pos.data(), I.inv_freq.data(), nullptr));
+    float* layer_base = I.cache.data() + l * 64 * (R + P);
+    const int64_t block_stride = L * 64 * (R + P);
+    LATENT_RETURN_IF_ERROR(mla_cache_write(kv, R + P, n, R + P, I.pos.data(), layer_base, block_stride, I.table.data(), 0, nullptr));
+    LATENT_RETURN_IF_ERROR(mla_absorb_q(q, n, H * qk, ly.kv_b, H, nope, P, vd, I.q_lat.data(), nullptr));  // [n, H, R]
+    MlaAttentionArgs a;
+    a.q_lat = I.q_lat.data(), a.q = q, a.q_stride = H * qk, a.nope = nope, a.n = n, a.n_heads = H, a.R = R, a.P = P;
+    a.scale = I.softmax_scale, a.start_pos = n_cached, a.max_ctx = n_cached + n, a.o_lat = I.o_lat.data();
+    if (mla_attention_workspace(a) > I.ws.size()) {
+      return make_error(ErrorCode::kInternal, "GpuDeepseek: attention workspace too small");
+    }
+    LATENT_RETURN_IF_ERROR(mla_attention(a, {layer_base, block_stride, I.table.data(), 0}, I.ws.data(), nullptr));
+    LATENT_RETURN_IF_ERROR(mla_apply_uv(I.o_lat.data(), n, ly.kv_b, H, nope, vd, I.attn.data(), nullptr));  // [n, H * v]
+    LATENT_RETURN_IF_ERROR(linear(I.blas, I.attn.data(), n, ly.o_proj, h));  // [n, d]
+    LATENT_RETURN_IF_ERROR(add_inplace(h, n * d, x, nullptr));
+    // ---- feed-forward
+    LATENT_RETURN_IF_ERROR(rms_norm(x, n, d, ly.post_norm.data, ly.post_norm.dtype, eps, h, nullptr));  // [n, d]
+    float* ff = I.ff.data();
+    if (ly.is_moe) {
+      LATENT_RETURN_IF_ERROR(linear(I.blas, h, n, ly.router, I.rlogits.data()));  // [n, E]
+      LATENT_RETURN_IF_ERROR(route(I.router, I.rlogits.data(), n, ly.bias, I.idx.data(), I.wts.data(), nullptr));
+      if (ly.has_shared) LATENT_RETURN_IF_ERROR(I.run_mlp(ly.shared, h, n, ff));  // [n, d]
+      LATENT_RETURN_IF_ERROR(moe_experts(ly.experts, h, n, K, I.idx.data(), I.wts.data(), I.moe_h.data(), ff,
+                                         ly.has_shared, nullptr));
+    } else {
+      LATENT_RETURN_IF_ERROR(I.run_mlp(ly.mlp, h, n, ff));
+    }
+    LATENT_RETURN_IF_ERROR(add_inplace(ff, n * d, x, nullptr));
+  }
+  LATENT_RETURN_IF_ERROR(rms_norm(x, n, d, I.norm.data, I.norm.dtype, eps, h, nullptr));  // [n, d]
+  const int64_t first = all_logits ? 0 : n - 1, rows = n - first;
+  LATENT_RETURN_IF_ERROR(linear(I.blas, h + first * d, rows, I.lm_head, I.logits.data()));  // [rows, V]
+  std::vector<float> out(static_cast<size_t>(rows * V));
+  LATENT_RETURN_IF_ERROR(cuda_status(cudaMemcpy(out.data(), I.logits.data(), out.size() * sizeof(float), cudaMemcpyDeviceToHost),
+                                     "logits"));
+  return out;
+}
+
+}  // namespace latent::cuda
