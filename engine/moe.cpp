@@ -4,7 +4,12 @@
 #include <cmath>
 #include <numeric>
 
+#include "engine/linear_group.h"
+
 namespace latent {
+
+// Up to this many tokens the linears are GEMVs and are grouped into few pool jobs (linear_group).
+constexpr int64_t kGroupedMaxTokens = 4;
 
 Result<MlpWeights> MlpWeights::load(const Weights& w, const std::string& prefix, int64_t d, int64_t inter) {
   MlpWeights m;
@@ -91,58 +96,151 @@ void route_token(const ModelConfig& c, const float* logits, const float* bias, i
 
 void mlp_forward(const MlpWeights& w, const float* x, int64_t n, float* y, cpu::ThreadPool* pool) {
   const int64_t inter = w.gate_proj.rows;
-  std::vector<float> g(static_cast<size_t>(n * inter)), u(static_cast<size_t>(n * inter));
-  cpu::linear(x, n, w.gate_proj, g.data(), pool);  // [n, inter]
-  cpu::linear(x, n, w.up_proj, u.data(), pool);    // [n, inter]
+  thread_local std::vector<float> g_tl, u_tl;
+  std::vector<float>& g = g_tl;
+  std::vector<float>& u = u_tl;
+  g.resize(static_cast<size_t>(n * inter));
+  u.resize(static_cast<size_t>(n * inter));
+  if (n <= kGroupedMaxTokens) {  // GEMVs: gate and up as one job
+    const LinearJob gu[2] = {{x, w.gate_proj.cols, n, w.gate_proj, g.data(), inter},
+                             {x, w.up_proj.cols, n, w.up_proj, u.data(), inter}};
+    linear_group(gu, pool);  // [n, inter] x 2
+  } else {
+    cpu::linear(x, n, w.gate_proj, g.data(), pool);  // [n, inter]
+    cpu::linear(x, n, w.up_proj, u.data(), pool);    // [n, inter]
+  }
   cpu::swiglu(g.data(), u.data(), n * inter, g.data());
   cpu::linear(g.data(), n, w.down_proj, y, pool);  // [n, d]
 }
 
+namespace {
+
+// Per-thread buffers kept between forwards (no page faults or munmap per token).
+struct MoeScratch {
+  std::vector<float> logits, bias, wt, xs, gu, ys;
+  std::vector<int32_t> idx;
+  std::vector<std::vector<std::pair<int64_t, float>>> by_expert;
+  std::vector<LinearJob> jobs;
+  std::vector<int64_t> used;  // experts with tokens, ascending
+};
+
+}  // namespace
+
 void moe_forward(const ModelConfig& c, const MoeWeights& w, const float* x, int64_t n, float* y,
                  cpu::ThreadPool* pool, int32_t* topk_idx, float* topk_weight) {
   const int64_t d = c.hidden_size, E = c.n_routed_experts, K = c.num_experts_per_tok;
+  thread_local MoeScratch scratch;
+  MoeScratch& S = scratch;
   // Router: logits [n, E] in float32, then per-token top-k.
-  std::vector<float> logits(static_cast<size_t>(n * E));
-  cpu::linear(x, n, w.gate, logits.data(), pool);
-  std::vector<float> bias;
+  S.logits.resize(static_cast<size_t>(n * E));
+  cpu::linear(x, n, w.gate, S.logits.data(), pool);
+  S.bias.clear();
   if (w.e_score_correction_bias.data) {
-    bias.resize(static_cast<size_t>(E));
-    for (int64_t e = 0; e < E; ++e) bias[static_cast<size_t>(e)] = w.e_score_correction_bias.at(0, e);
+    S.bias.resize(static_cast<size_t>(E));
+    for (int64_t e = 0; e < E; ++e) S.bias[static_cast<size_t>(e)] = w.e_score_correction_bias.at(0, e);
   }
-  std::vector<int32_t> idx(static_cast<size_t>(n * K));
-  std::vector<float> wt(static_cast<size_t>(n * K));
+  S.idx.resize(static_cast<size_t>(n * K));
+  S.wt.resize(static_cast<size_t>(n * K));
   for (int64_t t = 0; t < n; ++t) {
-    route_token(c, logits.data() + t * E, bias.empty() ? nullptr : bias.data(), idx.data() + t * K,
-                wt.data() + t * K);
+    route_token(c, S.logits.data() + t * E, S.bias.empty() ? nullptr : S.bias.data(), S.idx.data() + t * K,
+                S.wt.data() + t * K);
   }
-  if (topk_idx) std::copy(idx.begin(), idx.end(), topk_idx);
-  if (topk_weight) std::copy(wt.begin(), wt.end(), topk_weight);
+  if (topk_idx) std::copy(S.idx.begin(), S.idx.end(), topk_idx);
+  if (topk_weight) std::copy(S.wt.begin(), S.wt.end(), topk_weight);
 
   // Group (token, weight) pairs by expert: each expert runs once over all its tokens.
-  std::vector<std::vector<std::pair<int64_t, float>>> by_expert(static_cast<size_t>(E));
+  S.by_expert.resize(static_cast<size_t>(E));
+  for (auto& v : S.by_expert) v.clear();
   for (int64_t t = 0; t < n; ++t) {
-    for (int64_t k = 0; k < K; ++k) by_expert[static_cast<size_t>(idx[t * K + k])].push_back({t, wt[t * K + k]});
+    for (int64_t k = 0; k < K; ++k) S.by_expert[static_cast<size_t>(S.idx[t * K + k])].push_back({t, S.wt[t * K + k]});
+  }
+  S.used.clear();
+  int64_t rows = 0;  // sum over used experts of their token counts
+  for (int64_t e = 0; e < E; ++e) {
+    if (S.by_expert[static_cast<size_t>(e)].empty()) continue;
+    S.used.push_back(e);
+    rows += static_cast<int64_t>(S.by_expert[static_cast<size_t>(e)].size());
   }
   std::fill(y, y + n * d, 0.f);
-  std::vector<float> xs, ys;
-  for (int64_t e = 0; e < E; ++e) {
-    const auto& toks = by_expert[static_cast<size_t>(e)];
-    if (toks.empty()) continue;
+  if (n > kGroupedMaxTokens) {
+    for (int64_t e : S.used) {
+      const auto& toks = S.by_expert[static_cast<size_t>(e)];
+      const int64_t m = static_cast<int64_t>(toks.size());
+      S.xs.resize(static_cast<size_t>(m * d));
+      S.ys.resize(static_cast<size_t>(m * d));
+      for (int64_t i = 0; i < m; ++i) std::copy(x + toks[i].first * d, x + (toks[i].first + 1) * d, S.xs.begin() + i * d);
+      mlp_forward(w.experts[static_cast<size_t>(e)], S.xs.data(), m, S.ys.data(), pool);  // [m, d]
+      for (int64_t i = 0; i < m; ++i) {
+        float* dst = y + toks[i].first * d;
+        const float* src = S.ys.data() + i * d;
+        const float wgt = toks[i].second;
+        for (int64_t j = 0; j < d; ++j) dst[j] += wgt * src[j];
+      }
+    }
+    if (w.has_shared) {
+      S.ys.resize(static_cast<size_t>(n * d));
+      mlp_forward(w.shared_experts, x, n, S.ys.data(), pool);  // [n, d]
+      for (int64_t i = 0; i < n * d; ++i) y[i] += S.ys[static_cast<size_t>(i)];
+    }
+    return;
+  }
+
+  // Decode (a few tokens): every expert's gate and up as one job, then every down as one job.
+  // xs [rows, d]: the tokens of each used expert in turn; gu [rows (+ n), 2 * inter]: gate | up per row.
+  const int64_t inter = c.moe_intermediate_size;
+  const int64_t sh_inter = w.has_shared ? w.shared_experts.gate_proj.rows : 0;
+  S.xs.resize(static_cast<size_t>(rows * d));
+  S.gu.resize(static_cast<size_t>(rows * 2 * inter + n * 2 * sh_inter));
+  S.ys.resize(static_cast<size_t>((rows + n) * d));
+  S.jobs.clear();
+  int64_t row = 0;
+  for (int64_t e : S.used) {
+    const auto& toks = S.by_expert[static_cast<size_t>(e)];
     const int64_t m = static_cast<int64_t>(toks.size());
-    xs.resize(static_cast<size_t>(m * d));
-    ys.resize(static_cast<size_t>(m * d));
-    for (int64_t i = 0; i < m; ++i) std::copy(x + toks[i].first * d, x + (toks[i].first + 1) * d, xs.begin() + i * d);
-    mlp_forward(w.experts[static_cast<size_t>(e)], xs.data(), m, ys.data(), pool);  // [m, d]
-    for (int64_t i = 0; i < m; ++i) {
+    const MlpWeights& ex = w.experts[static_cast<size_t>(e)];
+    for (int64_t i = 0; i < m; ++i) std::copy(x + toks[i].first * d, x + (toks[i].first + 1) * d, S.xs.begin() + (row + i) * d);
+    float* gu = S.gu.data() + row * 2 * inter;
+    S.jobs.push_back({S.xs.data() + row * d, d, m, ex.gate_proj, gu, 2 * inter});
+    S.jobs.push_back({S.xs.data() + row * d, d, m, ex.up_proj, gu + inter, 2 * inter});
+    row += m;
+  }
+  float* sh_gu = S.gu.data() + rows * 2 * inter;  // [n, 2 * sh_inter]
+  if (w.has_shared) {
+    S.jobs.push_back({x, d, n, w.shared_experts.gate_proj, sh_gu, 2 * sh_inter});
+    S.jobs.push_back({x, d, n, w.shared_experts.up_proj, sh_gu + sh_inter, 2 * sh_inter});
+  }
+  linear_group(S.jobs, pool);
+  for (int64_t r = 0; r < rows; ++r) {
+    float* gu = S.gu.data() + r * 2 * inter;
+    cpu::swiglu(gu, gu + inter, inter, gu);
+  }
+  for (int64_t t = 0; t < n; ++t) {
+    float* gu = sh_gu + t * 2 * sh_inter;
+    cpu::swiglu(gu, gu + sh_inter, sh_inter, gu);
+  }
+  S.jobs.clear();
+  row = 0;
+  for (int64_t e : S.used) {
+    const int64_t m = static_cast<int64_t>(S.by_expert[static_cast<size_t>(e)].size());
+    S.jobs.push_back({S.gu.data() + row * 2 * inter, 2 * inter, m, w.experts[static_cast<size_t>(e)].down_proj,
+                      S.ys.data() + row * d, d});
+    row += m;
+  }
+  if (w.has_shared) S.jobs.push_back({sh_gu, 2 * sh_inter, n, w.shared_experts.down_proj, S.ys.data() + rows * d, d});
+  linear_group(S.jobs, pool);  // ys [rows + n, d]
+  // Sum in the same order as the per-expert path: routed experts ascending, then the shared experts.
+  row = 0;
+  for (int64_t e : S.used) {
+    const auto& toks = S.by_expert[static_cast<size_t>(e)];
+    for (size_t i = 0; i < toks.size(); ++i, ++row) {
       float* dst = y + toks[i].first * d;
-      const float* src = ys.data() + i * d;
-      for (int64_t j = 0; j < d; ++j) dst[j] += toks[i].second * src[j];
+      const float* src = S.ys.data() + row * d;
+      const float wgt = toks[i].second;
+      for (int64_t j = 0; j < d; ++j) dst[j] += wgt * src[j];
     }
   }
   if (w.has_shared) {
-    std::vector<float> z(static_cast<size_t>(n * d));
-    mlp_forward(w.shared_experts, x, n, z.data(), pool);  // [n, d]
-    for (int64_t i = 0; i < n * d; ++i) y[i] += z[static_cast<size_t>(i)];
+    for (int64_t i = 0; i < n * d; ++i) y[i] += S.ys[static_cast<size_t>(rows * d + i)];
   }
 }
 
