@@ -140,10 +140,49 @@ LATENT_AVX512 void gemv_tile_bf16_pairs(const float* xp, int64_t ldxp, const Wei
     for (int t = 0; t < T; ++t) y[t * ldy + r0 + r] = _mm512_reduce_add_ps(acc[r][t]);
 }
 
+// n = 1: row after row, so the weights stream as one sequential run (like a memcpy: the hardware prefetchers
+// and the DRAM pages see one stream per thread, not 8 interleaved ones), prefetched kSeqAhead bytes ahead
+// across row ends; 4 accumulators keep 4 FMA chains in flight.
+constexpr int64_t kSeqAheadBytes = 1024;
+
+LATENT_AVX512 void gemv_rows_bf16_seq(const float* xp, const WeightView& w, float* y, int64_t r0, int64_t r1) {
+  const int64_t cols = w.cols;
+  const auto* base = static_cast<const uint16_t*>(w.data);
+  const char* pf_end = reinterpret_cast<const char*>(base + r1 * cols);
+  const __m512i hi_mask = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint16_t* row = base + r * cols;
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+    int64_t c = 0;
+    for (; c + 64 <= cols; c += 64) {
+      const char* pf = reinterpret_cast<const char*>(row + c) + kSeqAheadBytes;
+      if (pf < pf_end) {
+        _mm_prefetch(pf, _MM_HINT_T0);
+        _mm_prefetch(pf + 64, _MM_HINT_T0);
+      }
+      const __m512i v0 = _mm512_loadu_si512(row + c), v1 = _mm512_loadu_si512(row + c + 32);
+      a0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v0, 16)), _mm512_load_ps(xp + c), a0);
+      a1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v0, hi_mask)), _mm512_load_ps(xp + c + 16), a1);
+      a2 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v1, 16)), _mm512_load_ps(xp + c + 32), a2);
+      a3 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v1, hi_mask)), _mm512_load_ps(xp + c + 48), a3);
+    }
+    for (; c < cols; c += 32) {
+      const __mmask32 m = cols - c >= 32 ? 0xffffffffu : static_cast<__mmask32>((1u << (cols - c)) - 1);
+      const __m512i v = _mm512_maskz_loadu_epi16(m, row + c);
+      a0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v, 16)), _mm512_load_ps(xp + c), a0);
+      a1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v, hi_mask)), _mm512_load_ps(xp + c + 16), a1);
+    }
+    y[r] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+  }
+}
+
 template <int T>
 LATENT_AVX512 void gemv_rows_bf16_pairs(const float* xp, int64_t ldxp, const WeightView& w, float* y, int64_t ldy,
                                         int64_t r0, int64_t r1) {
-  constexpr int R = T == 1 ? 8 : 4;
+  if constexpr (T == 1) {
+    return gemv_rows_bf16_seq(xp, w, y, r0, r1);
+  }
+  constexpr int R = 4;
   int64_t r = r0;
   for (; r + R <= r1; r += R) gemv_tile_bf16_pairs<R, T>(xp, ldxp, w, r, y, ldy, r1);
   for (; r < r1; ++r) gemv_tile_bf16_pairs<1, T>(xp, ldxp, w, r, y, ldy, r1);
