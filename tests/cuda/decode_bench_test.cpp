@@ -3,7 +3,7 @@
 //   LATENT_GPU_DECODE_MODEL=DIR LATENT_GPU_DECODE_OUT=FILE test_cuda --gtest_also_run_disabled_tests
 //     --gtest_filter='*DecodeThroughput*'
 // Each step is one token at position ctx - 1 over a ctx-token latent cache (its contents do not change the
-// work); eager launches with a host round trip per step (ids in, logits out), no CUDA graph yet.
+// work); a host round trip per step (ids in, logits out), eager launches, then the captured decode graph.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -27,18 +27,22 @@ TEST(CudaForward, DISABLED_DecodeThroughput) {
   ASSERT_TRUE(model.ok()) << model.error().to_string();
   const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_load).count();
   std::string json = "{\"model\": \"" + std::string(dir) + "\", \"load_s\": " + std::to_string(load_s) +
-                     ", \"mode\": \"batch 1, eager launches, host sync per step, exact f32 GEMV\"";
-  for (int64_t ctx : {2048, 16384}) {
-    std::vector<int32_t> table(static_cast<size_t>(ctx / 64));
-    for (size_t b = 0; b < table.size(); ++b) table[b] = static_cast<int32_t>(b);
-    for (int i = 0; i < 3; ++i) ASSERT_TRUE((*model)->forward({1}, ctx - 1, table, false).ok());
-    const int steps = 32;
-    const auto t0 = std::chrono::steady_clock::now();
-    for (int i = 0; i < steps; ++i) ASSERT_TRUE((*model)->forward({1 + i}, ctx - 1, table, false).ok());
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    json += ", \"ctx_" + std::to_string(ctx) + "\": {\"tok_s\": " + std::to_string(steps / s) +
-            ", \"ms_per_token\": " + std::to_string(1000 * s / steps) + "}";
-    std::printf("decode ctx %lld: %.1f tok/s\n", static_cast<long long>(ctx), steps / s);
+                     ", \"mode\": \"batch 1, exact f32 GEMV, host sync per step; eager launches, then one captured CUDA graph "
+                     "planned for the whole 16k cache\"";
+  for (bool graph : {false, true}) {
+    for (int64_t ctx : {2048, 16384}) {
+      std::vector<int32_t> table(static_cast<size_t>(ctx / 64));
+      for (size_t b = 0; b < table.size(); ++b) table[b] = static_cast<int32_t>(b);
+      for (int i = 0; i < 3; ++i) ASSERT_TRUE((*model)->forward({1}, ctx - 1, table, false, graph).ok());
+      const int steps = 32;
+      const auto t0 = std::chrono::steady_clock::now();
+      for (int i = 0; i < steps; ++i) ASSERT_TRUE((*model)->forward({1 + i}, ctx - 1, table, false, graph).ok());
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const std::string key = std::string(graph ? "graph" : "eager") + "_ctx_" + std::to_string(ctx);
+      json += ", \"" + key + "\": {\"tok_s\": " + std::to_string(steps / s) +
+              ", \"ms_per_token\": " + std::to_string(1000 * s / steps) + "}";
+      std::printf("decode %s: %.1f tok/s\n", key.c_str(), steps / s);
+    }
   }
   json += "}\n";
   if (const char* out = std::getenv("LATENT_GPU_DECODE_OUT")) {

@@ -1,5 +1,6 @@
 // The whole forward pass on the GPU (tests/cuda/gpu_forward.h) against the golden logits of
-// tests/data/golden: a prefill of each prompt, then 16 single-token decode steps through the device cache.
+// tests/data/golden: a prefill of each prompt, then 16 single-token decode steps through the device cache,
+// eagerly and through the captured decode graph.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -42,15 +43,18 @@ TEST_P(CudaForward, MatchesGoldenPrefillAndDecodeLogits) {
     auto pre = read_npy(dir + "/golden/" + p["files"]["prefill_logits"]["file"].get<std::string>());
     auto dec = read_npy(dir + "/golden/" + p["files"]["decode_logits"]["file"].get<std::string>());
     ASSERT_TRUE(pre.ok() && dec.ok()) << tag;
-    auto logits = (*model)->forward(ids, 0, table, true);
-    ASSERT_TRUE(logits.ok()) << logits.error().to_string();
-    EXPECT_LT(max_abs_diff(logits->data(), pre->f32.data(), pre->f32.size()), 1e-4) << tag << " prefill";
-    const int64_t L = static_cast<int64_t>(ids.size());
-    for (size_t j = 0; j < gen.size(); ++j) {
-      auto step = (*model)->forward({gen[j]}, L + static_cast<int64_t>(j), table, false);
-      ASSERT_TRUE(step.ok()) << step.error().to_string();
-      EXPECT_LT(max_abs_diff(step->data(), dec->f32.data() + j * V, static_cast<size_t>(V)), 1e-4)
-          << tag << " decode step " << j;
+    for (bool graph : {false, true}) {  // decode eagerly, then again replaying the captured CUDA graph
+      const std::string mode = graph ? " (graph)" : " (eager)";
+      auto logits = (*model)->forward(ids, 0, table, true);
+      ASSERT_TRUE(logits.ok()) << logits.error().to_string();
+      EXPECT_LT(max_abs_diff(logits->data(), pre->f32.data(), pre->f32.size()), 1e-4) << tag << " prefill";
+      const int64_t L = static_cast<int64_t>(ids.size());
+      for (size_t j = 0; j < gen.size(); ++j) {
+        auto step = (*model)->forward({gen[j]}, L + static_cast<int64_t>(j), table, false, graph);
+        ASSERT_TRUE(step.ok()) << step.error().to_string();
+        EXPECT_LT(max_abs_diff(step->data(), dec->f32.data() + j * V, static_cast<size_t>(V)), 1e-4)
+            << tag << mode << " decode step " << j;
+      }
     }
   }
 }

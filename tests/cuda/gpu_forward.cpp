@@ -51,6 +51,12 @@ DeviceArray<T> zeros(int64_t n) {
 
 struct GpuDeepseek::Impl {
   ModelConfig c;
+  cudaStream_t stream = nullptr;  // non-blocking: graph capture needs a stream other than the legacy one
+  cudaGraphExec_t decode_graph = nullptr;
+  ~Impl() {
+    if (decode_graph) cudaGraphExecDestroy(decode_graph);
+    if (stream) cudaStreamDestroy(stream);
+  }
   DeviceArena arena;
   Blas blas;
   std::vector<Layer> layers;
@@ -62,7 +68,9 @@ struct GpuDeepseek::Impl {
   // activations [max_tokens, ...] and the cache [n_blocks, L, 64, R + P]
   DeviceArray<float> x, h, q, qa, qa_norm, kv, q_lat, o_lat, attn, ff, g, u, rlogits, wts, moe_h, logits, ws,
       inv_freq, cache;
-  DeviceArray<int32_t> ids, pos, table, idx;
+  DeviceArray<int32_t> ids, pos, table, idx, ctx_len;
+
+  Status enqueue(int64_t n, int64_t n_cached, bool all_logits, bool graph_decode);
 
   Result<Gain> gain(const cpu::WeightView& v) {
     LATENT_ASSIGN_OR_RETURN(DeviceWeight w, arena.upload(v));
@@ -80,7 +88,7 @@ struct GpuDeepseek::Impl {
     const int64_t inter = m.gate.rows;
     LATENT_RETURN_IF_ERROR(linear(blas, in, n, m.gate, g.data()));  // [n, inter]
     LATENT_RETURN_IF_ERROR(linear(blas, in, n, m.up, u.data()));    // [n, inter]
-    LATENT_RETURN_IF_ERROR(swiglu(g.data(), u.data(), n * inter, g.data(), nullptr));
+    LATENT_RETURN_IF_ERROR(swiglu(g.data(), u.data(), n * inter, g.data(), stream));
     return linear(blas, g.data(), n, m.down, out);  // [n, d]
   }
 };
@@ -101,7 +109,8 @@ Result<std::unique_ptr<GpuDeepseek>> GpuDeepseek::load(const std::string& dir, i
     if (e.path().extension() == ".safetensors") bytes += e.file_size();
   }
   LATENT_ASSIGN_OR_RETURN(I.arena, DeviceArena::create(bytes + (size_t{64} << 20)));
-  LATENT_ASSIGN_OR_RETURN(I.blas, Blas::create(nullptr, 0));
+  LATENT_RETURN_IF_ERROR(cuda_status(cudaStreamCreateWithFlags(&I.stream, cudaStreamNonBlocking), "cudaStreamCreate"));
+  LATENT_ASSIGN_OR_RETURN(I.blas, Blas::create(I.stream, 0));
   I.blas.tensor_core_min_tokens = int64_t{1} << 40;  // exact float32 everywhere (golden tolerance 1e-4)
   const int64_t d = c.hidden_size, V = c.vocab_size, L = c.num_hidden_layers;
   LATENT_ASSIGN_OR_RETURN(cpu::WeightView embed, w.matrix("model.embed_tokens.weight", V, d));
@@ -180,9 +189,13 @@ Result<std::unique_ptr<GpuDeepseek>> GpuDeepseek::load(const std::string& dir, i
   I.moe_h = zeros<float>(T * K * std::max<int64_t>(1, c.moe_intermediate_size)), I.logits = zeros<float>(T * V);
   I.cache = zeros<float>(n_blocks * L * 64 * (R + P));
   I.ids = zeros<int32_t>(T), I.pos = zeros<int32_t>(T), I.table = zeros<int32_t>(n_blocks), I.idx = zeros<int32_t>(T * K);
-  MlaAttentionArgs probe;
+  I.ctx_len = zeros<int32_t>(1);
+  MlaAttentionArgs probe;  // prefill of max_tokens, and the graph's decode row planned for the whole cache
   probe.n = T, probe.n_heads = H, probe.R = R, probe.P = P, probe.max_ctx = n_blocks * 64;
-  I.ws = zeros<float>(mla_attention_workspace(probe));
+  int64_t ws = mla_attention_workspace(probe);
+  probe.n = 1;
+  ws = std::max(ws, mla_attention_workspace(probe));
+  I.ws = zeros<float>(ws);
   I.inv_freq = DeviceArray<float>(rope_inv_freq(c));
   for (const auto* a : {&I.x, &I.h, &I.q, &I.kv, &I.logits, &I.cache, &I.ws, &I.moe_h}) {
     if (!a->ok()) return make_error(ErrorCode::kResourceExhausted, "GpuDeepseek: cudaMalloc of activations failed");
@@ -191,13 +204,10 @@ Result<std::unique_ptr<GpuDeepseek>> GpuDeepseek::load(const std::string& dir, i
 }
 
 Result<std::vector<float>> GpuDeepseek::forward(const std::vector<int32_t>& tokens, int64_t n_cached,
-                                                const std::vector<int32_t>& block_table, bool all_logits) {
+                                                const std::vector<int32_t>& block_table, bool all_logits,
+                                                bool use_graph) {
   Impl& I = *impl_;
-  const ModelConfig& c = I.c;
-  const int64_t n = static_cast<int64_t>(tokens.size()), d = c.hidden_size, V = c.vocab_size;
-  const int64_t H = c.num_attention_heads, R = c.kv_lora_rank, P = c.qk_rope_head_dim, nope = c.qk_nope_head_dim;
-  const int64_t qk = nope + P, vd = c.v_head_dim, L = c.num_hidden_layers, K = c.num_experts_per_tok;
-  const float eps = static_cast<float>(c.rms_norm_eps);
+  const int64_t n = static_cast<int64_t>(tokens.size()), V = I.c.vocab_size;
   if (n <= 0 || n > I.max_tokens || static_cast<int64_t>(block_table.size()) * 64 < n_cached + n ||
       static_cast<int64_t>(block_table.size()) > I.n_blocks) {
     return make_error(ErrorCode::kInvalidArgument, "GpuDeepseek::forward: expected 1.." + std::to_string(I.max_tokens) +
@@ -205,63 +215,94 @@ Result<std::vector<float>> GpuDeepseek::forward(const std::vector<int32_t>& toke
   }
   std::vector<int32_t> positions(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) positions[static_cast<size_t>(i)] = static_cast<int32_t>(n_cached + i);
-  LATENT_RETURN_IF_ERROR(cuda_status(cudaMemcpy(I.ids.data(), tokens.data(), n * sizeof(int32_t), cudaMemcpyHostToDevice), "ids"));
-  LATENT_RETURN_IF_ERROR(cuda_status(cudaMemcpy(I.pos.data(), positions.data(), n * sizeof(int32_t), cudaMemcpyHostToDevice), "pos"));
-  LATENT_RETURN_IF_ERROR(cuda_status(cudaMemcpy(I.table.data(), block_table.data(), block_table.size() * sizeof(int32_t),
-                                                cudaMemcpyHostToDevice), "table"));
-  float *x = I.x.data(), *h = I.h.data(), *q = I.q.data(), *kv = I.kv.data();
-  LATENT_RETURN_IF_ERROR(embedding(I.embed, I.ids.data(), n, x, nullptr));  // [n, d]
+  const int32_t ctx = static_cast<int32_t>(n_cached + n);
+  // Step inputs into fixed device buffers (a captured graph reads them there on every replay).
+  LATENT_RETURN_IF_ERROR(cuda_status(cudaMemcpyAsync(I.ids.data(), tokens.data(), n * sizeof(int32_t), cudaMemcpyHostToDevice, I.stream), "ids"));
+  LATENT_RETURN_IF_ERROR(cuda_status(cudaMemcpyAsync(I.pos.data(), positions.data(), n * sizeof(int32_t), cudaMemcpyHostToDevice, I.stream), "pos"));
+  LATENT_RETURN_IF_ERROR(cuda_status(cudaMemcpyAsync(I.table.data(), block_table.data(), block_table.size() * sizeof(int32_t),
+                                                     cudaMemcpyHostToDevice, I.stream), "table"));
+  LATENT_RETURN_IF_ERROR(cuda_status(cudaMemcpyAsync(I.ctx_len.data(), &ctx, sizeof(int32_t), cudaMemcpyHostToDevice, I.stream), "ctx"));
+  const bool graph = use_graph && n == 1 && !all_logits;
+  if (!graph) {
+    LATENT_RETURN_IF_ERROR(I.enqueue(n, n_cached, all_logits, false));
+  } else {
+    if (!I.decode_graph) {  // capture once: every later decode step replays it with new inputs
+      cudaGraph_t g = nullptr;
+      LATENT_RETURN_IF_ERROR(cuda_status(cudaStreamBeginCapture(I.stream, cudaStreamCaptureModeRelaxed), "BeginCapture"));
+      const Status st = I.enqueue(1, 0, false, true);
+      const cudaError_t end = cudaStreamEndCapture(I.stream, &g);
+      LATENT_RETURN_IF_ERROR(st);
+      LATENT_RETURN_IF_ERROR(cuda_status(end, "EndCapture"));
+      const cudaError_t inst = cudaGraphInstantiate(&I.decode_graph, g, 0);
+      cudaGraphDestroy(g);
+      LATENT_RETURN_IF_ERROR(cuda_status(inst, "cudaGraphInstantiate"));
+    }
+    LATENT_RETURN_IF_ERROR(cuda_status(cudaGraphLaunch(I.decode_graph, I.stream), "cudaGraphLaunch"));
+  }
+  const int64_t rows = all_logits ? n : 1;
+  std::vector<float> out(static_cast<size_t>(rows * V));
+  LATENT_RETURN_IF_ERROR(cuda_status(cudaMemcpyAsync(out.data(), I.logits.data(), out.size() * sizeof(float),
+                                                     cudaMemcpyDeviceToHost, I.stream), "logits"));
+  LATENT_RETURN_IF_ERROR(cuda_status(cudaStreamSynchronize(I.stream), "step"));
+  return out;
+}
+
+Status GpuDeepseek::Impl::enqueue(int64_t n, int64_t n_cached, bool all_logits, bool graph_decode) {
+  const int64_t d = c.hidden_size;
+  const int64_t H = c.num_attention_heads, R = c.kv_lora_rank, P = c.qk_rope_head_dim, nope = c.qk_nope_head_dim;
+  const int64_t qk = nope + P, vd = c.v_head_dim, L = c.num_hidden_layers, K = c.num_experts_per_tok;
+  const float eps = static_cast<float>(c.rms_norm_eps);
+  float *x = this->x.data(), *h = this->h.data(), *q = this->q.data(), *kv = this->kv.data();
+  LATENT_RETURN_IF_ERROR(embedding(embed, ids.data(), n, x, stream));  // [n, d]
   for (int64_t l = 0; l < L; ++l) {
-    const Layer& ly = I.layers[static_cast<size_t>(l)];
+    const Layer& ly = layers[static_cast<size_t>(l)];
     // ---- attention
-    LATENT_RETURN_IF_ERROR(rms_norm(x, n, d, ly.in_norm.data, ly.in_norm.dtype, eps, h, nullptr));  // [n, d]
+    LATENT_RETURN_IF_ERROR(rms_norm(x, n, d, ly.in_norm.data, ly.in_norm.dtype, eps, h, stream));  // [n, d]
     if (ly.q_lora) {
       const int64_t qr = ly.q_a_proj.rows;
-      LATENT_RETURN_IF_ERROR(linear(I.blas, h, n, ly.q_a_proj, I.qa.data()));  // [n, q_lora_rank]
-      LATENT_RETURN_IF_ERROR(rms_norm(I.qa.data(), n, qr, ly.q_a_norm.data, ly.q_a_norm.dtype, eps, I.qa_norm.data(), nullptr));
-      LATENT_RETURN_IF_ERROR(linear(I.blas, I.qa_norm.data(), n, ly.q_b_proj, q));  // [n, H * qk]
+      LATENT_RETURN_IF_ERROR(linear(blas, h, n, ly.q_a_proj, qa.data()));  // [n, q_lora_rank]
+      LATENT_RETURN_IF_ERROR(rms_norm(qa.data(), n, qr, ly.q_a_norm.data, ly.q_a_norm.dtype, eps, qa_norm.data(), stream));
+      LATENT_RETURN_IF_ERROR(linear(blas, qa_norm.data(), n, ly.q_b_proj, q));  // [n, H * qk]
     } else {
-      LATENT_RETURN_IF_ERROR(linear(I.blas, h, n, ly.q_proj, q));  // [n, H * qk]
+      LATENT_RETURN_IF_ERROR(linear(blas, h, n, ly.q_proj, q));  // [n, H * qk]
     }
-    LATENT_RETURN_IF_ERROR(rope(q, n, H, H * qk, qk, nope, P, I.pos.data(), I.inv_freq.data(), nullptr));
-    LATENT_RETURN_IF_ERROR(linear(I.blas, h, n, ly.kv_a, kv));  // [n, R + P]: [latent | rope key]
-    LATENT_RETURN_IF_ERROR(rms_norm_strided(kv, R + P, n, R, ly.kv_a_norm.data, ly.kv_a_norm.dtype, eps, kv, R + P, nullptr));
-    LATENT_RETURN_IF_ERROR(rope(kv, n, 1, R + P, 0, R, P, I.pos.data(), I.inv_freq.data(), nullptr));
-    float* layer_base = I.cache.data() + l * 64 * (R + P);
+    LATENT_RETURN_IF_ERROR(rope(q, n, H, H * qk, qk, nope, P, pos.data(), inv_freq.data(), stream));
+    LATENT_RETURN_IF_ERROR(linear(blas, h, n, ly.kv_a, kv));  // [n, R + P]: [latent | rope key]
+    LATENT_RETURN_IF_ERROR(rms_norm_strided(kv, R + P, n, R, ly.kv_a_norm.data, ly.kv_a_norm.dtype, eps, kv, R + P, stream));
+    LATENT_RETURN_IF_ERROR(rope(kv, n, 1, R + P, 0, R, P, pos.data(), inv_freq.data(), stream));
+    float* layer_base = cache.data() + l * 64 * (R + P);
     const int64_t block_stride = L * 64 * (R + P);
-    LATENT_RETURN_IF_ERROR(mla_cache_write(kv, R + P, n, R + P, I.pos.data(), layer_base, block_stride, I.table.data(), 0, nullptr));
-    LATENT_RETURN_IF_ERROR(mla_absorb_q(q, n, H * qk, ly.kv_b, H, nope, P, vd, I.q_lat.data(), nullptr));  // [n, H, R]
+    LATENT_RETURN_IF_ERROR(mla_cache_write(kv, R + P, n, R + P, pos.data(), layer_base, block_stride, table.data(), 0, stream));
+    LATENT_RETURN_IF_ERROR(mla_absorb_q(q, n, H * qk, ly.kv_b, H, nope, P, vd, q_lat.data(), stream));  // [n, H, R]
     MlaAttentionArgs a;
-    a.q_lat = I.q_lat.data(), a.q = q, a.q_stride = H * qk, a.nope = nope, a.n = n, a.n_heads = H, a.R = R, a.P = P;
-    a.scale = I.softmax_scale, a.start_pos = n_cached, a.max_ctx = n_cached + n, a.o_lat = I.o_lat.data();
-    if (mla_attention_workspace(a) > I.ws.size()) {
+    a.q_lat = q_lat.data(), a.q = q, a.q_stride = H * qk, a.nope = nope, a.n = n, a.n_heads = H, a.R = R, a.P = P;
+    a.scale = softmax_scale, a.start_pos = n_cached, a.max_ctx = n_cached + n, a.o_lat = o_lat.data();
+    if (graph_decode) a.ctx_lens = ctx_len.data(), a.max_ctx = n_blocks * 64;  // lengths read at replay
+    if (mla_attention_workspace(a) > ws.size()) {
       return make_error(ErrorCode::kInternal, "GpuDeepseek: attention workspace too small");
     }
-    LATENT_RETURN_IF_ERROR(mla_attention(a, {layer_base, block_stride, I.table.data(), 0}, I.ws.data(), nullptr));
-    LATENT_RETURN_IF_ERROR(mla_apply_uv(I.o_lat.data(), n, ly.kv_b, H, nope, vd, I.attn.data(), nullptr));  // [n, H * v]
-    LATENT_RETURN_IF_ERROR(linear(I.blas, I.attn.data(), n, ly.o_proj, h));  // [n, d]
-    LATENT_RETURN_IF_ERROR(add_inplace(h, n * d, x, nullptr));
+    LATENT_RETURN_IF_ERROR(mla_attention(a, {layer_base, block_stride, table.data(), 0}, ws.data(), stream));
+    LATENT_RETURN_IF_ERROR(mla_apply_uv(o_lat.data(), n, ly.kv_b, H, nope, vd, attn.data(), stream));  // [n, H * v]
+    LATENT_RETURN_IF_ERROR(linear(blas, attn.data(), n, ly.o_proj, h));  // [n, d]
+    LATENT_RETURN_IF_ERROR(add_inplace(h, n * d, x, stream));
     // ---- feed-forward
-    LATENT_RETURN_IF_ERROR(rms_norm(x, n, d, ly.post_norm.data, ly.post_norm.dtype, eps, h, nullptr));  // [n, d]
-    float* ff = I.ff.data();
+    LATENT_RETURN_IF_ERROR(rms_norm(x, n, d, ly.post_norm.data, ly.post_norm.dtype, eps, h, stream));  // [n, d]
+    float* ff = this->ff.data();
     if (ly.is_moe) {
-      LATENT_RETURN_IF_ERROR(linear(I.blas, h, n, ly.router, I.rlogits.data()));  // [n, E]
-      LATENT_RETURN_IF_ERROR(route(I.router, I.rlogits.data(), n, ly.bias, I.idx.data(), I.wts.data(), nullptr));
-      if (ly.has_shared) LATENT_RETURN_IF_ERROR(I.run_mlp(ly.shared, h, n, ff));  // [n, d]
-      LATENT_RETURN_IF_ERROR(moe_experts(ly.experts, h, n, K, I.idx.data(), I.wts.data(), I.moe_h.data(), ff,
-                                         ly.has_shared, nullptr));
+      LATENT_RETURN_IF_ERROR(linear(blas, h, n, ly.router, rlogits.data()));  // [n, E]
+      LATENT_RETURN_IF_ERROR(route(router, rlogits.data(), n, ly.bias, idx.data(), wts.data(), stream));
+      if (ly.has_shared) LATENT_RETURN_IF_ERROR(run_mlp(ly.shared, h, n, ff));  // [n, d]
+      LATENT_RETURN_IF_ERROR(moe_experts(ly.experts, h, n, K, idx.data(), wts.data(), moe_h.data(), ff,
+                                         ly.has_shared, stream));
     } else {
-      LATENT_RETURN_IF_ERROR(I.run_mlp(ly.mlp, h, n, ff));
+      LATENT_RETURN_IF_ERROR(run_mlp(ly.mlp, h, n, ff));
     }
-    LATENT_RETURN_IF_ERROR(add_inplace(ff, n * d, x, nullptr));
+    LATENT_RETURN_IF_ERROR(add_inplace(ff, n * d, x, stream));
   }
-  LATENT_RETURN_IF_ERROR(rms_norm(x, n, d, I.norm.data, I.norm.dtype, eps, h, nullptr));  // [n, d]
+  LATENT_RETURN_IF_ERROR(rms_norm(x, n, d, norm.data, norm.dtype, eps, h, stream));  // [n, d]
   const int64_t first = all_logits ? 0 : n - 1, rows = n - first;
-  LATENT_RETURN_IF_ERROR(linear(I.blas, h + first * d, rows, I.lm_head, I.logits.data()));  // [rows, V]
-  std::vector<float> out(static_cast<size_t>(rows * V));
-  LATENT_RETURN_IF_ERROR(cuda_status(cudaMemcpy(out.data(), I.logits.data(), out.size() * sizeof(float), cudaMemcpyDeviceToHost),
-                                     "logits"));
-  return out;
+  LATENT_RETURN_IF_ERROR(linear(blas, h + first * d, rows, lm_head, logits.data()));  // [rows, V]
+  return Status();
 }
 
 }  // namespace latent::cuda

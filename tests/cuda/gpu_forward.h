@@ -21,9 +21,12 @@ class GpuDeepseek {
   ~GpuDeepseek();
 
   // tokens at positions n_cached.. of the sequence whose cache blocks are block_table (ids < n_blocks).
-  // Returns logits [rows, vocab]: every new token when all_logits, else the last one.
+  // Returns logits [rows, vocab]: every new token when all_logits, else the last one. use_graph: a
+  // one-token step replays a CUDA graph captured on the first such call (inputs are read from device
+  // buffers; attention is planned for the whole cache and reads the context length on the device).
   Result<std::vector<float>> forward(const std::vector<int32_t>& tokens, int64_t n_cached,
-                                     const std::vector<int32_t>& block_table, bool all_logits);
+                                     const std::vector<int32_t>& block_table, bool all_logits,
+                                     bool use_graph = false);
   int64_t vocab() const;
 
   struct Impl;
