@@ -200,6 +200,8 @@ Result<std::unique_ptr<GpuDeepseek>> GpuDeepseek::load(const std::string& dir, i
   for (const auto* a : {&I.x, &I.h, &I.q, &I.kv, &I.logits, &I.cache, &I.ws, &I.moe_h}) {
     if (!a->ok()) return make_error(ErrorCode::kResourceExhausted, "GpuDeepseek: cudaMalloc of activations failed");
   }
+  // The memsets above ran on the legacy stream, which the non-blocking step stream does not wait for.
+  LATENT_RETURN_IF_ERROR(cuda_status(cudaDeviceSynchronize(), "GpuDeepseek::load"));
   return m;
 }
 
