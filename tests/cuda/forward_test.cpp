@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 
@@ -16,7 +17,11 @@
 namespace latent::cuda {
 namespace {
 
-std::string golden_dir(const std::string& model) { return std::string(LATENT_TEST_DATA) + "/golden/" + model; }
+// $LATENT_TEST_DATA first: binaries built here run on the GPU machine from another checkout path.
+std::string golden_dir(const std::string& model) {
+  const char* env = std::getenv("LATENT_TEST_DATA");
+  return std::string(env && *env ? env : LATENT_TEST_DATA) + "/golden/" + model;
+}
 
 double max_abs_diff(const float* a, const float* b, size_t n) {
   double m = 0;
