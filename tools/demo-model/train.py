@@ -123,6 +123,9 @@ def main():
                     help="step where the LR decay starts (default: steps*(1-decay-frac), or earlier when "
                          "--minutes would otherwise be exceeded; train_info.json records the value used)")
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--continue-steps", type=int, default=None,
+                    help="with --resume: train N more steps after the checkpoint's (a new constant phase at --lr, "
+                         "then the decay over the last --decay-frac; --minutes may start the decay earlier)")
     ap.add_argument("--export-only", action="store_true")
     ap.add_argument("--smoke", action="store_true", help="tiny model, few steps: pipeline check")
     args = ap.parse_args()
@@ -173,6 +176,11 @@ def main():
         if st.get("decay_start") is not None:
             decay_start, args.steps = st["decay_start"], st["total_steps"]
             time_trigger = time_trigger and step < decay_start
+        if args.continue_steps:
+            args.steps = step + args.continue_steps
+            decay_start = args.decay_start or step + int(args.continue_steps * (1 - args.decay_frac))
+            time_trigger = bool(args.minutes) and args.decay_start is None
+            history.append({"phase": "continue", "from_step": step, "lr": args.lr})
         log(f"resumed at step {step}")
 
     def save_ckpt():
@@ -210,7 +218,7 @@ def main():
             if time_trigger and step < decay_start and step > s0 + 5:
                 # Start the decay early when the remaining wall time only leaves room for the decay phase.
                 per_step = (time.time() - t_loop) / (step - s0)
-                n_decay = max(10, int(args.decay_frac / (1 - args.decay_frac) * step))
+                n_decay = max(10, int(args.decay_frac / (1 - args.decay_frac) * (step - s0)))
                 if time.time() - t_start + (n_decay + 2) * per_step > args.minutes * 60:
                     decay_start, args.steps, time_trigger = step, step + n_decay, False
                     log(f"wall-time budget: decay starts now (step {step}), run ends at step {args.steps}")
