@@ -140,39 +140,41 @@ LATENT_AVX512 void gemv_tile_bf16_pairs(const float* xp, int64_t ldxp, const Wei
     for (int t = 0; t < T; ++t) y[t * ldy + r0 + r] = _mm512_reduce_add_ps(acc[r][t]);
 }
 
-// n = 1: row after row, so the weights stream as one sequential run (like a memcpy: the hardware prefetchers
-// and the DRAM pages see one stream per thread, not 8 interleaved ones), prefetched kSeqAhead bytes ahead
-// across row ends; 4 accumulators keep 4 FMA chains in flight.
-constexpr int64_t kSeqAheadBytes = 1024;
+// n = 1: row after row, so the weights stream as one sequential run per thread (like a memcpy: the hardware
+// prefetchers and DRAM pages see one stream, not 8 interleaved ones), with 256-bit loads and 4 FMA chains and
+// no software prefetch (a prefetch 1 KiB ahead measured slower: decode ratio 0.73 against 0.88 without).
+// On the Zen 5 vCPUs here this streams ~1.5x faster than the 512-bit tile (20 -> 30 GB/s on one core against
+// 33-40 GB/s for a plain sum over the same bytes). Same x layout as the tiles: per 32 columns, 16 even | 16 odd.
 
 LATENT_AVX512 void gemv_rows_bf16_seq(const float* xp, const WeightView& w, float* y, int64_t r0, int64_t r1) {
   const int64_t cols = w.cols;
   const auto* base = static_cast<const uint16_t*>(w.data);
-  const char* pf_end = reinterpret_cast<const char*>(base + r1 * cols);
-  const __m512i hi_mask = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
+  const __m256i hi_mask = _mm256_set1_epi32(static_cast<int>(0xffff0000u));
   for (int64_t r = r0; r < r1; ++r) {
     const uint16_t* row = base + r * cols;
-    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
     int64_t c = 0;
-    for (; c + 64 <= cols; c += 64) {
-      const char* pf = reinterpret_cast<const char*>(row + c) + kSeqAheadBytes;
-      if (pf < pf_end) {
-        _mm_prefetch(pf, _MM_HINT_T0);
-        _mm_prefetch(pf + 64, _MM_HINT_T0);
-      }
-      const __m512i v0 = _mm512_loadu_si512(row + c), v1 = _mm512_loadu_si512(row + c + 32);
-      a0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v0, 16)), _mm512_load_ps(xp + c), a0);
-      a1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v0, hi_mask)), _mm512_load_ps(xp + c + 16), a1);
-      a2 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v1, 16)), _mm512_load_ps(xp + c + 32), a2);
-      a3 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v1, hi_mask)), _mm512_load_ps(xp + c + 48), a3);
+    for (; c + 32 <= cols; c += 32) {
+      const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + c));
+      const __m256i v1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + c + 16));
+      a0 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(v0, 16)), _mm256_load_ps(xp + c), a0);
+      a1 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(v0, hi_mask)), _mm256_load_ps(xp + c + 16), a1);
+      a2 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(v1, 16)), _mm256_load_ps(xp + c + 8), a2);
+      a3 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(v1, hi_mask)), _mm256_load_ps(xp + c + 24), a3);
     }
-    for (; c < cols; c += 32) {
-      const __mmask32 m = cols - c >= 32 ? 0xffffffffu : static_cast<__mmask32>((1u << (cols - c)) - 1);
-      const __m512i v = _mm512_maskz_loadu_epi16(m, row + c);
-      a0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v, 16)), _mm512_load_ps(xp + c), a0);
-      a1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v, hi_mask)), _mm512_load_ps(xp + c + 16), a1);
+    if (c < cols) {  // masked tail (xp is zero past cols)
+      const int64_t k0 = std::min<int64_t>(16, cols - c), k1 = std::max<int64_t>(0, cols - c - 16);
+      const __m256i v0 = _mm256_maskz_loadu_epi16(static_cast<__mmask16>((1u << k0) - 1), row + c);
+      const __m256i v1 = _mm256_maskz_loadu_epi16(static_cast<__mmask16>((1u << k1) - 1), row + c + 16);
+      a0 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(v0, 16)), _mm256_load_ps(xp + c), a0);
+      a1 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(v0, hi_mask)), _mm256_load_ps(xp + c + 16), a1);
+      a2 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(v1, 16)), _mm256_load_ps(xp + c + 8), a2);
+      a3 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(v1, hi_mask)), _mm256_load_ps(xp + c + 24), a3);
     }
-    y[r] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+    const __m256 s = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
+    const __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+    const __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    y[r] = _mm_cvtss_f32(_mm_add_ss(q, _mm_shuffle_ps(q, q, 1)));
   }
 }
 
