@@ -78,6 +78,14 @@ struct DeepseekModel::Impl {
   std::vector<MtpWeights> mtp;  // empty, or module 0 of num_nextn_predict_layers
   std::vector<float> inv_freq;  // [P / 2]
   float softmax_scale = 0;
+  // Activation buffers of decoder_layer, kept between layers and forwards (a 512-token prefill needs tens of
+  // MB: allocated per call they cost page faults and munmap). The model runs one forward at a time.
+  struct Scratch {
+    Vec h, q, qa, qa_norm, kv, q_lat, o_lat, attn, ff, wt;
+    std::vector<int32_t> idx;
+    std::vector<const float*> blocks;
+  };
+  mutable Scratch scratch;
 
   Status check_batch(const std::vector<SeqSpan>& seqs, const KvCache& cache) const;
   void decoder_layer(const LayerWeights& L, int64_t cache_layer, const std::vector<SeqSpan>& seqs,
@@ -182,12 +190,18 @@ void DeepseekModel::Impl::decoder_layer(const LayerWeights& L, int64_t cache_lay
   const MlaWeights& a = L.attn;
 
   // ---- attention
-  Vec h(static_cast<size_t>(T * d));
+  Scratch& S = scratch;
+  const auto sized = [](Vec& v, int64_t n) -> Vec& {
+    v.resize(static_cast<size_t>(n));
+    return v;
+  };
+  Vec& h = sized(S.h, T * d);
   rms_norm(x.data(), T, L.input_layernorm, eps, h.data());  // [T, d]
-  Vec q(static_cast<size_t>(T * H * qk));                    // [T, H, nope + P]
+  Vec& q = sized(S.q, T * H * qk);                           // [T, H, nope + P]
   if (a.q_lora) {
     const int64_t qr = a.q_a_proj.rows;
-    Vec qa(static_cast<size_t>(T * qr)), qa_norm(static_cast<size_t>(T * qr));
+    Vec& qa = sized(S.qa, T * qr);
+    Vec& qa_norm = sized(S.qa_norm, T * qr);
     cpu::linear(h.data(), T, a.q_a_proj, qa.data(), pool);  // [T, q_lora_rank]
     rms_norm(qa.data(), T, a.q_a_layernorm, eps, qa_norm.data());
     cpu::linear(qa_norm.data(), T, a.q_b_proj, q.data(), pool);  // [T, H * (nope + P)]
@@ -197,7 +211,7 @@ void DeepseekModel::Impl::decoder_layer(const LayerWeights& L, int64_t cache_lay
   for (int64_t t = 0; t < T; ++t) {
     for (int64_t hd = 0; hd < H; ++hd) rope_rotate(q.data() + t * H * qk + hd * qk + nope, P, rope_cs.data() + t * P);
   }
-  Vec kv(static_cast<size_t>(T * (R + P)));
+  Vec& kv = sized(S.kv, T * (R + P));
   cpu::linear(h.data(), T, a.kv_a_proj_with_mqa, kv.data(), pool);  // [T, R + P]: [latent | rope key]
   // Cache row of each new token: [kv_a_layernorm(latent) R | rope(k_rope) P]
   for (const SeqSpan& s : seqs) {
@@ -212,10 +226,10 @@ void DeepseekModel::Impl::decoder_layer(const LayerWeights& L, int64_t cache_lay
     }
   }
   // Weight absorption: attention runs in the latent space (MQA with one KV head of width R + P).
-  Vec q_lat(static_cast<size_t>(T * H * R));  // [T, H, R]
+  Vec& q_lat = sized(S.q_lat, T * H * R);  // [T, H, R]
   cpu::mla_absorb_q(q.data(), T, H * qk, a.kv_b_proj, H, nope, P, vd, q_lat.data(), pool);
-  Vec o_lat(static_cast<size_t>(T * H * R));  // [T, H, R]
-  std::vector<const float*> blocks;
+  Vec& o_lat = sized(S.o_lat, T * H * R);  // [T, H, R]
+  std::vector<const float*>& blocks = S.blocks;
   for (const SeqSpan& s : seqs) {
     blocks.clear();
     for (int64_t b = 0; b < KvCache::blocks_needed(s.n_cached + s.n_new); ++b) {
@@ -225,22 +239,22 @@ void DeepseekModel::Impl::decoder_layer(const LayerWeights& L, int64_t cache_lay
                        P, s.n_cached, blocks.data(), KvCache::kBlockSize, softmax_scale,
                        o_lat.data() + s.offset * H * R, pool);
   }
-  Vec attn(static_cast<size_t>(T * H * vd));  // [T, H * v]
+  Vec& attn = sized(S.attn, T * H * vd);  // [T, H * v]
   cpu::mla_apply_uv(o_lat.data(), T, a.kv_b_proj, H, nope, vd, attn.data(), pool);
   cpu::linear(attn.data(), T, a.o_proj, h.data(), pool);  // [T, d]
   for (int64_t i = 0; i < T * d; ++i) x[static_cast<size_t>(i)] += h[static_cast<size_t>(i)];
 
   // ---- feed-forward
   rms_norm(x.data(), T, L.post_attention_layernorm, eps, h.data());  // [T, d]
-  Vec ff(static_cast<size_t>(T * d));                                 // [T, d]
+  Vec& ff = sized(S.ff, T * d);                                       // [T, d]
   if (L.is_moe) {
     const int64_t K = c.num_experts_per_tok;
-    std::vector<int32_t> idx(static_cast<size_t>(T * K));
-    Vec wt(static_cast<size_t>(T * K));
-    moe_forward(c, L.moe, h.data(), T, ff.data(), pool, idx.data(), wt.data());
+    S.idx.resize(static_cast<size_t>(T * K));
+    Vec& wt = sized(S.wt, T * K);
+    moe_forward(c, L.moe, h.data(), T, ff.data(), pool, S.idx.data(), wt.data());
     if (trace) {
-      trace->moe_topk_idx.push_back(std::move(idx));
-      trace->moe_topk_weight.push_back(std::move(wt));
+      trace->moe_topk_idx.push_back(S.idx);
+      trace->moe_topk_weight.push_back(wt);
     }
   } else {
     mlp_forward(L.mlp, h.data(), T, ff.data(), pool);
