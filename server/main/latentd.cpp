@@ -4,6 +4,8 @@
 
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -28,7 +30,9 @@ namespace {
 const std::vector<latent::cli::OptionSpec> kOptions = {
     {"stdio", "", "serve one client over stdin/stdout (LSP base protocol)", ""},
     {"listen", "HOST:PORT", "serve WebSocket (/lsp) and HTTP on this address (port 0: any free port)", ""},
-    {"model", "DIR", "checkpoint directory (config.json, safetensors, tokenizer.json)", ""},
+    {"model", "DIR", "checkpoint directory (config.json, safetensors, tokenizer.json); default: $LATENT_MODEL, "
+              "else the embedded demo model (models/demo)", ""},
+    {"no-model", "", "start without a model (completions and the HTTP API answer that none is loaded)", ""},
     {"token-file", "FILE", "bearer token clients must send (required when HOST is not loopback)", ""},
     {"allow-origin", "LIST", "comma-separated browser Origins allowed to connect (default: none; '*' = any)", ""},
     {"max-message-bytes", "N", "largest accepted JSON-RPC message", "8388608"},
@@ -50,6 +54,19 @@ std::vector<std::string> split_commas(const std::string& s) {
     if (!item.empty()) out.push_back(item);
   }
   return out;
+}
+
+// --model, else $LATENT_MODEL, else the demo model embedded in the source tree (when it is there); none with
+// --no-model or --test-backend.
+std::string default_model_dir(const latent::cli::Args& args) {
+  if (args.has("no-model") || args.has("test-backend")) return "";
+  if (args.has("model")) return args.get("model");
+  if (const char* env = std::getenv("LATENT_MODEL"); env && *env) return env;
+  std::error_code ec;
+  if (std::filesystem::exists(std::string(LATENT_DEFAULT_MODEL_DIR) + "/config.json", ec)) {
+    return LATENT_DEFAULT_MODEL_DIR;
+  }
+  return "";
 }
 
 }  // namespace
@@ -104,9 +121,10 @@ int main(int argc, char** argv) {
   }
   // The model behind both front doors: the HTTP API (server/openai) and the LSP completion backend.
   std::unique_ptr<latent::EngineHost> host;
-  if (args->has("model") && !args->has("test-backend")) {
+  std::string model_dir = default_model_dir(*args);
+  if (!model_dir.empty()) {
     latent::EngineHostOptions hopt;
-    hopt.model_dir = args->get("model");
+    hopt.model_dir = model_dir;
     hopt.cache_bytes = static_cast<size_t>(*cache_mb) << 20;
     auto loaded = latent::EngineHost::load(hopt);
     if (!loaded.ok()) {

@@ -19,7 +19,7 @@ test('stdio: a session end to end with the scripted backend', async () => {
 });
 
 test('stdio: without a model, completions say that no model is loaded', async () => {
-  const s = startStdio([]);
+  const s = startStdio(['--no-model']);
   try {
     await initialize(s.connection);
     await s.connection.sendNotification('textDocument/didOpen', {

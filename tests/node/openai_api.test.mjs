@@ -176,7 +176,10 @@ test("tool-call round trip: a forced call comes back as OpenAI tool_calls; its r
   assert.equal(call.type, "function");
   assert.equal(call.function.name, "get_weather");
   assert.equal(typeof call.function.arguments, "string");  // whatever JSON the model wrote, as a string
-  assert.ok(first.usage.completion_tokens >= 1);
+  // The forced call's opening is prefilled; the model may end the arguments at once (the demo model does), so
+  // only the accounting is checked here, not how much it wrote.
+  assert.ok(first.usage.prompt_tokens > 0);
+  assert.equal(first.usage.total_tokens, first.usage.prompt_tokens + first.usage.completion_tokens);
 
   // Streamed, the same forced call arrives as a tool-call header and argument deltas that add up.
   const stream = await client.chat.completions.create({
