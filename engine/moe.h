@@ -1,6 +1,7 @@
 #pragma once
 // DeepSeekMoE: routed experts chosen per token by a router (all DeepSeek-V2/V3 routing variants) plus shared
-// experts applied to every token. A batch is grouped by expert so each expert's weights are read once.
+// experts applied to every token. A batch is grouped by expert so each expert's weights are read once; for a
+// few tokens (decode) all experts' gate/up GEMVs run as one pool job and all downs as another (linear_group.h).
 #include <cstdint>
 #include <string>
 #include <vector>

@@ -1,7 +1,8 @@
 // AVX-512 bodies (AVX512F/BW/VL + FMA + F16C). Weights are widened to float32 in registers and multiplied in
 // float32 (exact products, FMA accumulation), so results match float32 math for any weight dtype.
 //
-// linear, n <= 4 (decode): dot-product GEMV that streams each weight row once, R rows x n tokens per tile.
+// linear, n <= 4 (decode): dot-product GEMV that streams each weight row once, R rows x n tokens per tile;
+// BF16 with n = 1 (the decode step) goes row after row with 256-bit loads, one sequential stream per thread.
 // linear, n > 4 (prefill): register-tiled GEMM. x is packed once into 48-token blocks [K][48] (transposed with
 // 16x16 in-register transposes); each thread takes 8-row groups of W, widens an 8 x 512 slice into an L1
 // panel and runs a micro-kernel that broadcasts one weight and FMAs it into 8 x 48 accumulators (24 zmm).
