@@ -189,7 +189,7 @@ Result<AssistantCore::Ticket> AssistantCore::complete(const CompletionRequest& r
   cj.prompt = std::move(ctx.prompt);
   cj.doc_key = request.uri;
   cj.priority = 10;
-  cj.max_tokens = options_.max_tokens;
+  cj.max_tokens = request.max_tokens > 0 ? request.max_tokens : options_.max_tokens;
   cj.time_budget = options_.time_budget;
   std::weak_ptr<Job> weak = job;
   auto handle = backend_->start(

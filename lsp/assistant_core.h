@@ -34,6 +34,7 @@ struct CompletionRequest {
   std::string uri;
   Position position;
   PositionEncoding encoding = PositionEncoding::kUtf16;
+  int max_tokens = 0;  // 0: AssistantOptions::max_tokens
 };
 
 struct CompletionOutcome {

@@ -1,11 +1,20 @@
 #include "lsp/lsp_server.h"
 
+#include <algorithm>
+
 #include "kernels/base/log.h"
 #include "lsp/uri.h"
 
 namespace latent::lsp {
 
 namespace {
+
+// A client's token limit: a positive integer, capped so that one request cannot hold the engine for long.
+int max_tokens_from(const Json& v, int fallback) {
+  constexpr int kMaxTokensCap = 4096;
+  if (!v.is_number_integer() || v.get<long long>() <= 0) return fallback;
+  return static_cast<int>(std::min<long long>(v.get<long long>(), kMaxTokensCap));
+}
 
 Json position_json(Position p) { return Json{{"line", p.line}, {"character", p.character}}; }
 
@@ -170,6 +179,7 @@ RpcResult LspServer::initialize(const Json& params) {
   }
   // initializationOptions.latent.context: {budgetTokens, windowShare, prefixShare, maxSnippets, maxDefinitions}
   if (auto io = params.find("initializationOptions"); io != params.end() && io->is_object()) {
+    max_tokens_ = max_tokens_from(io->value("maxTokens", Json()), 0);
     const Json& ctx = io->value("latent", Json::object()).value("context", Json::object());
     if (ctx.is_object()) {
       ContextOptions o = core_.context_options();
@@ -246,6 +256,8 @@ void LspServer::inline_completion(const Json& params, const Json& id) {
   req.uri = params.at("textDocument").at("uri").get<std::string>();
   req.position = position_from(params.at("position"));
   req.encoding = encoding_;
+  // Per request: params.latent.maxTokens (the VS Code extension's setting), else the session's.
+  req.max_tokens = max_tokens_from(params.value("latent", Json::object()).value("maxTokens", Json()), max_tokens_);
   Json token = params.contains("partialResultToken") ? params["partialResultToken"] : Json();
   std::string key = id.dump();
   {

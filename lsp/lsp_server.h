@@ -53,6 +53,7 @@ class LspServer : public MessageHandler {
   Transport& transport_;
   AssistantCore& core_;
   LspServerOptions options_;
+  int max_tokens_ = 0;  // initializationOptions.maxTokens (0: the core's default)
   State state_ = State::kStarting;
   bool shutdown_requested_ = false;
   bool watch_files_ = false;  // the client can register file watchers dynamically

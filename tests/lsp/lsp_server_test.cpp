@@ -147,6 +147,29 @@ TEST(LspServer, ErrorsKeepTheServerServing) {
   EXPECT_EQ(c.response(8)["error"]["code"], rpc_error::kInvalidRequest);
 }
 
+TEST(LspServer, MaxTokensFromTheRequestOrTheSessionReachTheBackend) {
+  ScriptedBackend backend({"x"}, 1ms);
+  Client c(&backend);
+  c.call(0, "initialize", {{"capabilities", Json::object()}, {"initializationOptions", {{"maxTokens", 40}}}});
+  ASSERT_TRUE(c.response(0).contains("result"));
+  c.notify("initialized", Json::object());
+  c.open("file:///w/t.py", "x = ");
+  c.call(1, "textDocument/inlineCompletion", c.complete_params("file:///w/t.py", 0, 4));
+  ASSERT_TRUE(c.response(1).contains("result"));
+  auto p = c.complete_params("file:///w/t.py", 0, 4);
+  p["latent"] = {{"maxTokens", 7}};
+  c.call(2, "textDocument/inlineCompletion", p);
+  ASSERT_TRUE(c.response(2).contains("result"));
+  p["latent"] = {{"maxTokens", -3}};  // not a positive integer: the session's limit applies
+  c.call(3, "textDocument/inlineCompletion", p);
+  ASSERT_TRUE(c.response(3).contains("result"));
+  auto jobs = backend.jobs();
+  ASSERT_EQ(jobs.size(), 3u);
+  EXPECT_EQ(jobs[0].max_tokens, 40);
+  EXPECT_EQ(jobs[1].max_tokens, 7);
+  EXPECT_EQ(jobs[2].max_tokens, 40);
+}
+
 TEST(LspServer, IncrementalChangesThenStreamedCompletion) {
   ScriptedBackend backend({"a", " +", " b", "\n", "\ndef other():\n"}, 10ms);
   Client c(&backend);
