@@ -8,6 +8,8 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <memory>
 #include <sstream>
 
 #include "kernels/base/log.h"
@@ -174,12 +176,15 @@ void WorkspaceIndex::index_file(const std::string& path, IndexStats* stats) {
     ++stats->skipped_binary;
     return;
   }
-  thread_local std::map<std::string, TSParser*> parsers;  // one per language per thread, kept for reuse
-  TSParser*& parser = parsers[lang->id];
-  if (!parser) {
-    parser = ts_parser_new();
-    ts_parser_set_language(parser, lang->grammar());
+  // One parser per language per thread, kept for reuse and deleted when the thread ends.
+  using ParserPtr = std::unique_ptr<TSParser, void (*)(TSParser*)>;
+  thread_local std::map<std::string, ParserPtr> parsers;
+  auto it = parsers.find(lang->id);
+  if (it == parsers.end()) {
+    it = parsers.emplace(lang->id, ParserPtr(ts_parser_new(), ts_parser_delete)).first;
+    ts_parser_set_language(it->second.get(), lang->grammar());
   }
+  TSParser* parser = it->second.get();
   TSTree* tree = ts_parser_parse_string(parser, nullptr, text.data(), static_cast<uint32_t>(text.size()));
   auto symbols = extract_symbols(*lang, tree, text, path);
   ts_tree_delete(tree);

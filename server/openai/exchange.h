@@ -19,7 +19,8 @@ class HttpExchange {
   virtual void write(std::string chunk) = 0;
   virtual void end_stream() = 0;
   // fn runs once, on some thread, if the client disconnects before the response is complete (at once when it
-  // already has).
+  // already has). Once the response is complete the exchange drops fn (fn usually owns the generation, which
+  // owns this exchange: keeping it would be a reference cycle).
   virtual void on_disconnect(std::function<void()> fn) = 0;
 };
 

@@ -25,6 +25,7 @@ class RecordingExchange : public HttpExchange {
     content_type_ = std::move(content_type);
     body_ = std::move(body);
     done_ = true;
+    on_gone_ = nullptr;  // as BeastExchange: once the response is whole, a close is no longer a disconnect
     cv_.notify_all();
   }
   void begin_stream(int status, std::string content_type) override {
@@ -40,6 +41,7 @@ class RecordingExchange : public HttpExchange {
   void end_stream() override {
     std::lock_guard lock(mu_);
     done_ = true;
+    on_gone_ = nullptr;
     cv_.notify_all();
   }
   void on_disconnect(std::function<void()> fn) override {
