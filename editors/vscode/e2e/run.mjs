@@ -209,8 +209,15 @@ try {
   const ghost = await page.evaluate(() => {
     const inline = [...document.querySelectorAll('.monaco-editor .ghost-text-decoration')]
       .map((el) => el.textContent ?? '').join('');
-    const lines = [...document.querySelectorAll('.monaco-editor .ghost-text .view-line')]
-      .map((el) => el.textContent ?? '');
+    // Lines below: VS Code 1.104 renders them as spans `span.ghost-text` inside one element per line; older
+    // versions as `.ghost-text .view-line` blocks. Group the spans by their line.
+    const byLine = new Map();
+    for (const el of document.querySelectorAll('.monaco-editor span.ghost-text')) {
+      const line = el.closest('.view-line') ?? el.parentElement;
+      byLine.set(line, (byLine.get(line) ?? '') + (el.textContent ?? ''));
+    }
+    const lines = byLine.size ? [...byLine.values()]
+      : [...document.querySelectorAll('.monaco-editor .ghost-text .view-line')].map((el) => el.textContent ?? '');
     return [inline, ...lines].join('\n');
   });
   result.ghostMs = Date.now() - t0;
