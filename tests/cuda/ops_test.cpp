@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <ostream>
+
 #include <algorithm>
 #include <vector>
 
@@ -20,6 +22,7 @@ struct LinearCase {
   DType dtype;
   int64_t n;
 };
+void PrintTo(const LinearCase& c, std::ostream* os) { *os << dtype_name(c.dtype) << " n=" << c.n; }
 
 class CudaLinear : public ::testing::TestWithParam<LinearCase> {};
 
@@ -48,7 +51,11 @@ INSTANTIATE_TEST_SUITE_P(Dtypes, CudaLinear,
                          ::testing::Values(LinearCase{DType::kF32, 1}, LinearCase{DType::kBF16, 1},
                                            LinearCase{DType::kBF16, 5}, LinearCase{DType::kBF16, 40},
                                            LinearCase{DType::kF32, 40}, LinearCase{DType::kF8E4M3, 1},
-                                           LinearCase{DType::kF8E4M3, 9}));
+                                           LinearCase{DType::kF8E4M3, 9}),
+                         [](const ::testing::TestParamInfo<LinearCase>& info) {
+                           // A readable, stable name (the default prints the struct's bytes, padding included).
+                           return std::string(dtype_name(info.param.dtype)) + "_n" + std::to_string(info.param.n);
+                         });
 
 TEST(CudaOps, RmsNormMatchesCpu) {
   LATENT_REQUIRE_GPU();
