@@ -1,5 +1,7 @@
 #include "server/args.h"
 
+#include <cerrno>
+#include <climits>
 #include <cstdlib>
 #include <sstream>
 
@@ -77,6 +79,27 @@ Result<double> Args::get_double(const std::string& name, double fallback) const 
                       "--" + name + ": expected a number, found '" + it->second + "'");
   }
   return v;
+}
+
+Result<std::vector<int32_t>> parse_token_ids(const std::string& text, const std::string& option) {
+  std::vector<int32_t> ids;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (item.empty()) continue;
+    char* end = nullptr;
+    errno = 0;
+    long long v = std::strtoll(item.c_str(), &end, 10);
+    if (*end != '\0' || errno != 0 || v < 0 || v > INT32_MAX) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "--" + option + ": expected comma-separated token ids, found '" + item + "'");
+    }
+    ids.push_back(static_cast<int32_t>(v));
+  }
+  if (ids.empty()) {
+    return make_error(ErrorCode::kInvalidArgument, "--" + option + ": expected at least one token id, found none");
+  }
+  return ids;
 }
 
 std::string format_help(const std::string& usage, const std::string& summary,

@@ -1,6 +1,7 @@
 #pragma once
 // A small command-line parser shared by `latent` and `latentd`: --name value, --name=value, boolean --flag,
 // positional arguments; unknown options are errors that list the known ones.
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -32,6 +33,9 @@ class Args {
   std::map<std::string, std::string> values_;
   std::vector<std::string> positional_;
 };
+
+// "1,2,3" -> token ids; errors name the option (--ids, --context-ids) and the item that is not an id.
+Result<std::vector<int32_t>> parse_token_ids(const std::string& text, const std::string& option);
 
 std::string format_help(const std::string& usage, const std::string& summary,
                         const std::vector<OptionSpec>& specs);

@@ -49,25 +49,6 @@ const std::vector<OptionSpec> kSpecs = {
     {"help", "", "show this help", ""},
 };
 
-Result<std::vector<int32_t>> parse_ids(const std::string& text) {
-  std::vector<int32_t> ids;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    if (item.empty()) continue;
-    try {
-      size_t used = 0;
-      long long v = std::stoll(item, &used);
-      if (used != item.size() || v < 0 || v > INT32_MAX) throw std::invalid_argument(item);
-      ids.push_back(static_cast<int32_t>(v));
-    } catch (const std::exception&) {
-      return make_error(ErrorCode::kInvalidArgument, "--ids: expected comma-separated token ids, found '" + item + "'");
-    }
-  }
-  if (ids.empty()) return make_error(ErrorCode::kInvalidArgument, "--ids: expected at least one token id, found none");
-  return ids;
-}
-
 // --prompt, --prefix/--suffix: text prompts through the checkpoint's tokenizer (loaded once).
 bool has_text_prompt(const Args& args) {
   return args.has("prompt") || args.has("prefix") || args.has("suffix");
@@ -106,7 +87,7 @@ void print_generated_text(const Args& args, const std::vector<int32_t>& out) {
 Result<std::vector<int32_t>> prompt_ids(const Args& args) {
   if (has_text_prompt(args)) return text_prompt_ids(args);
   if (!args.has("ids")) return make_error(ErrorCode::kInvalidArgument, "expected --ids");
-  return parse_ids(args.get("ids"));
+  return parse_token_ids(args.get("ids"), "ids");
 }
 
 struct SamplingParams {
@@ -179,7 +160,7 @@ int run_scheduled(const Args& args, const std::vector<int32_t>& ids, int64_t n_g
   r.spec.mode = mode;
   r.spec.mtp_depth = static_cast<int>(*depth);
   if (args.has("context-ids")) {
-    auto ctx = parse_ids(args.get("context-ids"));
+    auto ctx = parse_token_ids(args.get("context-ids"), "context-ids");
     if (!ctx.ok()) return fail(ctx.error());
     r.context_ids = *ctx;
   }

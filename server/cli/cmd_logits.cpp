@@ -21,25 +21,6 @@ const std::vector<OptionSpec> kSpecs = {
     {"help", "", "show this help", ""},
 };
 
-Result<std::vector<int32_t>> parse_ids(const std::string& text) {
-  std::vector<int32_t> ids;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    if (item.empty()) continue;
-    try {
-      size_t used = 0;
-      long long v = std::stoll(item, &used);
-      if (used != item.size() || v < 0 || v > INT32_MAX) throw std::invalid_argument(item);
-      ids.push_back(static_cast<int32_t>(v));
-    } catch (const std::exception&) {
-      return make_error(ErrorCode::kInvalidArgument, "--ids: expected comma-separated token ids, found '" + item + "'");
-    }
-  }
-  if (ids.empty()) return make_error(ErrorCode::kInvalidArgument, "--ids: expected at least one token id, found none");
-  return ids;
-}
-
 int fail(const Error& e) {
   std::fprintf(stderr, "latent logits: %s\n", e.to_string().c_str());
   return 1;
@@ -66,7 +47,7 @@ int run_logits(int argc, char** argv) {
       return 2;
     }
   }
-  auto ids = parse_ids(args->get("ids"));
+  auto ids = parse_token_ids(args->get("ids"), "ids");
   if (!ids.ok()) return fail(ids.error());
   const bool want_mtp = args->has("mtp");
   ModelOptions mopt;
