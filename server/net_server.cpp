@@ -31,10 +31,19 @@ bool is_loopback_host(const std::string& host) {
 
 namespace {
 
+class WebSocketSession;
+
 struct Shared {
   NetOptions options;
   std::shared_ptr<HttpRouter> router;
   SessionFn session;
+  // WebSocket sessions whose LSP loop runs on a thread of its own. stop() ends their input and waits for those
+  // threads before the io_context goes: a session outliving it would touch a destroyed reactor.
+  std::mutex sessions_mu;
+  std::condition_variable sessions_cv;
+  bool stopping = false;
+  size_t live_session_threads = 0;
+  std::vector<std::weak_ptr<WebSocketSession>> sessions;
 };
 
 bool constant_time_equal(const std::string& a, const std::string& b) {
@@ -111,6 +120,13 @@ class WebSocketSession : public lsp::MessageTransport, public std::enable_shared
     ws_.async_accept(req, beast::bind_front_handler(&WebSocketSession::on_accept, shared_from_this()));
   }
 
+ // The LSP loop sees the end of its input (any thread).
+  void end_input() {
+    std::lock_guard<std::mutex> lock(mu_);
+    closed_ = true;
+    cv_.notify_all();
+  }
+
  protected:
   Result<std::optional<std::string>> read_message() override {
     std::unique_lock<std::mutex> lock(mu_);
@@ -135,9 +151,24 @@ class WebSocketSession : public lsp::MessageTransport, public std::enable_shared
       LATENT_LOG_WARN("websocket accept: %s", ec.message().c_str());
       return;
     }
-    std::thread([self = shared_from_this()] {
-      self->shared_->session(*self);
+    {
+      std::lock_guard<std::mutex> lock(shared_->sessions_mu);
+      if (shared_->stopping) {
+        start_close();
+        return;
+      }
+      ++shared_->live_session_threads;
+      std::erase_if(shared_->sessions, [](const auto& w) { return w.expired(); });
+      shared_->sessions.push_back(weak_from_this());
+    }
+    std::thread([self = shared_from_this()]() mutable {
+      std::shared_ptr<Shared> shared = self->shared_;
+      shared->session(*self);
       self->close_from_server();
+      self.reset();  // before the count drops: stop() may destroy the io_context right after
+      std::lock_guard<std::mutex> lock(shared->sessions_mu);
+      --shared->live_session_threads;
+      shared->sessions_cv.notify_all();
     }).detach();
     do_read();
   }
@@ -166,12 +197,6 @@ class WebSocketSession : public lsp::MessageTransport, public std::enable_shared
     }
     buffer_.consume(buffer_.size());
     do_read();
-  }
-
-  void end_input() {
-    std::lock_guard<std::mutex> lock(mu_);
-    closed_ = true;
-    cv_.notify_all();
   }
 
   void do_write() {
@@ -330,7 +355,10 @@ struct NetServer::Impl {
 
 NetServer::NetServer(NetOptions options, std::shared_ptr<HttpRouter> router, SessionFn session)
     : impl_(std::make_unique<Impl>()) {
-  impl_->shared = std::make_shared<Shared>(Shared{std::move(options), std::move(router), std::move(session)});
+  impl_->shared = std::make_shared<Shared>();
+  impl_->shared->options = std::move(options);
+  impl_->shared->router = std::move(router);
+  impl_->shared->session = std::move(session);
 }
 
 NetServer::~NetServer() { stop(); }
@@ -366,6 +394,24 @@ void NetServer::run() {
 }
 
 void NetServer::stop() {
+  Shared& s = *impl_->shared;
+  std::vector<std::shared_ptr<WebSocketSession>> live;
+  {
+    std::lock_guard<std::mutex> lock(s.sessions_mu);
+    s.stopping = true;
+    for (const auto& w : s.sessions) {
+      if (auto p = w.lock()) live.push_back(std::move(p));
+    }
+    s.sessions.clear();
+  }
+  for (const auto& p : live) p->end_input();
+  live.clear();
+  {
+    std::unique_lock<std::mutex> lock(s.sessions_mu);
+    if (!s.sessions_cv.wait_for(lock, std::chrono::seconds(10), [&] { return s.live_session_threads == 0; })) {
+      LATENT_LOG_WARN("stop: %zu WebSocket session(s) still running after 10 s", s.live_session_threads);
+    }
+  }
   impl_->ioc.stop();
   for (auto& t : impl_->threads) {
     if (t.joinable() && t.get_id() != std::this_thread::get_id()) t.join();
