@@ -27,9 +27,6 @@ void parallel(ThreadPool* pool, int64_t n, int64_t grain, int64_t work,
   (pool ? *pool : ThreadPool::global()).parallel_for(n, grain, fn);
 }
 
-// From this many query tokens on, W_UK absorption runs as a GEMM (matmul) instead of row-by-row axpy.
-constexpr int64_t kMatmulMinRows = 8;
-
 const std::array<float, 256>& fp8_table() {
   static const std::array<float, 256> table = [] {
     std::array<float, 256> t{};
@@ -79,22 +76,10 @@ void mla_absorb_q(const float* q, int64_t n, int64_t q_stride, const WeightView&
   const int64_t R = kv_b.cols;
   parallel(pool, n_heads, 1, n_heads * nope * R * n, [&](int64_t h0, int64_t h1) {
     for (int64_t h = h0; h < h1; ++h) {
-      if (n >= kMatmulMinRows) {  // q_lat[:, h] = q_nope[:, h] · W_UK_h  ([n, nope] x [nope, R]), inline (nested)
-        matmul(q + h * (nope + rope), q_stride, n, nope, kv_b, h * (nope + v_dim), R, q_lat + h * R, n_heads * R,
-               false, pool);
-        continue;
-      }
-      thread_local std::vector<float> row;
-      row.resize(static_cast<size_t>(R));
-      for (int64_t t = 0; t < n; ++t) std::fill_n(q_lat + (t * n_heads + h) * R, R, 0.f);
-      for (int64_t j = 0; j < nope; ++j) {
-        dequant_row(kv_b, h * (nope + v_dim) + j, row.data());  // W_UK_h[j, :]
-        for (int64_t t = 0; t < n; ++t) {
-          const float qj = q[t * q_stride + h * (nope + rope) + j];
-          float* dst = q_lat + (t * n_heads + h) * R;
-          for (int64_t c = 0; c < R; ++c) dst[c] += qj * row[c];
-        }
-      }
+      // q_lat[:, h] = q_nope[:, h] · W_UK_h  ([n, nope] x [nope, R]); inline when nested. The matmul op's
+      // AVX-512 body takes few rows (decode) unpacked, many rows through its packed GEMM.
+      matmul(q + h * (nope + rope), q_stride, n, nope, kv_b, h * (nope + v_dim), R, q_lat + h * R, n_heads * R,
+             false, pool);
     }
   });
 }

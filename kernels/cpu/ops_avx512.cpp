@@ -142,11 +142,14 @@ LATENT_AVX512 void gemv_tile_bf16_pairs(const float* xp, int64_t ldxp, const Wei
 }
 
 // n = 1: row after row, so the weights stream as one sequential run per thread (like a memcpy: the hardware
-// prefetchers and DRAM pages see one stream, not 8 interleaved ones), with 256-bit loads and 4 FMA chains and
-// no software prefetch (a prefetch 1 KiB ahead measured slower: decode ratio 0.73 against 0.88 without).
-// On the Zen 5 vCPUs here this streams ~1.5x faster than the 512-bit tile (20 -> 30 GB/s on one core against
-// 33-40 GB/s for a plain sum over the same bytes). Same x layout as the tiles: per 32 columns, 16 even | 16 odd.
-
+// prefetchers and DRAM pages see one stream, not 8 interleaved ones), with 256-bit loads and 4 FMA chains.
+// On the Zen 5 vCPUs here this streams ~1.5x faster than the 512-bit tile. Same x layout as the tiles: per 32
+// columns, 16 even | 16 odd.
+// A software prefetch 4 KiB ahead of the stream (one 2048-column row): the hardware prefetchers stop at each
+// 4 KiB page. Engine decode A/B (Lite-shaped 4 layers, 2 threads, ratio of weight GB/s to the probe run beside
+// it, alternating binaries): 0.73-0.88 without, 0.91-0.97 with; 2 and 8 KiB ahead were in between, and 1 KiB
+// ahead (an earlier try) was slower than none.
+constexpr int64_t kSeqPrefetchBytes = 4096;
 LATENT_AVX512 void gemv_rows_bf16_seq(const float* xp, const WeightView& w, float* y, int64_t r0, int64_t r1) {
   const int64_t cols = w.cols;
   const auto* base = static_cast<const uint16_t*>(w.data);
@@ -156,6 +159,7 @@ LATENT_AVX512 void gemv_rows_bf16_seq(const float* xp, const WeightView& w, floa
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
     int64_t c = 0;
     for (; c + 32 <= cols; c += 32) {
+      _mm_prefetch(reinterpret_cast<const char*>(row + c) + kSeqPrefetchBytes, _MM_HINT_T0);
       const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + c));
       const __m256i v1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + c + 16));
       a0 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(v0, 16)), _mm256_load_ps(xp + c), a0);

@@ -58,6 +58,49 @@ LATENT_AVX512 void pack_a_panel(const float* a, int64_t lda, int64_t m, int64_t 
   }
 }
 
+// A few rows of A (decode: one token's W_UK absorption, [1, nope] x [nope, R]): no packing, B widened in
+// registers, 128 columns of C per pass held in 8 accumulators. Rows of B are re-read per row of A (from cache).
+constexpr int64_t kDirectMaxRows = 4;
+
+template <DType D>
+LATENT_AVX512 void matmul_direct(const float* a, int64_t lda, int64_t m, int64_t k, const WeightView& b, int64_t b_row0,
+                                 int64_t c0, int64_t c1, float* c, int64_t ldc, bool accumulate) {
+  constexpr int kV = 8;
+  const int64_t sb = b.block, scale_cols = D == DType::kF8E4M3 ? (b.cols + sb - 1) / sb : 1;
+  for (int64_t col = c0; col < c1; col += 16 * kV) {
+    __mmask16 mask[kV];
+    for (int v = 0; v < kV; ++v) {
+      const int64_t left = c1 - (col + 16 * v);
+      mask[v] = left >= 16 ? static_cast<__mmask16>(0xffff)
+                           : left <= 0 ? static_cast<__mmask16>(0) : static_cast<__mmask16>((1u << left) - 1);
+    }
+    const int nv = static_cast<int>(std::min<int64_t>(kV, (c1 - col + 15) / 16));
+    for (int64_t i = 0; i < m; ++i) {
+      __m512 acc[kV];
+      for (int v = 0; v < kV; ++v) acc[v] = _mm512_setzero_ps();
+      for (int64_t kk = 0; kk < k; ++kk) {
+        const __m512 av = _mm512_set1_ps(a[i * lda + kk]);
+        const int64_t row = b_row0 + kk;
+        for (int v = 0; v < kV; ++v) {
+          if (v >= nv) break;
+          __m512 w = load16_masked<D>(b.data, row * b.cols + col + 16 * v, mask[v]);
+          if constexpr (D == DType::kF8E4M3) {
+            w = _mm512_mul_ps(w, _mm512_set1_ps(b.scale_inv[(row / sb) * scale_cols + (col + 16 * v) / sb] *
+                                                kFp8ViaF16Scale));
+          }
+          acc[v] = _mm512_fmadd_ps(av, w, acc[v]);
+        }
+      }
+      float* ci = c + i * ldc + col;
+      for (int v = 0; v < nv; ++v) {
+        __m512 r = acc[v];
+        if (accumulate) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(mask[v], ci + 16 * v));
+        _mm512_mask_storeu_ps(ci + 16 * v, mask[v], r);
+      }
+    }
+  }
+}
+
 template <DType D>
 void matmul_typed(const float* a, int64_t lda, int64_t m, int64_t k, const WeightView& b, int64_t b_row0, int64_t n,
                   float* c, int64_t ldc, bool accumulate, ThreadPool& pool) {
@@ -65,6 +108,14 @@ void matmul_typed(const float* a, int64_t lda, int64_t m, int64_t k, const Weigh
   if (k == 0) {
     if (!accumulate)
       for (int64_t i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, 0.f);
+    return;
+  }
+  if (m <= kDirectMaxRows && (D != DType::kF8E4M3 || b.block % 16 == 0)) {
+    // Column chunks of 128 across the pool (inline when nested, as in the per-head absorption).
+    const int64_t chunks = (n + 127) / 128;
+    pool.parallel_for(chunks, std::max<int64_t>(1, chunks / (pool.size() * 2)), [&](int64_t j0, int64_t j1) {
+      matmul_direct<D>(a, lda, m, k, b, b_row0, j0 * 128, std::min(n, j1 * 128), c, ldc, accumulate);
+    });
     return;
   }
   const int64_t nblk = (n + kTB - 1) / kTB;

@@ -199,7 +199,7 @@ TEST_P(OpsIsaTest, MatmulAllDtypesOddShapes) {
   struct MShape { int64_t m, k, n, b_rows, b_row0; };
   const std::vector<MShape> shapes = {{1, 1, 1, 1, 0},      {1, 128, 512, 4096, 256}, {3, 17, 33, 40, 20},
                                       {17, 130, 100, 300, 129}, {64, 64, 577, 64, 0},  {9, 600, 50, 700, 64},
-                                      {130, 16, 48, 16, 0}};
+                                      {130, 16, 48, 16, 0},   {4, 33, 300, 64, 5},     {2, 128, 1000, 200, 64}};
   for (DType dt : {DType::kF32, DType::kBF16, DType::kF16, DType::kF8E4M3}) {
     for (const MShape& s : shapes) {
       TestWeight b = make_weight(dt, s.b_rows, s.n + 3, static_cast<uint32_t>(s.k + s.n));
