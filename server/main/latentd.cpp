@@ -155,6 +155,11 @@ int main(int argc, char** argv) {
 
   if (args->has("stdio")) {
     std::signal(SIGPIPE, SIG_IGN);
+    if (isatty(STDIN_FILENO)) {
+      std::fprintf(stderr, "latentd: ready; speaking LSP (Content-Length framed JSON-RPC) on stdin/stdout, as editors "
+                           "start it. For the HTTP API and WebSocket: latentd --listen 127.0.0.1:8741 "
+                           "(scripts/run --listen 127.0.0.1:8741). Ctrl-D quits.\n");
+    }
     latent::server::StdioTransport transport(STDIN_FILENO, STDOUT_FILENO, static_cast<size_t>(*max_message));
     bool clean = serve(transport);
     return clean ? 0 : 1;  // LSP: exit without shutdown is an error exit
