@@ -10,7 +10,8 @@ plus the whole signature as the prompt (greedy, 64 tokens). No torch needed (pyt
 A completion is *plausible* when the function it starts parses: the signature, then the completion's whole
 lines up to where the body ends (the first non-blank line indented no deeper than the `def`), dedented, parse
 with `ast.parse`, possibly after one indented `pass` closing a trailing block opener (`if x:` at the end of
-the cut). A body with no statement at all counts as not plausible. Because a degenerate loop (`x = x` ten
+the cut; when the completion stopped (64-token limit, a stop) before the body ended, its last one or two whole
+lines may be dropped: they may belong to a statement it did not finish). A body with no statement at all counts as not plausible. Because a degenerate loop (`x = x` ten
 times) parses too, also reported: the plausible completions whose non-blank lines are at least half distinct.
 """
 import argparse
@@ -53,16 +54,17 @@ def function_starts(max_per_file):
 
 
 def body_lines(completion, indent):
-    """Whole lines of the completion up to where the function's body ends."""
+    """Whole lines of the completion up to where the function's body ends; and whether it ended there."""
     whole = completion.split("\n")[:-1] if "\n" in completion else []
-    kept = []
+    kept, ended = [], False
     for ln in whole:
         if ln.strip() and len(ln) - len(ln.lstrip()) <= indent:
+            ended = True
             break
         kept.append(ln)
     while kept and not kept[-1].strip():
         kept.pop()
-    return kept
+    return kept, ended
 
 
 def parses(code):
@@ -73,16 +75,24 @@ def parses(code):
         return False
 
 
-def plausible(sig, kept):
+def parses_closed(sig, kept):
     if not any(ln.strip() and not ln.strip().startswith("#") for ln in kept):
         return False
-    code = textwrap.dedent(sig + "\n".join(kept) + "\n")
-    if parses(code):
+    if parses(textwrap.dedent(sig + "\n".join(kept) + "\n")):
         return True
     last = kept[-1]
     if last.rstrip().endswith(":"):
         pad = " " * (len(last) - len(last.lstrip()) + 4)
         return parses(textwrap.dedent(sig + "\n".join(kept) + "\n" + pad + "pass\n"))
+    return False
+
+
+def plausible(sig, kept, cut):
+    """When the completion ended (token limit, a stop) before the body did, inside a statement that spans lines,
+    the last one or two whole lines may belong to it: they may be dropped."""
+    for drop in range(0, 3 if cut else 1):
+        if len(kept) - drop >= 1 and parses_closed(sig, kept[:len(kept) - drop]):
+            return True
     return False
 
 
@@ -111,7 +121,8 @@ def complete(port, prompt, max_tokens):
     req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/completions", body,
                                  {"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=120) as r:
-        return json.load(r)["choices"][0]["text"]
+        choice = json.load(r)["choices"][0]
+        return choice["text"]
 
 
 def main():
@@ -129,8 +140,8 @@ def main():
         results = []
         for c in cases:
             text = complete(port, c["prompt"], args.max_tokens)
-            kept = body_lines(text, c["indent"])
-            ok = plausible(c["signature"], kept)
+            kept, ended = body_lines(text, c["indent"])
+            ok = plausible(c["signature"], kept, not ended)
             results.append({"file": c["file"], "line": c["line"], "name": c["name"], "completion": text,
                             "body_lines": len(kept), "plausible": ok,
                             "plausible_not_repetitive": ok and distinct_enough(kept)})
