@@ -144,6 +144,29 @@ Result<Weights> Weights::open(const std::string& path, const WeightsOptions& opt
   return w;
 }
 
+size_t Weights::file_bytes() const {
+  size_t n = 0;
+  for (const auto& f : impl_->files) n += f.file().size();
+  return n;
+}
+
+size_t Weights::touch_pages(const std::function<bool(size_t done, size_t total)>& progress) const {
+  const size_t total = file_bytes(), page = 4096, chunk = size_t{64} << 20;
+  size_t done = 0;
+  volatile uint8_t sink = 0;
+  for (const auto& f : impl_->files) {
+    const MappedFile& m = f.file();
+    for (size_t off = 0; off < m.size(); off += page) {
+      sink = sink + m.data()[off];
+      if ((done + off) % chunk == 0 && off > 0 && progress && !progress(done + off, total)) return done + off;
+    }
+    done += m.size();
+  }
+  (void)sink;
+  if (progress) progress(done, total);
+  return done;
+}
+
 bool Weights::has(const std::string& name) const { return impl_->tensors.count(name) > 0; }
 
 const TensorInfo* Weights::find(const std::string& name) const {

@@ -7,6 +7,7 @@
 // `...weight_scale_inv` beside `...weight`). Immutable after open(); safe to read from many threads.
 #include <cstdint>
 #include <initializer_list>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -41,6 +42,12 @@ class Weights {
   size_t size() const;                                    // number of tensors
   std::vector<std::string> names() const;                 // sorted
   size_t total_bytes() const;                             // sum of tensor bytes
+  size_t file_bytes() const;                              // sum of the mapped files' sizes
+
+  // Reads one byte of every page of the mapped files, so that the page cache holds the checkpoint before the
+  // first forward needs it (a daemon warms up in the background). `progress(done, total)` is called every
+  // 64 MiB and at the end; returning false stops early. Returns the bytes touched.
+  size_t touch_pages(const std::function<bool(size_t done, size_t total)>& progress = {}) const;
 
   // The tensor with one of `dtypes` and exactly `shape` (checked in that order: missing, dtype, shape).
   Result<const TensorInfo*> get(const std::string& name, std::initializer_list<DType> dtypes,

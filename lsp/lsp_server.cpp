@@ -32,6 +32,7 @@ LspServer::LspServer(Transport& transport, AssistantCore& core, LspServerOptions
     : transport_(transport), core_(core), options_(std::move(options)) {}
 
 LspServer::~LspServer() {
+  if (status_subscription_ != 0) options_.status->unsubscribe(status_subscription_);
   std::vector<AssistantCore::Ticket> tickets;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -70,7 +71,12 @@ bool LspServer::on_notify(std::string_view method, Json params) {
                                                 {"registerOptions", {{"watchers", watchers}}}}})}},
                         Json("latent-" + std::to_string(next_server_request_++)));
       }
-      if (core_.has_backend()) {
+      if (core_.has_backend() && options_.status) {
+        if (status_subscription_ == 0) {
+          status_subscription_ =
+              options_.status->subscribe([this](const Json& st) { transport_.notify("latent/status", st); });
+        }
+      } else if (core_.has_backend()) {
         transport_.notify("latent/status", Json{{"state", "ready"}, {"message", core_.backend_name()}});
       } else {
         transport_.notify("latent/status",

@@ -17,12 +17,16 @@
 
 #include "lsp/assistant_core.h"
 #include "lsp/json_rpc.h"
+#include "lsp/status_feed.h"
 
 namespace latent::lsp {
 
 struct LspServerOptions {
   size_t max_pending_requests = 16;  // completions in flight per connection; more are refused (-32803)
   std::string version;               // for serverInfo
+  // The model's loading state, sent as latent/status after `initialized` and on every change (must outlive
+  // the server). Null: "ready" (or "error" without a backend) once.
+  StatusFeed* status = nullptr;
 };
 
 class LspServer : public MessageHandler {
@@ -60,6 +64,7 @@ class LspServer : public MessageHandler {
   int next_server_request_ = 1;
   PositionEncoding encoding_ = PositionEncoding::kUtf16;
 
+  uint64_t status_subscription_ = 0;  // in options_.status, 0: none
   std::mutex mu_;  // guards inflight_
   std::map<std::string, AssistantCore::Ticket> inflight_;  // request id (as JSON text) -> ticket
 };

@@ -8,6 +8,7 @@
 // e.g. from an event callback) copies it into atomics that snapshot() returns on any thread.
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -41,6 +42,11 @@ class EngineHost {
   const ModelConfig& config() const { return model_->config(); }
   const std::string& model_id() const { return model_id_; }  // the directory's last component
   std::vector<int32_t> stop_ids() const;                     // EOS (tokenizer and config.json)
+  // Reads the mapped checkpoint into the page cache (Weights::touch_pages), safe beside serving: the first
+  // completion then does not wait on the disk. `progress(done, total)` returning false stops it.
+  size_t warm(const std::function<bool(size_t done, size_t total)>& progress) const {
+    return model_->weights().touch_pages(progress);
+  }
 
   struct Snapshot {
     int64_t cache_blocks = 0, free_blocks = 0, prefix_blocks = 0;

@@ -2,6 +2,8 @@
 // HTTP API on the same port.
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -11,12 +13,14 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "kernels/base/log.h"
 #include "kernels/base/version.h"
 #include "lsp/assistant_core.h"
 #include "lsp/lsp_server.h"
 #include "lsp/scripted_backend.h"
+#include "lsp/status_feed.h"
 #include "server/args.h"
 #include "server/engine_completion_backend.h"
 #include "server/engine_host.h"
@@ -68,6 +72,40 @@ std::string default_model_dir(const latent::cli::Args& args) {
   }
   return "";
 }
+
+// Reads the checkpoint into the page cache on a thread of its own while the daemon already serves, publishing
+// {state: loading, progress} to the StatusFeed (the editor's status bar), then {state: ready}. Stops and joins
+// when it goes.
+class Warmer {
+ public:
+  Warmer(const latent::EngineHost& host, latent::lsp::StatusFeed& feed, std::string ready_message)
+      : thread_([this, &host, &feed, ready = std::move(ready_message)] {
+          const auto t0 = std::chrono::steady_clock::now();
+          int last_pct = -1;
+          const size_t bytes = host.warm([&](size_t done, size_t total) {
+            const int pct = total == 0 ? 100 : static_cast<int>(100.0 * static_cast<double>(done) / static_cast<double>(total));
+            if (pct != last_pct && pct < 100) {
+              last_pct = pct;
+              feed.publish(latent::lsp::Json{{"state", "loading"},
+                                             {"progress", static_cast<double>(done) / static_cast<double>(total)},
+                                             {"message", "reading " + host.model_id() + " into memory"}});
+            }
+            return !stop_.load();
+          });
+          if (stop_.load()) return;
+          const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+          LATENT_LOG_INFO("model %s in memory: %.1f MiB in %.2f s", host.model_id().c_str(), bytes / 1048576.0, s);
+          feed.publish(latent::lsp::Json{{"state", "ready"}, {"message", ready}});
+        }) {}
+  ~Warmer() {
+    stop_.store(true);
+    thread_.join();
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
 
 }  // namespace
 
@@ -141,12 +179,18 @@ int main(int argc, char** argv) {
     model_backend = std::make_unique<latent::server::EngineCompletionBackend>(*host, backend_options);
   }
   latent::lsp::CompletionBackend* completion_backend = backend ? backend.get() : model_backend.get();
+  // With a model: "loading" (with progress) while the weights are read into memory, then "ready".
+  latent::lsp::StatusFeed status(latent::lsp::Json{{"state", "loading"}, {"progress", 0.0},
+                                                   {"message", "reading the model into memory"}});
+  std::unique_ptr<Warmer> warmer;
+  if (host && completion_backend) warmer = std::make_unique<Warmer>(*host, status, completion_backend->describe());
 
   latent::lsp::AssistantOptions core_options;
   core_options.context.budget_tokens = static_cast<size_t>(*context_tokens);
   latent::lsp::LspServerOptions lsp_options;
   lsp_options.max_pending_requests = static_cast<size_t>(*max_pending);
   lsp_options.version = LATENT_VERSION;
+  if (warmer) lsp_options.status = &status;
   auto serve = [&](latent::lsp::Transport& transport) {
     latent::lsp::AssistantCore core(core_options, completion_backend);
     latent::lsp::LspServer server(transport, core, lsp_options);

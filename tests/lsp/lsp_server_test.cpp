@@ -119,6 +119,26 @@ TEST(LspServer, RegistersFileWatchersAndIndexesWorkspaceFolders) {
   std::filesystem::remove_all(root);
 }
 
+TEST(LspServer, SendsTheStatusFeedAfterInitializedAndEveryChange) {
+  ScriptedBackend backend({"x"});
+  StatusFeed feed(Json{{"state", "loading"}, {"progress", 0.25}});
+  LspServerOptions options;
+  options.status = &feed;
+  Client c(&backend, options);
+  c.call(0, "initialize", {{"capabilities", Json::object()}});
+  ASSERT_TRUE(c.response(0).contains("result"));
+  c.notify("initialized", Json::object());
+  Json first = c.next();
+  ASSERT_EQ(first["method"], "latent/status");
+  EXPECT_EQ(first["params"]["state"], "loading");
+  EXPECT_DOUBLE_EQ(first["params"]["progress"].get<double>(), 0.25);
+  feed.publish(Json{{"state", "loading"}, {"progress", 0.5}});
+  Json second = c.next();
+  EXPECT_EQ(second["params"]["progress"], 0.5);
+  feed.publish(Json{{"state", "ready"}, {"message", "scripted"}});
+  EXPECT_EQ(c.next()["params"]["state"], "ready");
+}
+
 TEST(LspServer, ErrorsKeepTheServerServing) {
   Client c(nullptr);
   c.initialize();
