@@ -8,7 +8,8 @@
 //   $/progress {token, value: InlineCompletionList}   when the request carried a partialResultToken,
 //   latent/partialCompletion {id, uri, text}           otherwise (`id`: the request's id),
 // and finally answers the request with an InlineCompletionList. After `initialized` the server sends
-// latent/status {state: "ready" | "error", message} (error: no model is loaded).
+// latent/status {state: "loading" | "ready" | "error", progress?, message} (loading: the model is being read into
+// memory, progress 0..1, while completions already work; error: no model is loaded).
 //
 // Thread-safety: message handlers run on the transport's loop thread; completion callbacks on the backend's.
 #include <map>
