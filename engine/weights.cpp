@@ -119,18 +119,14 @@ Result<Weights> Weights::open(const std::string& path, const WeightsOptions& opt
   for (const auto& p : paths) {
     LATENT_ASSIGN_OR_RETURN(SafetensorsFile f, SafetensorsFile::open(p));
     w.impl_->files.push_back(std::move(f));
-    const MappedFile& m = w.impl_->files.back().file();
-    if (options.prefault) {
-      volatile uint8_t sink = 0;
-      const size_t page = 4096, chunk = size_t{64} << 20;
-      for (size_t off = 0; off < m.size(); off += page) {
-        sink = sink + m.data()[off];
-        if (off % chunk == 0) bar.update(done + off);
-      }
-      (void)sink;
-    }
-    done += m.size();
-    bar.update(done);
+    done += w.impl_->files.back().file().size();
+    if (!options.prefault) bar.update(done);
+  }
+  if (options.prefault) {
+    w.touch_pages([&](size_t touched, size_t) {
+      bar.update(touched);
+      return true;
+    });
   }
   for (const auto& f : w.impl_->files) {
     for (const auto& [name, info] : f.tensors()) {
@@ -152,13 +148,16 @@ size_t Weights::file_bytes() const {
 
 size_t Weights::touch_pages(const std::function<bool(size_t done, size_t total)>& progress) const {
   const size_t total = file_bytes(), page = 4096, chunk = size_t{64} << 20;
-  size_t done = 0;
+  size_t done = 0, next_report = chunk;
   volatile uint8_t sink = 0;
   for (const auto& f : impl_->files) {
     const MappedFile& m = f.file();
     for (size_t off = 0; off < m.size(); off += page) {
       sink = sink + m.data()[off];
-      if ((done + off) % chunk == 0 && off > 0 && progress && !progress(done + off, total)) return done + off;
+      if (done + off >= next_report) {
+        next_report += chunk;
+        if (progress && !progress(done + off, total)) return done + off;
+      }
     }
     done += m.size();
   }

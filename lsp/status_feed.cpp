@@ -8,11 +8,6 @@ void StatusFeed::publish(Json status) {
   for (const auto& [id, fn] : listeners_) fn(current_);
 }
 
-Json StatusFeed::current() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return current_;
-}
-
 uint64_t StatusFeed::subscribe(Listener listener) {
   std::lock_guard<std::mutex> lock(mu_);
   const uint64_t id = next_id_++;

@@ -18,13 +18,12 @@ class StatusFeed {
   explicit StatusFeed(Json initial = Json{{"state", "ready"}}) : current_(std::move(initial)) {}
 
   void publish(Json status);
-  Json current() const;
   // Calls `listener` with the current status at once, then with every later one, in order.
   uint64_t subscribe(Listener listener);
   void unsubscribe(uint64_t id);
 
  private:
-  mutable std::mutex mu_;
+  std::mutex mu_;
   Json current_;
   uint64_t next_id_ = 1;
   std::map<uint64_t, Listener> listeners_;
