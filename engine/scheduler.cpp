@@ -10,6 +10,7 @@
 namespace latent {
 
 using Clock = std::chrono::steady_clock;
+static Clock::time_point now_of(const SchedulerOptions& o) { return o.clock ? o.clock() : Clock::now(); }
 
 // Auto mode judges MTP after this many drafts: below 1 in 4 accepted, it stops drafting with MTP.
 constexpr int kAutoMtpProbe = 16;
@@ -123,6 +124,7 @@ Result<RequestId> Scheduler::submit(Request request) {
                       "request: queue full (" + std::to_string(options_.max_waiting) + " requests)");
   RequestId id = next_id_++;
   inbox_.push_back(std::make_unique<Sequence>(id, std::move(request)));
+  inbox_.back()->submitted = now_of(options_);
   cv_.notify_all();
   return id;
 }
@@ -235,7 +237,7 @@ void Scheduler::finish(Sequence& s, FinishReason reason) {
   e.usage = s.usage;
   e.timings.queue_ms = s.queue_ms;
   e.timings.ttft_ms = s.ttft_ms;
-  e.timings.total_ms = ms_between(s.submitted, Clock::now());
+  e.timings.total_ms = ms_between(s.submitted, now_of(options_));
   emit(s, std::move(e));
 }
 
@@ -279,7 +281,7 @@ bool Scheduler::uses_mtp(const Sequence& s) const {
 void Scheduler::admit(Sequence& s) {
   if (!s.scheduled_once) {
     s.scheduled_once = true;
-    s.queue_ms = ms_between(s.submitted, Clock::now());
+    s.queue_ms = ms_between(s.submitted, now_of(options_));
   }
   if (!options_.prefix_cache) return;
   // At least the last token is fed again: its logits pick the next token.
@@ -384,7 +386,7 @@ bool Scheduler::apply_tokens(Sequence& s, std::span<const int32_t> tokens) {
   }
   if (!e.tokens.empty() && !s.got_token) {
     s.got_token = true;
-    s.ttft_ms = ms_between(s.submitted, Clock::now());
+    s.ttft_ms = ms_between(s.submitted, now_of(options_));
   }
   if (!e.tokens.empty() || !e.text.empty()) emit(s, std::move(e));
   if (reason) {
@@ -396,7 +398,7 @@ bool Scheduler::apply_tokens(Sequence& s, std::span<const int32_t> tokens) {
 
 bool Scheduler::step() {
   drain_inbox();
-  const auto now = Clock::now();
+  const auto now = now_of(options_);
   for (auto* list : {&waiting_, &running_})
     for (auto& s : *list)
       if (!s->done && s->req.stop.time_budget_ms > 0 &&

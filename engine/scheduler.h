@@ -18,6 +18,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -41,6 +42,9 @@ struct SchedulerOptions {
   bool prefix_cache = true;
   int64_t prefix_cache_blocks = -1; // most blocks the prefix tree holds; -1 = the whole cache
   int threads_hint = 0;             // informative only
+  // Where time budgets, queue times and TTFT read the time; empty = std::chrono::steady_clock::now. Tests
+  // inject a manual clock so that a budget is checked against events, not against how busy the machine is.
+  std::function<std::chrono::steady_clock::time_point()> clock;
 };
 
 struct SchedulerStats {

@@ -26,13 +26,16 @@ CompletionBackend::Handle ScriptedBackend::start(CompletionJob job, OnDelta on_d
   jobs_.push_back(job);
   std::vector<std::string> pieces = pieces_;
   size_t prompt_bytes = job.prompt.size();
-  threads_.emplace_back([this, h, pieces, prompt_bytes, on_delta = std::move(on_delta), on_done = std::move(on_done)] {
+  const bool hold_after_first = !hold_marker_.empty() && job.prompt.find(hold_marker_) != std::string::npos;
+  threads_.emplace_back([this, h, pieces, prompt_bytes, hold_after_first, on_delta = std::move(on_delta),
+                         on_done = std::move(on_done)] {
     auto t0 = std::chrono::steady_clock::now();
     size_t sent = 0;
     for (const auto& p : pieces) {
       {
         std::unique_lock<std::mutex> lock(mu_);
         cv_.wait_for(lock, delay_, [&] { return stop_ || running_[h].cancel; });
+        cv_.wait(lock, [&] { return stop_ || running_[h].cancel || (!held_ && !(hold_after_first && sent > 0)); });
         if (stop_ || running_[h].cancel) {
           running_.erase(h);
           lock.unlock();
@@ -63,6 +66,22 @@ void ScriptedBackend::cancel(Handle handle) {
   if (it == running_.end() || it->second.cancel) return;
   it->second.cancel = true;
   ++cancelled_;
+  cv_.notify_all();
+}
+
+void ScriptedBackend::set_hold_marker(std::string marker) {
+  std::lock_guard<std::mutex> lock(mu_);
+  hold_marker_ = std::move(marker);
+}
+
+void ScriptedBackend::hold() {
+  std::lock_guard<std::mutex> lock(mu_);
+  held_ = true;
+}
+
+void ScriptedBackend::release() {
+  std::lock_guard<std::mutex> lock(mu_);
+  held_ = false;
   cv_.notify_all();
 }
 

@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -29,6 +30,13 @@ class ScriptedBackend : public CompletionBackend {
   std::vector<CompletionJob> jobs() const;
   size_t cancelled() const { return cancelled_.load(); }
   void set_pieces(std::vector<std::string> pieces);
+  // While held, running jobs send nothing more and do not finish (cancel still ends them): a test can then
+  // rely on "still running" without depending on how fast this machine is. release() lets them go on.
+  void hold();
+  void release();
+  // A job whose prompt contains `marker` sends its first piece and then waits for cancel (or the backend's end):
+  // a client can cancel "while it decodes" without racing the clock. Empty (the default): no such jobs.
+  void set_hold_marker(std::string marker);
 
  private:
   struct Running {
@@ -43,6 +51,8 @@ class ScriptedBackend : public CompletionBackend {
   std::vector<std::thread> threads_;
   Handle next_ = 1;
   bool stop_ = false;
+  bool held_ = false;
+  std::string hold_marker_;
   std::atomic<size_t> cancelled_{0};
 };
 

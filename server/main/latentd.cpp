@@ -44,7 +44,7 @@ const std::vector<latent::cli::OptionSpec> kOptions = {
     {"context-tokens", "N", "prompt budget for a completion's context", "2048"},
     {"cache-mb", "N", "latent (KV) cache size in MiB", "256"},
     {"spec", "MODE", "speculative decoding (LSP completions and HTTP API): none, mtp, ngram or auto", "none"},
-    {"test-backend", "", "protocol tests only: stream a scripted completion instead of running a model", ""},
+    {"test-backend", "", "protocol tests only: stream a scripted completion (\"a + b\") instead of running a model; a document containing \"latent-test: hold after the first piece\" streams \"a\" and waits to be cancelled", ""},
     {"log-level", "LEVEL", "error, warn, info, debug or trace", "info"},
     {"version", "", "print the version and exit", ""},
     {"help", "", "print this help and exit", ""},
@@ -153,8 +153,11 @@ int main(int argc, char** argv) {
   // The completion backend: the model (--model), the scripted test double (--test-backend), or none.
   std::unique_ptr<latent::lsp::CompletionBackend> backend;
   if (args->has("test-backend")) {
-    backend = std::make_unique<latent::lsp::ScriptedBackend>(
+    auto scripted = std::make_unique<latent::lsp::ScriptedBackend>(
         std::vector<std::string>{"a", " +", " b", "\n"}, std::chrono::milliseconds(30));
+    // A prompt with this marker streams "a" and then waits to be cancelled (protocol tests of cancel).
+    scripted->set_hold_marker("latent-test: hold after the first piece");
+    backend = std::move(scripted);
     LATENT_LOG_WARN("--test-backend: completions come from a scripted test double, not a model");
   }
   // The model behind both front doors: the HTTP API (server/openai) and the LSP completion backend.

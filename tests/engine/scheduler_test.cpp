@@ -264,19 +264,27 @@ TEST(Scheduler, RejectsWhatCanNeverFitWithAClearError) {
 }
 
 TEST(Scheduler, TimeBudgetReturnsWhatItHas) {
+  // A manual clock that moves 5 ms per forward: the budget is checked against steps, not against how busy the
+  // machine is. 60 ms = 12 forwards: the prefill and 11 decodes, each adding one token before the check.
   FakeModel model;
-  model.delay_ms = 5;
+  std::atomic<int64_t> clock_ms{0};
+  model.on_forward = [&] { clock_ms += 5; };
   KvCache cache = FakeModel::make_cache(8);
-  Scheduler sched(model, cache);
+  SchedulerOptions opt;
+  const auto epoch = std::chrono::steady_clock::now();
+  opt.clock = [&] { return epoch + std::chrono::milliseconds(clock_ms.load()); };
+  Scheduler sched(model, cache, opt);
   Collected c;
-  Request r = make_request(make_prompt(10, 1), 10000, &c);
+  const auto prompt = make_prompt(10, 1);
+  Request r = make_request(prompt, 10000, &c);
   r.stop.time_budget_ms = 60;
   ASSERT_TRUE(sched.submit(std::move(r)).ok());
   sched.run_until_idle();
   ASSERT_TRUE(c.done);
   EXPECT_EQ(c.done->finish, FinishReason::kTimeBudget);
-  EXPECT_GT(c.tokens.size(), 0u);
-  EXPECT_LT(c.tokens.size(), 100u);
+  EXPECT_EQ(c.tokens.size(), 12u);
+  EXPECT_EQ(c.tokens, model.reference(prompt, 12)) << "what it has is the right text";
+  EXPECT_DOUBLE_EQ(c.done->timings.total_ms, 60.0);
 }
 
 // Lossless sampling: with temperature, the tokens produced with drafts (MTP or n-gram, verified by rejection

@@ -8,6 +8,7 @@
 // i = {token i+1, i, 1}. MTP drafts are right about 3 times in 4.
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <thread>
 #include <vector>
 
@@ -61,6 +62,7 @@ class FakeModel : public ServingModel {
   Result<ForwardResult> forward(std::span<const SequenceInput> batch, KvCache& cache,
                                 const ForwardOptions& options) override {
     if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    if (on_forward) on_forward();
     ForwardResult r;
     r.vocab_size = kVocab;
     r.hidden_size = kHidden;
@@ -140,6 +142,7 @@ class FakeModel : public ServingModel {
   int window_;
   bool mtp_;
   int delay_ms = 0;
+  std::function<void()> on_forward;  // called at the start of every main-model forward (e.g. to advance a test clock)
   int64_t calls = 0;
   int64_t tokens_fed = 0;
   int64_t mtp_fed = 0;

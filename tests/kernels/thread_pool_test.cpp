@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <set>
 #include <thread>
 #include <vector>
@@ -35,12 +38,16 @@ TEST(ThreadPool, ParallelForCoversEachIndexOnce) {
 TEST(ThreadPool, UsesSeveralThreads) {
   ThreadPool pool(2);
   std::mutex mu;
+  std::condition_variable cv;
   std::set<std::thread::id> ids;
-  // Each chunk waits a little so that the worker surely claims one.
+  // Every chunk waits until two distinct threads have run a chunk: the job can only finish if the pool really
+  // hands chunks to a second thread, however late the scheduler wakes it (the bound only turns a hang into a
+  // failure).
   pool.parallel_for(8, 1, [&](int64_t, int64_t) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    std::lock_guard<std::mutex> l(mu);
+    std::unique_lock<std::mutex> l(mu);
     ids.insert(std::this_thread::get_id());
+    cv.notify_all();
+    cv.wait_for(l, std::chrono::seconds(120), [&] { return ids.size() >= 2; });
   });
   EXPECT_EQ(ids.size(), 2u);
 }

@@ -226,6 +226,7 @@ TEST(LspServer, IncrementalChangesThenStreamedCompletion) {
 
 TEST(LspServer, CancelAnswersRequestCancelledAndStopsTheBackend) {
   ScriptedBackend backend({"a", "b", "c", "d", "e", "f"}, 200ms);
+  backend.hold();  // the completion cannot finish before the cancel reaches it, however slow this machine is
   Client c(&backend);
   c.initialize();
   c.open("file:///w/m.py", "x = ");
@@ -233,12 +234,16 @@ TEST(LspServer, CancelAnswersRequestCancelledAndStopsTheBackend) {
   c.notify("$/cancelRequest", {{"id", 20}});
   Json r = c.response(20);
   EXPECT_EQ(r["error"]["code"], rpc_error::kRequestCancelled);
-  for (int i = 0; i < 100 && backend.cancelled() == 0; ++i) std::this_thread::sleep_for(10ms);
+  // Waits on the condition; the bound only turns a hang into a failure.
+  for (auto end = std::chrono::steady_clock::now() + 120s; backend.cancelled() == 0 && std::chrono::steady_clock::now() < end;) {
+    std::this_thread::sleep_for(1ms);
+  }
   EXPECT_EQ(backend.cancelled(), 1u);
 }
 
 TEST(LspServer, NewerRequestSupersedesAndPendingLimit) {
   ScriptedBackend backend({"a", "b", "c"}, 100ms);
+  backend.hold();  // nothing finishes until release(): supersession and the limit do not race the clock
   LspServerOptions o;
   o.max_pending_requests = 2;
   Client c(&backend, o);
@@ -255,6 +260,7 @@ TEST(LspServer, NewerRequestSupersedesAndPendingLimit) {
   Json limited = c.response(33);
   EXPECT_EQ(limited["error"]["code"], rpc_error::kRequestFailed);
   EXPECT_NE(limited["error"]["message"].get<std::string>().find("too many pending requests"), std::string::npos);
+  backend.release();
   EXPECT_EQ(c.response(31)["result"]["items"][0]["insertText"], "abc");
   EXPECT_EQ(c.response(32)["result"]["items"][0]["insertText"], "abc");
 }

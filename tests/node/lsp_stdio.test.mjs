@@ -3,7 +3,7 @@
 // backend (--test-backend): this checks the protocol path, not a model.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStdio } from './lib/lsp_client.mjs';
+import { startStdio, until } from './lib/lsp_client.mjs';
 import { initialize, editAndComplete, shutdown } from './lib/lsp_session.mjs';
 
 test('stdio: a session end to end with the scripted backend', async () => {
@@ -41,10 +41,7 @@ test('stdio: exit without shutdown exits 1; an oversized message is refused and 
     await initialize(s.connection);
     const before = s.received.length;
     s.raw(JSON.stringify({ jsonrpc: '2.0', id: 99, method: 'x', params: { pad: 'y'.repeat(10000) } }));
-    const t0 = Date.now();
-    while (!s.received.slice(before).some((m) => m.error?.code === -32600) && Date.now() - t0 < 5000) {
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    await until(() => s.received.slice(before).some((m) => m.error?.code === -32600), 120_000, 'the -32600 answer');
     assert.ok(s.received.slice(before).some((m) => /message too large/.test(m.error?.message ?? '')));
     await assert.rejects(s.connection.sendRequest('nope'), (e) => e.code === -32601);
     await s.connection.sendNotification('exit');

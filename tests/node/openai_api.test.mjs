@@ -53,6 +53,18 @@ function stopDaemon(d) {
   });
 }
 
+// Polls /metrics until `pred(m)` holds; returns that sample. The bound only turns a hang into a failure
+// that shows the last sample: the condition, not the clock, is what the test waits on.
+async function metricsUntil(base, pred, what, boundMs = 120_000) {
+  const t0 = Date.now();
+  for (;;) {
+    const m = await metrics(base);
+    if (pred(m)) return m;
+    if (Date.now() - t0 > boundMs) assert.fail(`timed out waiting for ${what}; last /metrics sample: ${JSON.stringify(m)}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 // The daemon's /metrics as {"name{labels}": value}.
 async function metrics(base) {
   const text = await (await fetch(`${base}/metrics`)).text();
@@ -282,12 +294,9 @@ test("a client that disconnects mid-stream cancels its generation and frees its 
   assert.ok(new TextDecoder().decode(value).startsWith("data: "));
   abort.abort();
 
-  let after;
-  for (let i = 0; i < 100; i++) {
-    after = await metrics(daemon.base);
-    if (after[key] === (before[key] ?? 0) + 1 && after.latent_http_generations_in_flight === 0) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const after = await metricsUntil(daemon.base,
+    (m) => m[key] === (before[key] ?? 0) + 1 && m.latent_http_generations_in_flight === 0,
+    'the disconnect to cancel the generation');
   const generated = after.latent_completion_tokens_total - before.latent_completion_tokens_total;
   assert.equal(after[key], (before[key] ?? 0) + 1,
                `one generation cancelled by the disconnect (in flight ${after.latent_http_generations_in_flight}, ` +
@@ -325,18 +334,16 @@ test("a client that disconnects while waiting for a whole (non-streamed) answer 
     body: JSON.stringify({ model: "any", prompt: "for i in range(10):", max_tokens: await longMaxTokens(),
                            ignore_eos: true }),
   });
-  await new Promise((r) => setTimeout(r, 50));
+  // Abort only once the server runs the generation (a request aborted before it arrives cancels nothing).
+  await metricsUntil(daemon.base, (m) => m.latent_http_generations_in_flight >= 1, 'the generation to start');
   abort.abort();
   await pending.then(
     (res) => assert.fail(`expected the request to be aborted, got HTTP ${res.status}; latentd log:\n${daemon.log()}`),
     (e) => assert.equal(e.name, "AbortError"));
-  let after;
-  for (let i = 0; i < 100; i++) {
-    after = await metrics(daemon.base);
-    if (after[key] === before[key] + 1 && after.latent_http_generations_in_flight === 0) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  assert.equal(after[key], before[key] + 1);
+  const after = await metricsUntil(daemon.base,
+    (m) => m[key] === (before[key] ?? 0) + 1 && m.latent_http_generations_in_flight === 0,
+    'the disconnect to cancel the generation');
+  assert.equal(after[key], (before[key] ?? 0) + 1);
   assert.equal(after.latent_http_generations_in_flight, 0);
   assert.equal(after['latent_kv_cache_blocks{state="requests"}'], 0);
 });

@@ -41,7 +41,7 @@ before(async () => {
       if (m && !url) { url = `ws://${m[1]}:${m[2]}/lsp`; resolve(); }
     });
     daemon.on('exit', (code) => { why = `latentd --listen exited ${code}: ${err.trim().split('\n').pop()}`; resolve(); });
-    setTimeout(() => { why ||= 'latentd --listen did not report its port within 30 s'; resolve(); }, 30_000).unref();
+    setTimeout(() => { why ||= 'latentd --listen did not report its port within 120 s'; resolve(); }, 120_000).unref();
   });
 });
 

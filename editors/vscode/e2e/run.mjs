@@ -24,7 +24,7 @@ const { values: a } = parseArgs({
     file: { type: 'string', default: 'main.py' },
     content: { type: 'string', default: 'def add(a, b):\n    """Return the sum of a and b."""\n' },
     type: { type: 'string', default: '    return ' },
-    timeout: { type: 'string', default: '120' },
+    timeout: { type: 'string', default: '400' },  // bounds a hang only; every wait below is on a condition
     explain: { type: 'boolean', default: false },
     'accept-word': { type: 'boolean', default: false },
     'remote-url': { type: 'string' }, 'remote-token': { type: 'string' },
@@ -156,10 +156,10 @@ try {
   // registration can lag on a loaded machine), then pick it.
   const quickOpen = async (key, text) => {
     await page.keyboard.press(key);
-    await page.locator('.quick-input-widget input').first().waitFor({ timeout: 10_000 });
+    await page.locator('.quick-input-widget input').first().waitFor({ timeout: 60_000 });
     await page.keyboard.type(text, { delay: 10 });
     await page.locator('.quick-input-list .monaco-list-row', { hasText: text.replace(/^>/, '') }).first()
-      .waitFor({ timeout: 20_000 });
+      .waitFor({ timeout: 60_000 });
     await page.keyboard.press('Enter');
   };
   await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(dirs.workspace)}`);
@@ -171,7 +171,7 @@ try {
   await status.waitFor({ timeout: 60_000 });
   if (a['remote-token'] !== undefined) {
     await quickOpen('F1', 'Latent: Set the Remote Server Token');
-    await page.locator('.quick-input-widget input[type="password"]').waitFor({ timeout: 10_000 });
+    await page.locator('.quick-input-widget input[type="password"]').waitFor({ timeout: 60_000 });
     await page.keyboard.type(a['remote-token'], { delay: 5 });
     await page.keyboard.press('Enter');
     log('entered the remote token');
@@ -204,9 +204,8 @@ try {
   const t0 = Date.now();
   const ghostSel = '.monaco-editor .ghost-text-decoration, .monaco-editor .ghost-text';
   await page.locator(ghostSel).first().waitFor({ timeout: Math.max(30_000, timeoutMs / 2) });
-  await page.waitForTimeout(800);  // let a streamed completion fill in (re-trigger after the first line)
   // Ghost text = the inline part on the cursor line (spans split by token colors) + whole ghost lines below.
-  const ghost = await page.evaluate(() => {
+  const readGhost = () => page.evaluate(() => {
     const inline = [...document.querySelectorAll('.monaco-editor .ghost-text-decoration')]
       .map((el) => el.textContent ?? '').join('');
     // Lines below: VS Code 1.104 renders them as spans `span.ghost-text` inside one element per line; older
@@ -220,6 +219,31 @@ try {
       : [...document.querySelectorAll('.monaco-editor .ghost-text .view-line')].map((el) => el.textContent ?? '');
     return [inline, ...lines].join('\n');
   });
+  // A streamed completion shows its first line, then the extension re-triggers with the whole text. Wait for
+  // that event, not for a while: the extension log's latest completion is final (a `completion:` line without
+  // "(first line; streaming)", or a `completion finished:` line), and the editor shows exactly that text.
+  const norm = (s) => s.replace(/\u00a0/g, ' ').replace(/\s+/g, ' ').trim();
+  const finalText = () => {
+    let last = null;
+    for (const line of extensionLog().split('\n')) {
+      const m = /\] completion( finished)?: [^"]*?( \(first line; streaming\))?: ("(?:[^"\\]|\\.)*")\s*$/.exec(line);
+      if (!m) continue;
+      last = m[2] ? { final: false, text: null } : { final: true, text: JSON.parse(m[3]) };
+    }
+    return last;
+  };
+  let ghost = await readGhost();
+  const settleEnd = Date.now() + Math.max(60_000, timeoutMs / 3);  // bounds a hang only
+  for (;;) {
+    const f = finalText();
+    if (f?.final && (norm(ghost) === norm(f.text) || (f.text.length >= 120 && norm(ghost).startsWith(norm(f.text))))) break;
+    if (Date.now() > settleEnd) {
+      throw new Error(`expected the editor to show the finished completion ${JSON.stringify(f?.text ?? null)}, ` +
+        `found ${JSON.stringify(ghost)} (latest logged completion final: ${f?.final ?? 'none'})`);
+    }
+    await page.waitForTimeout(100);
+    ghost = await readGhost();
+  }
   result.ghostMs = Date.now() - t0;
   result.ghost = ghost.replace(/\u00a0/g, ' ');
   log(`ghost text after ${result.ghostMs} ms: ${JSON.stringify(result.ghost)}`);
@@ -235,26 +259,26 @@ try {
   if (a['accept-word']) {
     await page.keyboard.press('Control+ArrowRight');
     const whole = typedDoc + result.ghost;
-    const part = await waitDisk((t) => t.length > typedDoc.length, 10_000);
+    const part = await waitDisk((t) => t.length > typedDoc.length, 60_000);
     result.wordAccepted = part.slice(typedDoc.length);
     if (!(part.length > typedDoc.length && part.length < whole.length && whole.startsWith(part))) {
       throw new Error(`expected Ctrl+Right to accept part of ${JSON.stringify(result.ghost)}, found ${JSON.stringify(part.slice(typedDoc.length))}`);
     }
     log(`accepted a word: ${JSON.stringify(result.wordAccepted)}`);
-    await page.locator(ghostSel).first().waitFor({ timeout: 5_000 });
+    await page.locator(ghostSel).first().waitFor({ timeout: 60_000 });
   }
 
   // ---- Tab accepts the rest; auto-save writes the document --------------------------------------------
   await page.keyboard.press('Tab');
   const before = readFileSync(file, 'utf8');
-  const disk = await waitDisk((t) => t !== before && t.startsWith(typedDoc), 15_000);
+  const disk = await waitDisk((t) => t !== before && t.startsWith(typedDoc), 60_000);
   await shot('vscode-e2e-accepted.png');
   if (a.explain) {
     await quickOpen('F1', "Latent: Explain the Last Completion's Context");
     const heading = page.locator('.monaco-editor .view-line', { hasText: 'Context of the last completion' });
-    await heading.first().waitFor({ timeout: 15_000 });
+    await heading.first().waitFor({ timeout: 60_000 });
     const prompt = page.locator('.monaco-editor .view-line', { hasText: 'Prompt' });
-    await prompt.first().waitFor({ timeout: 5_000 });
+    await prompt.first().waitFor({ timeout: 60_000 });
     result.explained = true;
     await shot('vscode-e2e-explain.png');
   }
@@ -264,7 +288,6 @@ try {
   if (!disk.startsWith(typedDoc)) throw new Error(`expected the document to start with what was typed, found ${JSON.stringify(disk)}`);
   const inserted = disk.slice(typedDoc.length);
   result.inserted = inserted;
-  const norm = (s) => s.replace(/\s+/g, ' ').trim();
   if (!norm(result.ghost)) throw new Error('expected visible ghost text, found only whitespace');
   if (norm(inserted) !== norm(result.ghost)) {
     throw new Error(`expected Tab to insert the ghost text ${JSON.stringify(result.ghost)}, found ${JSON.stringify(inserted)}`);

@@ -99,6 +99,9 @@ export class InlineProvider implements vscode.InlineCompletionItemProvider, vsco
         void stream.full.then((all) => {
           if (cts.token.isCancellationRequested || !all) return;
           this.cache.put(doc.languageId, prefix, suffix, all);
+          // The whole text, as the re-triggered suggestion will show it (the end-to-end test waits for it).
+          this.log.info(`completion finished: ${all.length} chars at ${doc.uri.fsPath}:${pos.line + 1}: ` +
+            `${JSON.stringify(trimSuffixOverlap(all, suffix))}`);
           const ed = vscode.window.activeTextEditor;
           if (ed?.document === doc && doc.version === version && ed.selection.active.isEqual(pos)) {
             void vscode.commands.executeCommand('editor.action.inlineSuggest.trigger');

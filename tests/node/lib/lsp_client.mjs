@@ -74,8 +74,10 @@ export function startStdio(args = []) {
   const { connection, received } = connect(new rpc.StreamMessageReader(child.stdout),
     new rpc.StreamMessageWriter(child.stdin));
   const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+  // 'close' comes after 'exit' and after stdout ended: every message latentd wrote has been read by then.
+  const closed = new Promise((resolve) => child.on('close', (code) => resolve(code)));
   return {
-    connection, received, child, exited, stderr: () => stderr,
+    connection, received, child, exited, closed, stderr: () => stderr,
     raw: (text) => child.stdin.write(`Content-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`),
   };
 }
@@ -91,7 +93,7 @@ export async function startListening(args = []) {
       if (m) resolve(Number(m[1]));
     });
     child.on('exit', (code) => reject(new Error(`latentd exited ${code}: ${stderr}`)));
-    setTimeout(() => reject(new Error(`no port reported in 20 s: ${stderr}`)), 20_000).unref();
+    setTimeout(() => reject(new Error(`no port reported in 120 s: ${stderr}`)), 120_000).unref();  // bounds a hang only
   });
   return { child, port, stderr: () => stderr };
 }
@@ -112,8 +114,9 @@ export function connectWebSocket(port, { token, origin, query = '' } = {}) {
   });
 }
 
-// Waits until `pred()` holds (polling), or fails after `ms`.
-export async function until(pred, ms = 5000, what = 'condition') {
+// Waits until `pred()` holds (polling every 10 ms). `ms` only bounds a hang, so that it fails with a message
+// instead of at the suite's timeout: tests wait on the condition, never on the clock.
+export async function until(pred, ms = 120_000, what = 'condition') {
   const t0 = Date.now();
   while (!pred()) {
     if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
