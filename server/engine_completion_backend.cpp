@@ -5,6 +5,55 @@
 
 namespace latent::server {
 
+struct EngineCompletionBackend::Metrics {
+  explicit Metrics(MetricsRegistry& r)
+      : registry(r),
+        in_flight(r.gauge("latent_lsp_completions_in_flight", "Editor completions submitted and not yet finished")),
+        ttft(r.histogram("latent_lsp_time_to_first_token_seconds", "Editor completions: submit to first token",
+                         kLatencyBuckets)),
+        token_time(r.histogram("latent_lsp_time_per_output_token_seconds",
+                               "Editor completions: mean time between generated tokens (after the first)",
+                               kTokenTimeBuckets)),
+        prompt_tokens(r.counter("latent_lsp_prompt_tokens_total", "Prompt tokens of editor completions")),
+        cached_tokens(r.counter("latent_lsp_prompt_tokens_cached_total",
+                                "Editor completions' prompt tokens whose latent cache came from the prefix cache")),
+        completion_tokens(r.counter("latent_lsp_completion_tokens_total", "Generated tokens of editor completions")) {}
+  Counter& outcome(const char* what) {
+    return registry.counter("latent_lsp_completions_total", "Editor completions by outcome", {{"outcome", what}});
+  }
+  // One finished request (engine thread).
+  void done(const Event& e) {
+    in_flight.add(-1);
+    if (e.kind == Event::Kind::kError) {
+      outcome("error").inc();
+      return;
+    }
+    const bool cancelled = e.finish == FinishReason::kCancelled || e.finish == FinishReason::kSuperseded ||
+                           e.finish == FinishReason::kPreempted;
+    outcome(cancelled ? "cancelled" : "completed").inc();
+    prompt_tokens.inc(e.usage.prompt_tokens);
+    cached_tokens.inc(e.usage.cached_tokens);
+    completion_tokens.inc(e.usage.completion_tokens);
+    if (e.usage.completion_tokens > 0 && e.timings.ttft_ms > 0) ttft.observe(e.timings.ttft_ms / 1000.0);
+    if (e.usage.completion_tokens > 1 && e.timings.total_ms > e.timings.ttft_ms) {
+      const double per = (e.timings.total_ms - e.timings.ttft_ms) / 1000.0 / (e.usage.completion_tokens - 1);
+      for (int i = 1; i < e.usage.completion_tokens; ++i) token_time.observe(per);
+    }
+  }
+  MetricsRegistry& registry;
+  Gauge& in_flight;
+  Histogram& ttft;
+  Histogram& token_time;
+  Counter& prompt_tokens;
+  Counter& cached_tokens;
+  Counter& completion_tokens;
+};
+
+EngineCompletionBackend::EngineCompletionBackend(EngineHost& host, EngineBackendOptions options)
+    : host_(host), options_(options) {
+  if (options_.metrics) m_ = std::make_shared<Metrics>(*options_.metrics);
+}
+
 lsp::CompletionBackend::Handle EngineCompletionBackend::start(lsp::CompletionJob job, OnDelta on_delta,
                                                               OnDone on_done) {
   auto ids = encode_fim(host_.tokenizer(), job.fim);
@@ -30,8 +79,9 @@ lsp::CompletionBackend::Handle EngineCompletionBackend::start(lsp::CompletionJob
   auto done = std::make_shared<OnDone>(std::move(on_done));  // also answers a failed submit below
   // The callback may run after this backend is gone (a cancelled request's last event, at shutdown): it holds
   // the host, whose engine thread is the one calling it, and nothing of the backend.
-  req.on_event = [host = &host_, on_delta = std::move(on_delta), done, t0](const Event& e) {
+  req.on_event = [host = &host_, on_delta = std::move(on_delta), done, t0, m = m_](const Event& e) {
     const OnDone& on_done = *done;
+    if (m && e.kind != Event::Kind::kToken) m->done(e);
     switch (e.kind) {
       case Event::Kind::kToken:
         if (!e.text.empty()) on_delta(e.text);
@@ -61,8 +111,13 @@ lsp::CompletionBackend::Handle EngineCompletionBackend::start(lsp::CompletionJob
         return;
     }
   };
+  if (m_) m_->in_flight.add(1);
   auto id = host_.scheduler().submit(std::move(req));
   if (!id.ok()) {
+    if (m_) {
+      m_->in_flight.add(-1);
+      m_->outcome("refused").inc();
+    }
     LATENT_LOG_WARN("completion not submitted: %s", id.error().message.c_str());
     (*done)(id.error());  // the request (and its callback) was not queued: answer here
     return 0;

@@ -5,8 +5,11 @@
 // incremental detokenizer stream back as they are decoded.
 //
 // Thread-safety: start/cancel from any thread; callbacks arrive on the engine thread.
+#include <memory>
+
 #include "lsp/completion_backend.h"
 #include "server/engine_host.h"
+#include "server/metrics.h"
 
 namespace latent::server {
 
@@ -14,12 +17,14 @@ struct EngineBackendOptions {
   // Speculative decoding for completions. With n-gram drafts the text after the cursor is given to the drafter
   // (Request::context_ids): ghost text often repeats code that is already in the file.
   SpecParams spec;
+  // Optional: editor completions counted in /metrics (latent_lsp_*: completions by outcome, in flight, time to
+  // first token, time per output token, prompt/cached/generated tokens). Must outlive the engine's callbacks.
+  MetricsRegistry* metrics = nullptr;
 };
 
 class EngineCompletionBackend : public lsp::CompletionBackend {
  public:
-  explicit EngineCompletionBackend(EngineHost& host, EngineBackendOptions options = {})
-      : host_(host), options_(options) {}
+  explicit EngineCompletionBackend(EngineHost& host, EngineBackendOptions options = {});
 
   Handle start(lsp::CompletionJob job, OnDelta on_delta, OnDone on_done) override;
   void cancel(Handle handle) override;
@@ -27,8 +32,10 @@ class EngineCompletionBackend : public lsp::CompletionBackend {
   std::string describe() const override;
 
  private:
+  struct Metrics;
   EngineHost& host_;
   EngineBackendOptions options_;
+  std::shared_ptr<Metrics> m_;  // null without options.metrics; shared with in-flight callbacks
 };
 
 }  // namespace latent::server

@@ -105,6 +105,10 @@ void EngineHost::add_metrics(MetricsRegistry& registry) {
     r.gauge("latent_prefix_cache_lookup_hit_rate", "Prefix-cache hits / lookups since start")
         .set(s.prefix_lookups > 0 ? static_cast<double>(s.prefix_hits) / s.prefix_lookups : 0);
     r.gauge("latent_scheduler_steps", "Engine steps (batches) since start").set(s.steps);
+    // Every front door's drafts (editor completions and the HTTP API), from the scheduler's own counts.
+    const char* draft_help = "Speculative draft tokens since start, proposed and accepted (all requests)";
+    r.gauge("latent_scheduler_draft_tokens", draft_help, {{"state", "proposed"}}).set(s.drafted);
+    r.gauge("latent_scheduler_draft_tokens", draft_help, {{"state", "accepted"}}).set(s.accepted);
     r.gauge("latent_scheduler_preemptions", "Requests preempted for cache space since start").set(s.preemptions);
   });
 }

@@ -18,6 +18,18 @@ HttpResponse HttpResponse::error(int status, const std::string& type, const std:
 void HttpRouter::add(const std::string& method, const std::string& path, HttpHandler handler) {
   std::lock_guard<std::mutex> lock(mu_);
   routes_[{method, path}] = std::move(handler);
+  public_.erase({method, path});
+}
+
+void HttpRouter::add_public(const std::string& method, const std::string& path, HttpHandler handler) {
+  std::lock_guard<std::mutex> lock(mu_);
+  routes_[{method, path}] = std::move(handler);
+  public_.insert({method, path});
+}
+
+bool HttpRouter::is_public(const std::string& method, const std::string& path) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return public_.count({method, path}) > 0;
 }
 
 HttpResponse HttpRouter::handle(const HttpRequest& request) const {

@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <utility>
 
@@ -41,11 +42,15 @@ using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 class HttpRouter {
  public:
   void add(const std::string& method, const std::string& path, HttpHandler handler);
+  // A route that needs no token (the web UI's static pages, which ask for it); the Origin rules still apply.
+  void add_public(const std::string& method, const std::string& path, HttpHandler handler);
+  bool is_public(const std::string& method, const std::string& path) const;
   HttpResponse handle(const HttpRequest& request) const;
 
  private:
   mutable std::mutex mu_;
   std::map<std::pair<std::string, std::string>, HttpHandler> routes_;
+  std::set<std::pair<std::string, std::string>> public_;
 };
 
 // "a=1&token=x" -> "x" for key "token" (percent-decoded); empty when absent.

@@ -15,6 +15,7 @@
 #include "kernels/base/log.h"
 #include "kernels/base/version.h"
 #include "server/openai/beast_exchange.h"
+#include "server/web_ui.h"
 
 namespace latent::server {
 
@@ -70,17 +71,17 @@ HttpRequest to_request(const http::request<http::string_body>& req) {
 }
 
 // nullopt: allowed; else the refusal.
-std::optional<HttpResponse> check_access(const Shared& s, const HttpRequest& r) {
+std::optional<HttpResponse> check_access(const Shared& s, const HttpRequest& r, bool need_token = true) {
   auto origin = r.headers.find("origin");
   if (origin != r.headers.end()) {
-    bool ok = false;
+    bool ok = s.options.allow_own_origin && is_own_origin(r, !s.options.token.empty());
     for (const auto& a : s.options.allowed_origins) ok |= a == "*" || a == origin->second;
     if (!ok) {
       return HttpResponse::error(403, "forbidden_origin",
                                  "Origin '" + origin->second + "' is not in the allow-list (--allow-origin)");
     }
   }
-  if (!s.options.token.empty()) {
+  if (need_token && !s.options.token.empty()) {
     std::string given;
     auto auth = r.headers.find("authorization");
     if (auth != r.headers.end() && auth->second.rfind("Bearer ", 0) == 0) given = auth->second.substr(7);
@@ -298,7 +299,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       res = HttpResponse::error(404, "not_found", "no WebSocket endpoint at " + r.path + " (expected /lsp)");
     } else if (r.method == "GET" && r.path == "/health") {
       res = HttpResponse::json(200, {{"status", "ok"}, {"version", LATENT_VERSION}});
-    } else if (auto refusal = check_access(*shared_, r)) {
+    } else if (auto refusal = check_access(*shared_, r, !shared_->router->is_public(r.method, r.path))) {
       res = *refusal;
     } else {
       res = shared_->router->handle(r);

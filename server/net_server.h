@@ -5,7 +5,8 @@
 // queue per session for streamed messages.
 //
 // Security: when `token` is set every request but GET /health needs `Authorization: Bearer <token>` or
-// `?token=<token>`; a request with an Origin header outside `allowed_origins` is refused (403).
+// `?token=<token>` (routes added with HttpRouter::add_public need none); a request with an Origin header
+// outside `allowed_origins` (and, with `allow_own_origin`, not this port's own pages) is refused (403).
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -24,6 +25,7 @@ struct NetOptions {
   uint16_t port = 0;                      // 0: any free port (see NetServer::port)
   std::string token;                      // empty: no authentication (loopback only; latentd enforces)
   std::vector<std::string> allowed_origins;  // exact "scheme://host[:port]"; "*" allows every Origin
+  bool allow_own_origin = false;          // --ui: pages this port served may connect (web_ui.h is_own_origin)
   size_t max_message_bytes = 8 << 20;     // one WebSocket message; bigger closes the connection (1009)
   size_t max_http_body_bytes = 8 << 20;
   size_t max_queued_messages = 256;       // read but not yet handled, per connection

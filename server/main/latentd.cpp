@@ -28,6 +28,7 @@
 #include "server/net_server.h"
 #include "server/openai/api.h"
 #include "server/transport_stdio.h"
+#include "server/web_ui.h"
 
 namespace {
 
@@ -39,6 +40,9 @@ const std::vector<latent::cli::OptionSpec> kOptions = {
     {"no-model", "", "start without a model (completions and the HTTP API answer that none is loaded)", ""},
     {"token-file", "FILE", "bearer token clients must send (required when HOST is not loopback)", ""},
     {"allow-origin", "LIST", "comma-separated browser Origins allowed to connect (default: none; '*' = any)", ""},
+    {"ui", "on|off|auto", "serve the web playground (GET /) and dashboard (GET /dashboard) from --ui-dir; "
+           "auto: on when HOST is loopback", "auto"},
+    {"ui-dir", "DIR", "the built web UI (web/, bundled by the build)", LATENT_WEB_DIR},
     {"max-message-bytes", "N", "largest accepted JSON-RPC message", "8388608"},
     {"max-pending", "N", "completion requests in flight per connection", "16"},
     {"context-tokens", "N", "prompt budget for a completion's context", "2048"},
@@ -160,6 +164,8 @@ int main(int argc, char** argv) {
     backend = std::move(scripted);
     LATENT_LOG_WARN("--test-backend: completions come from a scripted test double, not a model");
   }
+  // Declared before the host: engine callbacks count editor completions in it until the host goes.
+  latent::MetricsRegistry metrics;
   // The model behind both front doors: the HTTP API (server/openai) and the LSP completion backend.
   std::unique_ptr<latent::EngineHost> host;
   std::string model_dir = default_model_dir(*args);
@@ -179,6 +185,7 @@ int main(int argc, char** argv) {
   if (host) {
     latent::server::EngineBackendOptions backend_options;  // --spec is validated below, with the HTTP API's
     if (!latent::parse_spec_mode(args->get("spec"), &backend_options.spec.mode)) backend_options.spec.mode = latent::SpecMode::kNone;
+    backend_options.metrics = &metrics;
     model_backend = std::make_unique<latent::server::EngineCompletionBackend>(*host, backend_options);
   }
   latent::lsp::CompletionBackend* completion_backend = backend ? backend.get() : model_backend.get();
@@ -248,8 +255,23 @@ int main(int argc, char** argv) {
   net.allowed_origins = split_commas(args->get("allow-origin"));
   net.max_message_bytes = static_cast<size_t>(*max_message);
   std::signal(SIGPIPE, SIG_IGN);
+  auto ui = latent::server::parse_ui_mode(args->get("ui", "auto"), latent::server::is_loopback_host(net.host));
+  if (!ui.ok()) {
+    std::fprintf(stderr, "latentd: %s\n", ui.error().message.c_str());
+    return 2;
+  }
   auto router = std::make_shared<latent::server::HttpRouter>();
-  latent::MetricsRegistry metrics;
+  if (*ui) {
+    // A missing build is not fatal: the daemon serves editors and the API; / says why there is no page.
+    auto files = latent::server::add_web_ui_routes(*router, args->get("ui-dir", LATENT_WEB_DIR));
+    if (!files.ok()) {
+      LATENT_LOG_WARN("web UI off: %s", files.error().message.c_str());
+      router->add_public("GET", "/", [msg = files.error().message](const latent::server::HttpRequest&) {
+        return latent::server::HttpResponse::error(503, "ui_not_built", msg);
+      });
+    }
+    net.allow_own_origin = true;
+  }
   latent::openai::EngineAccess engine;
   latent::openai::ApiOptions api_options;
   if (host) {
@@ -272,7 +294,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "latentd: %s\n", st.error().message.c_str());
     return 1;
   }
-  std::fprintf(stderr, "latentd: listening on %s:%u (WebSocket /lsp, HTTP)\n", net.host.c_str(), server.port());
+  std::fprintf(stderr, "latentd: listening on %s:%u (WebSocket /lsp, HTTP%s)\n", net.host.c_str(), server.port(),
+               *ui ? "; playground at / and dashboard at /dashboard" : "");
   std::fflush(stderr);
   server.run();
   return 0;
