@@ -18,6 +18,12 @@ void atomic_add(std::atomic<double>& a, double v) {
 std::string format_value(double v) {
   if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
   if (std::isnan(v)) return "NaN";
+  // Whole numbers as integers ("30", not the shortest-round-trip "3e+01" below), up to 2^53.
+  if (v == std::floor(v) && std::fabs(v) < 9007199254740992.0) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.0f", v);
+    return buf;
+  }
   char buf[40];
   std::snprintf(buf, sizeof buf, "%.17g", v);
   // Shortest form that reads back the same (0.1, not 0.10000000000000001).

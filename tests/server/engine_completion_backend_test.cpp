@@ -116,6 +116,36 @@ TEST_F(EngineBackendTest, SpeculativeDecodingGivesTheSameText) {
   EXPECT_EQ(raws[2], raws[0]);
 }
 
+TEST_F(EngineBackendTest, CountsEditorCompletionsInTheMetrics) {
+  MetricsRegistry metrics;
+  EngineBackendOptions bo;
+  bo.metrics = &metrics;
+  EngineCompletionBackend backend(*host_, bo);
+  lsp::CompletionJob job;
+  auto ctx = core_->context_at(kUri, {3, 8}, lsp::PositionEncoding::kUtf16);
+  ASSERT_TRUE(ctx.ok());
+  job.fim = ctx->fim;
+  job.prompt = ctx->prompt;
+  job.doc_key = "metrics";
+  job.max_tokens = 8;
+  std::promise<Result<lsp::CompletionUsage>> done;
+  backend.start(job, [](std::string_view) {}, [&done](Result<lsp::CompletionUsage> u) { done.set_value(std::move(u)); });
+  auto fut = done.get_future();
+  ASSERT_EQ(fut.wait_for(60s), std::future_status::ready);
+  auto u = fut.get();
+  ASSERT_TRUE(u.ok()) << u.error().to_string();
+  // Counted before the completion is answered, so it is visible now.
+  const std::string text = metrics.render();
+  EXPECT_NE(text.find("latent_lsp_completions_total{outcome=\"completed\"} 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("latent_lsp_completions_in_flight 0\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("latent_lsp_prompt_tokens_total " + std::to_string(u->prompt_tokens) + "\n"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("latent_lsp_completion_tokens_total " + std::to_string(u->completion_tokens) + "\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("latent_lsp_time_to_first_token_seconds_count 1\n"), std::string::npos) << text;
+}
+
 TEST_F(EngineBackendTest, SupersedeAndCancelStopTheEngine) {
   // A tiny model may finish a completion before the next call arrives; so each case is tried until the first
   // completion was still running (prefill alone takes a while). A completion either ends normally or with
