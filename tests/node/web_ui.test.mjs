@@ -38,11 +38,15 @@ async function typeForGhost(page, typed, ms) {
   await page.locator(GHOST).first().waitFor({ timeout: ms });
   await page.waitForFunction(() => document.body.dataset.pending === '0', null, { timeout: ms, polling: 100 });
   // After streaming, the whole completion replaces the first line: wait until the ghost shows its first line.
-  await page.waitForFunction((sel) => {
+  await page.waitForFunction(([sel, any]) => {
     const last = window.latentPlayground.last?.text ?? '';
     const inline = [...document.querySelectorAll(sel)].map((e) => e.textContent ?? '').join('').replace(/\u00a0/g, ' ');
-    return last.trim() !== '' && inline.length > 0 && last.split('\n')[0].trimEnd().startsWith(inline.trimEnd());
-  }, '.monaco-editor .ghost-text-decoration', { timeout: ms, polling: 100 });
+    const first = last.split('\n')[0];
+    if (last.trim() === '') return false;
+    // A completion that starts on the next line has no inline part: any ghost text will do.
+    if (first.trim() === '') return document.querySelector(any) !== null;
+    return inline.length > 0 && first.trimEnd().startsWith(inline.trimEnd());
+  }, ['.monaco-editor .ghost-text-decoration', GHOST], { timeout: ms, polling: 100 });
   return page.evaluate(() => window.latentPlayground.last.text);
 }
 
