@@ -17,7 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { GHOST, artifacts, bin, ghostText, openBrowser, playwright, root, startDaemon } from './lib/browser.mjs';
 
-const webDir = path.join(bin, '..', 'web');
+const webDir = path.join(bin, '..', 'web-ui');
 const norm = (s) => s.replace(/\u00a0/g, ' ').replace(/\s+/g, ' ').trim();
 const require = createRequire(path.join(process.env.NODE_PATH ?? path.join(root, 'deps/node_modules'), '/'));
 
