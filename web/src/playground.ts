@@ -212,6 +212,9 @@ $('explain-button').addEventListener('click', () => {
   const panel = $('context-panel');
   panel.hidden = !panel.hidden;
   if (!panel.hidden) void explain();
+  // Back to the editor, with the suggestion showing again (from the cache) beside its explanation.
+  editor.focus();
+  editor.trigger('latent', 'editor.action.inlineSuggest.trigger', {});
 });
 
 // ---- connection -----------------------------------------------------------------------------------------
