@@ -189,6 +189,16 @@ test('origin: /lsp accepts the daemon\'s own pages (Origin = Host) and refuses o
   } finally {
     daemon.child.kill('SIGKILL');
   }
+  // --ui on without the built pages: the daemon serves everything else, and / says how to build them.
+  const unbuilt = await startDaemon(['--test-backend', '--ui', 'on', '--ui-dir', path.join(os.tmpdir(), 'latent-no-such-ui')]);
+  try {
+    const r = await fetch(`http://127.0.0.1:${unbuilt.port}/`);
+    assert.equal(r.status, 503);
+    assert.match((await r.json()).error.message, /expected the built web UI \(index.html\), found no such folder/);
+    assert.equal((await fetch(`http://127.0.0.1:${unbuilt.port}/health`)).status, 200);
+  } finally {
+    unbuilt.child.kill('SIGKILL');
+  }
   // --ui off: no pages, and no exception for their Origin.
   const off = await startDaemon(['--test-backend', '--ui', 'off']);
   try {
