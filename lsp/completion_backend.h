@@ -25,6 +25,11 @@ struct CompletionJob {
   int max_tokens = 128;
   std::vector<std::string> stop;  // stop strings (not included in the output)
   std::chrono::milliseconds time_budget{2000};
+  // An agent turn instead of a FIM completion (lsp/agent/agent_session.h): the conversation in chat form, tools
+  // already in its system prompt, and text pre-filled after the generation prompt. The backend renders it with
+  // the model's chat template; `prompt` then holds the DeepSeek-V3 rendering, for backends without a tokenizer.
+  std::vector<ChatMessage> chat;
+  std::string prefill;
 };
 
 struct CompletionUsage {

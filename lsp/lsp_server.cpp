@@ -39,6 +39,7 @@ LspServer::~LspServer() {
     for (const auto& [id, t] : inflight_) tickets.push_back(t);
   }
   for (auto t : tickets) core_.cancel(t);
+  agent_.reset();  // its tasks end before the core's documents and index go
   core_.quiesce();  // a completion finishing on the engine thread may still be inside our on_done
 }
 
@@ -141,6 +142,13 @@ bool LspServer::on_call(std::string_view method, Json params, Json id) {
       inline_completion(params, id);
     } else if (method == "latent/explainContext") {
       transport_.reply(id, explain_context(params));
+    } else if (agent::AgentProtocol::handles(method)) {
+      if (!agent_) {
+        agent::AgentOptions o = options_.agent;
+        o.encoding = encoding_;
+        agent_ = std::make_unique<agent::AgentProtocol>(transport_, core_, options_.agent_model, o);
+      }
+      agent_->on_call(method, params, id);
     } else {
       transport_.reply(id, RpcError{rpc_error::kMethodNotFound, "unknown method " + std::string(method)});
     }
@@ -154,6 +162,7 @@ bool LspServer::on_call(std::string_view method, Json params, Json id) {
 }
 
 bool LspServer::on_reply(Json id, RpcResult result) {
+  if (agent_ && agent_->on_reply(id, result)) return true;
   if (auto* err = std::get_if<RpcError>(&result)) {
     LATENT_LOG_INFO("client answered %s with error %d: %s", id.dump().c_str(), err->code, err->message.c_str());
   }
@@ -213,6 +222,7 @@ RpcResult LspServer::initialize(const Json& params) {
        {{"latent",
          {{"explainContext", true},
           {"progressNotification", "latent/partialCompletion"},
+          {"agent", options_.agent_model != nullptr},
           {"model", core_.backend_name()}}}}},
   };
   return Json{{"capabilities", caps}, {"serverInfo", {{"name", "latentd"}, {"version", options_.version}}}};

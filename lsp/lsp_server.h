@@ -16,6 +16,7 @@
 #include <mutex>
 #include <string>
 
+#include "lsp/agent/agent_protocol.h"
 #include "lsp/assistant_core.h"
 #include "lsp/json_rpc.h"
 #include "lsp/status_feed.h"
@@ -28,6 +29,9 @@ struct LspServerOptions {
   // The model's loading state, sent as latent/status after `initialized` and on every change (must outlive
   // the server). Null: "ready" (or "error" without a backend) once.
   StatusFeed* status = nullptr;
+  // The model the agent (latent/agent/*, lsp/agent/agent_protocol.h) runs on; null: agent requests are refused.
+  CompletionBackend* agent_model = nullptr;
+  agent::AgentOptions agent;
 };
 
 class LspServer : public MessageHandler {
@@ -68,6 +72,7 @@ class LspServer : public MessageHandler {
   uint64_t status_subscription_ = 0;  // in options_.status, 0: none
   std::mutex mu_;  // guards inflight_
   std::map<std::string, AssistantCore::Ticket> inflight_;  // request id (as JSON text) -> ticket
+  std::unique_ptr<agent::AgentProtocol> agent_;  // made at the first latent/agent/* call (after initialize)
 };
 
 }  // namespace latent::lsp

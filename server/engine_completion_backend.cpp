@@ -1,9 +1,47 @@
 #include "server/engine_completion_backend.h"
 
+#include "engine/chat/deepseek_chat.h"
 #include "engine/tokenizer/prompt_format.h"
 #include "kernels/base/log.h"
 
 namespace latent::server {
+namespace {
+
+// An agent turn as the model's chat template renders it (DeepSeek-V3's when the tokenizer has none, as the demo
+// model's vocabulary was built for it), markers as their token ids, BOS once.
+Result<std::vector<int32_t>> encode_agent_turn(const Tokenizer& tok, const lsp::CompletionJob& job) {
+  std::string text;
+  if (!tok.chat_template().empty()) {
+    LATENT_ASSIGN_OR_RETURN(ChatFormat format, chat_format_from_template(tok.chat_template()));
+    // DeepSeek-V2's template (DeepSeek-Coder-V2-Instruct) has no tool turns: the calls stay in the assistant's
+    // text, as the model wrote them, and each tool output becomes a user turn.
+    std::vector<ChatMessage> messages = job.chat;
+    if (format == ChatFormat::kDeepseekV2) {
+      for (auto& m : messages) {
+        if (m.role == "tool") {
+          m = ChatMessage{"user", "Tool output:\n" + m.content.value_or(""), {}};
+        } else if (m.role == "assistant" && !m.tool_calls.empty()) {
+          std::string calls(chat::kCallsBegin);
+          for (const auto& c : m.tool_calls) {
+            calls += std::string(chat::kCallBegin) + c.type + std::string(chat::kToolSep) + c.name + "\n```json\n" +
+                     c.arguments + "\n```" + std::string(chat::kCallEnd);
+          }
+          m = ChatMessage{"assistant", m.content.value_or("") + calls + std::string(chat::kCallsEnd), {}};
+        }
+      }
+    }
+    text = render_chat(format, messages, /*add_generation_prompt=*/true, tok.bos_token(), tok.eos_token());
+  } else {
+    text = render_chat(ChatFormat::kDeepseekV3, job.chat, true, tok.bos_token(), tok.eos_token());
+  }
+  text += job.prefill;
+  bool has_bos = !tok.bos_token().empty() && text.compare(0, tok.bos_token().size(), tok.bos_token()) == 0;
+  auto ids = tok.encode(text, EncodeOptions{.add_special_tokens = !has_bos, .match_added_tokens = true});
+  if (ids.empty()) return make_error(ErrorCode::kInvalidArgument, "agent turn: expected a prompt, found none");
+  return ids;
+}
+
+}  // namespace
 
 struct EngineCompletionBackend::Metrics {
   explicit Metrics(MetricsRegistry& r)
@@ -56,14 +94,16 @@ EngineCompletionBackend::EngineCompletionBackend(EngineHost& host, EngineBackend
 
 lsp::CompletionBackend::Handle EngineCompletionBackend::start(lsp::CompletionJob job, OnDelta on_delta,
                                                               OnDone on_done) {
-  auto ids = encode_fim(host_.tokenizer(), job.fim);
+  bool agent = !job.chat.empty();
+  auto ids = agent ? encode_agent_turn(host_.tokenizer(), job) : encode_fim(host_.tokenizer(), job.fim);
   if (!ids.ok()) {
     on_done(ids.error());
     return 0;
   }
   Request req;
   req.prompt = std::move(*ids);
-  req.priority = Priority::kInteractive;
+  // Agent turns yield to keystrokes: interactive prompt chunks go first, and agent requests are preempted first.
+  req.priority = agent ? Priority::kAgent : Priority::kInteractive;
   req.document_key = job.doc_key;
   req.sampling.temperature = 0.0f;  // ghost text: the most likely continuation
   req.stop.max_tokens = job.max_tokens;
@@ -72,7 +112,7 @@ lsp::CompletionBackend::Handle EngineCompletionBackend::start(lsp::CompletionJob
   req.stop.time_budget_ms = job.time_budget.count();
   req.text = host_.text();
   req.spec = options_.spec;
-  if (options_.spec.mode == SpecMode::kNgram || options_.spec.mode == SpecMode::kAuto) {
+  if (!agent && (options_.spec.mode == SpecMode::kNgram || options_.spec.mode == SpecMode::kAuto)) {
     host_.tokenizer().encode_into(job.fim.suffix, /*match_added_tokens=*/false, req.context_ids);
   }
   auto t0 = std::chrono::steady_clock::now();

@@ -249,8 +249,8 @@ EditOutcome check_edit(const EditRequest& req, std::string_view text, const Lang
     return refuse("stale", req.path + ": expected content version \"" + req.version_hash->substr(0, 40) +
                                "\", found \"" + current.hash + "\" (it changed since it was read): read it again");
   }
-  TreePtr before;
-  if (language) before = parse(*language, text);
+  TreePtr before;  // a symbol needs the tree to resolve; `old` is found first, and parsed only then
+  if (language && !req.old_text) before = parse(*language, text);
   Target target;
   EditOutcome resolved = req.old_text ? resolve_old(req, text, &target)
                                       : resolve_symbol(req, text, language, before.get(), &target);
@@ -276,6 +276,7 @@ EditOutcome check_edit(const EditRequest& req, std::string_view text, const Lang
     return refuse("outside_range", req.path + ": bytes outside " + target.description + " would change; refused");
   }
   if (language) {
+    if (!before) before = parse(*language, text);
     TreePtr after = parse(*language, o.result);
     o.errors_before = count_syntax_errors(before.get());
     o.errors_after = count_syntax_errors(after.get());

@@ -24,8 +24,8 @@ SymbolKind kind_of(std::string_view capture) {
 bool is_type(TSNode n, const char* type) { return !ts_node_is_null(n) && std::strcmp(ts_node_type(n), type) == 0; }
 
 // The definition's node widened to its decorators: Python wraps decorated definitions in a
-// decorated_definition; Rust keeps #[...] as attribute_item siblings before the item; TypeScript puts a
-// decorated class's decorators on the `export` statement around it.
+// decorated_definition; TypeScript puts a decorated class's decorators on the `export` statement around it.
+// (Rust's #[...] and TypeScript's method decorators are siblings before the item: start_with_attributes.)
 TSNode with_decorators(TSNode def) {
   TSNode parent = ts_node_parent(def);
   if (is_type(parent, "decorated_definition")) return parent;
@@ -40,7 +40,7 @@ TSNode with_decorators(TSNode def) {
 
 uint32_t start_with_attributes(TSNode def) {
   uint32_t start = ts_node_start_byte(def);
-  for (TSNode s = ts_node_prev_named_sibling(def); is_type(s, "attribute_item");
+  for (TSNode s = ts_node_prev_named_sibling(def); is_type(s, "attribute_item") || is_type(s, "decorator");
        s = ts_node_prev_named_sibling(s)) {
     start = ts_node_start_byte(s);
   }
@@ -125,6 +125,11 @@ std::vector<SymbolTarget> symbol_targets(const LanguageInfo& language, const TST
     }
     for (const Def* o : open) {
       for (const auto& p : o->own) d.target.parts.push_back(p);
+      SymbolKind k = o->target.kind;
+      if (d.target.kind == SymbolKind::kFunction &&
+          (k == SymbolKind::kClass || k == SymbolKind::kStruct || k == SymbolKind::kInterface)) {
+        d.target.kind = SymbolKind::kMethod;
+      }
     }
     for (const auto& p : d.own) d.target.parts.push_back(p);
     for (size_t i = 0; i < d.target.parts.size(); ++i) {

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <cstring>
 #include <fstream>
+#include <iostream>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -17,6 +18,8 @@
 
 #include "kernels/base/log.h"
 #include "kernels/base/version.h"
+#include "lsp/agent/mcp_server.h"
+#include "lsp/agent/scripted_model.h"
 #include "lsp/assistant_core.h"
 #include "lsp/lsp_server.h"
 #include "lsp/scripted_backend.h"
@@ -34,6 +37,9 @@ namespace {
 
 const std::vector<latent::cli::OptionSpec> kOptions = {
     {"stdio", "", "serve one client over stdin/stdout (LSP base protocol)", ""},
+    {"mcp", "", "serve the workspace index to other agents as an MCP server over stdio (find_symbol, definition, "
+            "references, context_for); no model", ""},
+    {"root", "DIR", "with --mcp: the workspace folder (default: the current directory)", ""},
     {"listen", "HOST:PORT", "serve WebSocket (/lsp) and HTTP on this address (port 0: any free port)", ""},
     {"model", "DIR", "checkpoint directory (config.json, safetensors, tokenizer.json); default: $LATENT_MODEL, "
               "else the embedded demo model (models/demo)", ""},
@@ -49,6 +55,8 @@ const std::vector<latent::cli::OptionSpec> kOptions = {
     {"cache-mb", "N", "latent (KV) cache size in MiB", "256"},
     {"spec", "MODE", "speculative decoding (LSP completions and HTTP API): none, mtp, ngram or auto", "none"},
     {"test-backend", "", "protocol tests only: stream a scripted completion (\"a + b\") instead of running a model; a document containing \"latent-test: hold after the first piece\" streams \"a\" and waits to be cancelled", ""},
+    {"test-agent-script", "FILE", "agent tests only: answer agent turns from a fixed transcript ({\"turns\": [...]}) "
+                                  "instead of running a model", ""},
     {"log-level", "LEVEL", "error, warn, info, debug or trace", "info"},
     {"version", "", "print the version and exit", ""},
     {"help", "", "print this help and exit", ""},
@@ -65,9 +73,9 @@ std::vector<std::string> split_commas(const std::string& s) {
 }
 
 // --model, else $LATENT_MODEL, else the demo model embedded in the source tree (when it is there); none with
-// --no-model or --test-backend.
+// --no-model, --test-backend or --test-agent-script.
 std::string default_model_dir(const latent::cli::Args& args) {
-  if (args.has("no-model") || args.has("test-backend")) return "";
+  if (args.has("no-model") || args.has("test-backend") || args.has("test-agent-script")) return "";
   if (args.has("model")) return args.get("model");
   if (const char* env = std::getenv("LATENT_MODEL"); env && *env) return env;
   std::error_code ec;
@@ -111,6 +119,28 @@ class Warmer {
   std::thread thread_;
 };
 
+// latentd --mcp [--root DIR]: the workspace index over MCP's stdio transport, until stdin closes.
+int serve_mcp(const latent::cli::Args& args) {
+  if (args.has("stdio") || args.has("listen")) {
+    std::fprintf(stderr, "latentd: --mcp serves stdio on its own; expected no --stdio or --listen with it\n");
+    return 2;
+  }
+  std::error_code ec;
+  std::string root = std::filesystem::absolute(args.has("root") ? args.get("root") : ".", ec).lexically_normal().string();
+  if (!std::filesystem::is_directory(root, ec)) {
+    std::fprintf(stderr, "latentd: --root: expected a directory, found '%s'\n", root.c_str());
+    return 2;
+  }
+  if (!root.empty() && root.size() > 1 && root.back() == '/') root.pop_back();
+  std::signal(SIGPIPE, SIG_IGN);
+  latent::lsp::AssistantCore core(latent::lsp::AssistantOptions{}, nullptr);
+  core.add_workspace_folder(root);
+  latent::lsp::agent::McpServer mcp(core, LATENT_VERSION);
+  std::ios::sync_with_stdio(false);
+  auto st = mcp.serve(std::cin, std::cout);
+  return st.ok() ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -138,8 +168,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   latent::set_log_level(level);
+  if (args->has("mcp")) return serve_mcp(*args);
   if (args->has("stdio") == args->has("listen")) {
-    std::fprintf(stderr, "latentd: expected exactly one of --stdio or --listen HOST:PORT (see --help)\n");
+    std::fprintf(stderr, "latentd: expected exactly one of --stdio, --listen HOST:PORT or --mcp (see --help)\n");
     return 2;
   }
   auto max_message = args->get_int("max-message-bytes", 8 << 20);
@@ -189,6 +220,17 @@ int main(int argc, char** argv) {
     model_backend = std::make_unique<latent::server::EngineCompletionBackend>(*host, backend_options);
   }
   latent::lsp::CompletionBackend* completion_backend = backend ? backend.get() : model_backend.get();
+  // The agent's model: the same one, or the scripted test double (--test-agent-script).
+  std::unique_ptr<latent::lsp::CompletionBackend> agent_script;
+  if (args->has("test-agent-script")) {
+    auto turns = latent::lsp::agent::ScriptedModel::load_script(args->get("test-agent-script"));
+    if (!turns.ok()) {
+      std::fprintf(stderr, "latentd: --test-agent-script: %s\n", turns.error().message.c_str());
+      return 2;
+    }
+    agent_script = std::make_unique<latent::lsp::agent::ScriptedModel>(std::move(*turns));
+    LATENT_LOG_WARN("--test-agent-script: agent turns come from a fixed transcript, not a model");
+  }
   // With a model: "loading" (with progress) while the weights are read into memory, then "ready".
   latent::lsp::StatusFeed status(latent::lsp::Json{{"state", "loading"}, {"progress", 0.0},
                                                    {"message", "reading the model into memory"}});
@@ -201,6 +243,7 @@ int main(int argc, char** argv) {
   lsp_options.max_pending_requests = static_cast<size_t>(*max_pending);
   lsp_options.version = LATENT_VERSION;
   if (warmer) lsp_options.status = &status;
+  lsp_options.agent_model = agent_script ? agent_script.get() : model_backend.get();
   auto serve = [&](latent::lsp::Transport& transport) {
     latent::lsp::AssistantCore core(core_options, completion_backend);
     latent::lsp::LspServer server(transport, core, lsp_options);

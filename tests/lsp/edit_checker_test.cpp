@@ -76,9 +76,9 @@ TEST(EditChecker, OldMustOccurExactlyOnce) {
   auto none = check(R"({"path":"a.py","old":"return x + 2","new":"y"})", kPy);
   EXPECT_EQ(none.code, "not_found");
   EXPECT_NE(none.message.find("occurs 0 times"), std::string::npos);
-  auto indent = check(R"({"path":"a.py","old":"  return 2\n","new":"y"})", kPy);
+  auto indent = check(R"({"path":"a.py","old":"def other(self):\n    return 2","new":"y"})", kPy);
   EXPECT_EQ(indent.code, "not_found");
-  EXPECT_NE(indent.message.find("at line 10"), std::string::npos) << indent.message;
+  EXPECT_NE(indent.message.find("at line 9"), std::string::npos) << indent.message;
   auto once = check(R"({"path":"a.py","old":"return 2","new":"return 3"})", kPy);
   ASSERT_TRUE(once.ok()) << once.message;
   EXPECT_EQ(once.line, 9u);

@@ -4,11 +4,11 @@
 // debounce, cache and streaming, so the client's built-in inline provider is silenced by middleware).
 import * as vscode from 'vscode';
 import {
-  CloseAction, ErrorAction, LanguageClient, LanguageClientOptions, ProgressType, ServerOptions, State,
+  CloseAction, ErrorAction, LanguageClient, LanguageClientOptions, ProgressType, ResponseError, ServerOptions, State,
 } from 'vscode-languageclient/node';
 import { Backoff } from './backoff';
 import {
-  Chunk, DaemonStatus, InlineCompletionParams, METHOD_EXPLAIN, METHOD_INLINE_COMPLETION, METHOD_PARTIAL,
+  Chunk, DaemonStatus, InlineCompletionParams, METHOD_AGENT_RUN_COMMAND, METHOD_AGENT_UPDATE, METHOD_EXPLAIN, METHOD_INLINE_COMPLETION, METHOD_PARTIAL,
   METHOD_STATUS, readChunk, readStatus,
 } from './protocol';
 import { normalizeRemoteUrl, Settings } from './settings';
@@ -37,6 +37,9 @@ export class DaemonClient implements vscode.Disposable {
   private state_: ClientState = { kind: 'stopped' };
   private readonly stateEmitter = new vscode.EventEmitter<ClientState>();
   readonly onState = this.stateEmitter.event;
+  private readonly agentEmitter = new vscode.EventEmitter<unknown>();
+  readonly onAgentUpdate = this.agentEmitter.event;  // latent/agent/update notifications
+  private commandHandler: ((p: unknown) => Promise<unknown>) | undefined;
 
   constructor(
     private readonly log: vscode.LogOutputChannel,
@@ -111,6 +114,11 @@ export class DaemonClient implements vscode.Disposable {
       const c = readChunk(p);
       if (typeof token === 'string' && c) this.partials.get(token)?.(c);
     });
+    client.onNotification(METHOD_AGENT_UPDATE, (p: unknown) => {
+      if (gen === this.generation) this.agentEmitter.fire(p);
+    });
+    client.onRequest(METHOD_AGENT_RUN_COMMAND, (p: unknown) =>
+      this.commandHandler ? this.commandHandler(p) : new ResponseError(-32601, 'no agent panel to ask the user'));
     try {
       await client.start();
     } catch (e) {
@@ -190,8 +198,19 @@ export class DaemonClient implements vscode.Disposable {
     return client.sendRequest(METHOD_EXPLAIN, params);
   }
 
+  // latent/agent/* requests (agent_panel.ts).
+  async agentRequest(method: string, params: object): Promise<unknown> {
+    const client = this.client;
+    if (!client || !client.isRunning()) throw new Error('latentd is not running');
+    return client.sendRequest(method, params);
+  }
+
+  // Who answers latent/agent/runCommand (the agent panel asks the user, then runs it in a terminal).
+  setCommandHandler(handler: (p: unknown) => Promise<unknown>): void { this.commandHandler = handler; }
+
   dispose(): void {
     void this.stop();
     this.stateEmitter.dispose();
+    this.agentEmitter.dispose();
   }
 }

@@ -1,5 +1,6 @@
 // Entry point: reads settings, wires the daemon client, the inline provider, the status bar and commands.
 import * as vscode from 'vscode';
+import { AgentPanel } from './agent_panel';
 import { DaemonClient, DOCUMENT_SELECTOR, TOKEN_SECRET } from './client';
 import { InlineProvider } from './completion';
 import { renderExplain } from './explain';
@@ -87,6 +88,14 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       void vscode.window.showErrorMessage(`Latent: explain failed: ${(e as Error).message}`);
     }
   });
+
+  const agent = new AgentPanel(client, log);
+  context.subscriptions.push(agent);
+  command('latent.agent.open', () => agent.show());
+  command('latent.agent.approve', () => agent.respond(true));
+  command('latent.agent.reject', () => agent.respond(false));
+  command('latent.agent.cancel', () => agent.cancel());
+  command('latent.agent.revert', () => agent.revert());
 
   if (settings.enable) void client.start();
 }

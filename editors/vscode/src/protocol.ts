@@ -9,6 +9,8 @@ export const METHOD_INLINE_COMPLETION = 'textDocument/inlineCompletion';
 export const METHOD_PARTIAL = 'latent/partialCompletion';
 export const METHOD_EXPLAIN = 'latent/explainContext';
 export const METHOD_STATUS = 'latent/status';
+export const METHOD_AGENT_UPDATE = 'latent/agent/update';
+export const METHOD_AGENT_RUN_COMMAND = 'latent/agent/runCommand';
 
 export interface Position { line: number; character: number; }
 
