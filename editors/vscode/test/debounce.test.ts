@@ -58,12 +58,12 @@ describe('sleep', () => {
   });
 
   it('resolves false as soon as cancelled, and cleans up', async () => {
+    // A ten-minute sleep: only the cancel can end it within the test's time, so resolving (false) is the proof;
+    // no clock is read.
     const src = new Source();
-    const t0 = Date.now();
-    const p = sleep(5000, src);
+    const p = sleep(600_000, src);
     setTimeout(() => src.cancel(), 10);
     assert.equal(await p, false);
-    assert.ok(Date.now() - t0 < 1000);
     assert.equal(src.listenerCount, 0);
   });
 
