@@ -108,8 +108,10 @@ export class AgentPanel implements vscode.Disposable, vscode.TextDocumentContent
     this.proposed.set(right.toString(), proposedText(current, e));
     this.changed.fire(right);
     const left = e.create ? vscode.Uri.from({ scheme: SCHEME, path: file.path, query: 'empty' }) : file;
+    // Beside the panel, so that its approve and reject stay in view.
+    const column = this.panel?.viewColumn === vscode.ViewColumn.One ? vscode.ViewColumn.Two : vscode.ViewColumn.One;
     await vscode.commands.executeCommand('vscode.diff', left, right,
-      `${e.path}: edit ${e.editId} (proposed)`, { preview: true, preserveFocus: true });
+      `${e.path}: edit ${e.editId} (proposed)`, { preview: true, preserveFocus: true, viewColumn: column });
   }
 
   private async runCommand(p: unknown): Promise<unknown> {
