@@ -17,7 +17,7 @@ const { values: a } = parseArgs({
     tools: { type: 'string' }, vsix: { type: 'string' }, server: { type: 'string' }, model: { type: 'string' },
     'server-arg': { type: 'string', multiple: true, default: [] },
     tmp: { type: 'string' }, out: { type: 'string' }, chromium: { type: 'string', default: '/usr/bin/chromium' },
-    timeout: { type: 'string', default: '400' },  // bounds a hang only; every wait below is on a condition
+    timeout: { type: 'string', default: '480' },  // bounds a hang only; every wait below is on a condition
   },
 });
 for (const k of ['tools', 'vsix', 'server', 'tmp', 'out']) {
@@ -111,7 +111,7 @@ const extensionLog = () => findFiles(path.join(dirs['user-data'], 'logs'), /Late
 
 try {
   execFileSync(node24, [codeServerEntry, '--user-data-dir', dirs['user-data'], '--extensions-dir', dirs.extensions,
-    '--install-extension', a.vsix], { env, stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
+    '--install-extension', a.vsix], { env, stdio: ['ignore', 'pipe', 'pipe'], timeout: 240_000 });
   const port = await freePort();
   const cs = spawn(node24, [codeServerEntry, '--auth', 'none', '--bind-addr', `127.0.0.1:${port}`,
     '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust', '--disable-getting-started-override',
@@ -119,13 +119,16 @@ try {
   { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(cs);
   cs.on('exit', (c) => log(`code-server exited ${c}`));
-  await waitHttp(`http://127.0.0.1:${port}/healthz`, 60_000);
+  await waitHttp(`http://127.0.0.1:${port}/healthz`, 240_000);
 
   const browser = await chromium.launch({
     executablePath: a.chromium, headless: true, env,
     args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run'],
   });
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  // Every wait is on a condition; these bounds only turn a hang into a failure, generous for a loaded machine.
+  page.setDefaultNavigationTimeout(240_000);
+  page.setDefaultTimeout(120_000);
   const shot = async (name) => {
     const p = path.join(a.out, name);
     await page.screenshot({ path: p });
@@ -133,17 +136,17 @@ try {
   };
   const quickOpen = async (key, text) => {
     await page.keyboard.press(key);
-    await page.locator('.quick-input-widget input').first().waitFor({ timeout: 60_000 });
+    await page.locator('.quick-input-widget input').first().waitFor({ timeout: 120_000 });
     await page.keyboard.type(text, { delay: 10 });
     await page.locator('.quick-input-list .monaco-list-row', { hasText: text.replace(/^>/, '') }).first()
-      .waitFor({ timeout: 60_000 });
+      .waitFor({ timeout: 120_000 });
     await page.keyboard.press('Enter');
   };
-  await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(dirs.workspace)}`);
-  await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+  await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(dirs.workspace)}`, { waitUntil: 'domcontentloaded' });
+  await page.locator('.monaco-workbench').waitFor({ timeout: 240_000 });
   const status = page.locator('[id="latent.latent.status"], [id$="latent.status"]').first();
-  await status.waitFor({ timeout: 60_000 });
-  const readyEnd = Date.now() + 60_000;
+  await status.waitFor({ timeout: 120_000 });
+  const readyEnd = Date.now() + 120_000;
   while (!/codicon-sparkle/.test(await status.innerHTML())) {
     if (Date.now() > readyEnd) throw new Error('expected the Latent status to become ready');
     await page.waitForTimeout(250);
@@ -154,7 +157,7 @@ try {
   await quickOpen('F1', 'Latent: Open the Agent Panel');
   const panel = page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
   const task = panel.locator('#task');
-  await task.waitFor({ timeout: 60_000 });
+  await task.waitFor({ timeout: 120_000 });
   await task.click();
   await page.keyboard.type('Calc.add subtracts; make it add.', { delay: 10 });
   await page.keyboard.press('Control+Enter');
@@ -164,9 +167,9 @@ try {
   await page.locator('.tab', { hasText: 'edit 1 (proposed)' }).first().waitFor({ timeout: 120_000 });
   // Both sides of the diff: the file as it is (left) and with the edit (right).
   const side = (which, re) => page.locator(`.monaco-diff-editor .editor.${which} .view-lines`, { hasText: re }).first();
-  await side('original', /return\sa\s-\sb/).waitFor({ timeout: 60_000 });
-  await side('modified', /return\sa\s\+\sb/).waitFor({ timeout: 60_000 });
-  await panel.locator('#approve:not([disabled])').waitFor({ timeout: 60_000 });
+  await side('original', /return\sa\s-\sb/).waitFor({ timeout: 120_000 });
+  await side('modified', /return\sa\s\+\sb/).waitFor({ timeout: 120_000 });
+  await panel.locator('#approve:not([disabled])').waitFor({ timeout: 120_000 });
   await shot('vscode-agent-diff.png');
   if (readFileSync(file, 'utf8') !== ORIGINAL) throw new Error('expected calc.py unchanged before approval');
 
@@ -178,7 +181,7 @@ try {
   while (text !== FIXED && Date.now() < end) { await page.waitForTimeout(200); text = readFileSync(file, 'utf8'); }
   result.document = text;
   if (text !== FIXED) throw new Error(`expected the saved calc.py to be ${JSON.stringify(FIXED)}, found ${JSON.stringify(text)}`);
-  await panel.locator('#status', { hasText: 'done' }).waitFor({ timeout: 60_000 });
+  await panel.locator('#status', { hasText: 'done' }).waitFor({ timeout: 120_000 });
   await shot('vscode-agent-done.png');
   await browser.close();
   finish(0, { ok: true });
