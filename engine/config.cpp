@@ -11,6 +11,19 @@ namespace {
 
 using json = nlohmann::json;
 
+// Upper bounds of config.json sizes (DeepSeek-V3: vocab 129280, hidden 7168, inner 18432, 61 layers, 128 heads,
+// 256 experts, 163840 positions). With these, the largest product the engine forms (vocab x hidden, or
+// positions x kv_cache_dim) stays below 2^42.
+constexpr int64_t kMaxVocab = int64_t{1} << 24;
+constexpr int64_t kMaxWidth = int64_t{1} << 17;   // hidden_size, LoRA ranks
+constexpr int64_t kMaxInner = int64_t{1} << 20;   // MLP widths
+constexpr int64_t kMaxHeadDim = int64_t{1} << 12;
+constexpr int64_t kMaxHeads = int64_t{1} << 12;
+constexpr int64_t kMaxLayers = int64_t{1} << 12;
+constexpr int64_t kMaxExperts = int64_t{1} << 16;
+constexpr int64_t kMaxPositions = int64_t{1} << 24;
+constexpr int64_t kMaxMtpLayers = 64;
+
 // Reads fields of one JSON object; the first error sticks and later reads become no-ops.
 class Reader {
  public:
@@ -28,7 +41,9 @@ class Reader {
 
   bool present(const std::string& field) const { return j_.contains(field) && !j_[field].is_null(); }
 
-  int64_t integer(const std::string& field, std::optional<int64_t> fallback, int64_t min_value) {
+  // An integer in [min_value, max_value]. The upper bounds keep every size product the engine forms (a weight
+  // matrix, a cache row) far from int64 overflow; they are orders of magnitude above any released checkpoint.
+  int64_t integer(const std::string& field, std::optional<int64_t> fallback, int64_t min_value, int64_t max_value) {
     if (failed_) return 0;
     if (!present(field)) {
       if (fallback) return *fallback;
@@ -36,15 +51,34 @@ class Reader {
       return 0;
     }
     const json& v = j_[field];
-    if (!v.is_number_integer() && !(v.is_number_float() && std::floor(v.get<double>()) == v.get<double>())) {
+    const std::string range = "an integer in [" + std::to_string(min_value) + ", " + std::to_string(max_value) + "]";
+    if (v.is_number_unsigned()) {  // above INT64_MAX, get<int64_t> would wrap
+      if (v.get<uint64_t>() > static_cast<uint64_t>(max_value)) fail(field, range, show(v));
+      return failed_ ? 0 : static_cast<int64_t>(v.get<uint64_t>());
+    }
+    if (v.is_number_float()) {
+      // A float cast to int64_t is undefined outside its range: compare as double first.
+      const double d = v.get<double>();
+      if (std::floor(d) != d) {
+        fail(field, "an integer", show(v));
+        return 0;
+      }
+      if (d < static_cast<double>(min_value) || d > static_cast<double>(max_value)) {
+        fail(field, range, show(v));
+        return 0;
+      }
+      return static_cast<int64_t>(d);
+    }
+    if (!v.is_number_integer()) {
       fail(field, "an integer", show(v));
       return 0;
     }
-    int64_t x = v.is_number_integer() ? v.get<int64_t>() : static_cast<int64_t>(v.get<double>());
-    if (x < min_value) fail(field, "an integer >= " + std::to_string(min_value), show(v));
-    return x;
+    const int64_t x = v.get<int64_t>();
+    if (x < min_value || x > max_value) fail(field, range, show(v));
+    return failed_ ? 0 : x;
   }
 
+  // A finite number; JSON cannot spell NaN, but 1e999 parses to infinity.
   double number(const std::string& field, std::optional<double> fallback) {
     if (failed_) return 0;
     if (!present(field)) {
@@ -53,8 +87,8 @@ class Reader {
       return 0;
     }
     const json& v = j_[field];
-    if (!v.is_number()) {
-      fail(field, "a number", show(v));
+    if (!v.is_number() || !std::isfinite(v.get<double>())) {
+      fail(field, "a finite number", show(v));
       return 0;
     }
     return v.get<double>();
@@ -82,12 +116,14 @@ class Reader {
     return v.get<std::string>();
   }
 
-  std::optional<int32_t> token_id(const std::string& field) {
+  std::optional<int32_t> token_id(const std::string& field, int64_t vocab_size) {
     if (failed_ || !present(field)) return std::nullopt;
     json v = j_[field];
     if (v.is_array() && !v.empty()) v = v[0];
-    if (!v.is_number_integer() || v.get<int64_t>() < 0) {
-      fail(field, "a token id (non-negative integer or a list of them)", show(j_[field]));
+    // is_number_integer covers both signed and unsigned JSON integers; above INT64_MAX get<int64_t> is negative.
+    if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() >= vocab_size) {
+      fail(field, "a token id below vocab_size " + std::to_string(vocab_size) + " (or a list of them)",
+           show(j_[field]));
       return std::nullopt;
     }
     return static_cast<int32_t>(v.get<int64_t>());
@@ -134,37 +170,37 @@ Result<ModelConfig> ModelConfig::from_json(const nlohmann::json& j, const std::s
   }
   c.model_type = r.string("model_type", std::string());
 
-  c.vocab_size = r.integer("vocab_size", std::nullopt, 1);
-  c.hidden_size = r.integer("hidden_size", std::nullopt, 1);
-  c.intermediate_size = r.integer("intermediate_size", std::nullopt, 1);
-  c.num_hidden_layers = r.integer("num_hidden_layers", std::nullopt, 1);
-  c.num_attention_heads = r.integer("num_attention_heads", std::nullopt, 1);
-  c.num_key_value_heads = r.integer("num_key_value_heads", c.num_attention_heads, 1);
-  c.max_position_embeddings = r.integer("max_position_embeddings", int64_t{163840}, 1);
+  c.vocab_size = r.integer("vocab_size", std::nullopt, 1, kMaxVocab);
+  c.hidden_size = r.integer("hidden_size", std::nullopt, 1, kMaxWidth);
+  c.intermediate_size = r.integer("intermediate_size", std::nullopt, 1, kMaxInner);
+  c.num_hidden_layers = r.integer("num_hidden_layers", std::nullopt, 1, kMaxLayers);
+  c.num_attention_heads = r.integer("num_attention_heads", std::nullopt, 1, kMaxHeads);
+  c.num_key_value_heads = r.integer("num_key_value_heads", c.num_attention_heads, 1, kMaxHeads);
+  c.max_position_embeddings = r.integer("max_position_embeddings", int64_t{163840}, 1, kMaxPositions);
 
-  if (r.present("q_lora_rank")) c.q_lora_rank = r.integer("q_lora_rank", std::nullopt, 1);
-  c.kv_lora_rank = r.integer("kv_lora_rank", std::nullopt, 1);
-  c.qk_nope_head_dim = r.integer("qk_nope_head_dim", std::nullopt, 1);
-  c.qk_rope_head_dim = r.integer("qk_rope_head_dim", std::nullopt, 2);
-  c.v_head_dim = r.integer("v_head_dim", std::nullopt, 1);
+  if (r.present("q_lora_rank")) c.q_lora_rank = r.integer("q_lora_rank", std::nullopt, 1, kMaxWidth);
+  c.kv_lora_rank = r.integer("kv_lora_rank", std::nullopt, 1, kMaxWidth);
+  c.qk_nope_head_dim = r.integer("qk_nope_head_dim", std::nullopt, 1, kMaxHeadDim);
+  c.qk_rope_head_dim = r.integer("qk_rope_head_dim", std::nullopt, 2, kMaxHeadDim);
+  c.v_head_dim = r.integer("v_head_dim", std::nullopt, 1, kMaxHeadDim);
   if (r.ok() && c.qk_rope_head_dim % 2 != 0) {
     r.fail("qk_rope_head_dim", "an even number (RoPE rotates pairs)", std::to_string(c.qk_rope_head_dim));
   }
 
-  c.n_routed_experts = r.integer("n_routed_experts", int64_t{0}, 0);
-  c.n_shared_experts = r.integer("n_shared_experts", int64_t{0}, 0);
-  c.first_k_dense_replace = r.integer("first_k_dense_replace", int64_t{0}, 0);
-  c.moe_layer_freq = r.integer("moe_layer_freq", int64_t{1}, 1);
+  c.n_routed_experts = r.integer("n_routed_experts", int64_t{0}, 0, kMaxExperts);
+  c.n_shared_experts = r.integer("n_shared_experts", int64_t{0}, 0, kMaxExperts);
+  c.first_k_dense_replace = r.integer("first_k_dense_replace", int64_t{0}, 0, kMaxLayers);
+  c.moe_layer_freq = r.integer("moe_layer_freq", int64_t{1}, 1, kMaxLayers);
   if (c.n_routed_experts > 0) {
-    c.moe_intermediate_size = r.integer("moe_intermediate_size", std::nullopt, 1);
-    c.num_experts_per_tok = r.integer("num_experts_per_tok", std::nullopt, 1);
+    c.moe_intermediate_size = r.integer("moe_intermediate_size", std::nullopt, 1, kMaxInner);
+    c.num_experts_per_tok = r.integer("num_experts_per_tok", std::nullopt, 1, kMaxExperts);
     if (r.ok() && c.num_experts_per_tok > c.n_routed_experts) {
       r.fail("num_experts_per_tok", "at most n_routed_experts (" + std::to_string(c.n_routed_experts) + ")",
              std::to_string(c.num_experts_per_tok));
     }
   } else {
-    c.moe_intermediate_size = r.integer("moe_intermediate_size", int64_t{0}, 0);
-    c.num_experts_per_tok = r.integer("num_experts_per_tok", int64_t{0}, 0);
+    c.moe_intermediate_size = r.integer("moe_intermediate_size", int64_t{0}, 0, kMaxInner);
+    c.num_experts_per_tok = r.integer("num_experts_per_tok", int64_t{0}, 0, kMaxExperts);
   }
 
   std::string topk = r.string("topk_method", std::string("greedy"));
@@ -178,8 +214,8 @@ Result<ModelConfig> ModelConfig::from_json(const nlohmann::json& j, const std::s
   else if (scoring == "sigmoid") c.scoring_func = ScoringFunc::kSigmoid;
   else if (r.ok()) r.fail("scoring_func", "softmax or sigmoid", "\"" + scoring + "\"", ErrorCode::kUnsupported);
 
-  c.n_group = r.integer("n_group", int64_t{1}, 1);
-  c.topk_group = r.integer("topk_group", int64_t{1}, 1);
+  c.n_group = r.integer("n_group", int64_t{1}, 1, kMaxExperts);
+  c.topk_group = r.integer("topk_group", int64_t{1}, 1, kMaxExperts);
   c.norm_topk_prob = r.boolean("norm_topk_prob", false);
   c.routed_scaling_factor = r.number("routed_scaling_factor", 1.0);
   if (r.ok() && c.n_routed_experts > 0 && c.topk_method != TopkMethod::kGreedy) {
@@ -208,18 +244,24 @@ Result<ModelConfig> ModelConfig::from_json(const nlohmann::json& j, const std::s
       }
       c.rope_scaling.yarn = true;
       c.rope_scaling.factor = s.number("factor", std::nullopt);
-      c.rope_scaling.original_max_position_embeddings = s.integer("original_max_position_embeddings", std::nullopt, 1);
+      c.rope_scaling.original_max_position_embeddings = s.integer("original_max_position_embeddings", std::nullopt, 1, kMaxPositions);
       c.rope_scaling.beta_fast = s.number("beta_fast", 32.0);
       c.rope_scaling.beta_slow = s.number("beta_slow", 1.0);
       c.rope_scaling.mscale = s.number("mscale", 1.0);
       c.rope_scaling.mscale_all_dim = s.number("mscale_all_dim", 0.0);
       if (s.ok() && c.rope_scaling.factor < 1.0) s.fail("factor", "a number >= 1", rs["factor"].dump());
+      // Negative values could zero yarn_get_mscale's 0.1 * m * ln(factor) + 1, a division by zero in rope_mscale.
+      if (s.ok() && c.rope_scaling.mscale < 0) s.fail("mscale", "a number >= 0", rs["mscale"].dump());
+      if (s.ok() && c.rope_scaling.mscale_all_dim < 0) {
+        s.fail("mscale_all_dim", "a number >= 0", rs["mscale_all_dim"].dump());
+      }
       if (!s.ok()) return s.error();
     }
   }
   c.rms_norm_eps = r.number("rms_norm_eps", 1e-6);
+  if (r.ok() && c.rms_norm_eps < 0) r.fail("rms_norm_eps", "a number >= 0", std::to_string(c.rms_norm_eps));
   c.tie_word_embeddings = r.boolean("tie_word_embeddings", false);
-  c.num_nextn_predict_layers = r.integer("num_nextn_predict_layers", int64_t{0}, 0);
+  c.num_nextn_predict_layers = r.integer("num_nextn_predict_layers", int64_t{0}, 0, kMaxMtpLayers);
 
   if (r.ok() && r.present("quantization_config")) {
     const json& q = j["quantization_config"];
@@ -242,8 +284,8 @@ Result<ModelConfig> ModelConfig::from_json(const nlohmann::json& j, const std::s
     }
     if (!s.ok()) return s.error();
   }
-  c.bos_token_id = r.token_id("bos_token_id");
-  c.eos_token_id = r.token_id("eos_token_id");
+  c.bos_token_id = r.token_id("bos_token_id", c.vocab_size);
+  c.eos_token_id = r.token_id("eos_token_id", c.vocab_size);
 
   std::string act = r.string("hidden_act", std::string("silu"));
   if (r.ok() && act != "silu") r.fail("hidden_act", "\"silu\"", "\"" + act + "\"", ErrorCode::kUnsupported);
@@ -270,13 +312,23 @@ bool ModelConfig::is_moe_layer(int64_t layer) const {
   return n_routed_experts > 0 && layer >= first_k_dense_replace && layer % moe_layer_freq == 0;
 }
 
+double yarn_get_mscale(double scale, double mscale) {
+  return scale <= 1.0 ? 1.0 : 0.1 * mscale * std::log(scale) + 1.0;
+}
+
 double ModelConfig::softmax_scale() const {
   double scale = 1.0 / std::sqrt(static_cast<double>(qk_head_dim()));
-  if (rope_scaling.yarn && rope_scaling.mscale_all_dim != 0.0 && rope_scaling.factor > 1.0) {
-    double m = 0.1 * rope_scaling.mscale_all_dim * std::log(rope_scaling.factor) + 1.0;
+  if (rope_scaling.yarn && rope_scaling.mscale_all_dim != 0.0) {
+    const double m = yarn_get_mscale(rope_scaling.factor, rope_scaling.mscale_all_dim);
     scale *= m * m;
   }
   return scale;
+}
+
+double ModelConfig::rope_mscale() const {
+  if (!rope_scaling.yarn) return 1.0;
+  return yarn_get_mscale(rope_scaling.factor, rope_scaling.mscale) /
+         yarn_get_mscale(rope_scaling.factor, rope_scaling.mscale_all_dim);
 }
 
 }  // namespace latent

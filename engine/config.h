@@ -37,6 +37,10 @@ struct QuantizationConfig {
   int64_t block_cols = 128;
 };
 
+// YaRN's attention-magnitude correction: 0.1 * mscale * ln(scale) + 1, and 1 when scale <= 1
+// (yarn_get_mscale of the reference modeling_deepseek.py).
+double yarn_get_mscale(double scale, double mscale);
+
 struct ModelConfig {
   std::string architecture;  // "DeepseekV2ForCausalLM" or "DeepseekV3ForCausalLM"
   std::string model_type;    // "deepseek_v2" / "deepseek_v3" (informative)
@@ -92,8 +96,13 @@ struct ModelConfig {
   int64_t kv_cache_dim() const { return kv_lora_rank + qk_rope_head_dim; }
   // Layers that hold a KV cache: the decoder layers then the MTP layers.
   int64_t n_cache_layers() const { return num_hidden_layers + num_nextn_predict_layers; }
-  // Attention softmax scale: qk_head_dim^-0.5, times mscale(factor, mscale_all_dim)^2 under YaRN.
+  // Attention softmax scale: qk_head_dim^-0.5, times yarn_get_mscale(factor, mscale_all_dim)^2 under YaRN.
   double softmax_scale() const;
+  // Factor on RoPE's cos and sin (so on the rotated q_pe and k_pe) under YaRN:
+  // yarn_get_mscale(factor, mscale) / yarn_get_mscale(factor, mscale_all_dim), as the reference
+  // DeepseekV2YarnRotaryEmbedding (and vLLM's DeepseekScalingRotaryEmbedding) scale cos_cached / sin_cached.
+  // 1 without YaRN and whenever mscale == mscale_all_dim (every released DeepSeek-V2/V3 config).
+  double rope_mscale() const;
 };
 
 }  // namespace latent

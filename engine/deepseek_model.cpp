@@ -78,6 +78,7 @@ struct DeepseekModel::Impl {
   std::vector<MtpWeights> mtp;  // empty, or module 0 of num_nextn_predict_layers
   std::vector<float> inv_freq;  // [P / 2]
   float softmax_scale = 0;
+  float rope_mscale = 1;  // YaRN's factor on cos/sin (ModelConfig::rope_mscale)
   // Activation buffers of decoder_layer, kept between layers and forwards (a 512-token prefill needs tens of
   // MB: allocated per call they cost page faults and munmap). The model runs one forward at a time.
   struct Scratch {
@@ -141,6 +142,7 @@ Result<std::unique_ptr<DeepseekModel>> DeepseekModel::create(ModelConfig config,
   }
   m->inv_freq = rope_inv_freq(c);
   m->softmax_scale = static_cast<float>(c.softmax_scale());
+  m->rope_mscale = static_cast<float>(c.rope_mscale());
   LATENT_LOG_DEBUG("DeepseekModel: %s, %lld layers, %s MTP", c.architecture.c_str(),
                    static_cast<long long>(c.num_hidden_layers), m->mtp.empty() ? "no" : "with");
   return std::unique_ptr<DeepseekModel>(new DeepseekModel(std::move(m)));
@@ -303,11 +305,13 @@ std::vector<SeqSpan> flatten(std::span<const Input> batch, int64_t (*n_of)(const
   return seqs;
 }
 
-Vec rope_table(const std::vector<SeqSpan>& seqs, const std::vector<float>& inv_freq, int64_t P) {
+Vec rope_table(const std::vector<SeqSpan>& seqs, const std::vector<float>& inv_freq, int64_t P, float mscale) {
   const int64_t T = seqs.empty() ? 0 : seqs.back().offset + seqs.back().n_new;
   Vec cs(static_cast<size_t>(T * P));
   for (const SeqSpan& s : seqs) {
-    for (int64_t i = 0; i < s.n_new; ++i) rope_cos_sin(inv_freq, s.n_cached + i, cs.data() + (s.offset + i) * P);
+    for (int64_t i = 0; i < s.n_new; ++i) {
+      rope_cos_sin(inv_freq, s.n_cached + i, cs.data() + (s.offset + i) * P, mscale);
+    }
   }
   return cs;
 }
@@ -340,7 +344,7 @@ Result<ForwardResult> DeepseekModel::forward(std::span<const SequenceInput> batc
   ForwardTrace* trace = options.trace;
   if (trace) *trace = ForwardTrace{};
   if (trace) trace->layer_outputs.push_back(x);
-  const Vec rope_cs = rope_table(seqs, m.inv_freq, c.qk_rope_head_dim);  // [T, P]
+  const Vec rope_cs = rope_table(seqs, m.inv_freq, c.qk_rope_head_dim, m.rope_mscale);  // [T, P]
 
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     m.decoder_layer(m.layers[static_cast<size_t>(l)], l, seqs, rope_cs, x, cache, trace);  // x [T, d]
@@ -388,7 +392,7 @@ Result<ForwardResult> DeepseekModel::forward_mtp(std::span<const MtpSequenceInpu
   ForwardTrace* trace = options.trace;
   if (trace) *trace = ForwardTrace{};
   if (trace) trace->layer_outputs.push_back(x);
-  const Vec rope_cs = rope_table(seqs, m.inv_freq, c.qk_rope_head_dim);  // [T, P]
+  const Vec rope_cs = rope_table(seqs, m.inv_freq, c.qk_rope_head_dim, m.rope_mscale);  // [T, P]
   m.decoder_layer(t.block, c.num_hidden_layers, seqs, rope_cs, x, cache, trace);  // x [T, d]
   if (trace) {
     trace->layer_outputs.push_back(x);

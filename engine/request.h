@@ -32,7 +32,7 @@ struct SamplingParams {
   float top_p = 1.0f;               // 1 = off
   float min_p = 0.0f;               // 0 = off; keep tokens with p >= min_p * p_max
   float repetition_penalty = 1.0f;  // 1 = off; CTRL-style, over prompt and generated ids
-  uint64_t seed = 0;                // per-request RNG seed: same seed, same output
+  uint64_t seed = 0;                // same seed, same output, with or without speculation (sampler.h)
 };
 
 struct StopParams {

@@ -44,11 +44,12 @@ std::vector<float> rope_inv_freq(const ModelConfig& c) {
                        c.rope_scaling.beta_slow);
 }
 
-void rope_cos_sin(const std::vector<float>& inv_freq, int64_t pos, float* cs) {
+void rope_cos_sin(const std::vector<float>& inv_freq, int64_t pos, float* cs, float mscale) {
   for (size_t i = 0; i < inv_freq.size(); ++i) {
     float angle = static_cast<float>(pos) * inv_freq[i];  // float32 product, as torch.outer
-    cs[2 * i] = static_cast<float>(std::cos(static_cast<double>(angle)));
-    cs[2 * i + 1] = static_cast<float>(std::sin(static_cast<double>(angle)));
+    // (cos * mscale) in float32, as the reference's cos_cached = emb.cos() * _mscale
+    cs[2 * i] = static_cast<float>(std::cos(static_cast<double>(angle))) * mscale;
+    cs[2 * i + 1] = static_cast<float>(std::sin(static_cast<double>(angle))) * mscale;
   }
 }
 

@@ -16,8 +16,9 @@ std::vector<float> yarn_inv_freq(int64_t rope_dim, double theta, double factor, 
                                  double beta_fast, double beta_slow);
 std::vector<float> rope_inv_freq(const ModelConfig& config);
 
-// cos/sin of one position: cs[2i] = cos(pos * inv_freq[i]), cs[2i+1] = sin(...), [rope_dim] floats.
-void rope_cos_sin(const std::vector<float>& inv_freq, int64_t pos, float* cs);
+// cos/sin of one position: cs[2i] = mscale * cos(pos * inv_freq[i]), cs[2i+1] = mscale * sin(...), [rope_dim]
+// floats. mscale: ModelConfig::rope_mscale() (YaRN's magnitude correction; 1 for plain RoPE).
+void rope_cos_sin(const std::vector<float>& inv_freq, int64_t pos, float* cs, float mscale = 1.0f);
 // Rotates x[rope_dim] in place with a row from rope_cos_sin.
 void rope_rotate(float* x, int64_t rope_dim, const float* cs);
 

@@ -8,14 +8,26 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
 namespace latent {
 
 int64_t TensorInfo::numel() const {
+  // Shapes were bounded at parse time (checked_numel), so this product cannot overflow.
   int64_t n = 1;
   for (auto d : shape) n *= d;
+  return n;
+}
+
+std::optional<uint64_t> checked_nbytes(const std::vector<int64_t>& shape, size_t element_size) {
+  uint64_t n = element_size;
+  for (int64_t d : shape) {
+    if (d < 0 || __builtin_mul_overflow(n, static_cast<uint64_t>(d), &n)) return std::nullopt;
+  }
+  // numel() is int64_t: keep the element count (not only the byte count) representable.
+  if (element_size == 0 || n / element_size > static_cast<uint64_t>(INT64_MAX)) return std::nullopt;
   return n;
 }
 
@@ -82,20 +94,18 @@ MappedFile::~MappedFile() {
 
 // ---- SafetensorsFile
 
-Result<SafetensorsFile> SafetensorsFile::open(const std::string& path) {
-  LATENT_ASSIGN_OR_RETURN(MappedFile file, MappedFile::open(path));
-  const size_t size = file.size();
+Result<SafetensorsHeader> parse_safetensors(const uint8_t* data, size_t size, const std::string& path) {
   if (size < 8) {
     return make_error(ErrorCode::kCorrupt, path + ": truncated: expected at least 8 bytes (header length), got " +
                                                std::to_string(size));
   }
   uint64_t header_len = 0;
-  std::memcpy(&header_len, file.data(), 8);
+  std::memcpy(&header_len, data, 8);
   if (header_len > size - 8) {
     return make_error(ErrorCode::kCorrupt, path + ": truncated: header length " + std::to_string(header_len) +
                                                " exceeds the " + std::to_string(size - 8) + " bytes after it");
   }
-  const char* h = reinterpret_cast<const char*>(file.data() + 8);
+  const char* h = reinterpret_cast<const char*>(data + 8);
   nlohmann::json header = nlohmann::json::parse(h, h + header_len, nullptr, /*allow_exceptions=*/false);
   if (header.is_discarded() || !header.is_object()) {
     return make_error(ErrorCode::kCorrupt, path + ": expected a JSON object header, found unparsable text");
@@ -103,7 +113,7 @@ Result<SafetensorsFile> SafetensorsFile::open(const std::string& path) {
   const size_t data_start = 8 + header_len;
   const size_t data_size = size - data_start;
 
-  SafetensorsFile st;
+  SafetensorsHeader st;
   size_t max_end = 0;
   for (auto it = header.begin(); it != header.end(); ++it) {
     const std::string& name = it.key();
@@ -111,7 +121,7 @@ Result<SafetensorsFile> SafetensorsFile::open(const std::string& path) {
     if (name == "__metadata__") {
       if (v.is_object()) {
         for (auto m = v.begin(); m != v.end(); ++m) {
-          if (m.value().is_string()) st.metadata_[m.key()] = m.value().get<std::string>();
+          if (m.value().is_string()) st.metadata[m.key()] = m.value().get<std::string>();
         }
       }
       continue;
@@ -130,18 +140,30 @@ Result<SafetensorsFile> SafetensorsFile::open(const std::string& path) {
     if (!dt.ok()) return make_error(ErrorCode::kUnsupported, path + ": tensor " + name + ": " + dt.error().message);
     t.dtype = *dt;
     for (const auto& d : v["shape"]) {
-      if (!d.is_number_unsigned()) return bad("expected non-negative integer dimensions, found " + v["shape"].dump());
-      t.shape.push_back(d.get<int64_t>());
+      // is_number_unsigned alone admits 2^64-1, which an int64_t cast turns negative.
+      if (!d.is_number_unsigned() || d.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {
+        return bad("expected non-negative integer dimensions below 2^63, found " + v["shape"].dump());
+      }
+      t.shape.push_back(static_cast<int64_t>(d.get<uint64_t>()));
     }
     const auto& off = v["data_offsets"];
     if (!off[0].is_number_unsigned() || !off[1].is_number_unsigned()) {
       return bad("expected two non-negative data_offsets, found " + off.dump());
     }
-    size_t begin = off[0].get<size_t>(), end = off[1].get<size_t>();
-    size_t expected = static_cast<size_t>(t.numel()) * static_cast<size_t>(dtype_size(t.dtype));
-    if (end < begin || end - begin != expected) {
+    // The byte count is computed with overflow checks: an unchecked product can wrap to a small number that
+    // matches data_offsets while the shape promises far more data than the file holds.
+    const std::optional<uint64_t> expected = checked_nbytes(t.shape, static_cast<size_t>(dtype_size(t.dtype)));
+    if (!expected || *expected > data_size) {
+      return make_error(ErrorCode::kCorrupt,
+                        path + ": tensor " + name + ": shape " + shape_string(t.shape) + " of " +
+                            v["dtype"].get<std::string>() + " needs " +
+                            (expected ? std::to_string(*expected) + " bytes" : std::string("more than 2^64 bytes")) +
+                            ", expected at most the " + std::to_string(data_size) + " bytes of the data section");
+    }
+    const uint64_t begin = off[0].get<uint64_t>(), end = off[1].get<uint64_t>();
+    if (end < begin || end - begin != *expected) {
       return bad("data_offsets " + off.dump() + " span " + std::to_string(end < begin ? 0 : end - begin) +
-                 " bytes, expected " + std::to_string(expected) + " for " + v["dtype"].get<std::string>() + " " +
+                 " bytes, expected " + std::to_string(*expected) + " for " + v["dtype"].get<std::string>() + " " +
                  shape_string(t.shape));
     }
     if (end > data_size) {
@@ -149,16 +171,25 @@ Result<SafetensorsFile> SafetensorsFile::open(const std::string& path) {
                                                  std::to_string(end) + " of the data section, which has only " +
                                                  std::to_string(data_size) + " bytes");
     }
-    max_end = std::max(max_end, end);
-    t.data = file.data() + data_start + begin;
-    t.nbytes = expected;
-    st.tensors_.emplace(name, std::move(t));
+    max_end = std::max(max_end, static_cast<size_t>(end));
+    t.data = data + data_start + begin;
+    t.nbytes = static_cast<size_t>(*expected);
+    st.tensors.emplace(name, std::move(t));
   }
   if (max_end != data_size) {
     return make_error(ErrorCode::kCorrupt, path + ": header describes " + std::to_string(max_end) +
                                                " data bytes, file has " + std::to_string(data_size));
   }
-  st.file_ = std::move(file);
+  return st;
+}
+
+Result<SafetensorsFile> SafetensorsFile::open(const std::string& path) {
+  LATENT_ASSIGN_OR_RETURN(MappedFile file, MappedFile::open(path));
+  LATENT_ASSIGN_OR_RETURN(SafetensorsHeader header, parse_safetensors(file.data(), file.size(), path));
+  SafetensorsFile st;
+  st.tensors_ = std::move(header.tensors);
+  st.metadata_ = std::move(header.metadata);
+  st.file_ = std::move(file);  // moving the mapping keeps its address: the tensors' pointers stay valid
   return st;
 }
 
@@ -169,9 +200,12 @@ Status write_safetensors(const std::string& path, const std::vector<TensorToWrit
   size_t offset = 0;
   std::vector<size_t> sizes;
   for (const auto& t : tensors) {
-    int64_t n = 1;
-    for (auto d : t.shape) n *= d;
-    size_t bytes = static_cast<size_t>(n) * static_cast<size_t>(dtype_size(t.dtype));
+    const std::optional<uint64_t> nbytes = checked_nbytes(t.shape, static_cast<size_t>(dtype_size(t.dtype)));
+    if (!nbytes) {
+      return make_error(ErrorCode::kInvalidArgument, path + ": tensor " + t.name + ": expected a shape whose size "
+                                                         "fits in 64 bits, found " + shape_string(t.shape));
+    }
+    const size_t bytes = static_cast<size_t>(*nbytes);
     header[t.name] = {{"dtype", dtype_name(t.dtype)}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
     sizes.push_back(bytes);

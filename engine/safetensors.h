@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,9 @@ struct TensorInfo {
 };
 
 std::string shape_string(const std::vector<int64_t>& shape);  // "[256, 32]"
+// Bytes of a tensor of `shape` with `element_size`-byte elements; nullopt when a dimension is negative or the
+// element count or byte count does not fit in 63 / 64 bits.
+std::optional<uint64_t> checked_nbytes(const std::vector<int64_t>& shape, size_t element_size);
 // Safetensors dtype spelling -> DType; "F64", "I32" etc. are kUnsupported errors.
 Result<DType> parse_dtype(const std::string& name);
 
@@ -45,6 +49,15 @@ class MappedFile {
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
 };
+
+// The parsed header of a safetensors image: every tensor checked against its dtype, its shape (no overflow)
+// and the image size. TensorInfo::data points into `data`.
+struct SafetensorsHeader {
+  std::map<std::string, TensorInfo> tensors;
+  std::map<std::string, std::string> metadata;
+};
+// Parses the `size`-byte image at `data` (a whole .safetensors file); `path` prefixes error messages.
+Result<SafetensorsHeader> parse_safetensors(const uint8_t* data, size_t size, const std::string& path);
 
 class SafetensorsFile {
  public:

@@ -13,7 +13,21 @@ int32_t argmax(std::span<const float> values) {
   return best;
 }
 
-Sampler::Sampler(const SamplingParams& params) : params_(params), rng_(params.seed) {}
+Sampler::Sampler(const SamplingParams& params) : params_(params) {}
+
+namespace {
+uint64_t splitmix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+}  // namespace
+
+double position_uniform(uint64_t seed, uint64_t position) {
+  const uint64_t bits = splitmix64(splitmix64(seed) ^ position);
+  return static_cast<double>(bits >> 11) * 0x1.0p-53;
+}
 
 void Sampler::penalized(std::span<const float> logits, std::span<const int32_t> history,
                         std::vector<float>* out) const {
@@ -93,9 +107,7 @@ void Sampler::distribution(std::span<const float> logits, std::span<const int32_
   probs->swap(kept);
 }
 
-int32_t Sampler::draw(const std::vector<float>& probs) {
-  std::uniform_real_distribution<double> uni(0.0, 1.0);
-  double u = uni(rng_);
+int32_t draw_at(const std::vector<float>& probs, double u) {
   double cum = 0;
   int32_t last = 0;
   for (size_t i = 0; i < probs.size(); ++i) {
@@ -115,34 +127,15 @@ int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> 
   }
   std::vector<float> probs;
   distribution(logits, history, &probs);
-  return draw(probs);
+  return draw_at(probs, position_uniform(params_.seed, history.size()));
 }
 
 bool Sampler::verify(std::span<const float> logits, std::span<const int32_t> history, int32_t draft,
                      int32_t* token) {
-  if (greedy()) {
-    *token = sample(logits, history);
-    return *token == draft;
-  }
-  std::vector<float> probs;
-  distribution(logits, history, &probs);
-  const float pd = (draft >= 0 && static_cast<size_t>(draft) < probs.size()) ? probs[draft] : 0.0f;
-  std::uniform_real_distribution<double> uni(0.0, 1.0);
-  if (pd > 0 && uni(rng_) < pd) {
-    *token = draft;
-    return true;
-  }
-  // Residual max(p - onehot(draft), 0), renormalised: p without the draft.
-  if (pd > 0) {
-    if (pd >= 1.0f) {  // cannot happen after an rng draw < 1, but keep the invariant explicit
-      *token = draft;
-      return true;
-    }
-    probs[draft] = 0.0f;
-    for (float& p : probs) p /= (1.0f - pd);
-  }
-  *token = draw(probs);
-  return false;
+  // Coupled with sample(): the same draw at the same position, accepted iff it is the draft. Marginally the
+  // emitted token follows p and the acceptance probability is p(draft), as with rejection sampling.
+  *token = sample(logits, history);
+  return *token == draft;
 }
 
 }  // namespace latent

@@ -6,6 +6,7 @@
 
 #include <map>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "tests/engine/serving_fake_model.h"
@@ -340,6 +341,49 @@ TEST(Scheduler, SampledOutputHasTheSameDistributionWithSpeculation) {
     EXPECT_LT(noise, 0.035) << "token " << k;
     EXPECT_LT(tv(base[k], mtp[k]), 0.035) << "token " << k << " (noise " << noise << ")";
     EXPECT_LT(tv(base[k], ngram[k]), 0.035) << "token " << k << " (noise " << noise << ")";
+  }
+}
+
+// "Same seed, same output" holds with speculative drafts: each position's draw depends on (seed, position)
+// only, and a draft is accepted iff it is that draw, so MTP and n-gram runs emit exactly the plain run's tokens.
+TEST(Scheduler, SameSeedSameOutputWithAndWithoutSpeculation) {
+  const auto prompt = make_prompt(12, 3);
+  const int kRuns = 300, kTokens = 12;
+  auto outputs = [&](SpecMode mode, int64_t* accepted) {
+    FakeModel model(1);
+    KvCache cache = FakeModel::make_cache(64);
+    SchedulerOptions opt;
+    opt.prefix_cache = false;
+    Scheduler sched(model, cache, opt);
+    std::vector<Collected> got(kRuns);
+    for (int i = 0; i < kRuns; ++i) {
+      Request r = make_request(prompt, kTokens, &got[i]);
+      r.sampling.temperature = 0.3f;
+      r.sampling.seed = 7000 + i;
+      r.spec.mode = mode;
+      r.spec.mtp_depth = 2;
+      r.context_ids = model.reference(prompt, 8);
+      EXPECT_TRUE(sched.submit(std::move(r)).ok());
+      if (i % 50 == 49) sched.run_until_idle();
+    }
+    sched.run_until_idle();
+    *accepted = sched.stats().accepted;
+    std::vector<std::vector<int32_t>> out;
+    for (auto& g : got) out.push_back(g.tokens);
+    return out;
+  };
+  int64_t acc_none = 0, acc_mtp = 0, acc_ngram = 0;
+  const auto plain = outputs(SpecMode::kNone, &acc_none);
+  const auto mtp = outputs(SpecMode::kMtp, &acc_mtp);
+  const auto ngram = outputs(SpecMode::kNgram, &acc_ngram);
+  EXPECT_GT(acc_mtp, kRuns) << "drafts were accepted";
+  EXPECT_GT(acc_ngram, kRuns);
+  std::set<std::vector<int32_t>> distinct(plain.begin(), plain.end());
+  EXPECT_GT(distinct.size(), 10u) << "sampling, not greedy";
+  for (int i = 0; i < kRuns; ++i) {
+    ASSERT_EQ(plain[static_cast<size_t>(i)].size(), static_cast<size_t>(kTokens));
+    EXPECT_EQ(mtp[static_cast<size_t>(i)], plain[static_cast<size_t>(i)]) << "seed " << 7000 + i << " (MTP)";
+    EXPECT_EQ(ngram[static_cast<size_t>(i)], plain[static_cast<size_t>(i)]) << "seed " << 7000 + i << " (n-gram)";
   }
 }
 
