@@ -458,7 +458,11 @@ void AgentSession::run(const std::shared_ptr<Task>& t) {
                                 {{"textDocument", {{"uri", e.uri}, {"version", nullptr}}},
                                  {"edits", Json::array({{{"range", range_json("", 0, 0, options_.encoding)}, {"newText", e.new_text}}})}}})}};
           } else {
-            we = {{"changes", {{e.uri, Json::array({{{"range", range}, {"newText", e.new_text}}})}}}};
+            // A versioned edit: the editor refuses it when its buffer is not at the version the edit was checked
+            // against (null: the file is not open, the editor reads it from disk).
+            Json version = current && now->version.number ? Json(*now->version.number) : Json();
+            we = {{"documentChanges", Json::array({{{"textDocument", {{"uri", e.uri}, {"version", version}}},
+                                                    {"edits", Json::array({{{"range", range}, {"newText", e.new_text}}})}}})}};
           }
           std::optional<Result<Json>> reply;
           if (current) {

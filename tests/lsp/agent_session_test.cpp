@@ -280,6 +280,19 @@ TEST_F(AgentSessionTest, AFileChangedWhileWaitingIsNotOverwritten) {
   EXPECT_TRUE(client.edits().empty());
 }
 
+TEST_F(AgentSessionTest, EditsOfOpenDocumentsCarryTheirVersion) {
+  ASSERT_TRUE(core.open(path_to_uri(file), "python", 5, kCalc).ok());
+  ScriptedModel model({call("edit", {{"path", "calc.py"}, {"old", "return -a"}, {"new", "return 0"}, {"version", 5}}), "ok"});
+  AgentSession session(core, &model, client);
+  auto id = session.start(TaskRequest{"t", {}, std::nullopt, Approval::kEachEdit});
+  client.wait_status("waiting");
+  ASSERT_TRUE(session.respond(*id, TaskResponse{true, ""}).ok());
+  client.wait_status("done");
+  auto edits = client.edits();
+  ASSERT_EQ(edits.size(), 1u);
+  EXPECT_EQ(edits[0]["documentChanges"][0]["textDocument"]["version"], 5);  // the editor refuses it at another version
+}
+
 TEST(AgentTools, ReadListSearchFindAndConfine) {
   testing::TempTree tree;
   tree.write(".gitignore", "build/\n");
