@@ -91,25 +91,71 @@ Status AssistantCore::save(const std::string& uri) {
   return Status::Ok();
 }
 
-void AssistantCore::add_workspace_folder(const std::string& path) {
-  std::error_code ec;
-  if (!std::filesystem::is_directory(path, ec)) {
-    LATENT_LOG_WARN("workspace folder %s: expected a directory, found none", path.c_str());
-    return;
+namespace {
+
+// The absolute, symlink-free form of a client-supplied path, or an empty string (with the reason in *why) when
+// it is not an absolute file path. Paths that do not exist (yet, or any more) resolve as far as they exist.
+std::string resolve_client_path(const std::string& path, std::string* why) {
+  namespace fs = std::filesystem;
+  const fs::path p(path);
+  if (path.empty() || !p.is_absolute()) {
+    *why = "expected an absolute path (a file:// URI), found '" + path + "'";
+    return {};
   }
-  index_.add_root(path);
+  std::error_code ec;
+  fs::path real = fs::weakly_canonical(p, ec);
+  if (ec) {
+    *why = "cannot resolve it: " + ec.message();
+    return {};
+  }
+  std::string s = real.lexically_normal().string();
+  while (s.size() > 1 && s.back() == '/') s.pop_back();
+  return s;
 }
 
-void AssistantCore::remove_workspace_folder(const std::string& path) { index_.remove_root(path); }
+}  // namespace
+
+void AssistantCore::add_workspace_folder(const std::string& path) {
+  std::string why;
+  const std::string real = resolve_client_path(path, &why);
+  std::error_code ec;
+  if (real.empty()) {
+    LATENT_LOG_WARN("workspace folder %s refused: %s", path.c_str(), why.c_str());
+    return;
+  }
+  if (!std::filesystem::is_directory(real, ec)) {
+    LATENT_LOG_WARN("workspace folder %s refused: expected a directory, found none", path.c_str());
+    return;
+  }
+  index_.add_root(real);
+}
+
+void AssistantCore::remove_workspace_folder(const std::string& path) {
+  std::string why;
+  const std::string real = resolve_client_path(path, &why);
+  if (!real.empty()) index_.remove_root(real);
+}
 
 void AssistantCore::watched_file_changed(const std::string& path, bool deleted) {
   bool open = false;
   for (const auto& s : documents_.all_snapshots()) open |= s->path == path;
   if (open) return;  // the editor's buffer is the truth for open files
+  // Only files under the folders the client opened are indexed: a watcher event naming /etc/passwd, or
+  // ROOT/../secret, or a symlink out of the folder, is refused.
+  std::string why;
+  const std::string real = resolve_client_path(path, &why);
+  if (real.empty()) {
+    LATENT_LOG_WARN("didChangeWatchedFiles: %s refused: %s", path.c_str(), why.c_str());
+    return;
+  }
+  if (!index_.contains(real)) {
+    LATENT_LOG_WARN("didChangeWatchedFiles: %s refused: it lies outside the workspace folders", path.c_str());
+    return;
+  }
   if (deleted) {
-    index_.file_deleted(path);
+    index_.file_deleted(real);
   } else {
-    index_.file_changed(path);
+    index_.file_changed(real);
   }
 }
 

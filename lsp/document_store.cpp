@@ -71,29 +71,34 @@ void Document::parse() {
 }
 
 Status Document::apply(const std::vector<ContentChange>& changes, int version, PositionEncoding enc) {
-  // Copy-on-write: snapshots handed out earlier keep their text.
+  // All or nothing: the changes edit a copy of the text (copy-on-write: snapshots handed out earlier keep
+  // theirs) and a copy of the tree; the document takes both only when every change applied. A bad change in
+  // the middle leaves text, tree and version as they were, so the tree always describes the text.
   auto text = std::make_shared<std::string>(*text_);
+  TSTree* tree = tree_ ? ts_tree_copy(tree_) : nullptr;
+  size_t last_edit_offset = last_edit_offset_;
   for (const auto& change : changes) {
     if (!change.range) {
       *text = change.text;
-      if (tree_) {
-        ts_tree_delete(tree_);
-        tree_ = nullptr;
+      if (tree) {
+        ts_tree_delete(tree);
+        tree = nullptr;
       }
-      last_edit_offset_ = 0;
+      last_edit_offset = 0;
       continue;
     }
     const Range& r = *change.range;
     if (r.end.line < r.start.line || (r.end.line == r.start.line && r.end.character < r.start.character)) {
+      if (tree) ts_tree_delete(tree);
       return make_error(ErrorCode::kInvalidArgument,
                         "didChange: expected range.start <= range.end, found " + std::to_string(r.start.line) +
                             ":" + std::to_string(r.start.character) + " > " + std::to_string(r.end.line) + ":" +
-                            std::to_string(r.end.character));
+                            std::to_string(r.end.character) + " (no change of this notification was applied)");
     }
     size_t start = offset_of(*text, r.start, enc);
     size_t end = offset_of(*text, r.end, enc);
     if (end < start) end = start;
-    if (tree_) {
+    if (tree) {
       TSInputEdit edit;
       edit.start_byte = static_cast<uint32_t>(start);
       edit.old_end_byte = static_cast<uint32_t>(end);
@@ -101,13 +106,16 @@ Status Document::apply(const std::vector<ContentChange>& changes, int version, P
       edit.start_point = point_at(*text, start);
       edit.old_end_point = point_at(*text, end);
       edit.new_end_point = point_after(edit.start_point, change.text);
-      ts_tree_edit(tree_, &edit);
+      ts_tree_edit(tree, &edit);
     }
     text->replace(start, end - start, change.text);
-    last_edit_offset_ = start + change.text.size();
+    last_edit_offset = start + change.text.size();
   }
+  if (tree_) ts_tree_delete(tree_);
+  tree_ = tree;
   text_ = std::move(text);
   version_ = version;
+  last_edit_offset_ = last_edit_offset;
   last_edit_ = std::chrono::steady_clock::now();
   parse();
   return Status::Ok();

@@ -48,7 +48,8 @@ class Document {
   Document(const Document&) = delete;
   Document& operator=(const Document&) = delete;
 
-  // Applies changes in order, editing the tree for each, then re-parses once.
+  // Applies changes in order, editing the tree for each, then re-parses once. All or nothing: on an error
+  // (a reversed range) the document keeps its text, tree and version.
   Status apply(const std::vector<ContentChange>& changes, int version, PositionEncoding enc);
 
   const std::string& uri() const { return uri_; }

@@ -75,9 +75,15 @@ Position position_of(std::string_view text, size_t offset, PositionEncoding enc)
       start = i + 1;
     }
   }
+  // Walk the line exactly as offset_of does (a sequence cut by the line's end counts as one byte), so that
+  // offset_of(position_of(o)) == o for every offset offset_of can return.
+  size_t end = text.find('\n', start);
+  if (end == std::string_view::npos) end = text.size();
+  if (end > start && text[end - 1] == '\r') --end;
   size_t i = start;
   while (i < offset) {
     int len = utf8_sequence_length(static_cast<unsigned char>(text[i]));
+    if (i + static_cast<size_t>(len) > end) len = 1;
     if (i + static_cast<size_t>(len) > offset) break;
     p.character += units_of(len, enc);
     i += static_cast<size_t>(len);

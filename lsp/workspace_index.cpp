@@ -231,6 +231,17 @@ IndexStats WorkspaceIndex::index_now(const std::string& dir) {
         read_ignore(e.path(), child_rel);
         stack.push_back({e.path(), child_rel});
       } else if (e.is_regular_file(ec)) {
+        // A symlink may point anywhere: index its target only when that lies under this root too.
+        if (e.is_symlink(ec)) {
+          const fs::path target = fs::canonical(e.path(), ec);
+          const fs::path real_root = fs::canonical(root, ec);
+          if (ec || !path_is_under(target.string(), real_root.string())) {
+            LATENT_LOG_DEBUG("index %s: skipped %s: a symlink to %s, outside the folder", dir.c_str(),
+                             e.path().c_str(), target.c_str());
+            ++stats.skipped_ignored;
+            continue;
+          }
+        }
         if (++files_seen > options_.max_files) {
           LATENT_LOG_WARN("index %s: stopped at %zu files (the limit)", dir.c_str(), options_.max_files);
           stack.clear();
@@ -280,6 +291,19 @@ std::vector<Symbol> WorkspaceIndex::symbols_in(const std::string& path) const {
 std::vector<std::string> WorkspaceIndex::roots() const {
   std::lock_guard<std::mutex> lock(mu_);
   return {roots_.begin(), roots_.end()};
+}
+
+bool path_is_under(const std::string& path, const std::string& root) {
+  if (root.empty() || path.compare(0, root.size(), root) != 0) return false;
+  return path.size() == root.size() || root.back() == '/' || path[root.size()] == '/';
+}
+
+bool WorkspaceIndex::contains(const std::string& path) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& r : roots_) {
+    if (path_is_under(path, r)) return true;
+  }
+  return false;
 }
 
 std::string WorkspaceIndex::relative_path(const std::string& path) const {

@@ -67,6 +67,8 @@ class WorkspaceIndex {
   std::vector<Symbol> lookup(std::string_view name) const;
   std::vector<Symbol> symbols_in(const std::string& path) const;
   std::vector<std::string> roots() const;
+  // True when `path` (absolute, normalised) is a root or lies under one.
+  bool contains(const std::string& path) const;
   // The path relative to the root that holds it (for prompt headers), or the path itself.
   std::string relative_path(const std::string& path) const;
   IndexStats stats() const;
@@ -93,6 +95,9 @@ class WorkspaceIndex {
   bool stop_ = false;
   std::thread thread_;
 };
+
+// True when `path` is `root` or lies under it (both absolute and normalised; compares whole components).
+bool path_is_under(const std::string& path, const std::string& root);
 
 // True when the first `n` bytes look binary (a NUL byte, as git decides).
 bool looks_binary(std::string_view head);

@@ -73,6 +73,36 @@ TEST(DocumentStore, FullReplaceAndErrors) {
   EXPECT_NE(st.error().message.find("expected range.start <= range.end"), std::string::npos);
 }
 
+// A multi-change didChange whose second change has a reversed range: nothing of it applies. Before, the first
+// change edited the tree but the text was not committed, so the tree no longer described the text (and every
+// later incremental parse built on the wrong tree).
+TEST(DocumentStore, AReversedRangeInAMultiChangeAppliesNothing) {
+  DocumentStore store;
+  const std::string uri = "file:///w/m.py";
+  const std::string text = "def f(x):\n    return x\n";
+  ASSERT_TRUE(store.open(uri, "python", 1, text).ok());
+  const std::string before = sexp(store.snapshot(uri)->tree);
+  Status st = store.change(uri, 2, {edit(0, 0, 0, 0, "import os\n"), edit(1, 9, 1, 2, "")}, PositionEncoding::kUtf16);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message.find("no change of this notification was applied"), std::string::npos);
+  auto snap = store.snapshot(uri);
+  EXPECT_EQ(*snap->text, text);
+  EXPECT_EQ(snap->version, 1);
+  EXPECT_EQ(sexp(snap->tree), before);
+  EXPECT_EQ(sexp(snap->tree), full_parse_sexp(*snap->language, text));
+  // A full replacement followed by a bad change also leaves the document as it was.
+  st = store.change(uri, 3, {ContentChange{std::nullopt, "x = 1\n"}, edit(0, 3, 0, 1, "")}, PositionEncoding::kUtf16);
+  ASSERT_FALSE(st.ok());
+  snap = store.snapshot(uri);
+  EXPECT_EQ(*snap->text, text);
+  EXPECT_EQ(sexp(snap->tree), before);
+  // The next good change parses incrementally from a tree that matches the text.
+  ASSERT_TRUE(store.change(uri, 4, {edit(1, 11, 1, 12, "x + 1")}, PositionEncoding::kUtf16).ok());
+  snap = store.snapshot(uri);
+  EXPECT_EQ(*snap->text, "def f(x):\n    return x + 1\n");
+  EXPECT_EQ(sexp(snap->tree), full_parse_sexp(*snap->language, *snap->text));
+}
+
 TEST(DocumentStore, UnknownLanguageHasNoTree) {
   DocumentStore store;
   ASSERT_TRUE(store.open("file:///w/notes.txt", "plaintext", 1, "hello").ok());

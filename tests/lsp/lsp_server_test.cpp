@@ -4,8 +4,10 @@
 
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <thread>
 
+#include "kernels/base/log.h"
 #include "lsp/scripted_backend.h"
 #include "lsp/transport_memory.h"
 
@@ -117,6 +119,74 @@ TEST(LspServer, RegistersFileWatchersAndIndexesWorkspaceFolders) {
   EXPECT_TRUE(c.core().index().lookup("from_disk").empty());
   EXPECT_EQ(c.core().index().lookup("renamed").size(), 1u);
   std::filesystem::remove_all(root);
+}
+
+// Only what lies under the folders the client opened is indexed; every other path is refused with a logged
+// reason: watcher events outside the folder (directly, through "..", through a symlink), non-file URIs, and
+// symlinks inside the folder that point out of it.
+TEST(LspServer, WorkspacePathsAreConfinedToTheOpenedFolders) {
+  std::vector<std::string> warnings;
+  std::mutex mu;
+  set_log_sink([&](LogLevel level, const std::string& text) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (level == LogLevel::kWarn) warnings.push_back(text);
+  });
+  char tmpl[] = "/tmp/latent_lsp_conf_XXXXXX";
+  const std::string base = std::filesystem::canonical(mkdtemp(tmpl)).string();
+  const std::string root = base + "/ws", outside = base + "/outside";
+  std::filesystem::create_directories(root);
+  std::filesystem::create_directories(outside);
+  { std::ofstream(root + "/inside.py") << "def inside_fn(x):\n    return x\n"; }
+  { std::ofstream(outside + "/secret.py") << "def secret_fn(x):\n    return x\n"; }
+  std::filesystem::create_symlink(outside + "/secret.py", root + "/link.py");
+  {
+    Client c(nullptr);
+    c.call(1, "initialize", {{"capabilities", Json::object()},
+                             {"workspaceFolders", {{{"uri", "file://" + root}, {"name", "w"}},
+                                                   {{"uri", "https://example.com/repo"}, {"name", "web"}}}}});
+    ASSERT_TRUE(c.response(1).contains("result"));
+    ASSERT_TRUE(c.core().index().wait_idle(10000));
+    EXPECT_EQ(c.core().index().roots(), std::vector<std::string>{root});
+    EXPECT_EQ(c.core().index().lookup("inside_fn").size(), 1u);
+    EXPECT_TRUE(c.core().index().lookup("secret_fn").empty()) << "the symlink out of the folder was followed";
+    for (const std::string& uri : {"file://" + outside + "/secret.py", "file://" + root + "/../outside/secret.py",
+                                   "file://" + root + "/link.py", std::string("untitled:Untitled-1")}) {
+      c.notify("workspace/didChangeWatchedFiles", {{"changes", {{{"uri", uri}, {"type", 1}}}}});
+    }
+    c.call(2, "shutdown", Json());  // a round trip: the notifications were handled
+    c.response(2);
+    ASSERT_TRUE(c.core().index().wait_idle(10000));
+    EXPECT_TRUE(c.core().index().lookup("secret_fn").empty());
+    // A file created inside the folder is still picked up.
+    { std::ofstream(root + "/later.py") << "def later_fn():\n    pass\n"; }
+    c.notify("workspace/didChangeWatchedFiles", {{"changes", {{{"uri", "file://" + root + "/later.py"}, {"type", 1}}}}});
+    c.call(3, "textDocument/inlineCompletion", Json::object());  // any round trip
+    c.response(3);
+    ASSERT_TRUE(c.core().index().wait_idle(10000));
+    EXPECT_EQ(c.core().index().lookup("later_fn").size(), 1u);
+  }
+  set_log_sink(nullptr);
+  auto logged = [&](const std::string& needle) {
+    for (const auto& w : warnings) {
+      if (w.find(needle) != std::string::npos) return true;
+    }
+    return false;
+  };
+  EXPECT_TRUE(logged("workspace folder https://example.com/repo refused: expected an absolute path"));
+  EXPECT_TRUE(logged(outside + "/secret.py refused: it lies outside the workspace folders"));
+  EXPECT_TRUE(logged(root + "/../outside/secret.py refused: it lies outside the workspace folders"));
+  EXPECT_TRUE(logged(root + "/link.py refused: it lies outside the workspace folders"));
+  EXPECT_TRUE(logged("untitled:Untitled-1 refused: expected an absolute path"));
+  std::filesystem::remove_all(base);
+}
+
+TEST(WorkspacePaths, PathIsUnderComparesWholeComponents) {
+  EXPECT_TRUE(path_is_under("/w/a.py", "/w"));
+  EXPECT_TRUE(path_is_under("/w", "/w"));
+  EXPECT_TRUE(path_is_under("/w/a.py", "/"));
+  EXPECT_FALSE(path_is_under("/wx/a.py", "/w"));
+  EXPECT_FALSE(path_is_under("/a.py", "/w"));
+  EXPECT_FALSE(path_is_under("/a.py", ""));
 }
 
 TEST(LspServer, SendsTheStatusFeedAfterInitializedAndEveryChange) {
