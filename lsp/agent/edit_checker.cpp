@@ -3,6 +3,7 @@
 #include <tree_sitter/api.h>
 
 #include <algorithm>
+#include <cctype>
 #include <memory>
 
 #include "lsp/agent/symbol_targets.h"
@@ -201,8 +202,20 @@ EditOutcome parse_edit_request(const Json& j, EditRequest* out) {
   }
   if (has_symbol) {
     if (auto e = str("symbol", &r.symbol); !e.ok()) return e;
-    if (split_qualified(r.symbol).empty()) {
-      return refuse("malformed", "\"symbol\": expected a name like Outer.inner, found '" + r.symbol.substr(0, 80) + "'");
+    auto parts = split_qualified(r.symbol);
+    // Identifiers (any script), C++ destructors and operators; anything else cannot name a definition, and is
+    // refused before the file is parsed.
+    auto plausible = [](const std::string& part) {
+      if (part.size() > 200) return false;
+      if (part.rfind("operator", 0) == 0) return true;
+      for (unsigned char c : part) {
+        if (!(std::isalnum(c) || c == '_' || c == '$' || c == '~' || c >= 0x80)) return false;
+      }
+      return true;
+    };
+    if (parts.empty() || !std::all_of(parts.begin(), parts.end(), plausible)) {
+      return refuse("malformed", "\"symbol\": expected a name like Outer.inner, found '" + r.symbol.substr(0, 80) + "'" +
+                                     (r.symbol.size() > 80 ? "..." : ""));
     }
   } else {
     std::string old;

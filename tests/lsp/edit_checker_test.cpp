@@ -128,6 +128,9 @@ TEST(EditChecker, MalformedRequestsNameTheField) {
   EXPECT_NE(check(R"({"path":"a","old_text":"x","new":""})", kPy).message.find("unknown field 'old_text'"),
             std::string::npos);
   EXPECT_EQ(check(R"({"path":"a","symbol":"a..b","new":""})", kPy).code, "malformed");
+  EXPECT_EQ(check(R"x({"path":"a","symbol":"$(rm -rf /)","new":""})x", kPy).code, "malformed");
+  EXPECT_EQ(check(R"({"path":"a","symbol":")" + std::string(300, 'A') + R"(","new":""})", kPy).code, "malformed");
+  EXPECT_EQ(check(R"({"path":"a.py","symbol":"Outer.café","new":""})", kPy).code, "not_found");  // plausible, absent
   EXPECT_EQ(check(R"({"path":"a","old":"x","new":"","version":1.5})", kPy).code, "malformed");
 }
 
