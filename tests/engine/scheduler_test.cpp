@@ -161,6 +161,42 @@ TEST(Scheduler, CancellingAtRandomPointsFreesEveryBlock) {
   }
 }
 
+// A cancel (what a vanished client's transport sends: LspServer's destructor over stdio and WebSocket, the HTTP
+// exchange's on_disconnect) stops the request at the next step, counted in steps and fed tokens, not time:
+// queued, between prefill chunks, and mid-decode. The request is not fed again and its blocks are free.
+TEST(Scheduler, CancelStopsTheRequestAtTheNextStep) {
+  for (int stage = 0; stage < 3; ++stage) {
+    FakeModel model(0, true);
+    KvCache cache = FakeModel::make_cache(40);
+    SchedulerOptions opt;
+    opt.prefill_chunk = 16;  // a 100-token prompt takes 7 steps
+    opt.prefix_cache = false;
+    Scheduler sched(model, cache, opt);
+    Collected got;
+    auto id = sched.submit(make_request(make_prompt(100, 5), 50, &got));
+    ASSERT_TRUE(id.ok());
+    const int steps_before_cancel = stage == 0 ? 0 : stage == 1 ? 3 : 10;  // queued, mid-prefill, mid-decode
+    for (int i = 0; i < steps_before_cancel; ++i) sched.step();
+    ASSERT_FALSE(got.done);
+    const size_t tokens_before = got.tokens.size();
+    if (stage == 1) {
+      EXPECT_EQ(tokens_before, 0u) << "still prefilling";
+    }
+    if (stage == 2) {
+      EXPECT_GT(tokens_before, 0u) << "decoding";
+    }
+    const int64_t fed_before = sched.stats().forward_tokens;
+    sched.cancel(*id);
+    sched.step();  // one step
+    ASSERT_TRUE(got.done) << "stage " << stage;
+    EXPECT_EQ(got.done->finish, FinishReason::kCancelled);
+    EXPECT_EQ(sched.stats().forward_tokens, fed_before) << "stage " << stage << ": fed after the cancel";
+    EXPECT_EQ(got.tokens.size(), tokens_before);
+    EXPECT_FALSE(sched.has_work());
+    EXPECT_EQ(cache.free_count(), cache.capacity());
+  }
+}
+
 TEST(Scheduler, NewerRequestForTheSameDocumentSupersedesOlder) {
   FakeModel model;
   KvCache cache = FakeModel::make_cache(16);
