@@ -1,11 +1,14 @@
 // The DeepSeek-V2/V3 forward pass: embed -> [RMSNorm -> MLA -> RMSNorm -> MLP | MoE] x L -> norm -> lm_head,
 // plus the MTP module. Reads top to bottom; T = new tokens of all sequences, d = hidden_size, H = heads,
-// R = kv_lora_rank, P = qk_rope_head_dim, V = vocab_size.
+// R = kv_lora_rank, P = qk_rope_head_dim, V = vocab_size. With several ranks, H and the intermediate sizes are
+// this rank's share; the all-reduces make the residual stream x whole (and bit-identical) on every rank.
 #include "engine/deepseek_model.h"
 
 #include <algorithm>
 
+#include "engine/collective.h"
 #include "engine/mla.h"
+#include "engine/model_step.h"
 #include "engine/moe.h"
 #include "engine/rope.h"
 #include "kernels/base/log.h"
@@ -37,17 +40,24 @@ struct MtpWeights {
   LayerWeights block;
 };
 
-Result<LayerWeights> load_layer(const Weights& w, const ModelConfig& c, int64_t i) {
+// Layer i's weights, this rank's shard of them (the whole layer when alone).
+Result<LayerWeights> load_layer(const Weights& w, const ModelConfig& c, int64_t i, const Shard& shard,
+                                bool expert_parallel, ShardStore& store) {
   const std::string p = "model.layers." + std::to_string(i);
   LayerWeights L;
   LATENT_ASSIGN_OR_RETURN(L.input_layernorm, w.vector(p + ".input_layernorm.weight", c.hidden_size));
   LATENT_ASSIGN_OR_RETURN(L.post_attention_layernorm, w.vector(p + ".post_attention_layernorm.weight", c.hidden_size));
-  LATENT_ASSIGN_OR_RETURN(L.attn, MlaWeights::load(w, c, p + ".self_attn"));
+  store.whole(L.input_layernorm);
+  store.whole(L.post_attention_layernorm);
+  LATENT_ASSIGN_OR_RETURN(MlaWeights attn, MlaWeights::load(w, c, p + ".self_attn"));
+  L.attn = attn.shard(c, shard, store);
   L.is_moe = c.is_moe_layer(i);
   if (L.is_moe) {
-    LATENT_ASSIGN_OR_RETURN(L.moe, MoeWeights::load(w, c, p + ".mlp"));
+    LATENT_ASSIGN_OR_RETURN(MoeWeights moe, MoeWeights::load(w, c, p + ".mlp"));
+    L.moe = moe.shard(shard, expert_parallel, store);
   } else {
-    LATENT_ASSIGN_OR_RETURN(L.mlp, MlpWeights::load(w, p + ".mlp", c.hidden_size, c.intermediate_size));
+    LATENT_ASSIGN_OR_RETURN(MlpWeights mlp, MlpWeights::load(w, p + ".mlp", c.hidden_size, c.intermediate_size));
+    L.mlp = mlp.shard(shard, store);
   }
   return L;
 }
@@ -71,9 +81,15 @@ struct DeepseekModel::Impl {
   ModelConfig config;
   Weights weights;
   ModelOptions options;
+  Collective* comm = nullptr;  // set when several ranks share the model
+  Shard shard;                 // this rank's part; {0, 1} alone
+  ShardStore store;
+  bool following = false;      // inside follow(): forward runs rank 0's step
+  bool stopped = false;        // rank 0 sent the stop step
+  std::unique_ptr<KvCache> replica;  // follower ranks: the latent cache, replicated
   WeightView embed_tokens;  // [V, d]
   WeightView norm;          // [d]
-  WeightView lm_head;       // [V, d]
+  WeightView lm_head;       // [V', d]: this rank's vocabulary rows
   std::vector<LayerWeights> layers;
   std::vector<MtpWeights> mtp;  // empty, or module 0 of num_nextn_predict_layers
   std::vector<float> inv_freq;  // [P / 2]
@@ -89,17 +105,26 @@ struct DeepseekModel::Impl {
   mutable Scratch scratch;
 
   Status check_batch(const std::vector<SeqSpan>& seqs, const KvCache& cache) const;
-  void decoder_layer(const LayerWeights& L, int64_t cache_layer, const std::vector<SeqSpan>& seqs,
-                     const Vec& rope_cs, Vec& x, KvCache& cache, ForwardTrace* trace) const;
-  ForwardResult finish(const std::vector<SeqSpan>& seqs, const Vec& x, const WeightView& final_norm,
-                       const WeightView& head, const ForwardOptions& opt) const;
+  Status drive(ModelStep::Kind kind, std::vector<ModelStep::Seq>& payload, KvCache& cache);
+  // A failure once the ranks started a step leaves them out of step: end the group (Collective::abort).
+  Error out_of_step(const Error& e) const {
+    if (comm) comm->abort(e.message);
+    return e;
+  }
+  Status decoder_layer(const LayerWeights& L, int64_t cache_layer, const std::vector<SeqSpan>& seqs,
+                       const Vec& rope_cs, Vec& x, KvCache& cache, ForwardTrace* trace) const;
+  Result<ForwardResult> finish(const std::vector<SeqSpan>& seqs, const Vec& x, const WeightView& final_norm,
+                               const WeightView& head, const ForwardOptions& opt) const;
 };
 
 DeepseekModel::DeepseekModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-DeepseekModel::~DeepseekModel() = default;
+DeepseekModel::~DeepseekModel() {
+  if (impl_) (void)stop_followers();
+}
 const ModelConfig& DeepseekModel::config() const { return impl_->config; }
 const Weights& DeepseekModel::weights() const { return impl_->weights; }
 bool DeepseekModel::has_mtp() const { return !impl_->mtp.empty(); }
+int64_t DeepseekModel::weight_bytes() const { return impl_->store.held_bytes(); }
 
 Result<std::unique_ptr<DeepseekModel>> DeepseekModel::load(const std::string& dir, const ModelOptions& options) {
   LATENT_ASSIGN_OR_RETURN(ModelConfig config, ModelConfig::load(dir));
@@ -116,15 +141,30 @@ Result<std::unique_ptr<DeepseekModel>> DeepseekModel::create(ModelConfig config,
   const ModelConfig& c = m->config;
   const Weights& w = m->weights;
   const int64_t d = c.hidden_size, V = c.vocab_size;
+  if (options.comm && options.comm->size() > 1) {
+    m->comm = options.comm;
+    m->shard = Shard{options.comm->rank(), options.comm->size()};
+    if (c.num_attention_heads % m->shard.size != 0) {
+      return make_error(ErrorCode::kInvalidArgument, "tensor parallel: expected num_attention_heads (" +
+                                                         std::to_string(c.num_attention_heads) +
+                                                         ") divisible by the ranks, found " +
+                                                         std::to_string(m->shard.size) + " ranks");
+    }
+  }
+  ShardStore& store = m->store;
+  const auto [v0, v1] = m->shard.range(V);
   LATENT_ASSIGN_OR_RETURN(m->embed_tokens, w.matrix("model.embed_tokens.weight", V, d));
   LATENT_ASSIGN_OR_RETURN(m->norm, w.vector("model.norm.weight", d));
+  store.whole(m->embed_tokens);
+  store.whole(m->norm);
   if (c.tie_word_embeddings && !w.has("lm_head.weight")) {
-    m->lm_head = m->embed_tokens;
+    m->lm_head = store.rows(m->embed_tokens, v0, v1);
   } else {
-    LATENT_ASSIGN_OR_RETURN(m->lm_head, w.matrix("lm_head.weight", V, d));
+    LATENT_ASSIGN_OR_RETURN(WeightView head, w.matrix("lm_head.weight", V, d));
+    m->lm_head = store.rows(head, v0, v1);
   }
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
-    LATENT_ASSIGN_OR_RETURN(LayerWeights L, load_layer(w, c, i));
+    LATENT_ASSIGN_OR_RETURN(LayerWeights L, load_layer(w, c, i, m->shard, options.expert_parallel, store));
     m->layers.push_back(std::move(L));
   }
   if (c.num_nextn_predict_layers > 0 && options.load_mtp) {
@@ -136,15 +176,18 @@ Result<std::unique_ptr<DeepseekModel>> DeepseekModel::create(ModelConfig config,
     LATENT_ASSIGN_OR_RETURN(t.hnorm, w.vector(p + ".hnorm.weight", d));
     LATENT_ASSIGN_OR_RETURN(t.eh_proj, w.matrix(p + ".eh_proj.weight", d, 2 * d));
     LATENT_ASSIGN_OR_RETURN(t.shared_head_norm, w.vector(p + ".shared_head.norm.weight", d));
-    LATENT_ASSIGN_OR_RETURN(t.shared_head_head, w.matrix(p + ".shared_head.head.weight", V, d));
-    LATENT_ASSIGN_OR_RETURN(t.block, load_layer(w, c, i));
+    LATENT_ASSIGN_OR_RETURN(WeightView head, w.matrix(p + ".shared_head.head.weight", V, d));
+    for (const WeightView* v : {&t.embed_tokens, &t.enorm, &t.hnorm, &t.eh_proj, &t.shared_head_norm}) store.whole(*v);
+    t.shared_head_head = store.rows(head, v0, v1);
+    LATENT_ASSIGN_OR_RETURN(t.block, load_layer(w, c, i, m->shard, options.expert_parallel, store));
     m->mtp.push_back(std::move(t));
   }
   m->inv_freq = rope_inv_freq(c);
   m->softmax_scale = static_cast<float>(c.softmax_scale());
   m->rope_mscale = static_cast<float>(c.rope_mscale());
-  LATENT_LOG_DEBUG("DeepseekModel: %s, %lld layers, %s MTP", c.architecture.c_str(),
-                   static_cast<long long>(c.num_hidden_layers), m->mtp.empty() ? "no" : "with");
+  LATENT_LOG_DEBUG("DeepseekModel: %s, %lld layers, %s MTP, rank %d of %d holds %.1f MB of weights (%.1f MB copied)",
+                   c.architecture.c_str(), static_cast<long long>(c.num_hidden_layers), m->mtp.empty() ? "no" : "with",
+                   m->shard.rank, m->shard.size, store.held_bytes() / 1e6, store.copied_bytes() / 1e6);
   return std::unique_ptr<DeepseekModel>(new DeepseekModel(std::move(m)));
 }
 
@@ -181,11 +224,11 @@ Status DeepseekModel::Impl::check_batch(const std::vector<SeqSpan>& seqs, const 
 }
 
 // One decoder block over the flattened batch; x [T, d] is the residual stream, updated in place.
-void DeepseekModel::Impl::decoder_layer(const LayerWeights& L, int64_t cache_layer, const std::vector<SeqSpan>& seqs,
-                                        const Vec& rope_cs, Vec& x, KvCache& cache, ForwardTrace* trace) const {
+Status DeepseekModel::Impl::decoder_layer(const LayerWeights& L, int64_t cache_layer, const std::vector<SeqSpan>& seqs,
+                                          const Vec& rope_cs, Vec& x, KvCache& cache, ForwardTrace* trace) const {
   const ModelConfig& c = config;
   cpu::ThreadPool* pool = options.pool;
-  const int64_t d = c.hidden_size, H = c.num_attention_heads, R = c.kv_lora_rank, P = c.qk_rope_head_dim;
+  const int64_t d = c.hidden_size, H = L.attn.n_heads, R = c.kv_lora_rank, P = c.qk_rope_head_dim;
   const int64_t nope = c.qk_nope_head_dim, vd = c.v_head_dim, qk = nope + P;
   const int64_t T = static_cast<int64_t>(x.size()) / d;
   const float eps = static_cast<float>(c.rms_norm_eps);
@@ -244,6 +287,7 @@ void DeepseekModel::Impl::decoder_layer(const LayerWeights& L, int64_t cache_lay
   Vec& attn = sized(S.attn, T * H * vd);  // [T, H * v]
   cpu::mla_apply_uv(o_lat.data(), T, a.kv_b_proj, H, nope, vd, attn.data(), pool);
   cpu::linear(attn.data(), T, a.o_proj, h.data(), pool);  // [T, d]
+  if (comm) LATENT_RETURN_IF_ERROR(comm->all_reduce_sum(h.data(), T * d));  // the heads' parts, rank order
   for (int64_t i = 0; i < T * d; ++i) x[static_cast<size_t>(i)] += h[static_cast<size_t>(i)];
 
   // ---- feed-forward
@@ -261,12 +305,15 @@ void DeepseekModel::Impl::decoder_layer(const LayerWeights& L, int64_t cache_lay
   } else {
     mlp_forward(L.mlp, h.data(), T, ff.data(), pool);
   }
+  if (comm) LATENT_RETURN_IF_ERROR(comm->all_reduce_sum(ff.data(), T * d));  // experts' / intermediate parts
   for (int64_t i = 0; i < T * d; ++i) x[static_cast<size_t>(i)] += ff[static_cast<size_t>(i)];
+  return Status::Ok();
 }
 
-// Final norm, then the head over the rows that want logits.
-ForwardResult DeepseekModel::Impl::finish(const std::vector<SeqSpan>& seqs, const Vec& x, const WeightView& final_norm,
-                                          const WeightView& head, const ForwardOptions& opt) const {
+// Final norm, then the head over the rows that want logits (each rank its vocabulary rows, then all-gathered).
+Result<ForwardResult> DeepseekModel::Impl::finish(const std::vector<SeqSpan>& seqs, const Vec& x,
+                                                  const WeightView& final_norm, const WeightView& head,
+                                                  const ForwardOptions& opt) const {
   const int64_t d = config.hidden_size, V = config.vocab_size, T = static_cast<int64_t>(x.size()) / d;
   ForwardResult r;
   r.vocab_size = V;
@@ -285,7 +332,21 @@ ForwardResult DeepseekModel::Impl::finish(const std::vector<SeqSpan>& seqs, cons
   Vec sel(static_cast<size_t>(n * d));  // [n, d]
   for (int64_t i = 0; i < n; ++i) std::copy(y.begin() + rows[i] * d, y.begin() + (rows[i] + 1) * d, sel.begin() + i * d);
   r.logits.resize(static_cast<size_t>(n * V));
-  cpu::linear(sel.data(), n, head, r.logits.data(), options.pool);  // [n, V]
+  if (!comm) {
+    cpu::linear(sel.data(), n, head, r.logits.data(), options.pool);  // [n, V]
+  } else {
+    const int64_t chunk = (V + shard.size - 1) / shard.size;  // rows per rank, padded to the largest part
+    Vec part(static_cast<size_t>(n * chunk), 0.f), all(static_cast<size_t>(shard.size * n * chunk));
+    cpu::linear_strided(sel.data(), d, n, head, part.data(), chunk, options.pool);  // [n, V'] in [n, chunk]
+    LATENT_RETURN_IF_ERROR(comm->all_gather(part.data(), n * chunk, all.data()));   // [ranks, n, chunk]
+    for (int q = 0; q < shard.size; ++q) {
+      const auto [q0, q1] = Shard{q, shard.size}.range(V);
+      for (int64_t i = 0; i < n; ++i) {
+        const float* src = all.data() + (q * n + i) * chunk;
+        std::copy(src, src + (q1 - q0), r.logits.begin() + i * V + q0);
+      }
+    }
+  }
   if (opt.return_hidden) r.hidden = std::move(y);
   return r;
 }
@@ -320,7 +381,7 @@ Vec rope_table(const std::vector<SeqSpan>& seqs, const std::vector<float>& inv_f
 
 Result<ForwardResult> DeepseekModel::forward(std::span<const SequenceInput> batch, KvCache& cache,
                                              const ForwardOptions& options) {
-  const Impl& m = *impl_;
+  Impl& m = *impl_;
   const ModelConfig& c = m.config;
   const int64_t d = c.hidden_size;
   if (batch.empty()) return make_error(ErrorCode::kInvalidArgument, "forward: expected at least one sequence, found 0");
@@ -341,22 +402,33 @@ Result<ForwardResult> DeepseekModel::forward(std::span<const SequenceInput> batc
       cpu::embedding_row(m.embed_tokens, id, x.data() + (seqs[s].offset + i) * d);
     }
   }
+  if (m.comm) {  // rank 0 tells the other ranks to run this forward too
+    std::vector<ModelStep::Seq> payload;
+    for (const SequenceInput& in : batch) {
+      payload.push_back({{in.tokens.begin(), in.tokens.end()}, in.n_cached, {in.block_table.begin(), in.block_table.end()},
+                         in.all_logits, {}});
+    }
+    LATENT_RETURN_IF_ERROR(m.drive(ModelStep::Kind::kForward, payload, cache));
+  }
   ForwardTrace* trace = options.trace;
   if (trace) *trace = ForwardTrace{};
   if (trace) trace->layer_outputs.push_back(x);
   const Vec rope_cs = rope_table(seqs, m.inv_freq, c.qk_rope_head_dim, m.rope_mscale);  // [T, P]
 
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    m.decoder_layer(m.layers[static_cast<size_t>(l)], l, seqs, rope_cs, x, cache, trace);  // x [T, d]
+    Status st = m.decoder_layer(m.layers[static_cast<size_t>(l)], l, seqs, rope_cs, x, cache, trace);  // x [T, d]
+    if (!st.ok()) return m.out_of_step(st.error());
     if (trace) trace->layer_outputs.push_back(x);
   }
   if (trace) trace->hidden_prenorm = x;
-  return m.finish(seqs, x, m.norm, m.lm_head, options);  // logits [rows, V]
+  auto r = m.finish(seqs, x, m.norm, m.lm_head, options);  // logits [rows, V]
+  if (!r.ok()) return m.out_of_step(r.error());
+  return r;
 }
 
 Result<ForwardResult> DeepseekModel::forward_mtp(std::span<const MtpSequenceInput> batch, KvCache& cache,
                                                  const ForwardOptions& options) {
-  const Impl& m = *impl_;
+  Impl& m = *impl_;
   const ModelConfig& c = m.config;
   const int64_t d = c.hidden_size;
   if (m.mtp.empty()) {
@@ -386,6 +458,16 @@ Result<ForwardResult> DeepseekModel::forward_mtp(std::span<const MtpSequenceInpu
       rms_norm(batch[s].hidden + i * d, 1, t.hnorm, eps, row + d);
     }
   }
+  if (m.comm) {
+    std::vector<ModelStep::Seq> payload;
+    for (size_t s = 0; s < batch.size(); ++s) {
+      const MtpSequenceInput& in = batch[s];
+      payload.push_back({{in.next_tokens.begin(), in.next_tokens.end()}, in.n_cached,
+                         {in.block_table.begin(), in.block_table.end()}, in.all_logits,
+                         {in.hidden, in.hidden + seqs[s].n_new * d}});
+    }
+    LATENT_RETURN_IF_ERROR(m.drive(ModelStep::Kind::kForwardMtp, payload, cache));
+  }
   Vec x(static_cast<size_t>(T * d));
   cpu::linear(cat.data(), T, t.eh_proj, x.data(), m.options.pool);  // [T, d]
 
@@ -393,12 +475,93 @@ Result<ForwardResult> DeepseekModel::forward_mtp(std::span<const MtpSequenceInpu
   if (trace) *trace = ForwardTrace{};
   if (trace) trace->layer_outputs.push_back(x);
   const Vec rope_cs = rope_table(seqs, m.inv_freq, c.qk_rope_head_dim, m.rope_mscale);  // [T, P]
-  m.decoder_layer(t.block, c.num_hidden_layers, seqs, rope_cs, x, cache, trace);  // x [T, d]
+  Status st = m.decoder_layer(t.block, c.num_hidden_layers, seqs, rope_cs, x, cache, trace);  // x [T, d]
+  if (!st.ok()) return m.out_of_step(st.error());
   if (trace) {
     trace->layer_outputs.push_back(x);
     trace->hidden_prenorm = x;
   }
-  return m.finish(seqs, x, t.shared_head_norm, t.shared_head_head, options);  // logits [rows, V]
+  auto r = m.finish(seqs, x, t.shared_head_norm, t.shared_head_head, options);  // logits [rows, V]
+  if (!r.ok()) return m.out_of_step(r.error());
+  return r;
+}
+
+// ---- several ranks: rank 0 drives, the others follow
+
+// Rank 0 broadcasts the step (with the cache block copies made since the last one); inside follow() the step
+// came from rank 0 and there is nothing to send.
+Status DeepseekModel::Impl::drive(ModelStep::Kind kind, std::vector<ModelStep::Seq>& payload, KvCache& cache) {
+  if (following) return Status::Ok();
+  if (shard.rank != 0) {
+    return make_error(ErrorCode::kInvalidArgument, "forward on rank " + std::to_string(shard.rank) +
+                                                       ": expected rank 0 (the other ranks run its steps in follow())");
+  }
+  if (stopped) return make_error(ErrorCode::kInvalidArgument, "forward: expected running ranks, found them stopped");
+  cache.log_copies(true);
+  ModelStep step;
+  step.kind = kind;
+  step.cache_blocks = cache.capacity();
+  step.copies = cache.take_copies();
+  step.seqs = std::move(payload);
+  if (Status st = send_step(*comm, step); !st.ok()) return out_of_step(st.error());
+  return Status::Ok();
+}
+
+Status DeepseekModel::follow() {
+  Impl& m = *impl_;
+  if (!m.comm || m.shard.rank == 0) {
+    return make_error(ErrorCode::kInvalidArgument, "follow: expected a rank other than 0 of several, found rank " +
+                                                       std::to_string(m.shard.rank) + " of " + std::to_string(m.shard.size));
+  }
+  const auto fail = [&](const Error& e) {
+    m.comm->abort(e.message);  // in-process ranks learn at once; across processes rank 0 times out naming us
+    return e;
+  };
+  for (;;) {
+    auto step = receive_step(*m.comm);
+    if (!step.ok()) return fail(step.error());
+    if (step->kind == ModelStep::Kind::kStop) return Status::Ok();
+    if (!m.replica || m.replica->capacity() != step->cache_blocks) {  // every block allocated: rank 0 owns the ids
+      auto cache = KvCache::for_model(m.config, step->cache_blocks);
+      if (!cache.ok()) return fail(cache.error());
+      m.replica = std::make_unique<KvCache>(std::move(*cache));
+      if (auto all = m.replica->allocate(step->cache_blocks); !all.ok()) return fail(all.error());
+    }
+    for (const KvCache::Copy& cp : step->copies) {
+      if (Status st = m.replica->copy_block(cp.src, cp.dst, cp.n_slots); !st.ok()) return fail(st.error());
+    }
+    m.following = true;
+    Status st = Status::Ok();
+    if (step->kind == ModelStep::Kind::kForward) {
+      std::vector<SequenceInput> batch;
+      for (const ModelStep::Seq& q : step->seqs) batch.push_back({q.tokens, q.n_cached, q.blocks, q.all_logits});
+      auto r = forward(batch, *m.replica);
+      if (!r.ok()) st = r.error();
+    } else {
+      std::vector<MtpSequenceInput> batch;
+      for (const ModelStep::Seq& q : step->seqs) {
+        if (static_cast<int64_t>(q.hidden.size()) != static_cast<int64_t>(q.tokens.size()) * m.config.hidden_size) {
+          st = make_error(ErrorCode::kCorrupt, "MTP step: expected hidden [n_new, hidden_size], found " +
+                                                   std::to_string(q.hidden.size()) + " floats");
+        }
+        batch.push_back({q.tokens, q.hidden.data(), q.n_cached, q.blocks, q.all_logits});
+      }
+      if (st.ok()) {
+        auto r = forward_mtp(batch, *m.replica);
+        if (!r.ok()) st = r.error();
+      }
+    }
+    m.following = false;
+    if (!st.ok()) return fail(st.error());
+  }
+}
+
+Status DeepseekModel::stop_followers() {
+  Impl& m = *impl_;
+  if (!m.comm || m.shard.rank != 0 || m.stopped) return Status::Ok();
+  m.stopped = true;
+  ModelStep stop;
+  return send_step(*m.comm, stop);
 }
 
 }  // namespace latent

@@ -6,6 +6,13 @@
 // The MTP module (DeepSeek-V3 layer num_hidden_layers) drafts the token after next from the main model's
 // post-norm hidden state; it has its own cache layer(s) in the same KvCache and block tables.
 //
+// Several ranks can share the model (ModelOptions::comm): attention by heads, dense and shared-expert MLPs by
+// their intermediate dimension, routed experts by id (or each split), lm_head by vocabulary; one all-reduce
+// after attention and one after the MLP/MoE of each layer, an all-gather of the logits. Each rank holds only
+// its shard of the weights and a replica of the latent cache. Rank 0 is driven like a single-rank model
+// (forward, forward_mtp); before each forward it broadcasts the batch, and the other ranks, inside follow(),
+// run the same forward on their shards.
+//
 // Not thread-safe: one thread (the engine thread) calls forward at a time; ops parallelize internally.
 #include <cstdint>
 #include <memory>
@@ -23,6 +30,7 @@ namespace latent {
 namespace cpu {
 class ThreadPool;
 }
+class Collective;
 
 struct SequenceInput {
   std::span<const int32_t> tokens;       // [n_new] new token ids
@@ -69,6 +77,11 @@ struct ModelOptions {
   WeightsOptions weights;
   bool load_mtp = true;               // load the MTP module when the config declares one
   cpu::ThreadPool* pool = nullptr;    // passed to the ops; nullptr = their default
+  // The ranks sharing this model (borrowed; outlives the model). nullptr or size 1: the whole model here.
+  Collective* comm = nullptr;
+  // Routed experts by id across the ranks (--ep = ranks); false: every expert split on its intermediate
+  // dimension like the shared experts (--ep 1).
+  bool expert_parallel = true;
 };
 
 class DeepseekModel {
@@ -90,6 +103,14 @@ class DeepseekModel {
   // The MTP module's draft logits; writes its own cache layer (cache layer num_hidden_layers).
   Result<ForwardResult> forward_mtp(std::span<const MtpSequenceInput> batch, KvCache& cache,
                                     const ForwardOptions& options = {});
+
+  // Ranks other than 0: runs rank 0's forwards on this shard until rank 0 stops them; an error (rank 0 gone,
+  // a collective timed out) ends the loop and is returned.
+  Status follow();
+  // Rank 0: ends the other ranks' follow(). Idempotent; the destructor calls it.
+  Status stop_followers();
+  // Bytes of weights this rank holds (its shard; the whole checkpoint's tensors when alone).
+  int64_t weight_bytes() const;
 
  private:
   struct Impl;

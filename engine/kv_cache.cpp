@@ -79,6 +79,7 @@ Status KvCache::copy_block(BlockId src, BlockId dst, int64_t n_slots) {
   for (int64_t l = 0; l < n_layers_; ++l) {
     std::memcpy(block_data(l, dst), block_data(l, src), static_cast<size_t>(n_slots * token_dim()) * sizeof(float));
   }
+  if (log_copies_) copies_.push_back({src, dst, n_slots});
   return Status::Ok();
 }
 

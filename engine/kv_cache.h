@@ -8,6 +8,7 @@
 //
 // Not thread-safe: owned by the engine thread (the Scheduler), like the model.
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "kernels/base/result.h"
@@ -39,6 +40,15 @@ class KvCache {
   // Copies the first n_slots tokens of every layer from src to dst (copy-on-write of a shared partial block).
   Status copy_block(BlockId src, BlockId dst, int64_t n_slots = kBlockSize);
 
+  // ---- replicas on other ranks (the latent cache is replicated per rank). Rank 0's model turns the log on;
+  // the copies made since its last forward travel with the next step, so that every replica repeats them.
+  struct Copy {
+    BlockId src = 0, dst = 0;
+    int64_t n_slots = 0;
+  };
+  void log_copies(bool on) { log_copies_ = on; }
+  std::vector<Copy> take_copies() { return std::exchange(copies_, {}); }
+
   // ---- views the model reads and writes
   int64_t n_layers() const { return n_layers_; }
   int64_t kv_lora_rank() const { return kv_lora_rank_; }
@@ -56,6 +66,8 @@ class KvCache {
   std::vector<float> data_;  // [n_blocks, n_layers, kBlockSize, token_dim]
   std::vector<int32_t> refs_;
   std::vector<BlockId> free_;  // stack; lowest ids handed out first
+  bool log_copies_ = false;
+  std::vector<Copy> copies_;   // since the last take_copies()
 };
 
 }  // namespace latent

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "engine/config.h"
+#include "engine/shard.h"
 #include "engine/weights.h"
 #include "kernels/cpu/ops.h"
 
@@ -18,9 +19,13 @@ struct MlaWeights {
   cpu::WeightView kv_a_layernorm;      // [kv_lora_rank]
   cpu::WeightView kv_b_proj;           // [H * (nope + v), kv_lora_rank]
   cpu::WeightView o_proj;              // [d, H * v]
+  int64_t n_heads = 0;                 // H: the heads held (all, or this rank's share)
 
   // prefix: "model.layers.<i>.self_attn"
   static Result<MlaWeights> load(const Weights& w, const ModelConfig& c, const std::string& prefix);
+  // This rank's heads [h0, h1): their rows of q_proj|q_b_proj and kv_b_proj, their columns of o_proj; the
+  // low-rank down projections (q_a, kv_a) and norms stay whole. num_attention_heads % shard.size == 0.
+  MlaWeights shard(const ModelConfig& c, const Shard& shard, ShardStore& store) const;
 };
 
 }  // namespace latent

@@ -19,6 +19,35 @@ Result<MlpWeights> MlpWeights::load(const Weights& w, const std::string& prefix,
   return m;
 }
 
+MlpWeights MlpWeights::shard(const Shard& shard, ShardStore& store) const {
+  const auto [i0, i1] = shard.range(gate_proj.rows);
+  MlpWeights m;
+  m.gate_proj = store.rows(gate_proj, i0, i1);  // [inter', d]
+  m.up_proj = store.rows(up_proj, i0, i1);      // [inter', d]
+  m.down_proj = store.cols(down_proj, i0, i1);  // [d, inter']
+  return m;
+}
+
+MoeWeights MoeWeights::shard(const Shard& shard, bool expert_parallel, ShardStore& store) const {
+  MoeWeights m = *this;
+  m.gate = store.whole(gate);
+  if (e_score_correction_bias.data) m.e_score_correction_bias = store.whole(e_score_correction_bias);
+  const auto [e0, e1] = shard.range(static_cast<int64_t>(experts.size()));
+  for (size_t e = 0; e < experts.size(); ++e) {
+    const bool mine = static_cast<int64_t>(e) >= e0 && static_cast<int64_t>(e) < e1;
+    if (!expert_parallel) {
+      m.experts[e] = experts[e].shard(shard, store);
+    } else if (mine) {
+      const MlpWeights& x = experts[e];
+      m.experts[e] = MlpWeights{store.whole(x.gate_proj), store.whole(x.up_proj), store.whole(x.down_proj)};
+    } else {
+      m.experts[e] = MlpWeights{};
+    }
+  }
+  if (has_shared) m.shared_experts = shared_experts.shard(shard, store);
+  return m;
+}
+
 Result<MoeWeights> MoeWeights::load(const Weights& w, const ModelConfig& c, const std::string& prefix) {
   MoeWeights m;
   const int64_t d = c.hidden_size, E = c.n_routed_experts;
@@ -152,7 +181,10 @@ void moe_forward(const ModelConfig& c, const MoeWeights& w, const float* x, int6
   S.by_expert.resize(static_cast<size_t>(E));
   for (auto& v : S.by_expert) v.clear();
   for (int64_t t = 0; t < n; ++t) {
-    for (int64_t k = 0; k < K; ++k) S.by_expert[static_cast<size_t>(S.idx[t * K + k])].push_back({t, S.wt[t * K + k]});
+    for (int64_t k = 0; k < K; ++k) {
+      const int32_t e = S.idx[t * K + k];
+      if (w.holds(e)) S.by_expert[static_cast<size_t>(e)].push_back({t, S.wt[t * K + k]});
+    }
   }
   S.used.clear();
   int64_t rows = 0;  // sum over used experts of their token counts
@@ -187,7 +219,8 @@ void moe_forward(const ModelConfig& c, const MoeWeights& w, const float* x, int6
 
   // Decode (a few tokens): every expert's gate and up as one job, then every down as one job.
   // xs [rows, d]: the tokens of each used expert in turn; gu [rows (+ n), 2 * inter]: gate | up per row.
-  const int64_t inter = c.moe_intermediate_size;
+  // inter: moe_intermediate_size, or this rank's share of it when experts are split on it.
+  const int64_t inter = S.used.empty() ? c.moe_intermediate_size : w.experts[static_cast<size_t>(S.used[0])].gate_proj.rows;
   const int64_t sh_inter = w.has_shared ? w.shared_experts.gate_proj.rows : 0;
   S.xs.resize(static_cast<size_t>(rows * d));
   S.gu.resize(static_cast<size_t>(rows * 2 * inter + n * 2 * sh_inter));

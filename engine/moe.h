@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/config.h"
+#include "engine/shard.h"
 #include "engine/weights.h"
 #include "kernels/cpu/ops.h"
 
@@ -18,15 +19,22 @@ struct MlpWeights {
   cpu::WeightView up_proj;    // [inter, d]
   cpu::WeightView down_proj;  // [d, inter]
   static Result<MlpWeights> load(const Weights& w, const std::string& prefix, int64_t d, int64_t inter);
+  // This rank's part of the intermediate dimension: rows of gate and up, columns of down. The ranks' outputs
+  // add up to the whole MLP's (one all-reduce).
+  MlpWeights shard(const Shard& shard, ShardStore& store) const;
 };
 
 struct MoeWeights {
   cpu::WeightView gate;                   // router [n_routed_experts, d]
   cpu::WeightView e_score_correction_bias;  // [n_routed_experts]; data null when the checkpoint has none
-  std::vector<MlpWeights> experts;
+  std::vector<MlpWeights> experts;       // [n_routed_experts]; an expert another rank holds has no data
   bool has_shared = false;
   MlpWeights shared_experts;              // inter = moe_intermediate_size * n_shared_experts
   static Result<MoeWeights> load(const Weights& w, const ModelConfig& c, const std::string& prefix);
+  // This rank's part: the router whole (every rank routes identically); with expert_parallel the routed
+  // experts [e0, e1) whole, else every expert split on its intermediate dimension; shared experts split.
+  MoeWeights shard(const Shard& shard, bool expert_parallel, ShardStore& store) const;
+  bool holds(int64_t e) const { return experts[static_cast<size_t>(e)].gate_proj.data != nullptr; }
 };
 
 // Routing of one token: router logits [n_routed_experts] -> top_k expert ids (ascending) and their
@@ -36,7 +44,7 @@ struct MoeWeights {
 //   kept groups. Weights: s of the chosen, / their sum if norm_topk_prob (and top_k > 1), * routed_scaling_factor.
 void route_token(const ModelConfig& c, const float* logits, const float* bias, int32_t* idx, float* weight);
 
-// y[n, d] = MoE(x[n, d]). topk_idx/topk_weight ([n, top_k]) receive the routing when not null.
+// y[n, d] = MoE(x[n, d]), over the experts held (a rank's partial sum when sharded). topk_idx/topk_weight ([n, top_k]) receive the routing when not null.
 void moe_forward(const ModelConfig& c, const MoeWeights& w, const float* x, int64_t n, float* y,
                  cpu::ThreadPool* pool, int32_t* topk_idx = nullptr, float* topk_weight = nullptr);
 

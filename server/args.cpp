@@ -118,4 +118,26 @@ std::string format_help(const std::string& usage, const std::string& summary,
   return os.str();
 }
 
+std::vector<OptionSpec> parallel_option_specs() {
+  return {
+      {"tp", "N", "ranks sharing the model: attention by heads, MLPs by intermediate size, lm_head by vocabulary "
+                  "(in-process threads; under mpirun, one rank per process and N = -np)", "1"},
+      {"ep", "M", "ranks sharing the routed experts by id: M = N, or 1 to split every expert like the MLPs", "1"},
+  };
+}
+
+std::vector<OptionSpec> with_parallel_options(std::vector<OptionSpec> specs) {
+  for (OptionSpec& o : parallel_option_specs()) specs.push_back(std::move(o));
+  return specs;
+}
+
+Result<ParallelOptions> parse_parallel(const Args& args) {
+  LATENT_ASSIGN_OR_RETURN(long long tp, args.get_int("tp", 1));
+  LATENT_ASSIGN_OR_RETURN(long long ep, args.get_int("ep", 1));
+  if (tp < 1 || tp > 1024) return make_error(ErrorCode::kInvalidArgument, "--tp: expected 1..1024, found " + std::to_string(tp));
+  ParallelOptions p{static_cast<int>(tp), static_cast<int>(ep)};
+  LATENT_RETURN_IF_ERROR(p.validate());
+  return p;
+}
+
 }  // namespace latent::cli

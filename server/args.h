@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/local_ranks.h"
 #include "kernels/base/result.h"
 
 namespace latent::cli {
@@ -36,6 +37,12 @@ class Args {
 
 // "1,2,3" -> token ids; errors name the option (--ids, --context-ids) and the item that is not an id.
 Result<std::vector<int32_t>> parse_token_ids(const std::string& text, const std::string& option);
+
+// --tp N and --ep M, shared by latent logits|generate and latentd: the options' specs, and their values
+// checked (ep in {1, tp}).
+std::vector<OptionSpec> parallel_option_specs();
+std::vector<OptionSpec> with_parallel_options(std::vector<OptionSpec> specs);  // appended
+Result<ParallelOptions> parse_parallel(const Args& args);
 
 std::string format_help(const std::string& usage, const std::string& summary,
                         const std::vector<OptionSpec>& specs);

@@ -19,9 +19,14 @@ Result<std::unique_ptr<EngineHost>> EngineHost::load(const EngineHostOptions& op
 
   ModelOptions mopt;
   mopt.load_mtp = options.load_mtp;
-  auto model = DeepseekModel::load(options.model_dir, mopt);
+  auto model = RankedModel::load(options.model_dir, mopt, options.parallel);
   if (!model.ok()) return model.error();
-  host->model_ = std::move(*model);
+  host->ranked_ = std::move(*model);
+  host->model_ = host->ranked_->driver();
+  if (!host->model_) {
+    return make_error(ErrorCode::kInvalidArgument, "EngineHost: expected rank 0 of the mpirun world, found rank " +
+                                                       std::to_string(host->ranked_->rank()));
+  }
   const ModelConfig& config = host->model_->config();
   if (static_cast<int64_t>(host->tokenizer_->vocab_size()) > config.vocab_size)
     return make_error(ErrorCode::kInvalidArgument,

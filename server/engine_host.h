@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "engine/deepseek_model.h"
+#include "engine/ranked_model.h"
 #include "engine/scheduler.h"
 #include "engine/stop.h"
 #include "engine/tokenizer/tokenizer.h"
@@ -28,6 +29,7 @@ struct EngineHostOptions {
   size_t cache_bytes = size_t(256) << 20;  // latent cache; blocks = what fits
   SchedulerOptions scheduler;
   bool load_mtp = true;
+  ParallelOptions parallel;  // --tp/--ep: in-process ranks, or this process's rank 0 under mpirun
 };
 
 class EngineHost {
@@ -62,7 +64,8 @@ class EngineHost {
 
  private:
   EngineHost() = default;
-  std::unique_ptr<DeepseekModel> model_;
+  std::unique_ptr<RankedModel> ranked_;
+  DeepseekModel* model_ = nullptr;  // rank 0 of ranked_
   std::unique_ptr<ServingModel> serving_;
   std::unique_ptr<KvCache> cache_;
   std::unique_ptr<Scheduler> scheduler_;

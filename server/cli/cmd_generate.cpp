@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/deepseek_model.h"
+#include "engine/ranked_model.h"
 #include "engine/npy.h"
 #include "engine/scheduler.h"
 #include "engine/tokenizer/prompt_format.h"
@@ -25,7 +26,7 @@
 namespace latent::cli {
 namespace {
 
-const std::vector<OptionSpec> kSpecs = {
+const std::vector<OptionSpec> kSpecs = with_parallel_options({
     {"model", "DIR", "checkpoint directory (config.json + safetensors)", ""},
     {"ids", "LIST", "comma-separated prompt token ids, e.g. 1,2,3", ""},
     {"prompt", "TEXT", "prompt text, encoded with the checkpoint's tokenizer.json (BOS as tokenizer_config.json "
@@ -47,7 +48,7 @@ const std::vector<OptionSpec> kSpecs = {
     {"spec-depth", "K", "with --spec mtp|auto: chain of K MTP drafts per step", "1"},
     {"context-ids", "LIST", "with --spec ngram|auto: extra token ids that n-gram drafts may copy from", ""},
     {"help", "", "show this help", ""},
-};
+});
 
 // --prompt, --prefix/--suffix: text prompts through the checkpoint's tokenizer (loaded once).
 bool has_text_prompt(const Args& args) {
@@ -134,6 +135,15 @@ double ms_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// The model on the --tp/--ep ranks. On an mpirun rank other than 0, driver() is null: that rank has followed
+// rank 0's forwards to the end and the command only reports how that ended.
+Result<std::unique_ptr<RankedModel>> load_ranked(const Args& args, const ModelOptions& mopt) {
+  LATENT_ASSIGN_OR_RETURN(ParallelOptions parallel, parse_parallel(args));
+  return RankedModel::load(args.get("model"), mopt, parallel);
+}
+
+int follower_exit(const RankedModel& m) { return m.followed().ok() ? 0 : fail(m.followed().error()); }
+
 // --spec: the same generation through the Scheduler (continuous batching engine), so that speculative decoding
 // (MTP and n-gram drafts, verified losslessly) and its statistics can be tried from the command line.
 int run_scheduled(const Args& args, const std::vector<int32_t>& ids, int64_t n_gen, const SamplingParams& sp) {
@@ -144,16 +154,18 @@ int run_scheduled(const Args& args, const std::vector<int32_t>& ids, int64_t n_g
   if (!depth.ok()) return fail(depth.error());
   if (*depth < 1) return fail(make_error(ErrorCode::kInvalidArgument, "--spec-depth: expected >= 1, found " + args.get("spec-depth")));
   if (n_gen < 1) return fail(make_error(ErrorCode::kInvalidArgument, "-n: expected >= 1 with --spec"));
-  auto model = DeepseekModel::load(args.get("model"));
-  if (!model.ok()) return fail(model.error());
-  auto serving = serve_deepseek(**model);
-  auto cache = KvCache::for_model((*model)->config(), KvCache::blocks_needed(static_cast<int64_t>(ids.size()) + n_gen + 64) + 2);
+  auto ranked = load_ranked(args, {});
+  if (!ranked.ok()) return fail(ranked.error());
+  if (!(*ranked)->driver()) return follower_exit(**ranked);
+  DeepseekModel* model = (*ranked)->driver();
+  auto serving = serve_deepseek(*model);
+  auto cache = KvCache::for_model(model->config(), KvCache::blocks_needed(static_cast<int64_t>(ids.size()) + n_gen + 64) + 2);
   if (!cache.ok()) return fail(cache.error());
   Scheduler sched(*serving, *cache);
   Request r;
   r.prompt = ids;
   r.stop.max_tokens = static_cast<int>(n_gen);
-  if (args.has("stop-eos") && (*model)->config().eos_token_id) r.stop.stop_token_ids = {*(*model)->config().eos_token_id};
+  if (args.has("stop-eos") && model->config().eos_token_id) r.stop.stop_token_ids = {*model->config().eos_token_id};
   r.sampling.temperature = static_cast<float>(sp.temperature);
   r.sampling.top_p = static_cast<float>(sp.top_p);
   r.sampling.seed = sp.seed;
@@ -200,7 +212,8 @@ int run_scheduled(const Args& args, const std::vector<int32_t>& ids, int64_t n_g
 int run_generate(int argc, char** argv) {
   const std::string usage =
       "latent generate --model DIR --ids LIST -n N [--greedy | --temperature T --top-p P --seed S]\n"
-      "                       [--dump-logits FILE.npy] [--json] [--spec none|mtp|ngram|auto [--spec-depth K]]";
+      "                       [--dump-logits FILE.npy] [--json] [--spec none|mtp|ngram|auto [--spec-depth K]]\n"
+      "                       [--tp N --ep M]";
   const std::string summary =
       "Prefills the prompt, then generates N tokens one at a time through the latent KV cache and prints\n"
       "their ids (space-separated). Greedy unless --temperature > 0. Does not stop at EOS unless --stop-eos.";
@@ -249,9 +262,10 @@ int run_generate(int argc, char** argv) {
 
   ModelOptions mopt;
   mopt.load_mtp = false;
-  auto model = DeepseekModel::load(args->get("model"), mopt);
-  if (!model.ok()) return fail(model.error());
-  DeepseekModel& m = **model;
+  auto ranked = load_ranked(*args, mopt);
+  if (!ranked.ok()) return fail(ranked.error());
+  if (!(*ranked)->driver()) return follower_exit(**ranked);
+  DeepseekModel& m = *(*ranked)->driver();
   const int64_t V = m.config().vocab_size;
   const int64_t L = static_cast<int64_t>(ids->size()), total = L + *n_gen + 1;
   auto cache = KvCache::for_model(m.config(), KvCache::blocks_needed(total));

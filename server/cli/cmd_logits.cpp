@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "engine/deepseek_model.h"
+#include "engine/ranked_model.h"
 #include "engine/npy.h"
 #include "server/args.h"
 #include "server/cli/command.h"
@@ -13,13 +14,13 @@
 namespace latent::cli {
 namespace {
 
-const std::vector<OptionSpec> kSpecs = {
+const std::vector<OptionSpec> kSpecs = with_parallel_options({
     {"model", "DIR", "checkpoint directory (config.json + safetensors)", ""},
     {"ids", "LIST", "comma-separated prompt token ids, e.g. 1,2,3", ""},
     {"out", "FILE.npy", "where to write float32 logits [n, vocab]; row i predicts token i+1", ""},
     {"mtp", "FILE.npy", "also write the MTP head's logits [n-1, vocab]; row i predicts token i+2", ""},
     {"help", "", "show this help", ""},
-};
+});
 
 int fail(const Error& e) {
   std::fprintf(stderr, "latent logits: %s\n", e.to_string().c_str());
@@ -27,7 +28,7 @@ int fail(const Error& e) {
 }
 
 int run_logits(int argc, char** argv) {
-  const std::string usage = "latent logits --model DIR --ids 1,2,3 --out FILE.npy [--mtp FILE.npy]";
+  const std::string usage = "latent logits --model DIR --ids 1,2,3 --out FILE.npy [--mtp FILE.npy] [--tp N --ep M]";
   const std::string summary =
       "Runs one prefill of the prompt through the model (float32 activations, weights in their stored\n"
       "dtype) and writes the logits of every prompt position. With --mtp, the MTP module (DeepSeek-V3)\n"
@@ -49,12 +50,15 @@ int run_logits(int argc, char** argv) {
   }
   auto ids = parse_token_ids(args->get("ids"), "ids");
   if (!ids.ok()) return fail(ids.error());
+  auto parallel = parse_parallel(*args);
+  if (!parallel.ok()) return fail(parallel.error());
   const bool want_mtp = args->has("mtp");
   ModelOptions mopt;
   mopt.load_mtp = want_mtp;
-  auto model = DeepseekModel::load(args->get("model"), mopt);
+  auto model = RankedModel::load(args->get("model"), mopt, *parallel);
   if (!model.ok()) return fail(model.error());
-  DeepseekModel& m = **model;
+  if (!(*model)->driver()) return (*model)->followed().ok() ? 0 : fail((*model)->followed().error());  // mpirun rank > 0
+  DeepseekModel& m = *(*model)->driver();
   if (want_mtp && !m.has_mtp()) {
     return fail(make_error(ErrorCode::kUnsupported, "--mtp: expected a checkpoint with num_nextn_predict_layers > 0, "
                                                     "found none in " + args->get("model")));

@@ -35,7 +35,7 @@
 
 namespace {
 
-const std::vector<latent::cli::OptionSpec> kOptions = {
+const std::vector<latent::cli::OptionSpec> kOptions = latent::cli::with_parallel_options({
     {"stdio", "", "serve one client over stdin/stdout (LSP base protocol)", ""},
     {"mcp", "", "serve the workspace index to other agents as an MCP server over stdio (find_symbol, definition, "
             "references, context_for); no model", ""},
@@ -60,7 +60,7 @@ const std::vector<latent::cli::OptionSpec> kOptions = {
     {"log-level", "LEVEL", "error, warn, info, debug or trace", "info"},
     {"version", "", "print the version and exit", ""},
     {"help", "", "print this help and exit", ""},
-};
+});
 
 std::vector<std::string> split_commas(const std::string& s) {
   std::vector<std::string> out;
@@ -143,6 +143,26 @@ int serve_mcp(const latent::cli::Args& args) {
 
 }  // namespace
 
+// An mpirun rank other than 0: loads its shard and follows rank 0 (EngineHost's model options) until it stops.
+int follow_rank_0(const std::string& model_dir, const latent::ParallelOptions& parallel) {
+  if (model_dir.empty()) {
+    std::fprintf(stderr, "latentd: under mpirun, expected --model (or $LATENT_MODEL) on every rank\n");
+    return 2;
+  }
+  latent::ModelOptions mopt;
+  mopt.load_mtp = latent::EngineHostOptions{}.load_mtp;
+  auto ranked = latent::RankedModel::load(model_dir, mopt, parallel);
+  if (!ranked.ok()) {
+    std::fprintf(stderr, "latentd: %s\n", ranked.error().message.c_str());
+    return 1;
+  }
+  if (!(*ranked)->followed().ok()) {
+    std::fprintf(stderr, "latentd rank %d: %s\n", (*ranked)->rank(), (*ranked)->followed().error().to_string().c_str());
+    return 1;
+  }
+  return 0;
+}
+
 int main(int argc, char** argv) {
   auto args = latent::cli::Args::parse(argc, argv, 1, kOptions);
   if (!args.ok()) {
@@ -150,7 +170,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (args->has("help")) {
-    std::printf("%s", latent::cli::format_help("latentd (--stdio | --listen HOST:PORT) [--model DIR]",
+    std::printf("%s", latent::cli::format_help("latentd (--stdio | --listen HOST:PORT) [--model DIR] [--tp N --ep M]",
                                                "Latent's daemon: code completions and edits from a local "
                                                "DeepSeek-architecture model.",
                                                kOptions)
@@ -185,6 +205,21 @@ int main(int argc, char** argv) {
     }
   }
 
+  auto parallel = latent::cli::parse_parallel(*args);
+  if (!parallel.ok()) {
+    std::fprintf(stderr, "latentd: %s\n", parallel.error().message.c_str());
+    return 2;
+  }
+  // Under mpirun every rank but 0 only runs rank 0's forwards on its shard, until rank 0 stops.
+  if (latent::launched_by_mpirun()) {
+    auto world = latent::mpi_collective();
+    if (!world.ok()) {
+      std::fprintf(stderr, "latentd: %s\n", world.error().message.c_str());
+      return 1;
+    }
+    if ((*world)->rank() != 0) return follow_rank_0(default_model_dir(*args), *parallel);
+  }
+
   // The completion backend: the model (--model), the scripted test double (--test-backend), or none.
   std::unique_ptr<latent::lsp::CompletionBackend> backend;
   if (args->has("test-backend")) {
@@ -204,6 +239,7 @@ int main(int argc, char** argv) {
     latent::EngineHostOptions hopt;
     hopt.model_dir = model_dir;
     hopt.cache_bytes = static_cast<size_t>(*cache_mb) << 20;
+    hopt.parallel = *parallel;
     auto loaded = latent::EngineHost::load(hopt);
     if (!loaded.ok()) {
       std::fprintf(stderr, "latentd: %s\n", loaded.error().message.c_str());

@@ -1,0 +1,73 @@
+#include "engine/local_ranks.h"
+
+#include <future>
+#include <optional>
+
+#include "kernels/base/log.h"
+
+namespace latent {
+
+Status ParallelOptions::validate() const {
+  if (tp < 1) return make_error(ErrorCode::kInvalidArgument, "--tp: expected at least 1 rank, found " + std::to_string(tp));
+  if (ep != 1 && ep != tp) {
+    return make_error(ErrorCode::kInvalidArgument, "--ep: expected 1 (experts split like the MLPs) or the --tp value " +
+                                                       std::to_string(tp) + " (experts by id), found " + std::to_string(ep));
+  }
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<LocalRanks>> LocalRanks::load(const std::string& dir, const ModelOptions& base,
+                                                     const ParallelOptions& p) {
+  LATENT_RETURN_IF_ERROR(p.validate());
+  std::unique_ptr<LocalRanks> g(new LocalRanks());
+  const int n = p.tp;
+  g->comms_ = thread_group(n);
+  const int threads = std::max(1, cpu::ThreadPool::default_threads() / n);
+  std::vector<std::future<Result<std::unique_ptr<DeepseekModel>>>> loads;
+  for (int r = 0; r < n; ++r) {
+    g->pools_.push_back(std::make_unique<cpu::ThreadPool>(threads));
+    ModelOptions o = base;
+    o.pool = g->pools_.back().get();
+    o.comm = g->comms_[static_cast<size_t>(r)].get();
+    o.expert_parallel = p.expert_parallel();
+    if (r > 0) o.weights.progress = false;
+    loads.push_back(std::async(std::launch::async, [dir, o] { return DeepseekModel::load(dir, o); }));
+  }
+  std::optional<Error> first_error;
+  for (int r = 0; r < n; ++r) {
+    auto m = loads[static_cast<size_t>(r)].get();
+    if (!m.ok()) {
+      if (!first_error) first_error = make_error(m.error().code, "rank " + std::to_string(r) + ": " + m.error().message);
+      g->models_.push_back(nullptr);
+    } else {
+      g->models_.push_back(std::move(*m));
+    }
+  }
+  if (first_error) {
+    g->comms_[0]->abort(first_error->message);  // nobody follows: rank 0's stop must not wait for them
+    g->models_.clear();
+    return *first_error;
+  }
+  g->follower_status_.resize(static_cast<size_t>(n));
+  for (int r = 1; r < n; ++r) {
+    g->followers_.emplace_back([gp = g.get(), r] {
+      Status st = gp->models_[static_cast<size_t>(r)]->follow();
+      if (!st.ok()) LATENT_LOG_ERROR("rank %d stopped: %s", r, st.error().to_string().c_str());
+      gp->follower_status_[static_cast<size_t>(r)] = st;
+    });
+  }
+  LATENT_LOG_INFO("%d in-process ranks (tp %d, ep %d), %d threads each; rank 0 holds %.1f MB of weights", n, p.tp,
+                  p.ep, threads, static_cast<double>(g->models_[0]->weight_bytes()) / 1e6);
+  return g;
+}
+
+LocalRanks::~LocalRanks() {
+  if (!models_.empty() && models_[0]) {
+    Status st = models_[0]->stop_followers();
+    if (!st.ok()) comms_[0]->abort("rank 0 could not stop the followers: " + st.error().message);
+  }
+  for (auto& t : followers_) t.join();
+  models_.clear();  // rank 0's destructor would send the stop again: already stopped
+}
+
+}  // namespace latent

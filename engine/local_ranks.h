@@ -1,0 +1,49 @@
+#pragma once
+// LocalRanks: a model shared by n in-process ranks (threads over a thread_group Collective): on one machine
+// without MPI, `latent ... --tp N --ep M` and `latentd --tp N --ep M`. Rank 0's DeepseekModel is driven by the
+// caller like a single-rank model; ranks 1..n-1 each load their shard and follow rank 0 on their own thread,
+// each with its own share of the CPU threads.
+//
+// Thread-safety: model() is used by one thread at a time (as DeepseekModel). The destructor stops and joins
+// the follower threads.
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/collective.h"
+#include "engine/deepseek_model.h"
+#include "kernels/cpu/thread_pool.h"
+
+namespace latent {
+
+struct ParallelOptions {
+  int tp = 1;  // ranks sharing attention (by heads), dense/shared MLPs and lm_head
+  int ep = 1;  // ranks sharing the routed experts by id: 1 (each expert split across the tp ranks) or tp
+  // The checks every front end shares: tp >= 1, ep in {1, tp}.
+  Status validate() const;
+  bool expert_parallel() const { return ep > 1; }
+};
+
+class LocalRanks {
+ public:
+  // Loads the n = p.tp shards (concurrently) and starts the followers; `base.pool` and `base.comm` are replaced.
+  static Result<std::unique_ptr<LocalRanks>> load(const std::string& dir, const ModelOptions& base,
+                                                  const ParallelOptions& p);
+  ~LocalRanks();
+
+  DeepseekModel& model() { return *models_[0]; }
+  int size() const { return static_cast<int>(models_.size()); }
+  const Collective& comm(int rank) const { return *comms_[static_cast<size_t>(rank)]; }
+  int64_t weight_bytes(int rank) const { return models_[static_cast<size_t>(rank)]->weight_bytes(); }
+
+ private:
+  LocalRanks() = default;
+  std::vector<std::unique_ptr<Collective>> comms_;
+  std::vector<std::unique_ptr<cpu::ThreadPool>> pools_;
+  std::vector<std::unique_ptr<DeepseekModel>> models_;
+  std::vector<std::thread> followers_;
+  std::vector<Status> follower_status_;
+};
+
+}  // namespace latent

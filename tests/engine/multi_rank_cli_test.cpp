@@ -1,0 +1,186 @@
+// `latent logits|generate --tp N --ep M` through the built binary: in-process ranks against the single-rank
+// output on every golden model, and `mpirun -np 2` (OpenMPI, installed by scripts/setup) writing the same file
+// as the in-process run. Skips only when the binary or mpirun is truly absent.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+
+#include "tests/engine/model_test_util.h"
+
+namespace latent {
+namespace {
+
+std::string latent_bin() { return std::string(LATENT_BIN_DIR) + "/latent"; }
+
+std::string run(const std::string& cmd, int* rc) {
+  std::string out;
+  std::FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+  if (!p) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  *rc = ::pclose(p);
+  return out;
+}
+
+std::string join(const std::vector<int32_t>& ids, const char* sep) {
+  std::string s;
+  for (size_t i = 0; i < ids.size(); ++i) s += (i ? sep : "") + std::to_string(ids[i]);
+  return s;
+}
+
+std::string find_mpirun() {
+  for (const char* dir : {"/usr/bin", "/usr/local/bin"}) {
+    const std::string p = std::string(dir) + "/mpirun";
+    if (std::filesystem::exists(p)) return p;
+  }
+  return "";
+}
+
+// mpirun as root (CI containers) needs both allow variables; --oversubscribe: 2 ranks on a 1-core runner.
+std::string mpirun(int np) {
+  return "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=self,vader,tcp "
+         "OMPI_MCA_btl_tcp_if_include=lo timeout 240 " + find_mpirun() + " -np " + std::to_string(np) +
+         " --oversubscribe ";
+}
+
+std::vector<uint8_t> file_bytes(const std::string& path) {
+  std::vector<uint8_t> b;
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return b;
+  int c;
+  while ((c = std::fgetc(f)) != EOF) b.push_back(static_cast<uint8_t>(c));
+  std::fclose(f);
+  return b;
+}
+
+void expect_same_npy(const std::string& a, const std::string& b, const std::string& what) {
+  auto x = read_npy(a), y = read_npy(b);
+  ASSERT_TRUE(x.ok()) << what << ": " << a;
+  ASSERT_TRUE(y.ok()) << what << ": " << b;
+  ASSERT_EQ(x->shape, y->shape) << what;
+  test::expect_close(x->f32.data(), y->f32.data(), y->f32.size(), 1e-5, 0, what);
+}
+
+class MultiRankCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!std::filesystem::exists(latent_bin())) GTEST_SKIP() << latent_bin() << " not built";
+  }
+  std::string logits(const std::string& model, const std::string& ids, const std::string& out, bool mtp,
+                     const std::string& extra, const std::string& launcher = "") {
+    int rc = -1;
+    const std::string cmd = launcher + latent_bin() + " logits --model " + test::golden_dir(model) + " --ids " + ids +
+                            " --out " + out + ".npy" + (mtp ? " --mtp " + out + ".mtp.npy" : "") + " " + extra;
+    std::string o = run(cmd, &rc);
+    EXPECT_EQ(rc, 0) << cmd << "\n" << o;
+    return o;
+  }
+};
+
+TEST_F(MultiRankCli, LogitsWithTwoAndFourRanksEqualSingleRank) {
+  for (std::string model : {"v2lite-tiny", "v3-tiny", "v3-tiny-bf16"}) {
+    const auto p = test::golden_manifest(model)["prompts"][2];
+    const std::string ids = join(p["full_sequence_ids"].get<std::vector<int32_t>>(), ",");
+    const bool mtp = model != "v2lite-tiny";
+    test::TempDir d("mr_logits");
+    logits(model, ids, d / "one", mtp, "");
+    for (int n : {2, 4}) {
+      const std::string tag = d / ("tp" + std::to_string(n));
+      logits(model, ids, tag, mtp, "--tp " + std::to_string(n) + " --ep " + std::to_string(n));
+      expect_same_npy(tag + ".npy", d / "one.npy", model + " --tp " + std::to_string(n) + " logits");
+      if (mtp) expect_same_npy(tag + ".mtp.npy", d / "one.mtp.npy", model + " --tp " + std::to_string(n) + " MTP");
+    }
+  }
+}
+
+TEST_F(MultiRankCli, GenerateGreedyAndDecodeLogitsEqualSingleRank) {
+  for (std::string model : {"v3-tiny", "v2lite-tiny"}) {
+    const auto p = test::golden_manifest(model)["prompts"][0];
+    const std::string ids = join(p["prompt_ids"].get<std::vector<int32_t>>(), ",");
+    test::TempDir d("mr_gen");
+    const std::string base = latent_bin() + " generate --model " + test::golden_dir(model) + " --ids " + ids +
+                             " -n 8 --greedy --dump-logits ";
+    int rc = -1;
+    const std::string one = run(base + (d / "one.npy"), &rc);
+    ASSERT_EQ(rc, 0) << one;
+    const std::string two = run(base + (d / "two.npy") + " --tp 2 --ep 2", &rc);
+    ASSERT_EQ(rc, 0) << two;
+    EXPECT_EQ(two.substr(two.rfind('\n', two.size() - 2) + 1), one.substr(one.rfind('\n', one.size() - 2) + 1))
+        << model << ": greedy ids";
+    expect_same_npy(d / "two.npy", d / "one.npy", model + " decode logits --tp 2");
+    // Through the Scheduler with MTP drafts (v3-tiny has an MTP module): the same greedy ids.
+    if (model == "v3-tiny") {
+      const std::string sched = latent_bin() + " generate --model " + test::golden_dir(model) + " --ids " + ids +
+                                " -n 8 --greedy --spec mtp";
+      const std::string s1 = run(sched, &rc);
+      ASSERT_EQ(rc, 0) << s1;
+      const std::string s2 = run(sched + " --tp 2 --ep 1", &rc);
+      ASSERT_EQ(rc, 0) << s2;
+      EXPECT_EQ(s2.substr(s2.rfind('\n', s2.size() - 2) + 1), s1.substr(s1.rfind('\n', s1.size() - 2) + 1));
+    }
+  }
+}
+
+TEST_F(MultiRankCli, BadRankCountsAreClearErrors) {
+  int rc = -1;
+  std::string o = run(latent_bin() + " logits --model " + test::golden_dir("v3-tiny") + " --ids 1,2 --out /dev/null --tp 3 --ep 3", &rc);
+  EXPECT_NE(rc, 0);
+  EXPECT_NE(o.find("num_attention_heads (4) divisible"), std::string::npos) << o;
+  o = run(latent_bin() + " logits --model " + test::golden_dir("v3-tiny") + " --ids 1,2 --out /dev/null --tp 2 --ep 4", &rc);
+  EXPECT_NE(rc, 0);
+  EXPECT_NE(o.find("--ep"), std::string::npos) << o;
+}
+
+class MpiCli : public MultiRankCli {
+ protected:
+  void SetUp() override {
+    MultiRankCli::SetUp();
+    if (IsSkipped()) return;
+    if (find_mpirun().empty()) GTEST_SKIP() << "mpirun not installed (scripts/setup installs openmpi-bin)";
+  }
+};
+
+TEST_F(MpiCli, MpirunTwoRanksWritesTheSameFilesAsInProcess) {
+  const std::string model = "v3-tiny";
+  const std::string ids = join(test::golden_manifest(model)["prompts"][1]["full_sequence_ids"].get<std::vector<int32_t>>(), ",");
+  test::TempDir d("mr_mpi");
+  logits(model, ids, d / "threads", true, "--tp 2 --ep 2");
+  logits(model, ids, d / "mpi", true, "--tp 2 --ep 2", mpirun(2));
+  EXPECT_EQ(file_bytes(d / "mpi.npy"), file_bytes(d / "threads.npy")) << "logits: mpirun vs in-process";
+  EXPECT_EQ(file_bytes(d / "mpi.mtp.npy"), file_bytes(d / "threads.mtp.npy")) << "MTP: mpirun vs in-process";
+  EXPECT_FALSE(file_bytes(d / "mpi.npy").empty());
+  logits(model, ids, d / "one", true, "");
+  expect_same_npy(d / "mpi.npy", d / "one.npy", "mpirun logits vs single rank");
+
+  // generate --dump-logits (prefill + decode) under mpirun, greedy ids as single rank.
+  int rc = -1;
+  const std::string gen = latent_bin() + " generate --model " + test::golden_dir(model) + " --ids " + ids +
+                          " -n 6 --greedy --dump-logits ";
+  const std::string one = run(gen + (d / "g1.npy"), &rc);
+  ASSERT_EQ(rc, 0) << one;
+  const std::string two = run(mpirun(2) + gen + (d / "g2.npy") + " --tp 2 --ep 2", &rc);
+  ASSERT_EQ(rc, 0) << two;
+  EXPECT_NE(two.find(one.substr(0, one.find('\n') + 1)), std::string::npos) << one << "\nvs\n" << two;
+  expect_same_npy(d / "g2.npy", d / "g1.npy", "mpirun generate decode logits");
+}
+
+TEST_F(MpiCli, ARankThatDiesEndsTheRunWithAnErrorNamingIt) {
+  // Rank 1 gets a checkpoint that does not exist and exits with an error; the job ends (no hang: the outer
+  // timeout would give 124) with a non-zero status and a message naming rank 1.
+  test::TempDir d("mr_death");
+  int rc = -1;
+  const std::string cmd = mpirun(2) + "sh -c 'm=" + test::golden_dir("v3-tiny") +
+                          "; [ \"$OMPI_COMM_WORLD_RANK\" = 1 ] && m=/nonexistent/model; exec " + latent_bin() +
+                          " logits --model $m --ids 1,2,3 --out " + (d / "x.npy") + " --tp 2 --ep 2'";
+  const std::string out = run(cmd, &rc);
+  ASSERT_TRUE(WIFEXITED(rc)) << out;
+  EXPECT_NE(WEXITSTATUS(rc), 0) << out;
+  EXPECT_NE(WEXITSTATUS(rc), 124) << "timed out: a hang\n" << out;
+  EXPECT_NE(out.find("rank 1"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace latent
