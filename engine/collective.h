@@ -80,6 +80,11 @@ std::vector<std::unique_ptr<Collective>> thread_group(int n);
 // This process's rank in MPI_COMM_WORLD (initializes MPI once; finalized at exit). kUnsupported when Latent
 // was built without MPI (engine/mpi/ needs libopenmpi-dev).
 Result<std::unique_ptr<Collective>> mpi_collective();
+// One rank per GPU over NCCL (engine/cuda/collective_nccl.cpp): `bootstrap` carries rank 0's unique id and
+// gives rank and size; calls are enqueued on `stream` (a cudaStream_t; null = the default stream) and take
+// device pointers. kUnsupported in a build without CUDA.
+Result<std::unique_ptr<Collective>> nccl_collective(Collective& bootstrap, int device, void* stream);
+
 // True when this process was started by mpirun with more than one rank (OMPI_COMM_WORLD_SIZE / PMI_SIZE).
 bool launched_by_mpirun();
 

@@ -21,11 +21,15 @@ const DEMO = path.join(SOURCE, "models", "demo");
 const MODEL = process.env.LATENT_OPENAI_TEST_MODEL ??
   (fs.existsSync(path.join(DEMO, "tokenizer.json")) ? DEMO : path.join(process.env.LATENT_TEST_DATA, "openai-tiny"));
 
-// Starts latentd on a free port; resolves with {proc, base} once it listens.
-function startDaemon(extraArgs = []) {
+// Starts latentd on a free port; resolves with {proc, base} once it listens. `launcher` ({cmd, args, env}) runs
+// it through another program (mpirun).
+function startDaemon(extraArgs = [], launcher = null) {
   return new Promise((resolve, reject) => {
-    const proc = spawn(LATENTD, ["--listen", "127.0.0.1:0", "--model", MODEL, "--cache-mb", "64", ...extraArgs],
-                       { stdio: ["ignore", "ignore", "pipe"] });
+    const args = ["--listen", "127.0.0.1:0", "--model", MODEL, "--cache-mb", "64", ...extraArgs];
+    const proc = launcher
+      ? spawn(launcher.cmd, [...launcher.args, LATENTD, ...args],
+              { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, ...launcher.env } })
+      : spawn(LATENTD, args, { stdio: ["ignore", "ignore", "pipe"] });
     let log = "";
     const timer = setTimeout(() => reject(new Error(`latentd did not start in 60 s:\n${log}`)), 60000);
     proc.stderr.on("data", (d) => {
@@ -417,5 +421,27 @@ test("with --token-file the API needs the bearer token (the WebSocket's rule)", 
     assert.equal((await fetch(`${d.base}/health`)).status, 200);
   } finally {
     await stopDaemon(d);
+  }
+});
+
+test("latentd --tp 2 --ep 2 (in-process ranks, then mpirun -np 2): greedy output equals one rank's", async () => {
+  const req = { model: "any", prompt: "def fib(n):\n", max_tokens: 12, temperature: 0 };
+  const one = (await client.completions.create(req)).choices[0].text;
+  const launchers = [null];
+  // scripts/setup installs OpenMPI; as root mpirun needs both allow variables.
+  if (fs.existsSync("/usr/bin/mpirun")) {
+    launchers.push({ cmd: "/usr/bin/mpirun", args: ["-np", "2", "--oversubscribe"],
+                     env: { OMPI_ALLOW_RUN_AS_ROOT: "1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: "1",
+                            OMPI_MCA_btl: "self,vader,tcp", OMPI_MCA_btl_tcp_if_include: "lo" } });
+  }
+  for (const launcher of launchers) {
+    const d = await startDaemon(["--tp", "2", "--ep", "2"], launcher);
+    try {
+      const c = new OpenAI({ baseURL: `${d.base}/v1`, apiKey: "unused-on-loopback", maxRetries: 0 });
+      const r = await c.completions.create(req);
+      assert.equal(r.choices[0].text, one, `${launcher ? "mpirun" : "in-process"} ranks changed greedy output`);
+    } finally {
+      await stopDaemon(d);
+    }
   }
 });
