@@ -68,6 +68,7 @@ Status AssistantCore::close(const std::string& uri) {
   auto snap = documents_.snapshot(uri);
   LATENT_RETURN_IF_ERROR(documents_.close(uri));
   reindexed_.erase(uri);
+  memos_.erase(uri);
   if (snap) {
     if (snap->language) index_.update_document(snap->path, *snap->language, snap->tree, *snap->text);
     recent_.push_front(std::move(snap));
@@ -181,7 +182,9 @@ Result<PromptContext> AssistantCore::context_at(const std::string& uri, Position
   }
   if (!doc) return make_error(ErrorCode::kNotFound, "expected an open document, found none for " + uri);
   size_t offset = offset_of(*doc->text, pos, enc);
-  return builder_.build(*doc, offset, others(open, uri));
+  auto memo = memos_.find(uri);
+  ContextMemo copy = memo == memos_.end() ? ContextMemo{} : memo->second;  // explaining changes nothing
+  return builder_.build(*doc, offset, others(open, uri), &copy);
 }
 
 Result<AssistantCore::Ticket> AssistantCore::complete(const CompletionRequest& request, OnPartial on_partial,
@@ -198,7 +201,7 @@ Result<AssistantCore::Ticket> AssistantCore::complete(const CompletionRequest& r
   if (!doc) return make_error(ErrorCode::kInvalidArgument, "expected an open document, found none for " + request.uri);
   const std::string& text = *doc->text;
   size_t offset = offset_of(text, request.position, request.encoding);
-  PromptContext ctx = builder_.build(*doc, offset, others(open, request.uri));
+  PromptContext ctx = builder_.build(*doc, offset, others(open, request.uri), &memos_[request.uri]);
 
   auto job = std::make_shared<Job>();
   job->uri = request.uri;
@@ -237,6 +240,7 @@ Result<AssistantCore::Ticket> AssistantCore::complete(const CompletionRequest& r
   cj.priority = 10;
   cj.max_tokens = request.max_tokens > 0 ? request.max_tokens : options_.max_tokens;
   cj.time_budget = options_.time_budget;
+  cj.on_usage = request.on_usage;
   std::weak_ptr<Job> weak = job;
   auto handle = backend_->start(
       std::move(cj),

@@ -35,6 +35,9 @@ struct CompletionRequest {
   Position position;
   PositionEncoding encoding = PositionEncoding::kUtf16;
   int max_tokens = 0;  // 0: AssistantOptions::max_tokens
+  // Optional: the engine's account of this completion at its end, also when it was superseded or cancelled
+  // (CompletionJob::on_usage; it may come after on_done, on the backend's thread).
+  std::function<void(const CompletionUsage&)> on_usage;
 };
 
 struct CompletionOutcome {
@@ -100,6 +103,8 @@ class AssistantCore {
   // keep a core busy, so it happens at most every kReindexInterval while typing (and on save).
   static constexpr std::chrono::milliseconds kReindexInterval{500};
   std::map<std::string, std::chrono::steady_clock::time_point> reindexed_;
+  // Per document, the cache-stable layout's last context (ContextBuilder::build); protocol thread only.
+  mutable std::map<std::string, ContextMemo> memos_;
 
   mutable std::mutex mu_;  // guards jobs_, by_uri_ and finishing_; taken after a Job's lock, never before
   std::condition_variable idle_cv_;

@@ -17,6 +17,8 @@
 
 namespace latent::lsp {
 
+struct CompletionUsage;
+
 struct CompletionJob {
   FimPrompt fim;                  // the prompt's parts (a tokenizer backend encodes them with encode_fim)
   std::string prompt;             // render_fim(fim), the same prompt as text
@@ -30,13 +32,19 @@ struct CompletionJob {
   // the model's chat template; `prompt` then holds the DeepSeek-V3 rendering, for backends without a tokenizer.
   std::vector<ChatMessage> chat;
   std::string prefill;
+  // Optional: the engine's account of the job, whatever the end (also superseded and cancelled jobs, whose
+  // on_done may never come); called once, on the backend's thread, must not block.
+  std::function<void(const CompletionUsage&)> on_usage;
 };
 
 struct CompletionUsage {
   size_t prompt_tokens = 0;
+  size_t cached_tokens = 0;      // prompt tokens reused from the prefix cache (not prefilled)
   size_t completion_tokens = 0;
+  size_t forward_tokens = 0;     // tokens fed through the model (prefill + decode + verify)
   double milliseconds = 0;
-  std::string finish_reason;  // "stop", "length", "time", "cancelled"
+  double ttft_ms = 0;            // submit -> first token (0: none)
+  std::string finish_reason;     // "stop", "length", "time", "cancelled", "superseded"
 };
 
 class CompletionBackend {

@@ -16,6 +16,17 @@ size_t estimate_tokens(std::string_view text) {
   return std::max<size_t>((text.size() * 2 + 6) / 7, lines);
 }
 
+const char* prompt_layout_name(PromptLayout l) {
+  return l == PromptLayout::kWindow ? "window" : "stable";
+}
+
+bool parse_prompt_layout(std::string_view s, PromptLayout* out) {
+  if (s == "window") *out = PromptLayout::kWindow;
+  else if (s == "stable") *out = PromptLayout::kCacheStable;
+  else return false;
+  return true;
+}
+
 std::vector<std::string> words_of(std::string_view text) {
   std::vector<std::string> out;
   size_t i = 0;
@@ -77,7 +88,8 @@ size_t utf8_boundary(std::string_view text, size_t offset) {
 ContextBuilder::ContextBuilder(const WorkspaceIndex& index, ContextOptions options, TokenCounter counter)
     : index_(index), options_(options), counter_(std::move(counter)) {}
 
-PromptContext ContextBuilder::build(const Snapshot& doc, size_t cursor, const std::vector<const Snapshot*>& others) const {
+PromptContext ContextBuilder::build(const Snapshot& doc, size_t cursor, const std::vector<const Snapshot*>& others,
+                                    ContextMemo* memo) const {
   const std::string& text = *doc.text;
   cursor = std::min(cursor, text.size());
   PromptContext ctx;
@@ -121,151 +133,194 @@ PromptContext ContextBuilder::build(const Snapshot& doc, size_t cursor, const st
   // Unused suffix budget goes to the prefix, and the other way round.
   grow_prefix(prefix_budget + (suffix_budget - std::min(suffix_budget, suf_tokens)));
   grow_suffix(suffix_budget + (prefix_budget - std::min(prefix_budget, pre_tokens)));
+  const bool stable = options_.layout == PromptLayout::kCacheStable;
+  // Cache-stable: the window starts at the first line at or after pre_start whose number is a multiple of
+  // anchor_lines, so that it moves once every anchor_lines lines typed instead of with every line.
+  auto anchor_window = [&]() {
+    const size_t step = static_cast<size_t>(std::max(1, options_.anchor_lines));
+    const size_t cursor_ls = line_start_of(text, cursor);
+    if (pre_start >= cursor_ls) return;  // the cursor's line alone fills the budget
+    size_t line = line_of(text, pre_start);
+    size_t p = pre_start;
+    while (p < cursor_ls && (line % step != 0 || p != line_start_of(text, p))) {
+      size_t nl = text.find('\n', p);
+      p = nl + 1;
+      ++line;
+    }
+    if (p != pre_start) {
+      pre_start = p;
+      pre_tokens = count(std::string_view(text).substr(pre_start, cursor - pre_start));
+    }
+  };
 
   // ---- candidates from outside the window
   std::vector<ContextItem> candidates;
-  auto in_window = [&](size_t b, size_t e) { return b >= pre_start && e <= suf_end; };
   uint32_t cursor_line = line_of(text, cursor);
+  // Byte offset of the start of 0-based line `l` (<= the cursor's line).
+  auto line_start = [&](uint32_t l) {
+    size_t p = line_start_of(text, cursor);
+    for (uint32_t k = cursor_line; k > l && p > 0; --k) p = line_start_of(text, p - 1);
+    return p;
+  };
+  if (stable) anchor_window();
+  auto in_window = [&](size_t b, size_t e) { return b >= pre_start && e <= suf_end; };
 
-  // Scopes: look from the last non-blank byte before the cursor (a blank line after a Python body is outside it).
-  size_t probe = cursor;
-  while (probe > 0 && std::isspace(static_cast<unsigned char>(text[probe - 1]))) --probe;
-  if (probe > 0) --probe;
-  for (const auto& scope : enclosing_scopes(doc.tree, text, static_cast<uint32_t>(probe))) {
-    if (scope.start_byte >= pre_start) continue;  // visible in the prefix already
-    ContextItem it;
-    it.kind = "scope";
-    it.path = ctx.path;
-    it.line = scope.line;
-    size_t ls = line_start_of(text, scope.start_byte);
-    it.text = text.substr(ls, scope.start_byte - ls) + scope.text;
-    it.score = 1.0;
-    it.reason = "encloses the cursor (line " + std::to_string(scope.line + 1) + ")";
-    candidates.push_back(std::move(it));
-  }
-  size_t n_imports = 0;
-  for (const auto& imp : imports(doc.tree, text)) {
-    if (in_window(imp.start_byte, imp.end_byte)) continue;
-    if (++n_imports > options_.max_imports) break;
-    ContextItem it;
-    it.kind = "import";
-    it.path = ctx.path;
-    it.line = imp.line;
-    it.text = imp.text;
-    it.score = 0.9;
-    it.reason = "import of the current file";
-    candidates.push_back(std::move(it));
-  }
-
-  // Identifiers near the cursor, closest first.
-  size_t hood_start = cursor;
-  for (int l = 0; l <= options_.neighbourhood_lines && hood_start > 0; ++l) hood_start = line_start_of(text, hood_start - 1);
-  size_t hood_end = text.find('\n', cursor);
-  hood_end = hood_end == std::string::npos ? text.size() : hood_end;
-  std::string_view hood = std::string_view(text).substr(hood_start, hood_end - hood_start);
-  std::vector<std::string> hood_words = words_of(hood);
-  {
-    std::vector<std::string> ordered;
-    std::set<std::string> seen;
-    for (auto it = hood_words.rbegin(); it != hood_words.rend(); ++it) {
-      if (seen.insert(*it).second) ordered.push_back(*it);
-    }
-    size_t rank = 0, n_defs = 0;
-    for (const auto& name : ordered) {
-      if (n_defs >= options_.max_definitions * 2) break;
-      auto symbols = index_.lookup(name);
-      size_t per_name = 0;
-      for (const auto& s : symbols) {
-        if (s.path == doc.path && (in_window(s.start_byte, s.end_byte) ||
-                                   (s.start_byte <= cursor && cursor <= s.end_byte) ||
-                                   (s.start_byte >= pre_start && s.start_byte < suf_end))) {
-          continue;  // its text is in the window, or it is the definition being written
-        }
-        if (++per_name > 2) break;
-        ContextItem it;
-        it.kind = "definition";
-        it.path = index_.relative_path(s.path);
-        it.line = s.line;
-        it.text = s.preview.empty() ? s.signature : s.preview;
-        it.score = 1.0 / (1.0 + static_cast<double>(rank));
-        it.reason = "'" + name + "' is used near the cursor; " + symbol_kind_name(s.kind) + " defined at " +
-                    it.path + ":" + std::to_string(s.line + 1);
-        candidates.push_back(std::move(it));
-        ++n_defs;
-      }
-      if (!symbols.empty()) ++rank;
-    }
-  }
-
-  // Snippets from other files, by Jaccard similarity to the neighbourhood.
-  {
-    std::vector<std::string> query = unique_sorted(hood_words);
-    struct Best { double score = 0; size_t begin = 0, end = 0; uint32_t line = 0; };
-    std::vector<std::pair<const Snapshot*, Best>> best;
-    for (const Snapshot* other : others) {
-      if (!other || other->uri == doc.uri) continue;
-      const std::string& t = *other->text;
-      std::vector<size_t> starts = {0};
-      for (size_t i = 0; i < t.size(); ++i) if (t[i] == '\n' && i + 1 < t.size()) starts.push_back(i + 1);
-      Best b;
-      int step = std::max(1, options_.snippet_lines / 2);
-      for (size_t l = 0; l < starts.size(); l += static_cast<size_t>(step)) {
-        size_t e_line = std::min(starts.size(), l + static_cast<size_t>(options_.snippet_lines));
-        size_t begin = starts[l];
-        size_t end = e_line < starts.size() ? starts[e_line] : t.size();
-        double s = jaccard(query, unique_sorted(words_of(std::string_view(t).substr(begin, end - begin))));
-        if (s > b.score) b = Best{s, begin, end, static_cast<uint32_t>(l)};
-        if (e_line == starts.size()) break;
-      }
-      if (b.score > 0) best.push_back({other, b});
-    }
-    std::sort(best.begin(), best.end(), [](const auto& a, const auto& b) { return a.second.score > b.second.score; });
-    for (size_t i = 0; i < best.size(); ++i) {
-      const auto& [other, b] = best[i];
-      ContextItem it;
-      it.kind = "snippet";
-      it.path = index_.relative_path(other->path);
-      it.line = b.line;
-      it.text = other->text->substr(b.begin, b.end - b.begin);
-      while (!it.text.empty() && it.text.back() == '\n') it.text.pop_back();
-      it.score = b.score;
-      it.reason = "similar to the lines before the cursor (Jaccard " + std::to_string(b.score).substr(0, 5) + ")";
-      if (b.score < options_.min_similarity) {
-        it.reason += "; below the threshold " + std::to_string(options_.min_similarity).substr(0, 5);
-      } else if (i >= options_.max_snippets) {
-        it.reason += "; beyond the " + std::to_string(options_.max_snippets) + " best";
-      }
-      candidates.push_back(std::move(it));
-    }
-  }
-
-  // ---- pack by priority: scopes, imports, definitions, snippets; within a kind by score
-  auto priority = [](const std::string& k) { return k == "scope" ? 0 : k == "import" ? 1 : k == "definition" ? 2 : 3; };
-  std::stable_sort(candidates.begin(), candidates.end(), [&](const ContextItem& a, const ContextItem& b) {
-    if (priority(a.kind) != priority(b.kind)) return priority(a.kind) < priority(b.kind);
-    if (a.kind == "import" || a.kind == "scope") return a.line < b.line;
-    return a.score > b.score;
-  });
+  // Cache-stable: the context chosen for this document is kept while the search's anchor line stays the same
+  // (re-indexing the document as it is typed would otherwise reshuffle it), unless the window has grown into
+  // the extras' share of the budget.
+  const uint32_t hood_line =
+      stable ? cursor_line - cursor_line % static_cast<uint32_t>(std::max(1, options_.anchor_lines / 4)) : cursor_line;
   size_t header_tokens = count(ctx.path) + 2;
   size_t used = pre_tokens + suf_tokens + header_tokens;
-  size_t kept_snippets = 0, kept_definitions = 0;
-  for (auto& c : candidates) {
-    c.tokens = count(c.text) + 1;
-    if (c.kind == "snippet" && (c.score < options_.min_similarity || kept_snippets >= options_.max_snippets)) continue;
-    if (c.kind == "definition" && kept_definitions >= options_.max_definitions) {
-      c.reason += "; dropped: beyond the " + std::to_string(options_.max_definitions) + " nearest definitions";
-      continue;
+  bool reuse = stable && memo && memo->uri == doc.uri && memo->hood_line == hood_line && memo->budget == budget &&
+               used + memo->extras_tokens <= budget;
+  if (reuse) {
+    candidates = memo->items;
+    used += memo->extras_tokens;
+  } else {
+    // Scopes: look from the last non-blank byte before the cursor (a blank line after a Python body is outside it).
+    size_t probe = cursor;
+    while (probe > 0 && std::isspace(static_cast<unsigned char>(text[probe - 1]))) --probe;
+    if (probe > 0) --probe;
+    for (const auto& scope : enclosing_scopes(doc.tree, text, static_cast<uint32_t>(probe))) {
+      if (scope.start_byte >= pre_start) continue;  // visible in the prefix already
+      ContextItem it;
+      it.kind = "scope";
+      it.path = ctx.path;
+      it.line = scope.line;
+      size_t ls = line_start_of(text, scope.start_byte);
+      it.text = text.substr(ls, scope.start_byte - ls) + scope.text;
+      it.score = 1.0;
+      it.reason = "encloses the cursor (line " + std::to_string(scope.line + 1) + ")";
+      candidates.push_back(std::move(it));
     }
-    size_t file_header = c.path == ctx.path ? 0 : count(c.path) + 2;
-    if (used + c.tokens + file_header > budget) {
-      c.reason += "; dropped: over the budget (" + std::to_string(c.tokens) + " tokens, " +
-                  std::to_string(budget - std::min(budget, used)) + " left)";
-      continue;
+    size_t n_imports = 0;
+    for (const auto& imp : imports(doc.tree, text)) {
+      if (in_window(imp.start_byte, imp.end_byte)) continue;
+      if (++n_imports > options_.max_imports) break;
+      ContextItem it;
+      it.kind = "import";
+      it.path = ctx.path;
+      it.line = imp.line;
+      it.text = imp.text;
+      it.score = 0.9;
+      it.reason = "import of the current file";
+      candidates.push_back(std::move(it));
     }
-    c.included = true;
-    used += c.tokens + file_header;
-    if (c.kind == "snippet") ++kept_snippets;
-    if (c.kind == "definition") ++kept_definitions;
+
+    // Identifiers near the cursor, closest first. Cache-stable: from whole lines before an anchor that moves every
+    // few lines, so that the context (which precedes the window in the prompt) does not change per keystroke.
+    size_t hood_anchor = stable ? line_start(hood_line) : cursor;
+    size_t hood_start = hood_anchor;
+    for (int l = 0; l <= options_.neighbourhood_lines && hood_start > 0; ++l) hood_start = line_start_of(text, hood_start - 1);
+    size_t hood_end = stable ? hood_anchor : text.find('\n', cursor);
+    hood_end = hood_end == std::string::npos ? text.size() : hood_end;
+    std::string_view hood = std::string_view(text).substr(hood_start, hood_end - hood_start);
+    std::vector<std::string> hood_words = words_of(hood);
+    {
+      std::vector<std::string> ordered;
+      std::set<std::string> seen;
+      for (auto it = hood_words.rbegin(); it != hood_words.rend(); ++it) {
+        if (seen.insert(*it).second) ordered.push_back(*it);
+      }
+      size_t rank = 0, n_defs = 0;
+      for (const auto& name : ordered) {
+        if (n_defs >= options_.max_definitions * 2) break;
+        auto symbols = index_.lookup(name);
+        size_t per_name = 0;
+        for (const auto& s : symbols) {
+          if (s.path == doc.path && (in_window(s.start_byte, s.end_byte) ||
+                                     (s.start_byte <= cursor && cursor <= s.end_byte) ||
+                                     (s.start_byte >= pre_start && s.start_byte < suf_end))) {
+            continue;  // its text is in the window, or it is the definition being written
+          }
+          if (++per_name > 2) break;
+          ContextItem it;
+          it.kind = "definition";
+          it.path = index_.relative_path(s.path);
+          it.line = s.line;
+          it.text = s.preview.empty() ? s.signature : s.preview;
+          it.score = 1.0 / (1.0 + static_cast<double>(rank));
+          it.reason = "'" + name + "' is used near the cursor; " + symbol_kind_name(s.kind) + " defined at " +
+                      it.path + ":" + std::to_string(s.line + 1);
+          candidates.push_back(std::move(it));
+          ++n_defs;
+        }
+        if (!symbols.empty()) ++rank;
+      }
+    }
+
+    // Snippets from other files, by Jaccard similarity to the neighbourhood.
+    {
+      std::vector<std::string> query = unique_sorted(hood_words);
+      struct Best { double score = 0; size_t begin = 0, end = 0; uint32_t line = 0; };
+      std::vector<std::pair<const Snapshot*, Best>> best;
+      for (const Snapshot* other : others) {
+        if (!other || other->uri == doc.uri) continue;
+        const std::string& t = *other->text;
+        std::vector<size_t> starts = {0};
+        for (size_t i = 0; i < t.size(); ++i) if (t[i] == '\n' && i + 1 < t.size()) starts.push_back(i + 1);
+        Best b;
+        int step = std::max(1, options_.snippet_lines / 2);
+        for (size_t l = 0; l < starts.size(); l += static_cast<size_t>(step)) {
+          size_t e_line = std::min(starts.size(), l + static_cast<size_t>(options_.snippet_lines));
+          size_t begin = starts[l];
+          size_t end = e_line < starts.size() ? starts[e_line] : t.size();
+          double s = jaccard(query, unique_sorted(words_of(std::string_view(t).substr(begin, end - begin))));
+          if (s > b.score) b = Best{s, begin, end, static_cast<uint32_t>(l)};
+          if (e_line == starts.size()) break;
+        }
+        if (b.score > 0) best.push_back({other, b});
+      }
+      std::sort(best.begin(), best.end(), [](const auto& a, const auto& b) { return a.second.score > b.second.score; });
+      for (size_t i = 0; i < best.size(); ++i) {
+        const auto& [other, b] = best[i];
+        ContextItem it;
+        it.kind = "snippet";
+        it.path = index_.relative_path(other->path);
+        it.line = b.line;
+        it.text = other->text->substr(b.begin, b.end - b.begin);
+        while (!it.text.empty() && it.text.back() == '\n') it.text.pop_back();
+        it.score = b.score;
+        it.reason = "similar to the lines before the cursor (Jaccard " + std::to_string(b.score).substr(0, 5) + ")";
+        if (b.score < options_.min_similarity) {
+          it.reason += "; below the threshold " + std::to_string(options_.min_similarity).substr(0, 5);
+        } else if (i >= options_.max_snippets) {
+          it.reason += "; beyond the " + std::to_string(options_.max_snippets) + " best";
+        }
+        candidates.push_back(std::move(it));
+      }
+    }
+
+    // ---- pack by priority: scopes, imports, definitions, snippets; within a kind by score
+    auto priority = [](const std::string& k) { return k == "scope" ? 0 : k == "import" ? 1 : k == "definition" ? 2 : 3; };
+    std::stable_sort(candidates.begin(), candidates.end(), [&](const ContextItem& a, const ContextItem& b) {
+      if (priority(a.kind) != priority(b.kind)) return priority(a.kind) < priority(b.kind);
+      if (a.kind == "import" || a.kind == "scope") return a.line < b.line;
+      return a.score > b.score;
+    });
+    size_t kept_snippets = 0, kept_definitions = 0;
+    for (auto& c : candidates) {
+      c.tokens = count(c.text) + 1;
+      if (c.kind == "snippet" && (c.score < options_.min_similarity || kept_snippets >= options_.max_snippets)) continue;
+      if (c.kind == "definition" && kept_definitions >= options_.max_definitions) {
+        c.reason += "; dropped: beyond the " + std::to_string(options_.max_definitions) + " nearest definitions";
+        continue;
+      }
+      size_t file_header = c.path == ctx.path ? 0 : count(c.path) + 2;
+      if (used + c.tokens + file_header > budget) {
+        c.reason += "; dropped: over the budget (" + std::to_string(c.tokens) + " tokens, " +
+                    std::to_string(budget - std::min(budget, used)) + " left)";
+        continue;
+      }
+      c.included = true;
+      used += c.tokens + file_header;
+      if (c.kind == "snippet") ++kept_snippets;
+      if (c.kind == "definition") ++kept_definitions;
+    }
+    if (stable && memo) {
+      *memo = ContextMemo{doc.uri, hood_line, budget, candidates, used - (pre_tokens + suf_tokens + header_tokens)};
+    }
   }
   // Whatever the extras left over widens the window.
   if (used < budget) {
@@ -273,7 +328,8 @@ PromptContext ContextBuilder::build(const Snapshot& doc, size_t cursor, const st
     size_t before = pre_tokens + suf_tokens;
     grow_prefix(pre_tokens + spare * 3 / 4);
     grow_suffix(suf_tokens + (spare - std::min(spare, pre_tokens + suf_tokens - before)));
-    used += pre_tokens + suf_tokens - before;
+    if (stable) anchor_window();
+    used = used + pre_tokens + suf_tokens - before;
   }
   for (auto& c : candidates) {  // the widened window may now show what an item repeats
     if (c.included && c.path == ctx.path && (c.kind == "import" || c.kind == "scope")) {
@@ -290,6 +346,20 @@ PromptContext ContextBuilder::build(const Snapshot& doc, size_t cursor, const st
   // ---- render
   ctx.prefix = text.substr(pre_start, cursor - pre_start);
   ctx.suffix = text.substr(cursor, suf_end - cursor);
+  // Cache-stable: only the near suffix follows the hole; the far one goes before the current file's header, as
+  // context from the current file (it does not change while the user types before it).
+  std::string far_suffix;
+  std::string near_suffix = ctx.suffix;
+  if (stable) {
+    size_t e = cursor;
+    for (int l = 0; l <= options_.near_suffix_lines && e < suf_end; ++l) {
+      size_t nl = text.find('\n', e);
+      e = nl == std::string::npos || nl + 1 > suf_end ? suf_end : nl + 1;
+    }
+    near_suffix = text.substr(cursor, e - cursor);
+    far_suffix = text.substr(e, suf_end - e);
+    while (!far_suffix.empty() && far_suffix.back() == '\n') far_suffix.pop_back();
+  }
   std::vector<FimFile> files;
   std::map<std::string, size_t> file_index;
   // Lowest priority first, so that the most relevant context sits closest to the cursor.
@@ -313,7 +383,8 @@ PromptContext ContextBuilder::build(const Snapshot& doc, size_t cursor, const st
   for (const auto& c : candidates) {
     if (c.included && c.path == ctx.path && c.kind == "scope") header += c.text + "\n";
   }
-  ctx.fim = make_fim(std::move(files), ctx.path, header, ctx.prefix, ctx.suffix);
+  if (!far_suffix.empty()) files.push_back(FimFile{ctx.path, far_suffix});
+  ctx.fim = make_fim(std::move(files), ctx.path, header, ctx.prefix, near_suffix);
   ctx.prompt = render_fim(ctx.fim);
   ctx.prompt_tokens = used;
 

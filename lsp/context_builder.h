@@ -21,7 +21,26 @@ namespace latent::lsp {
 using TokenCounter = std::function<size_t(std::string_view)>;
 size_t estimate_tokens(std::string_view text);  // ~3.5 bytes per token for code, at least 1 per line
 
+// How the prompt is laid out around the cursor.
+//   kWindow:      the prefix window ends at the cursor and starts wherever the budget allows (it slides with
+//                 every line typed); the whole suffix window follows the hole; the context search looks at
+//                 the cursor's own line. Every keystroke changes most of the prompt's token sequence after the
+//                 first line that moved.
+//   kCacheStable: what stays the same while the user types comes first and what changes with each keystroke
+//                 last, so that the engine's prefix cache reuses all but the last few tokens: the prefix window
+//                 starts at a line that is a multiple of `anchor_lines` (it moves every anchor_lines lines,
+//                 not every line), the suffix after the hole is only the rest of the cursor's line and the next
+//                 `near_suffix_lines` lines (the rest of the window goes earlier, as context from the current
+//                 file), and the context search reads the lines before the last multiple of
+//                 `anchor_lines / 4` lines (not the line being typed).
+enum class PromptLayout { kWindow, kCacheStable };
+const char* prompt_layout_name(PromptLayout l);
+bool parse_prompt_layout(std::string_view s, PromptLayout* out);
+
 struct ContextOptions {
+  PromptLayout layout = PromptLayout::kCacheStable;
+  int anchor_lines = 32;
+  int near_suffix_lines = 2;
   size_t budget_tokens = 2048;   // the whole prompt, special tokens aside
   double window_share = 0.7;     // of the budget for the prefix+suffix window; the rest for other context
   double prefix_share = 0.75;    // of the window for the prefix (the suffix gets the rest)
@@ -55,12 +74,24 @@ struct PromptContext {
   std::vector<ContextItem> items;
 };
 
+// What the cache-stable layout remembers of a document's last context (see ContextBuilder::build).
+struct ContextMemo {
+  std::string uri;
+  uint32_t hood_line = 0;            // the context search's anchor line
+  size_t budget = 0;
+  std::vector<ContextItem> items;    // the candidates, `included` as packed
+  size_t extras_tokens = 0;          // tokens of the included items
+};
+
 class ContextBuilder {
  public:
   ContextBuilder(const WorkspaceIndex& index, ContextOptions options = {}, TokenCounter counter = nullptr);
 
-  // `others`: open documents and recently edited files other than `doc`, most recent first.
-  PromptContext build(const Snapshot& doc, size_t cursor_offset, const std::vector<const Snapshot*>& others) const;
+  // `others`: open documents and recently edited files other than `doc`, most recent first. `memo` (optional,
+  // cache-stable layout only): the document's last context, reused while the search's anchor line is the same
+  // (so that the context before the window does not change per keystroke), and updated.
+  PromptContext build(const Snapshot& doc, size_t cursor_offset, const std::vector<const Snapshot*>& others,
+                      ContextMemo* memo = nullptr) const;
 
   const ContextOptions& options() const { return options_; }
   void set_options(const ContextOptions& options) { options_ = options; }

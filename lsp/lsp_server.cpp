@@ -32,6 +32,10 @@ LspServer::LspServer(Transport& transport, AssistantCore& core, LspServerOptions
     : transport_(transport), core_(core), options_(std::move(options)) {}
 
 LspServer::~LspServer() {
+  if (usage_) {
+    std::lock_guard<std::mutex> lock(usage_->mu);
+    usage_->transport = nullptr;
+  }
   if (status_subscription_ != 0) options_.status->unsubscribe(status_subscription_);
   std::vector<AssistantCore::Ticket> tickets;
   {
@@ -195,6 +199,11 @@ RpcResult LspServer::initialize(const Json& params) {
   // initializationOptions.latent.context: {budgetTokens, windowShare, prefixShare, maxSnippets, maxDefinitions}
   if (auto io = params.find("initializationOptions"); io != params.end() && io->is_object()) {
     max_tokens_ = max_tokens_from(io->value("maxTokens", Json()), 0);
+    const Json& latent = io->value("latent", Json::object());
+    if (auto u = latent.find("usage"); latent.is_object() && u != latent.end() && u->is_boolean() && u->get<bool>()) {
+      usage_ = std::make_shared<UsageSink>();
+      usage_->transport = &transport_;
+    }
     const Json& ctx = io->value("latent", Json::object()).value("context", Json::object());
     if (ctx.is_object()) {
       ContextOptions o = core_.context_options();
@@ -275,6 +284,22 @@ void LspServer::inline_completion(const Json& params, const Json& id) {
   // Per request: params.latent.maxTokens (the VS Code extension's setting), else the session's.
   req.max_tokens = max_tokens_from(params.value("latent", Json::object()).value("maxTokens", Json()), max_tokens_);
   Json token = params.contains("partialResultToken") ? params["partialResultToken"] : Json();
+  if (usage_) {
+    req.on_usage = [sink = usage_, id, token, uri = req.uri](const CompletionUsage& u) {
+      std::lock_guard<std::mutex> lock(sink->mu);
+      if (!sink->transport) return;
+      sink->transport->notify("latent/usage", Json{{"id", id},
+                                                   {"partialResultToken", token},
+                                                   {"uri", uri},
+                                                   {"promptTokens", u.prompt_tokens},
+                                                   {"cachedTokens", u.cached_tokens},
+                                                   {"completionTokens", u.completion_tokens},
+                                                   {"forwardTokens", u.forward_tokens},
+                                                   {"ttftMs", u.ttft_ms},
+                                                   {"totalMs", u.milliseconds},
+                                                   {"finishReason", u.finish_reason}});
+    };
+  }
   std::string key = id.dump();
   {
     std::lock_guard<std::mutex> lock(mu_);

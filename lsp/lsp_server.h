@@ -10,9 +10,13 @@
 // and finally answers the request with an InlineCompletionList. After `initialized` the server sends
 // latent/status {state: "loading" | "ready" | "error", progress?, message} (loading: the model is being read into
 // memory, progress 0..1, while completions already work; error: no model is loaded).
+// With initializationOptions.latent.usage = true, every completion's engine account follows its end as
+// latent/usage {id, partialResultToken, uri, promptTokens, cachedTokens, completionTokens, forwardTokens, ttftMs, totalMs,
+// finishReason} (also for superseded and cancelled ones: what benchmarks need to count wasted work).
 //
 // Thread-safety: message handlers run on the transport's loop thread; completion callbacks on the backend's.
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 
@@ -70,6 +74,13 @@ class LspServer : public MessageHandler {
   PositionEncoding encoding_ = PositionEncoding::kUtf16;
 
   uint64_t status_subscription_ = 0;  // in options_.status, 0: none
+  // latent/usage goes through this from the engine thread, possibly after the server is gone: the destructor
+  // clears `transport` under the lock.
+  struct UsageSink {
+    std::mutex mu;
+    Transport* transport = nullptr;
+  };
+  std::shared_ptr<UsageSink> usage_;  // null: the client did not ask for latent/usage
   std::mutex mu_;  // guards inflight_
   std::map<std::string, AssistantCore::Ticket> inflight_;  // request id (as JSON text) -> ticket
   std::unique_ptr<agent::AgentProtocol> agent_;  // made at the first latent/agent/* call (after initialize)

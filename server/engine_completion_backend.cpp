@@ -119,27 +119,36 @@ lsp::CompletionBackend::Handle EngineCompletionBackend::start(lsp::CompletionJob
   auto done = std::make_shared<OnDone>(std::move(on_done));  // also answers a failed submit below
   // The callback may run after this backend is gone (a cancelled request's last event, at shutdown): it holds
   // the host, whose engine thread is the one calling it, and nothing of the backend.
-  req.on_event = [host = &host_, on_delta = std::move(on_delta), done, t0, m = m_](const Event& e) {
+  req.on_event = [host = &host_, on_delta = std::move(on_delta), done, t0, m = m_,
+                  on_usage = std::move(job.on_usage)](const Event& e) {
     const OnDone& on_done = *done;
     if (m && e.kind != Event::Kind::kToken) m->done(e);
+    auto usage_of = [&](const Event& ev) {
+      lsp::CompletionUsage u;
+      u.prompt_tokens = static_cast<size_t>(ev.usage.prompt_tokens);
+      u.cached_tokens = static_cast<size_t>(ev.usage.cached_tokens);
+      u.completion_tokens = static_cast<size_t>(ev.usage.completion_tokens);
+      u.forward_tokens = static_cast<size_t>(ev.usage.forward_tokens);
+      u.ttft_ms = ev.timings.ttft_ms;
+      u.milliseconds = ev.timings.total_ms > 0
+                           ? ev.timings.total_ms
+                           : std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      u.finish_reason = ev.kind == Event::Kind::kError ? "error" : finish_reason_name(ev.finish);
+      return u;
+    };
     switch (e.kind) {
       case Event::Kind::kToken:
         if (!e.text.empty()) on_delta(e.text);
         return;
       case Event::Kind::kDone: {
         host->sample();  // engine thread: refresh the /metrics snapshot
+        if (on_usage) on_usage(usage_of(e));
         if (e.finish == FinishReason::kCancelled || e.finish == FinishReason::kSuperseded ||
             e.finish == FinishReason::kPreempted) {
           on_done(make_error(ErrorCode::kCancelled, std::string("engine: ") + finish_reason_name(e.finish)));
           return;
         }
-        lsp::CompletionUsage u;
-        u.prompt_tokens = static_cast<size_t>(e.usage.prompt_tokens);
-        u.completion_tokens = static_cast<size_t>(e.usage.completion_tokens);
-        u.milliseconds = e.timings.total_ms > 0
-                             ? e.timings.total_ms
-                             : std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-        u.finish_reason = finish_reason_name(e.finish);
+        lsp::CompletionUsage u = usage_of(e);
         LATENT_LOG_DEBUG("completion: %d prompt tokens (%d cached), %d generated, ttft %.1f ms, total %.1f ms (%s)",
                          e.usage.prompt_tokens, e.usage.cached_tokens, e.usage.completion_tokens, e.timings.ttft_ms,
                          e.timings.total_ms, u.finish_reason.c_str());
@@ -147,6 +156,7 @@ lsp::CompletionBackend::Handle EngineCompletionBackend::start(lsp::CompletionJob
         return;
       }
       case Event::Kind::kError:
+        if (on_usage) on_usage(usage_of(e));
         on_done(e.error);
         return;
     }

@@ -53,6 +53,10 @@ const std::vector<latent::cli::OptionSpec> kOptions = latent::cli::with_parallel
     {"max-pending", "N", "completion requests in flight per connection", "16"},
     {"context-tokens", "N", "prompt budget for a completion's context", "2048"},
     {"cache-mb", "N", "latent (KV) cache size in MiB", "256"},
+    {"prompt-layout", "LAYOUT", "completion prompt layout: stable (what changes per keystroke last, for the "
+                                "prefix cache) or window (the layout before 2026-12; for comparisons)", "stable"},
+    {"completion-budget-ms", "N", "most time a ghost-text completion may take before it ends with what it has",
+     "3000"},
     {"spec", "MODE", "speculative decoding (LSP completions and HTTP API): none, mtp, ngram or auto", "none"},
     {"test-backend", "", "protocol tests only: stream a scripted completion (\"a + b\") instead of running a model; a document containing \"latent-test: hold after the first piece\" streams \"a\" and waits to be cancelled", ""},
     {"test-agent-script", "FILE", "agent tests only: answer agent turns from a fixed transcript ({\"turns\": [...]}) "
@@ -197,12 +201,19 @@ int main(int argc, char** argv) {
   auto max_pending = args->get_int("max-pending", 16);
   auto context_tokens = args->get_int("context-tokens", 2048);
   auto cache_mb = args->get_int("cache-mb", 256);
-  for (auto* r : {&max_message, &max_pending, &context_tokens, &cache_mb}) {
+  auto budget_ms = args->get_int("completion-budget-ms", 3000);
+  for (auto* r : {&max_message, &max_pending, &context_tokens, &cache_mb, &budget_ms}) {
     if (!r->ok() || **r <= 0) {
       std::fprintf(stderr, "latentd: expected positive integers for --max-message-bytes, --max-pending, "
-                           "--context-tokens and --cache-mb\n");
+                           "--context-tokens, --cache-mb and --completion-budget-ms\n");
       return 2;
     }
+  }
+  latent::lsp::PromptLayout layout = latent::lsp::PromptLayout::kCacheStable;
+  if (args->has("prompt-layout") && !latent::lsp::parse_prompt_layout(args->get("prompt-layout"), &layout)) {
+    std::fprintf(stderr, "latentd: --prompt-layout: expected stable or window, found '%s'\n",
+                 args->get("prompt-layout").c_str());
+    return 2;
   }
 
   auto parallel = latent::cli::parse_parallel(*args);
@@ -275,6 +286,8 @@ int main(int argc, char** argv) {
 
   latent::lsp::AssistantOptions core_options;
   core_options.context.budget_tokens = static_cast<size_t>(*context_tokens);
+  core_options.context.layout = layout;
+  core_options.time_budget = std::chrono::milliseconds(*budget_ms);
   latent::lsp::LspServerOptions lsp_options;
   lsp_options.max_pending_requests = static_cast<size_t>(*max_pending);
   lsp_options.version = LATENT_VERSION;
