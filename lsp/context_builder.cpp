@@ -151,23 +151,34 @@ PromptContext ContextBuilder::build(const Snapshot& doc, size_t cursor, const st
       pre_start = p;
       pre_tokens = count(std::string_view(text).substr(pre_start, cursor - pre_start));
     }
+    // The suffix window ends where the number of lines left in the file is a multiple of anchor_lines / 4: lines
+    // typed above it do not move it, and its size does not follow the prefix's from keystroke to keystroke.
+    if (suf_end < text.size()) {
+      size_t left = static_cast<size_t>(std::count(text.begin() + static_cast<long>(suf_end), text.end(), '\n'));
+      size_t line_end = text.find('\n', cursor);  // the rest of the cursor's line always stays
+      line_end = line_end == std::string::npos ? text.size() : line_end + 1;
+      size_t e = suf_end;
+      const size_t suffix_step = std::max<size_t>(1, step / 4);  // the suffix window is smaller
+      while (e > line_end && left % suffix_step != 0) {
+        e = line_start_of(text, e - 1);
+        ++left;
+      }
+      if (e != suf_end) {
+        suf_end = std::max(e, line_end);
+        suf_tokens = count(std::string_view(text).substr(cursor, suf_end - cursor));
+      }
+    }
   };
 
   // ---- candidates from outside the window
   std::vector<ContextItem> candidates;
   uint32_t cursor_line = line_of(text, cursor);
-  // Byte offset of the start of 0-based line `l` (<= the cursor's line).
-  auto line_start = [&](uint32_t l) {
-    size_t p = line_start_of(text, cursor);
-    for (uint32_t k = cursor_line; k > l && p > 0; --k) p = line_start_of(text, p - 1);
-    return p;
-  };
   if (stable) anchor_window();
   auto in_window = [&](size_t b, size_t e) { return b >= pre_start && e <= suf_end; };
 
-  // Cache-stable: the context chosen for this document is kept while the search's anchor line stays the same
-  // (re-indexing the document as it is typed would otherwise reshuffle it), unless the window has grown into
-  // the extras' share of the budget.
+  // Cache-stable: the context chosen for this document is kept while the cursor stays within the same group of
+  // anchor_lines / 4 lines (every identifier typed, and re-indexing the document as it is typed, would otherwise
+  // reshuffle it with each keystroke), unless the window has grown into the extras' share of the budget.
   const uint32_t hood_line =
       stable ? cursor_line - cursor_line % static_cast<uint32_t>(std::max(1, options_.anchor_lines / 4)) : cursor_line;
   size_t header_tokens = count(ctx.path) + 2;
@@ -208,12 +219,10 @@ PromptContext ContextBuilder::build(const Snapshot& doc, size_t cursor, const st
       candidates.push_back(std::move(it));
     }
 
-    // Identifiers near the cursor, closest first. Cache-stable: from whole lines before an anchor that moves every
-    // few lines, so that the context (which precedes the window in the prompt) does not change per keystroke.
-    size_t hood_anchor = stable ? line_start(hood_line) : cursor;
-    size_t hood_start = hood_anchor;
+    // Identifiers near the cursor, closest first.
+    size_t hood_start = cursor;
     for (int l = 0; l <= options_.neighbourhood_lines && hood_start > 0; ++l) hood_start = line_start_of(text, hood_start - 1);
-    size_t hood_end = stable ? hood_anchor : text.find('\n', cursor);
+    size_t hood_end = text.find('\n', cursor);
     hood_end = hood_end == std::string::npos ? text.size() : hood_end;
     std::string_view hood = std::string_view(text).substr(hood_start, hood_end - hood_start);
     std::vector<std::string> hood_words = words_of(hood);

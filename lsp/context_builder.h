@@ -31,8 +31,8 @@ size_t estimate_tokens(std::string_view text);  // ~3.5 bytes per token for code
 //                 starts at a line that is a multiple of `anchor_lines` (it moves every anchor_lines lines,
 //                 not every line), the suffix after the hole is only the rest of the cursor's line and the next
 //                 `near_suffix_lines` lines (the rest of the window goes earlier, as context from the current
-//                 file), and the context search reads the lines before the last multiple of
-//                 `anchor_lines / 4` lines (not the line being typed).
+//                 file), and the context found for a document (definitions, snippets, scopes) is kept while the
+//                 cursor stays in the same group of `anchor_lines / 4` lines (ContextMemo).
 enum class PromptLayout { kWindow, kCacheStable };
 const char* prompt_layout_name(PromptLayout l);
 bool parse_prompt_layout(std::string_view s, PromptLayout* out);
@@ -77,7 +77,7 @@ struct PromptContext {
 // What the cache-stable layout remembers of a document's last context (see ContextBuilder::build).
 struct ContextMemo {
   std::string uri;
-  uint32_t hood_line = 0;            // the context search's anchor line
+  uint32_t hood_line = 0;            // the first line of the cursor's group of anchor_lines / 4 lines
   size_t budget = 0;
   std::vector<ContextItem> items;    // the candidates, `included` as packed
   size_t extras_tokens = 0;          // tokens of the included items

@@ -124,6 +124,80 @@ TEST(ContextBuilder, DefinitionFromOutsideTheWindowOfTheSameFile) {
   EXPECT_LT(at, c.prompt.find(c.prefix));
 }
 
+// Types one line, key by key, in the middle of a file bigger than the budget, re-indexing the document after
+// every key (as latentd does while typing) and building each prompt with the document's memo.
+struct TypedPrompts {
+  std::vector<std::string> prompts;
+  std::vector<std::string> typed;  // the line's text before the cursor at each key
+};
+
+TypedPrompts type_a_line(PromptLayout layout) {
+  std::string before, after;
+  before = "import math\n\ndef weight_of(item):\n    return item.weight * 2\n\n";
+  for (int i = 0; i < 120; ++i) before += "value_" + std::to_string(i) + " = weight_of(item_" + std::to_string(i) + ")\n";
+  before += "def total(items):\n    acc = 0\n";
+  for (int i = 0; i < 80; ++i) after += "tail_" + std::to_string(i) + " = math.sqrt(" + std::to_string(i) + ")\n";
+  const std::string line = "    acc = acc + weight_of(items[0]) * math.pi";
+  DocumentStore docs;
+  WorkspaceIndex index(IndexOptions{.background = false});
+  ContextOptions o;
+  o.layout = layout;
+  o.budget_tokens = 600;
+  ContextBuilder builder(index, o);
+  ContextMemo memo;
+  TypedPrompts out;
+  std::string typed;
+  EXPECT_TRUE(docs.open("file:///w/acc.py", "python", 1, before + "\n" + after).ok());
+  for (size_t k = 0; k <= line.size(); ++k) {
+    typed = line.substr(0, k);
+    std::string text = before + typed + "\n" + after;
+    EXPECT_TRUE(docs.close("file:///w/acc.py").ok());
+    EXPECT_TRUE(docs.open("file:///w/acc.py", "python", static_cast<int>(k) + 2, text).ok());
+    auto snap = docs.snapshot("file:///w/acc.py");
+    index.update_document(snap->path, *snap->language, snap->tree, *snap->text);
+    out.prompts.push_back(builder.build(*snap, before.size() + typed.size(), {}, &memo).prompt);
+    out.typed.push_back(typed);
+  }
+  return out;
+}
+
+size_t first_difference(const std::string& a, const std::string& b) {
+  size_t i = 0;
+  while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;
+  return i;
+}
+
+TEST(ContextBuilder, StableLayoutChangesOnlyTheTypedLineAndTheNearSuffix) {
+  TypedPrompts t = type_a_line(PromptLayout::kCacheStable);
+  const std::string hole(kFimHole);
+  for (size_t k = 1; k < t.prompts.size(); ++k) {
+    const std::string& p = t.prompts[k];
+    size_t line_at = p.find(hole) - t.typed[k].size();  // where the line being typed starts in the prompt
+    EXPECT_GE(first_difference(t.prompts[k - 1], p), line_at) << "key " << k << ":\n" << p;
+    // After the hole: the rest of the line and two more, not the whole suffix window.
+    std::string near = p.substr(p.find(hole) + hole.size());
+    EXPECT_LE(std::count(near.begin(), near.end(), '\n'), 3) << near;
+  }
+  // The far suffix is still in the prompt, before the window.
+  const std::string& last = t.prompts.back();
+  ASSERT_NE(last.find("tail_3 = math.sqrt(3)"), std::string::npos) << last;
+  EXPECT_LT(last.find("tail_3 = math.sqrt(3)"), last.find("def total(items):"));
+}
+
+TEST(ContextBuilder, WindowLayoutPutsTheWholeSuffixAfterTheHole) {
+  TypedPrompts t = type_a_line(PromptLayout::kWindow);
+  const std::string& last = t.prompts.back();
+  ASSERT_NE(last.find("tail_3 = math.sqrt(3)"), std::string::npos) << last;
+  EXPECT_GT(last.find("tail_3 = math.sqrt(3)"), last.find(kFimHole));
+  // And the cache-stable layout's guarantee does not hold for it: some key changes the prompt before the line.
+  size_t moved = 0;
+  for (size_t k = 1; k < t.prompts.size(); ++k) {
+    size_t line_at = t.prompts[k].find(kFimHole) - t.typed[k].size();
+    moved += first_difference(t.prompts[k - 1], t.prompts[k]) < line_at;
+  }
+  EXPECT_GT(moved, 0u);
+}
+
 TEST(ContextBuilder, TokenEstimateAndJaccard) {
   EXPECT_EQ(estimate_tokens(""), 0u);
   EXPECT_GE(estimate_tokens("\n\n\n"), 3u);

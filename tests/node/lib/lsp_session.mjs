@@ -6,9 +6,10 @@ import { rpc, until } from './lsp_client.mjs';
 
 const uri = 'file:///tmp/latent-node-test/main.py';
 
-export async function initialize(connection) {
+export async function initialize(connection, initializationOptions = undefined) {
   const init = await connection.sendRequest('initialize', {
     processId: process.pid, rootUri: null, capabilities: { general: { positionEncodings: ['utf-16'] } },
+    ...(initializationOptions ? { initializationOptions } : {}),
   });
   assert.equal(init.capabilities.inlineCompletionProvider, true);
   assert.equal(init.capabilities.positionEncoding, 'utf-16');
