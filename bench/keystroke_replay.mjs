@@ -3,11 +3,14 @@
 // extension in local mode starts it) with realistic gaps, typos and pauses, and every keystroke is handled as
 // the extension handles it: didChange, the running request cancelled ($/cancelRequest), the LRU with its
 // typed-ahead look-up, the adaptive debounce, then textDocument/inlineCompletion with a partialResultToken
-// whose $/progress carries the streamed text. The same trace is replayed once per prompt layout (latentd
-// --prompt-layout) in one run, so their ratios are measured under the same load.
+// whose $/progress carries the streamed text. The same trace is replayed once per configuration in one run,
+// so their ratios are measured under the same load:
+//   new     latentd's defaults (cache-stable prompt layout, type-through)
+//   today   the daemon as it was before: --prompt-layout window --no-type-through
+//   stable  --no-type-through (the layout alone);  window  --prompt-layout window (type-through alone)
 //
 //   node bench/keystroke_replay.mjs [--model DIR] [--file PATH] [--start LINE] [--lines N] [--seed S]
-//        [--layouts stable,window] [--out DIR] [--threads N] [--debounce-ms 120] [--max-tokens 128]
+//        [--configs new,today] [--out DIR] [--threads N] [--debounce-ms 120] [--max-tokens 128]
 //        [--context-tokens 2048] [--budget-ms N] [--extra "latentd args"]
 //
 // Prints one JSON object (machine, load, per layout: latencies in ms at p50/p95/p99 from the keystroke and
@@ -29,7 +32,7 @@ const rpc = require('vscode-jsonrpc/node');
 function parseArgs(argv) {
   const o = {
     model: path.join(root, 'models', 'demo'), file: path.join(root, 'tools', 'demo-model', 'train.py'),
-    start: 150, lines: 12, seed: 17, layouts: 'stable,window', out: '/tmp/latent-bench/keystroke',
+    start: 150, lines: 12, seed: 17, configs: 'new,today', out: '/tmp/latent-bench/keystroke',
     threads: 2, debounceMs: 120, maxTokens: 128, contextTokens: 2048, budgetMs: 0, extra: '',
     latentd: path.join(root, 'build', 'bin', 'latentd'),
   };
@@ -72,8 +75,16 @@ function positionAt(text, offset) {
   return { line, character: offset - ls };
 }
 
+const CONFIGS = {
+  new: [],
+  today: ['--prompt-layout', 'window', '--no-type-through'],
+  stable: ['--no-type-through'],
+  window: ['--prompt-layout', 'window'],
+};
+
 async function replay(opts, layout, trace) {
-  const args = ['--stdio', '--model', opts.model, '--prompt-layout', layout, '--context-tokens', String(opts.contextTokens),
+  if (!CONFIGS[layout]) throw new Error(`keystroke_replay: expected a configuration among ${Object.keys(CONFIGS)}, found ${layout}`);
+  const args = ['--stdio', '--model', opts.model, ...CONFIGS[layout], '--context-tokens', String(opts.contextTokens),
     ...(opts.budgetMs > 0 ? ['--completion-budget-ms', String(opts.budgetMs)] : []),
     ...opts.extra.split(' ').filter(Boolean)];
   const child = spawn(opts.latentd, args, { stdio: ['pipe', 'pipe', 'pipe'],
@@ -193,7 +204,9 @@ async function replay(opts, layout, trace) {
   if (text !== trace.finalText) throw new Error('replay: the document does not match the file after the trace');
 
   const reqs = keys.filter((k) => k.token);
-  const us = reqs.map((k) => usage.get(k.token)).filter(Boolean);
+  const all = reqs.map((k) => usage.get(k.token)).filter(Boolean);
+  const typedThrough = reqs.filter((k) => k.first !== undefined && usage.get(k.token)?.finishReason === 'type_through').length;
+  const us = all.filter((u) => u.finishReason !== 'type_through');  // requests that ran the model
   const newTok = us.map((u) => u.promptTokens - u.cachedTokens);
   const wasted = us.filter((u) => u.finishReason === 'superseded' || u.finishReason === 'cancelled')
     .reduce((a, u) => a + u.completionTokens, 0);
@@ -220,7 +233,11 @@ async function replay(opts, layout, trace) {
       tokens: promptSum ? cachedSum / promptSum : null },
     decode_tokens_wasted_on_superseded: wasted,
     decode_tokens_total: us.reduce((a, u) => a + u.completionTokens, 0),
-    keystrokes_without_model_step: keys.length - us.filter((u) => u.forwardTokens > 0).length,
+    // A suggestion shown for the keystroke without a model step: the extension's cache, or the daemon's
+    // type-through (the generation that predicted what was typed); as a fraction of keystrokes that got one.
+    served_without_model_step: { client_cache: count('client-cache'), type_through: typedThrough,
+      fraction_of_served: (count('client-cache') + typedThrough) /
+        Math.max(1, count('client-cache') + keys.filter((k) => k.first !== undefined).length) },
     latentd_cpu_ms_per_keystroke: Math.round(((cpu1 - cpu0) * 1000 / 100) / keys.length * 10) / 10,
     usage_reports: us.length,
     errors: keys.filter((k) => k.error).slice(0, 3).map((k) => k.error),
@@ -238,7 +255,7 @@ async function main() {
   trace.finalText = text;
   const runs = [];
   const load = [os.loadavg()[0]];
-  for (const layout of opts.layouts.split(',')) {
+  for (const layout of opts.configs.split(',')) {
     runs.push(await replay(opts, layout, trace));
     load.push(os.loadavg()[0]);
   }

@@ -4,28 +4,41 @@
 
 #include "kernels/base/log.h"
 #include "lsp/postprocess.h"
+#include "lsp/type_through.h"
 
 namespace latent::lsp {
 
+// One generation (a backend job) and the client request that listens to it now. Type-through moves a
+// generation from one request to the next: `typed` is what the user typed since it started, which the
+// listener's text leaves out.
 struct AssistantCore::Job {
   std::mutex mu;
-  bool finished = false;
-  Ticket ticket = 0;
+  bool ended = false;             // the generation is over (have_final: its text is kept) or stopped
+  bool have_final = false;
   std::string uri;
   CompletionBackend::Handle handle = 0;
   bool started = false;
+  std::shared_ptr<const std::string> text;  // the document when it started
+  size_t offset = 0;                        // the cursor then
   std::string raw;
   std::string line_prefix;
   std::string suffix;
-  std::string last_sent;
+  std::string shown;              // post-processed text so far (final_text once it has one)
+  std::string final_text;
+  CompletionUsage usage;
   size_t context_tokens = 0;
   std::chrono::steady_clock::time_point t0;
+  // The listening request (ticket 0: none; the generation goes on until the next keystroke decides).
+  Ticket ticket = 0;
+  std::string typed;
   OnPartial on_partial;
   OnDone on_done;
 };
 
 AssistantCore::AssistantCore(AssistantOptions options, CompletionBackend* backend)
     : options_(options), backend_(backend), index_(options.index), builder_(index_, options.context) {
+  static std::atomic<uint64_t> instances{0};
+  doc_key_prefix_ = "core" + std::to_string(++instances) + ":";
   if (backend_ && backend_->count_tokens("x")) {
     builder_.set_token_counter([b = backend_](std::string_view t) {
       auto n = b->count_tokens(t);
@@ -36,11 +49,14 @@ AssistantCore::AssistantCore(AssistantOptions options, CompletionBackend* backen
 
 AssistantCore::~AssistantCore() {
   std::vector<Ticket> tickets;
+  std::vector<std::string> uris;
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& [t, j] : jobs_) tickets.push_back(t);
+    for (const auto& [u, j] : generations_) uris.push_back(u);
   }
   for (Ticket t : tickets) cancel(t);
+  for (const auto& u : uris) drop_generation(u, nullptr);
   quiesce();
 }
 
@@ -55,6 +71,8 @@ Status AssistantCore::open(const std::string& uri, const std::string& language_i
 Status AssistantCore::change(const std::string& uri, int version, const std::vector<ContentChange>& changes,
                              PositionEncoding enc) {
   LATENT_RETURN_IF_ERROR(documents_.change(uri, version, changes, enc));
+  // A keystroke that is not what the document's suggestion predicted stops its generation at once.
+  if (auto snap = documents_.snapshot(uri)) drop_generation(uri, snap->text.get());
   auto now = std::chrono::steady_clock::now();
   auto& last = reindexed_[uri];
   if (now - last >= kReindexInterval) {
@@ -74,13 +92,7 @@ Status AssistantCore::close(const std::string& uri) {
     recent_.push_front(std::move(snap));
     if (recent_.size() > options_.recent_files) recent_.pop_back();
   }
-  std::optional<Ticket> running;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = by_uri_.find(uri);
-    if (it != by_uri_.end()) running = it->second;
-  }
-  if (running) cancel(*running);
+  drop_generation(uri, nullptr);
   return Status::Ok();
 }
 
@@ -201,10 +213,34 @@ Result<AssistantCore::Ticket> AssistantCore::complete(const CompletionRequest& r
   if (!doc) return make_error(ErrorCode::kInvalidArgument, "expected an open document, found none for " + request.uri);
   const std::string& text = *doc->text;
   size_t offset = offset_of(text, request.position, request.encoding);
-  PromptContext ctx = builder_.build(*doc, offset, others(open, request.uri), &memos_[request.uri]);
 
+  // Type-through: the user typed what the document's generation predicted; it serves this request too.
+  std::shared_ptr<Job> prev;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = generations_.find(request.uri);
+    if (it != generations_.end()) prev = it->second;
+  }
+  if (prev) {
+    std::optional<Ticket> t;
+    if (options_.type_through) t = adopt(prev, doc->text, offset, request, on_partial, on_done);
+    if (t) return *t;
+    drop_generation(request.uri, nullptr);  // superseded
+  }
+
+  PromptContext ctx = builder_.build(*doc, offset, others(open, request.uri), &memos_[request.uri]);
+  const int max_tokens = request.max_tokens > 0 ? request.max_tokens : options_.max_tokens;
+  if (auto limit = backend_->context_length(); limit && ctx.prompt_tokens + static_cast<size_t>(max_tokens) > *limit) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "completion: expected prompt + maxTokens <= " + std::to_string(*limit) +
+                          " tokens (what the model's cache holds), found " + std::to_string(ctx.prompt_tokens) +
+                          " + " + std::to_string(max_tokens) + ": lower the context budget or maxTokens, or give "
+                          "latentd a larger --cache-mb");
+  }
   auto job = std::make_shared<Job>();
   job->uri = request.uri;
+  job->text = doc->text;
+  job->offset = offset;
   size_t ls = offset == 0 ? 0 : text.rfind('\n', offset - 1);
   ls = (offset == 0 || ls == std::string::npos) ? 0 : ls + 1;
   job->line_prefix = text.substr(ls, offset - ls);
@@ -213,115 +249,162 @@ Result<AssistantCore::Ticket> AssistantCore::complete(const CompletionRequest& r
   job->t0 = std::chrono::steady_clock::now();
   job->on_partial = std::move(on_partial);
   job->on_done = std::move(on_done);
-
-  std::optional<Ticket> superseded;
   {
     std::lock_guard<std::mutex> lock(mu_);
     job->ticket = next_ticket_++;
-    auto it = by_uri_.find(request.uri);
-    if (it != by_uri_.end()) superseded = it->second;
     jobs_[job->ticket] = job;
-    by_uri_[request.uri] = job->ticket;
+    generations_[request.uri] = job;
   }
-  if (superseded) {
-    std::shared_ptr<Job> old;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      auto it = jobs_.find(*superseded);
-      if (it != jobs_.end()) old = it->second;
-    }
-    if (old) finish(old, make_error(ErrorCode::kCancelled, "superseded by a newer completion of the same document"), true);
-  }
+  const Ticket ticket = job->ticket;
 
   CompletionJob cj;
   cj.fim = std::move(ctx.fim);
   cj.prompt = std::move(ctx.prompt);
-  cj.doc_key = request.uri;
+  cj.doc_key = doc_key_prefix_ + request.uri;  // supersedes only this connection's own completions
   cj.priority = 10;
-  cj.max_tokens = request.max_tokens > 0 ? request.max_tokens : options_.max_tokens;
+  cj.max_tokens = max_tokens;
   cj.time_budget = options_.time_budget;
   cj.on_usage = request.on_usage;
   std::weak_ptr<Job> weak = job;
   auto handle = backend_->start(
       std::move(cj),
       [this, weak](std::string_view delta) {
-        auto j = weak.lock();
-        if (!j) return;
-        std::string partial;
-        bool complete = false;
-        {
-          std::lock_guard<std::mutex> lock(j->mu);
-          if (j->finished) return;
-          j->raw.append(delta);
-          auto pp = postprocess_completion(j->raw, j->line_prefix, j->suffix, /*final=*/false);
-          complete = pp.complete;
-          if (pp.text != j->last_sent) {
-            j->last_sent = pp.text;
-            partial = pp.text;
-            if (j->on_partial) j->on_partial(partial);
-          }
-        }
-        if (complete) {  // the block ended: stop decoding, answer now
-          CompletionOutcome out;
-          {
-            std::lock_guard<std::mutex> lock(j->mu);
-            out.raw = j->raw;
-            out.text = postprocess_completion(j->raw, j->line_prefix, j->suffix, true).text;
-            out.context_tokens = j->context_tokens;
-          }
-          out.usage.finish_reason = "block_end";
-          out.usage.milliseconds =
-              std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - j->t0).count();
-          finish(j, std::move(out), true);
-        }
+        if (auto j = weak.lock()) on_delta(*j, delta);
       },
       [this, weak](Result<CompletionUsage> usage) {
-        auto j = weak.lock();
-        if (!j) return;
-        if (!usage.ok()) {
-          finish(j, usage.error(), false);
-          return;
-        }
-        CompletionOutcome out;
-        {
-          std::lock_guard<std::mutex> lock(j->mu);
-          out.raw = j->raw;
-          out.text = postprocess_completion(j->raw, j->line_prefix, j->suffix, true).text;
-          out.context_tokens = j->context_tokens;
-        }
-        out.usage = *usage;
-        finish(j, std::move(out), false);
+        if (auto j = weak.lock()) on_end(*j, std::move(usage));
       });
-  bool cancel_now = false;
-  {
-    std::lock_guard<std::mutex> lock(job->mu);
-    job->handle = handle;
-    job->started = true;
-    cancel_now = job->finished;
-  }
-  (void)cancel_now;  // finished during start(): the backend has already reported its end
-  return job->ticket;
+  std::lock_guard<std::mutex> lock(job->mu);
+  job->handle = handle;
+  job->started = true;
+  // It ended (block end) or was dropped during start(): stop it now that there is a handle.
+  if (job->ended) backend_->cancel(handle);
+  return ticket;
 }
 
-// The job's lock is held through on_done (and on_partial is called under it too), so that once cancel() or
-// the destructor has seen a job finished, none of its callbacks is running or will run; finishing_ counts the
-// finishes in progress for quiesce().
-void AssistantCore::finish(const std::shared_ptr<Job>& job, Result<CompletionOutcome> result, bool cancel_backend) {
-  std::unique_lock<std::mutex> job_lock(job->mu);
-  if (job->finished) return;
-  job->finished = true;
-  OnDone done = std::move(job->on_done);
-  job->on_partial = nullptr;
+std::optional<AssistantCore::Ticket> AssistantCore::adopt(const std::shared_ptr<Job>& job,
+                                                          const std::shared_ptr<const std::string>& text,
+                                                          size_t offset, const CompletionRequest& request,
+                                                          OnPartial& on_partial, OnDone& on_done) {
+  std::lock_guard<std::mutex> job_lock(job->mu);
+  if (job->ended && !job->have_final) return std::nullopt;  // stopped
+  auto typed = inserted_at(*job->text, job->offset, *text);
+  if (!typed || offset != job->offset + typed->size() || !predicted(job->shown, *typed)) return std::nullopt;
+  // A finished suggestion serves what is typed into it (an unchanged document is the client's cache to serve),
+  // as long as something is left to suggest.
+  if (job->have_final && (typed->empty() || job->shown.size() == typed->size())) return std::nullopt;
+  answer(*job, make_error(ErrorCode::kCancelled, "superseded by a newer completion of the same document"));
   {
     std::lock_guard<std::mutex> lock(mu_);
-    jobs_.erase(job->ticket);
-    auto it = by_uri_.find(job->uri);
-    if (it != by_uri_.end() && it->second == job->ticket) by_uri_.erase(it);
+    job->ticket = next_ticket_++;
+    jobs_[job->ticket] = job;
+  }
+  job->typed = std::move(*typed);
+  job->on_partial = std::move(on_partial);
+  job->on_done = std::move(on_done);
+  ++type_throughs_;
+  if (request.on_usage) {  // no prompt, no model step
+    CompletionUsage u;
+    u.finish_reason = "type_through";
+    request.on_usage(u);
+  }
+  const Ticket ticket = job->ticket;
+  if (job->have_final) {
+    answer(*job, outcome(*job));
+  } else if (job->shown.size() > job->typed.size() && job->on_partial) {
+    job->on_partial(job->shown.substr(job->typed.size()));
+  }
+  return ticket;
+}
+
+void AssistantCore::drop_generation(const std::string& uri, const std::string* now) {
+  std::shared_ptr<Job> job;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = generations_.find(uri);
+    if (it == generations_.end()) return;
+    job = it->second;
+  }
+  std::lock_guard<std::mutex> job_lock(job->mu);
+  if (now && !(job->ended && !job->have_final)) {
+    auto typed = inserted_at(*job->text, job->offset, *now);
+    if (typed && predicted(job->shown, *typed)) return;  // typed through: keep it for the next request
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = generations_.find(uri);
+    if (it != generations_.end() && it->second == job) generations_.erase(it);
+  }
+  answer(*job, make_error(ErrorCode::kCancelled, "superseded by a newer completion of the same document"));
+  if (!job->ended) {
+    job->ended = true;
+    if (job->started && backend_) backend_->cancel(job->handle);
+  }
+}
+
+CompletionOutcome AssistantCore::outcome(const Job& job) const {
+  CompletionOutcome out;
+  out.raw = job.raw;
+  out.text = predicted(job.final_text, job.typed) ? job.final_text.substr(job.typed.size()) : std::string();
+  out.context_tokens = job.context_tokens;
+  out.usage = job.usage;
+  return out;
+}
+
+void AssistantCore::on_delta(Job& job, std::string_view delta) {
+  std::lock_guard<std::mutex> job_lock(job.mu);
+  if (job.ended) return;
+  job.raw.append(delta);
+  auto pp = postprocess_completion(job.raw, job.line_prefix, job.suffix, /*final=*/false);
+  if (pp.text != job.shown) {
+    job.shown = pp.text;
+    if (job.ticket != 0 && job.on_partial && job.shown.size() > job.typed.size() && predicted(job.shown, job.typed)) {
+      job.on_partial(job.shown.substr(job.typed.size()));
+    }
+  }
+  if (!pp.complete) return;
+  // The block ended: stop decoding and answer now.
+  job.final_text = postprocess_completion(job.raw, job.line_prefix, job.suffix, /*final=*/true).text;
+  job.shown = job.final_text;
+  job.have_final = true;
+  job.ended = true;
+  job.usage.finish_reason = "block_end";
+  job.usage.milliseconds =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - job.t0).count();
+  answer(job, outcome(job));
+  if (job.started && backend_) backend_->cancel(job.handle);
+}
+
+void AssistantCore::on_end(Job& job, Result<CompletionUsage> usage) {
+  std::lock_guard<std::mutex> job_lock(job.mu);
+  if (job.ended) return;
+  job.ended = true;
+  if (!usage.ok()) {
+    answer(job, usage.error());
+    return;
+  }
+  job.final_text = postprocess_completion(job.raw, job.line_prefix, job.suffix, /*final=*/true).text;
+  job.shown = job.final_text;
+  job.have_final = true;
+  job.usage = *usage;
+  answer(job, outcome(job));
+}
+
+// With job.mu held: ends the listening request with `result` (on_done runs under the job's lock, so that once
+// cancel() has seen the listener gone, none of its callbacks is running or will run); finishing_ counts the
+// answers in progress for quiesce().
+void AssistantCore::answer(Job& job, Result<CompletionOutcome> result) {
+  if (job.ticket == 0) return;
+  OnDone done = std::move(job.on_done);
+  job.on_done = nullptr;
+  job.on_partial = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    jobs_.erase(job.ticket);
     ++finishing_;
   }
-  if (cancel_backend && job->started && backend_) backend_->cancel(job->handle);
+  job.ticket = 0;
   if (done) done(std::move(result));
-  job_lock.unlock();
   std::lock_guard<std::mutex> lock(mu_);
   --finishing_;
   idle_cv_.notify_all();
@@ -340,7 +423,21 @@ void AssistantCore::cancel(Ticket ticket) {
     if (it == jobs_.end()) return;
     job = it->second;
   }
-  finish(job, make_error(ErrorCode::kCancelled, "cancelled by the client"), true);
+  std::lock_guard<std::mutex> job_lock(job->mu);
+  if (job->ticket != ticket) return;
+  answer(*job, make_error(ErrorCode::kCancelled, "cancelled by the client"));
+  // The document's current generation goes on without a listener: the next keystroke keeps it (type-through)
+  // or stops it (change(), complete()). Any other stops now.
+  bool current = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = generations_.find(job->uri);
+    current = it != generations_.end() && it->second == job;
+  }
+  if ((!current || !options_.type_through) && !job->ended) {
+    job->ended = true;
+    if (job->started && backend_) backend_->cancel(job->handle);
+  }
 }
 
 size_t AssistantCore::running() const {

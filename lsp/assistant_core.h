@@ -2,9 +2,17 @@
 // The assistant without a protocol (clangd's ClangdServer): documents, the workspace index, context, and
 // completions through a CompletionBackend, reported through callbacks. LspServer translates LSP onto it.
 //
+// Type-through: a completion's generation outlives its request. When the user types the characters its
+// suggestion (streamed so far or final) begins with, the next completion of the document at the new cursor is
+// served by the same generation (no new prompt, no model step: its text is the rest of the suggestion, streamed
+// as it comes). A cancelled request's generation goes on until the next change of its document: one that is
+// not what it predicted stops it (change()), as does a completion elsewhere (superseded) or close().
+//
 // Thread-safety: document and workspace methods are called from one thread (the protocol loop); complete()
-// and cancel() too. Callbacks of a completion arrive on the backend's thread; each completion ends with
-// exactly one on_done (result, error, kCancelled when cancelled or superseded).
+// and cancel() too. Callbacks of a completion arrive on the backend's thread (or, for a type-through of a
+// finished suggestion, within complete()); each completion ends with exactly one on_done (result, error,
+// kCancelled when cancelled or superseded).
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -28,6 +36,7 @@ struct AssistantOptions {
   int max_tokens = 128;
   std::chrono::milliseconds time_budget{3000};
   size_t recent_files = 8;  // closed documents kept for snippet search
+  bool type_through = true;  // false: a cancelled or superseded completion's generation stops at once
 };
 
 struct CompletionRequest {
@@ -81,15 +90,25 @@ class AssistantCore {
   // before they go away: call after cancelling their completions).
   void quiesce();
   size_t running() const;
+  // Completions served by type-through since the start (no model step).
+  size_t type_throughs() const { return type_throughs_.load(); }
 
   DocumentStore& documents() { return documents_; }
   WorkspaceIndex& index() { return index_; }
   bool has_backend() const { return backend_ != nullptr; }
   std::string backend_name() const { return backend_ ? backend_->describe() : "none"; }
+  std::optional<size_t> context_length() const { return backend_ ? backend_->context_length() : std::nullopt; }
 
  private:
   struct Job;
-  void finish(const std::shared_ptr<Job>& job, Result<CompletionOutcome> result, bool cancel_backend);
+  std::optional<Ticket> adopt(const std::shared_ptr<Job>& job, const std::shared_ptr<const std::string>& text,
+                              size_t offset, const CompletionRequest& request, OnPartial& on_partial, OnDone& on_done);
+  // Stops the document's generation, unless `now` (the document's new text) is what it predicted.
+  void drop_generation(const std::string& uri, const std::string* now);
+  void on_delta(Job& job, std::string_view delta);
+  void on_end(Job& job, Result<CompletionUsage> usage);
+  void answer(Job& job, Result<CompletionOutcome> result);
+  CompletionOutcome outcome(const Job& job) const;
   std::vector<const Snapshot*> others(const std::vector<std::unique_ptr<Snapshot>>& open,
                                       const std::string& uri) const;
 
@@ -106,11 +125,15 @@ class AssistantCore {
   // Per document, the cache-stable layout's last context (ContextBuilder::build); protocol thread only.
   mutable std::map<std::string, ContextMemo> memos_;
 
-  mutable std::mutex mu_;  // guards jobs_, by_uri_ and finishing_; taken after a Job's lock, never before
+  mutable std::mutex mu_;  // guards jobs_, generations_ and finishing_; taken after a Job's lock, never before
   std::condition_variable idle_cv_;
   int finishing_ = 0;
   std::map<Ticket, std::shared_ptr<Job>> jobs_;
-  std::map<std::string, Ticket> by_uri_;
+  std::map<std::string, std::shared_ptr<Job>> generations_;  // per document: its latest generation
+  std::atomic<size_t> type_throughs_{0};
+  // The engine supersedes by CompletionJob::doc_key: one core per connection, so two clients editing the same
+  // path never cancel each other.
+  std::string doc_key_prefix_;
   Ticket next_ticket_ = 1;
 };
 

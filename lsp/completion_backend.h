@@ -58,6 +58,8 @@ class CompletionBackend {
   virtual void cancel(Handle handle) = 0;
   // Exact token counts for the context budget when a tokenizer is attached.
   virtual std::optional<size_t> count_tokens(std::string_view text) const { return std::nullopt; }
+  // The longest prompt + completion one job can have (what the engine's cache holds); nullopt: no limit known.
+  virtual std::optional<size_t> context_length() const { return std::nullopt; }
   virtual std::string describe() const = 0;  // "deepseek-coder-1.3b on cpu", for initialize's serverInfo
 };
 

@@ -40,7 +40,7 @@ bool parse_prompt_layout(std::string_view s, PromptLayout* out);
 struct ContextOptions {
   PromptLayout layout = PromptLayout::kCacheStable;
   int anchor_lines = 32;
-  int near_suffix_lines = 2;
+  int near_suffix_lines = 1;
   size_t budget_tokens = 2048;   // the whole prompt, special tokens aside
   double window_share = 0.7;     // of the budget for the prefix+suffix window; the rest for other context
   double prefix_share = 0.75;    // of the window for the prefix (the suffix gets the rest)

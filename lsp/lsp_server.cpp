@@ -234,6 +234,8 @@ RpcResult LspServer::initialize(const Json& params) {
           {"agent", options_.agent_model != nullptr},
           {"model", core_.backend_name()}}}}},
   };
+  // The longest prompt + completion the engine's cache holds (not the model's max_position_embeddings).
+  if (auto n = core_.context_length()) caps["experimental"]["latent"]["contextLength"] = *n;
   return Json{{"capabilities", caps}, {"serverInfo", {{"name", "latentd"}, {"version", options_.version}}}};
 }
 

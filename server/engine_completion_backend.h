@@ -29,6 +29,7 @@ class EngineCompletionBackend : public lsp::CompletionBackend {
   Handle start(lsp::CompletionJob job, OnDelta on_delta, OnDone on_done) override;
   void cancel(Handle handle) override;
   std::optional<size_t> count_tokens(std::string_view text) const override;
+  std::optional<size_t> context_length() const override { return static_cast<size_t>(host_.context_length()); }
   std::string describe() const override;
 
  private:

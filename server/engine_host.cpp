@@ -95,6 +95,12 @@ EngineHost::Snapshot EngineHost::snapshot() const {
   return s;
 }
 
+int64_t EngineHost::context_length() const {
+  constexpr int64_t kDraftSlots = 8;
+  const int64_t cache_tokens = cache_->capacity() * KvCache::kBlockSize - kDraftSlots;
+  return std::max<int64_t>(0, std::min<int64_t>(model_->config().max_position_embeddings, cache_tokens));
+}
+
 void EngineHost::add_metrics(MetricsRegistry& registry) {
   registry.add_collector([this](MetricsRegistry& r) {
     Snapshot s = snapshot();

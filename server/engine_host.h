@@ -43,6 +43,9 @@ class EngineHost {
   std::shared_ptr<const TokenTextSource> text() const { return text_; }
   const ModelConfig& config() const { return model_->config(); }
   const std::string& model_id() const { return model_id_; }  // the directory's last component
+  // The longest sequence (prompt + generated tokens) one request can have: what the latent cache holds (less a
+  // few slots for speculative drafts), at most max_position_embeddings.
+  int64_t context_length() const;
   std::vector<int32_t> stop_ids() const;                     // EOS (tokenizer and config.json)
   // Reads the mapped checkpoint into the page cache (Weights::touch_pages), safe beside serving: the first
   // completion then does not wait on the disk. `progress(done, total)` returning false stops it.

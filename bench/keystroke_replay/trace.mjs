@@ -1,6 +1,6 @@
 // Keystroke traces made from real source files: a region of a file is removed and typed back line by line,
 // with inter-key gaps drawn from a log-normal distribution, typos corrected with a backspace, and pauses at
-// line ends. Deterministic from a seed (mulberry32), so two runs (two prompt layouts) replay the same trace.
+// line ends. Deterministic from a seed (mulberry32), so every configuration replays the same trace.
 //
 // A trace is { uri, languageId, initialText, cursor (UTF-16 offset), events: [{ t (ms from start), kind:
 // 'insert' | 'delete', text? }] }: an insert types `text` at the cursor; a delete removes the character

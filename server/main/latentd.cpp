@@ -55,6 +55,8 @@ const std::vector<latent::cli::OptionSpec> kOptions = latent::cli::with_parallel
     {"cache-mb", "N", "latent (KV) cache size in MiB", "256"},
     {"prompt-layout", "LAYOUT", "completion prompt layout: stable (what changes per keystroke last, for the "
                                 "prefix cache) or window (the layout before 2026-12; for comparisons)", "stable"},
+    {"no-type-through", "", "stop a completion's generation when its request is cancelled, even when the user "
+                            "goes on to type what it predicted (for comparisons)", ""},
     {"completion-budget-ms", "N", "most time a ghost-text completion may take before it ends with what it has",
      "3000"},
     {"spec", "MODE", "speculative decoding (LSP completions and HTTP API): none, mtp, ngram or auto", "none"},
@@ -286,7 +288,18 @@ int main(int argc, char** argv) {
 
   latent::lsp::AssistantOptions core_options;
   core_options.context.budget_tokens = static_cast<size_t>(*context_tokens);
+  if (host && *context_tokens + core_options.max_tokens > host->context_length()) {
+    // A prompt the cache cannot hold would fail every completion: fit the budget to the cache.
+    const int64_t fit = std::max<int64_t>(64, host->context_length() - core_options.max_tokens);
+    LATENT_LOG_WARN("--context-tokens %lld + %d completion tokens exceed the %lld tokens the latent cache holds "
+                    "(--cache-mb %lld): the context budget is %lld tokens",
+                    static_cast<long long>(*context_tokens), core_options.max_tokens,
+                    static_cast<long long>(host->context_length()), static_cast<long long>(*cache_mb),
+                    static_cast<long long>(fit));
+    core_options.context.budget_tokens = static_cast<size_t>(fit);
+  }
   core_options.context.layout = layout;
+  core_options.type_through = !args->has("no-type-through");
   core_options.time_budget = std::chrono::milliseconds(*budget_ms);
   latent::lsp::LspServerOptions lsp_options;
   lsp_options.max_pending_requests = static_cast<size_t>(*max_pending);
@@ -369,7 +382,7 @@ int main(int argc, char** argv) {
   if (host) {
     engine.scheduler = &host->scheduler();
     engine.tokenizer = host->shared_tokenizer();
-    engine.context_length = host->config().max_position_embeddings;
+    engine.context_length = host->context_length();  // what the cache holds, not max_position_embeddings
     engine.text = host->text();
     engine.stop_ids = host->stop_ids();
     engine.sample_engine = [h = host.get()] { h->sample(); };
