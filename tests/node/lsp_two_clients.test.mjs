@@ -39,6 +39,11 @@ test('two connections editing the same path do not cancel each other', { skip: m
     assert.ok(Array.isArray(ra.items) && Array.isArray(rb.items));
     await until(() => a.usage.length >= 1 && b.usage.length >= 1, 20000, 'latent/usage from both');
     for (const c of clients) {
+      // The engine's account (initializationOptions.latent.usage): prompt, cache reuse, work done.
+      const u = c.usage[0];
+      assert.equal(u.partialResultToken, `${c.name}-1`);
+      assert.ok(u.promptTokens > 10 && u.cachedTokens <= u.promptTokens, JSON.stringify(u));
+      assert.ok(u.completionTokens >= 1 && u.forwardTokens >= u.promptTokens - u.cachedTokens, JSON.stringify(u));
       // ('cancelled' is fine: the daemon stops decoding itself once the suggestion's block has ended.)
       assert.notEqual(c.usage[0].finishReason, 'superseded', `${c.name}: ${JSON.stringify(c.usage[0])}`);
     }
