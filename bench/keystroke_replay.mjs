@@ -8,6 +8,9 @@
 //   new     latentd's defaults (cache-stable prompt layout, type-through)
 //   today   the daemon as it was before: --prompt-layout window --no-type-through
 //   stable  --no-type-through (the layout alone);  window  --prompt-layout window (type-through alone)
+// A "+chat" suffix (e.g. new+chat) serves latentd over --listen instead (the extension's remote mode: LSP over
+// WebSocket) and keeps a ~2k-token streamed /v1/chat/completions request running through the whole trace (a
+// new one as each ends), to measure how much chat work slows ghost text.
 //
 //   node bench/keystroke_replay.mjs [--model DIR] [--file PATH] [--start LINE] [--lines N] [--seed S]
 //        [--configs new,today] [--out DIR] [--threads N] [--debounce-ms 120] [--max-tokens 128]
@@ -82,16 +85,71 @@ const CONFIGS = {
   window: ['--prompt-layout', 'window'],
 };
 
-async function replay(opts, layout, trace) {
+// LSP over WebSocket (as the extension's remote mode): vscode-jsonrpc over `ws`.
+function wsConnection(port) {
+  const WebSocket = require('ws');
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/lsp`);
+  class Reader extends rpc.AbstractMessageReader {
+    listen(cb) {
+      const on = (d) => cb(JSON.parse(d.toString('utf8')));
+      ws.on('message', on);
+      return { dispose: () => ws.off('message', on) };
+    }
+  }
+  class Writer extends rpc.AbstractMessageWriter {
+    write(m) { return new Promise((res, rej) => ws.send(JSON.stringify(m), (e) => (e ? rej(e) : res()))); }
+    end() {}
+  }
+  return new Promise((resolve, reject) => {
+    ws.on('error', reject);
+    ws.on('open', () => resolve(rpc.createMessageConnection(new Reader(), new Writer())));
+  });
+}
+
+// Streams chat completions of a ~2k-token prompt one after another until stop() (HTTP API, agent priority).
+function backgroundChat(port, text) {
+  let stopped = false;
+  const stats = { requests: 0, chunks: 0 };  // chunks: streamed deltas (about one token each)
+  const controller = new AbortController();
+  const loop = (async () => {
+    while (!stopped) {
+      try {
+        const res = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, { method: 'POST', signal: controller.signal,
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ messages: [{ role: 'user', content: `Explain this code:\n${text}` }], max_tokens: 256,
+            temperature: 0, stream: true }) });
+        stats.requests++;
+        const decoder = new TextDecoder();
+        for await (const chunk of res.body) stats.chunks += (decoder.decode(chunk, { stream: true }).match(/"delta"/g) ?? []).length;
+      } catch (e) {
+        if (!stopped) throw e;
+      }
+    }
+  })();
+  return { stats, stop: async () => { stopped = true; controller.abort(); await loop.catch(() => {}); } };
+}
+
+async function replay(opts, config, trace) {
+  const [layout, withChat] = config.endsWith('+chat') ? [config.slice(0, -5), true] : [config, false];
   if (!CONFIGS[layout]) throw new Error(`keystroke_replay: expected a configuration among ${Object.keys(CONFIGS)}, found ${layout}`);
-  const args = ['--stdio', '--model', opts.model, ...CONFIGS[layout], '--context-tokens', String(opts.contextTokens),
+  const args = [...(withChat ? ['--listen', '127.0.0.1:0'] : ['--stdio']), '--model', opts.model, ...CONFIGS[layout],
+    '--context-tokens', String(opts.contextTokens),
     ...(opts.budgetMs > 0 ? ['--completion-budget-ms', String(opts.budgetMs)] : []),
     ...opts.extra.split(' ').filter(Boolean)];
   const child = spawn(opts.latentd, args, { stdio: ['pipe', 'pipe', 'pipe'],
     env: { ...process.env, LATENT_THREADS: String(opts.threads) } });
   let stderr = '';
   child.stderr.on('data', (d) => { stderr += d; });
-  const conn = rpc.createMessageConnection(new rpc.StreamMessageReader(child.stdout), new rpc.StreamMessageWriter(child.stdin));
+  let conn, chat, port;
+  if (withChat) {
+    port = await new Promise((resolve, reject) => {
+      child.stderr.on('data', () => { const m = /listening on [\d.]+:(\d+)/.exec(stderr); if (m) resolve(Number(m[1])); });
+      child.on('exit', (code) => reject(new Error(`latentd exited ${code}: ${stderr}`)));
+    });
+    conn = await wsConnection(port);
+  } else {
+    conn = rpc.createMessageConnection(new rpc.StreamMessageReader(child.stdout), new rpc.StreamMessageWriter(child.stdin));
+  }
   conn.onError(() => {});
   const usage = new Map();  // partialResultToken -> latent/usage
   conn.onNotification('latent/usage', (u) => { if (typeof u.partialResultToken === 'string') usage.set(u.partialResultToken, u); });
@@ -116,6 +174,10 @@ async function replay(opts, layout, trace) {
     position: positionAt(text, cursor), context: { triggerKind: 1 }, latent: { maxTokens: opts.maxTokens } });
   await sleep(500);
 
+  if (withChat) {
+    chat = backgroundChat(port, trace.initialText.slice(0, 7000));
+    await sleep(1000);  // the first chat request is prefilling or decoding when the trace starts
+  }
   const debounce = new AdaptiveDebounce({ baseMs: opts.debounceMs });
   const cache = new CompletionCache(128);
   const keys = [];          // per keystroke
@@ -196,10 +258,12 @@ async function replay(opts, layout, trace) {
   }
   await Promise.all(pending);
   const cpu1 = cpuTicks(child.pid);
+  if (chat) await chat.stop();
   const wall = performance.now() - t0;
   await sleep(300);  // the last latent/usage notifications
   await conn.sendRequest('shutdown');
   await conn.sendNotification('exit');
+  if (withChat) child.kill('SIGTERM');  // --listen serves until stopped
   await new Promise((r) => child.on('exit', r));
   if (text !== trace.finalText) throw new Error('replay: the document does not match the file after the trace');
 
@@ -207,17 +271,20 @@ async function replay(opts, layout, trace) {
   const all = reqs.map((k) => usage.get(k.token)).filter(Boolean);
   const typedThrough = reqs.filter((k) => k.first !== undefined && usage.get(k.token)?.finishReason === 'type_through').length;
   const us = all.filter((u) => u.finishReason !== 'type_through');  // requests that ran the model
-  const newTok = us.map((u) => u.promptTokens - u.cachedTokens);
+  // Requests that reached the model (a request superseded while queued costs nothing and reports no cache use).
+  const ran = us.filter((u) => u.forwardTokens > 0);
+  const newTok = ran.map((u) => u.promptTokens - u.cachedTokens);
   const wasted = us.filter((u) => u.finishReason === 'superseded' || u.finishReason === 'cancelled')
     .reduce((a, u) => a + u.completionTokens, 0);
   const firstFromKey = reqs.filter((k) => k.first !== undefined).map((k) => k.first - k.at);
   const firstFromReq = reqs.filter((k) => k.first !== undefined).map((k) => k.first - k.sent);
   const doneFromKey = reqs.filter((k) => k.served === 'model').map((k) => k.done - k.at);
   const count = (s) => keys.filter((k) => k.served === s).length;
-  const promptSum = us.reduce((a, u) => a + u.promptTokens, 0);
-  const cachedSum = us.reduce((a, u) => a + u.cachedTokens, 0);
+  const promptSum = ran.reduce((a, u) => a + u.promptTokens, 0);
+  const cachedSum = ran.reduce((a, u) => a + u.cachedTokens, 0);
   return {
-    layout,
+    layout: config,
+    background_chat: chat ? chat.stats : null,
     keystrokes: keys.length,
     wall_s: Math.round(wall) / 1000,
     served: { model: count('model'), cancelled: count('cancelled'), debounced_away: count('debounced-away'),
@@ -226,10 +293,12 @@ async function replay(opts, layout, trace) {
     request_to_first_token_ms: dist(firstFromReq),
     keystroke_to_complete_ms: dist(doneFromKey),
     engine_ttft_ms: dist(us.filter((u) => u.ttftMs > 0).map((u) => u.ttftMs)),
-    prompt_tokens: dist(us.map((u) => u.promptTokens)),
+    requests_run: ran.length,
+    requests_superseded_while_queued: us.length - ran.length,
+    prompt_tokens: dist(ran.map((u) => u.promptTokens)),
     new_prefill_tokens: dist(newTok),
-    cached_prefill_tokens: dist(us.map((u) => u.cachedTokens)),
-    prefix_cache_hit_rate: { requests: us.length ? us.filter((u) => u.cachedTokens > 0).length / us.length : null,
+    cached_prefill_tokens: dist(ran.map((u) => u.cachedTokens)),
+    prefix_cache_hit_rate: { requests: ran.length ? ran.filter((u) => u.cachedTokens > 0).length / ran.length : null,
       tokens: promptSum ? cachedSum / promptSum : null },
     decode_tokens_wasted_on_superseded: wasted,
     decode_tokens_total: us.reduce((a, u) => a + u.completionTokens, 0),
