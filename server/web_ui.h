@@ -1,6 +1,6 @@
 #pragma once
 // The web playground (GET /) and dashboard (GET /dashboard) on the daemon's port: static files that the
-// project's build bundles from npm packages (web/ -> build/web-ui) and latentd serves from that folder.
+// project's build bundles from npm packages (editors/web/ -> build/web-ui) and latentd serves from that folder.
 //
 //   DIR/index.html      GET /            the playground: Monaco speaking LSP over WebSocket /lsp
 //   DIR/dashboard.html  GET /dashboard   charts fed from GET /metrics

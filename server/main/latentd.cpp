@@ -48,7 +48,7 @@ const std::vector<latent::cli::OptionSpec> kOptions = latent::cli::with_parallel
     {"allow-origin", "LIST", "comma-separated browser Origins allowed to connect (default: none; '*' = any)", ""},
     {"ui", "on|off|auto", "serve the web playground (GET /) and dashboard (GET /dashboard) from --ui-dir; "
            "auto: on when HOST is loopback", "auto"},
-    {"ui-dir", "DIR", "the built web UI (web/, bundled by the build)", LATENT_WEB_DIR},
+    {"ui-dir", "DIR", "the built web UI (editors/web/, bundled by the build)", LATENT_WEB_DIR},
     {"max-message-bytes", "N", "largest accepted JSON-RPC message", "8388608"},
     {"max-pending", "N", "completion requests in flight per connection", "16"},
     {"context-tokens", "N", "prompt budget for a completion's context", "2048"},

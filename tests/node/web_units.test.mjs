@@ -1,5 +1,5 @@
-// The web UI's TypeScript without a browser: tsc type-checks web/src (with the VS Code extension's shared
-// protocol helpers), and the dashboard's /metrics reader is bundled with esbuild and run on Prometheus text.
+// The web UI's TypeScript without a browser: tsc type-checks editors/web/src (with the VS Code extension's
+// shared protocol helpers), and the dashboard's /metrics reader is bundled with esbuild and run on Prometheus text.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -10,11 +10,12 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 const root = process.env.LATENT_SOURCE_DIR ?? path.resolve(import.meta.dirname, '../..');
-const web = path.join(root, 'web');
+const web = path.join(root, 'editors', 'web');
 const modules = path.join(web, 'node_modules');
-const missing = existsSync(path.join(modules, 'typescript')) ? '' : 'web/node_modules is missing (scripts/setup-web)';
+const missing = existsSync(path.join(modules, 'typescript'))
+  ? '' : 'editors/web/node_modules is missing (scripts/setup-web)';
 
-test('tsc: web/src type-checks', { timeout: 300_000 }, (t) => {
+test('tsc: editors/web/src type-checks', { timeout: 300_000 }, (t) => {
   assert.equal(missing, '', missing);
   const r = spawnSync(process.execPath, [path.join(modules, 'typescript/bin/tsc'), '-p', path.join(web, 'tsconfig.json')],
     { encoding: 'utf8', cwd: web });

@@ -3,12 +3,12 @@
 // latent/explainContext), reusing the extension's debounce, cache and stream assembly. Ghost text comes from
 // Monaco's inline completions: Tab accepts, Escape dismisses.
 import { CancellationTokenSource, MessageConnection, ProgressType } from 'vscode-jsonrpc/browser';
-import { AdaptiveDebounce, sleep } from '../../editors/vscode/src/debounce';
-import { CompletionCache, KEY_PREFIX_CHARS, KEY_SUFFIX_CHARS } from '../../editors/vscode/src/lru';
+import { AdaptiveDebounce, sleep } from '../../vscode/src/debounce';
+import { CompletionCache, KEY_PREFIX_CHARS, KEY_SUFFIX_CHARS } from '../../vscode/src/lru';
 import {
   METHOD_EXPLAIN, METHOD_INLINE_COMPLETION, METHOD_STATUS, readChunk, readStatus, resultText,
-} from '../../editors/vscode/src/protocol';
-import { streamCompletion, trimSuffixOverlap } from '../../editors/vscode/src/stream';
+} from '../../vscode/src/protocol';
+import { streamCompletion, trimSuffixOverlap } from '../../vscode/src/stream';
 import './style.css';
 import { authorize } from './auth';
 import { renderAudit } from './context_panel';
