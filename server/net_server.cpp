@@ -26,8 +26,19 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
 bool is_loopback_host(const std::string& host) {
-  if (host == "localhost" || host == "::1" || host == "[::1]") return true;
-  return host.rfind("127.", 0) == 0;
+  // "localhost" is loopback by definition (RFC 6761); NetServer::start checks what it actually bound.
+  if (host == "localhost") return true;
+  std::string h = host;
+  if (h.size() > 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  // Any other name is not loopback, whatever it starts with ("127.0.0.1.example.com" resolves anywhere):
+  // only a parsed address decides.
+  boost::system::error_code ec;
+  const net::ip::address a = net::ip::make_address(h, ec);
+  if (ec) return false;
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) {
+    return net::ip::make_address_v4(net::ip::v4_mapped, a.to_v6()).is_loopback();  // ::ffff:127.0.0.1
+  }
+  return a.is_loopback();
 }
 
 namespace {
@@ -375,6 +386,12 @@ Status NetServer::start() {
     return make_error(ErrorCode::kInvalidArgument, "--listen: cannot resolve host '" + o.host + "': " + ec.message());
   }
   tcp::endpoint ep = results.begin()->endpoint();
+  // Without a token only a loopback address may be bound: decided on the resolved address, so a name that
+  // resolves elsewhere (a "localhost" remapped in /etc/hosts) is refused too.
+  if (o.token.empty() && !is_loopback_host(ep.address().to_string())) {
+    return make_error(ErrorCode::kInvalidArgument, "--listen " + o.host + ": resolves to " + ep.address().to_string() +
+                                                       ", not a loopback address; expected a token (--token-file)");
+  }
   auto& a = impl_->acceptor;
   if (a.open(ep.protocol(), ec); ec) return make_error(ErrorCode::kIo, "socket: " + ec.message());
   if (a.set_option(net::socket_base::reuse_address(true), ec); ec) return make_error(ErrorCode::kIo, ec.message());

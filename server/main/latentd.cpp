@@ -63,7 +63,7 @@ const std::vector<latent::cli::OptionSpec> kOptions = latent::cli::with_parallel
     {"test-backend", "", "protocol tests only: stream a scripted completion (\"a + b\") instead of running a model; a document containing \"latent-test: hold after the first piece\" streams \"a\" and waits to be cancelled", ""},
     {"test-agent-script", "FILE", "agent tests only: answer agent turns from a fixed transcript ({\"turns\": [...]}) "
                                   "instead of running a model", ""},
-    {"log-level", "LEVEL", "error, warn, info, debug or trace", "info"},
+    {"log-level", "LEVEL", "error, warn, info, debug or trace; default: $LATENT_LOG, else info", ""},
     {"version", "", "print the version and exit", ""},
     {"help", "", "print this help and exit", ""},
 });
@@ -187,10 +187,14 @@ int main(int argc, char** argv) {
     std::printf("latentd %s\n", LATENT_VERSION);
     return 0;
   }
-  latent::LogLevel level;
-  if (!latent::parse_log_level(args->get("log-level"), &level)) {
-    std::fprintf(stderr, "latentd: --log-level: expected error|warn|info|debug|trace, found '%s'\n",
-                 args->get("log-level").c_str());
+  // --log-level, else $LATENT_LOG, else info. A bad value of either is an error, not silently "info".
+  latent::LogLevel level = latent::LogLevel::kInfo;
+  const char* env_log = std::getenv("LATENT_LOG");
+  const bool from_flag = args->has("log-level");
+  const std::string level_name = from_flag ? args->get("log-level") : (env_log && *env_log ? env_log : "info");
+  if (!latent::parse_log_level(level_name, &level)) {
+    std::fprintf(stderr, "latentd: %s: expected error|warn|info|debug|trace, found '%s'\n",
+                 from_flag ? "--log-level" : "LATENT_LOG", level_name.c_str());
     return 2;
   }
   latent::set_log_level(level);

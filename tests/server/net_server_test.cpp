@@ -121,8 +121,39 @@ TEST(NetServer, LoopbackHosts) {
   EXPECT_TRUE(is_loopback_host("[::1]"));
   EXPECT_FALSE(is_loopback_host("0.0.0.0"));
   EXPECT_FALSE(is_loopback_host("192.168.1.2"));
+  // Decided by the parsed address, never by a name's prefix.
+  EXPECT_FALSE(is_loopback_host("127.0.0.1.nip.io"));
+  EXPECT_FALSE(is_loopback_host("127.evil.example"));
+  EXPECT_FALSE(is_loopback_host("127."));
+  EXPECT_FALSE(is_loopback_host("127.1"));  // not a dotted quad: a name for the resolver
+  EXPECT_TRUE(is_loopback_host("127.255.255.254"));
+  EXPECT_TRUE(is_loopback_host("::1"));
+  EXPECT_TRUE(is_loopback_host("::ffff:127.0.0.1"));
+  EXPECT_FALSE(is_loopback_host("::ffff:10.0.0.1"));
+  EXPECT_FALSE(is_loopback_host("::"));
+  EXPECT_FALSE(is_loopback_host("[::1"));
+  EXPECT_FALSE(is_loopback_host(""));
   EXPECT_EQ(query_param("a=1&token=x%2Fy", "token"), "x/y");
   EXPECT_EQ(query_param("a=1", "token"), "");
+}
+
+// Without a token the server binds only a loopback address, checked on the address the host resolved to.
+TEST(NetServer, RefusesToBindANonLoopbackAddressWithoutAToken) {
+  auto start = [](const std::string& host, const std::string& token) {
+    NetOptions o;
+    o.host = host;
+    o.port = 0;
+    o.token = token;
+    NetServer server(o, std::make_shared<HttpRouter>(), [](lsp::Transport&) {});
+    return server.start();
+  };
+  Status st = start("0.0.0.0", "");
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message.find("resolves to 0.0.0.0, not a loopback address; expected a token"),
+            std::string::npos)
+      << st.error().message;
+  EXPECT_TRUE(start("127.0.0.1", "").ok());
+  EXPECT_TRUE(start("0.0.0.0", "s3cret").ok());
 }
 
 }  // namespace
