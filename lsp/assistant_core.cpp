@@ -1,5 +1,6 @@
 #include "lsp/assistant_core.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "kernels/base/log.h"
@@ -11,6 +12,10 @@ namespace latent::lsp {
 // One generation (a backend job) and the client request that listens to it now. Type-through moves a
 // generation from one request to the next: `typed` is what the user typed since it started, which the
 // listener's text leaves out.
+//
+// With the syntax check on, `shown` is what the check let through (whole lines while streaming, the verdict at
+// the end) and `prediction` the post-processed text before the check: keystrokes are matched against the
+// prediction (what the model meant to write), the listener only ever gets checked text.
 struct AssistantCore::Job {
   std::mutex mu;
   bool ended = false;             // the generation is over (have_final: its text is kept) or stopped
@@ -23,8 +28,15 @@ struct AssistantCore::Job {
   std::string raw;
   std::string line_prefix;
   std::string suffix;
-  std::string shown;              // post-processed text so far (final_text once it has one)
+  std::string shown;              // checked text so far (final_text once it has one)
+  std::string prediction;         // post-processed text so far, before the check (final_text once it has one)
   std::string final_text;
+  std::unique_ptr<SyntaxChecker> checker;  // null: the check is off
+  size_t checked_newlines = 0;             // raw's newlines when it was last checked while streaming
+  bool degenerated = false;                // the streaming check saw a loop: stop decoding
+  double check_micros = 0;                 // all streaming checks of this completion
+  size_t check_parses = 0;
+  std::optional<SyntaxVerdict> syntax;     // the final verdict
   CompletionUsage usage;
   size_t context_tokens = 0;
   std::chrono::steady_clock::time_point t0;
@@ -35,8 +47,53 @@ struct AssistantCore::Job {
   OnDone on_done;
 };
 
+namespace {
+
+bool is_degeneration(const SyntaxVerdict& v) {
+  for (const auto& r : v.rules) {
+    if (r == "repeated_lines" || r == "repeated_line" || r == "repeated_ngram" || r == "runaway_docstring") return true;
+  }
+  return false;
+}
+
+// Streaming (job locked): the text to show for post-processed `pp`. Only whole lines that passed the check are
+// shown (re-checked when a line ends); a loop stops the decoder.
+std::string checked_partial(AssistantCore::Job& j, const std::string& pp) {
+  if (!j.checker) return pp;
+  size_t newlines = static_cast<size_t>(std::count(j.raw.begin(), j.raw.end(), '\n'));
+  if (newlines == j.checked_newlines) return j.shown;
+  j.checked_newlines = newlines;
+  std::string whole = j.raw.substr(0, j.raw.rfind('\n') + 1);
+  auto lines = postprocess_completion(whole, j.line_prefix, j.suffix, /*final=*/false);
+  auto v = j.checker->check(lines.text, /*final=*/true);  // whole lines only
+  j.check_micros += v.micros;
+  j.check_parses += v.parses;
+  j.degenerated = is_degeneration(v);
+  return v.text;
+}
+
+}  // namespace
+
+SyntaxMode AssistantCore::syntax_mode() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return syntax_mode_;
+}
+
+void AssistantCore::set_syntax_mode(SyntaxMode mode) {
+  std::lock_guard<std::mutex> lock(mu_);
+  syntax_mode_ = mode;
+}
+
+std::optional<SyntaxVerdict> AssistantCore::last_syntax(const std::string& uri) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = last_syntax_.find(uri);
+  if (it == last_syntax_.end()) return std::nullopt;
+  return it->second;
+}
+
 AssistantCore::AssistantCore(AssistantOptions options, CompletionBackend* backend)
-    : options_(options), backend_(backend), index_(options.index), builder_(index_, options.context) {
+    : options_(options), backend_(backend), index_(options.index), builder_(index_, options.context),
+      syntax_mode_(options.syntax) {
   static std::atomic<uint64_t> instances{0};
   doc_key_prefix_ = "core" + std::to_string(++instances) + ":";
   if (backend_ && backend_->count_tokens("x")) {
@@ -87,6 +144,10 @@ Status AssistantCore::close(const std::string& uri) {
   LATENT_RETURN_IF_ERROR(documents_.close(uri));
   reindexed_.erase(uri);
   memos_.erase(uri);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    last_syntax_.erase(uri);
+  }
   if (snap) {
     if (snap->language) index_.update_document(snap->path, *snap->language, snap->tree, *snap->text);
     recent_.push_front(std::move(snap));
@@ -246,6 +307,11 @@ Result<AssistantCore::Ticket> AssistantCore::complete(const CompletionRequest& r
   job->line_prefix = text.substr(ls, offset - ls);
   job->suffix = text.substr(offset, 4096);
   job->context_tokens = ctx.prompt_tokens;
+  if (syntax_mode() != SyntaxMode::kOff) {
+    // The document's own tree is the tree of prefix + suffix: the check only re-parses around the insertion.
+    job->checker = std::make_unique<SyntaxChecker>(doc->language, text.substr(0, offset), text.substr(offset),
+                                                   SyntaxCheckOptions{}, doc->tree);
+  }
   job->t0 = std::chrono::steady_clock::now();
   job->on_partial = std::move(on_partial);
   job->on_done = std::move(on_done);
@@ -289,10 +355,10 @@ std::optional<AssistantCore::Ticket> AssistantCore::adopt(const std::shared_ptr<
   std::lock_guard<std::mutex> job_lock(job->mu);
   if (job->ended && !job->have_final) return std::nullopt;  // stopped
   auto typed = inserted_at(*job->text, job->offset, *text);
-  if (!typed || offset != job->offset + typed->size() || !predicted(job->shown, *typed)) return std::nullopt;
+  if (!typed || offset != job->offset + typed->size() || !predicted(job->prediction, *typed)) return std::nullopt;
   // A finished suggestion serves what is typed into it (an unchanged document is the client's cache to serve),
   // as long as something is left to suggest.
-  if (job->have_final && (typed->empty() || job->shown.size() == typed->size())) return std::nullopt;
+  if (job->have_final && (typed->empty() || job->final_text.size() <= typed->size())) return std::nullopt;
   answer(*job, make_error(ErrorCode::kCancelled, "superseded by a newer completion of the same document"));
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -311,7 +377,7 @@ std::optional<AssistantCore::Ticket> AssistantCore::adopt(const std::shared_ptr<
   const Ticket ticket = job->ticket;
   if (job->have_final) {
     answer(*job, outcome(*job));
-  } else if (job->shown.size() > job->typed.size() && job->on_partial) {
+  } else if (job->shown.size() > job->typed.size() && predicted(job->shown, job->typed) && job->on_partial) {
     job->on_partial(job->shown.substr(job->typed.size()));
   }
   return ticket;
@@ -328,7 +394,7 @@ void AssistantCore::drop_generation(const std::string& uri, const std::string* n
   std::lock_guard<std::mutex> job_lock(job->mu);
   if (now && !(job->ended && !job->have_final)) {
     auto typed = inserted_at(*job->text, job->offset, *now);
-    if (typed && predicted(job->shown, *typed)) return;  // typed through: keep it for the next request
+    if (typed && predicted(job->prediction, *typed)) return;  // typed through: keep it for the next request
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -348,7 +414,27 @@ CompletionOutcome AssistantCore::outcome(const Job& job) const {
   out.text = predicted(job.final_text, job.typed) ? job.final_text.substr(job.typed.size()) : std::string();
   out.context_tokens = job.context_tokens;
   out.usage = job.usage;
+  out.syntax = job.syntax;
   return out;
+}
+
+void AssistantCore::finalize(Job& job) {
+  job.final_text = postprocess_completion(job.raw, job.line_prefix, job.suffix, /*final=*/true).text;
+  if (job.checker) {
+    SyntaxVerdict v = job.checker->check(job.final_text, /*final=*/true);
+    v.micros += job.check_micros;
+    v.parses += job.check_parses;
+    job.final_text = v.text;
+    if (options_.syntax_stats) options_.syntax_stats->record(v);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      last_syntax_[job.uri] = v;
+    }
+    job.syntax = std::move(v);
+  }
+  job.shown = job.final_text;
+  job.prediction = job.final_text;
+  job.have_final = true;
 }
 
 void AssistantCore::on_delta(Job& job, std::string_view delta) {
@@ -356,19 +442,19 @@ void AssistantCore::on_delta(Job& job, std::string_view delta) {
   if (job.ended) return;
   job.raw.append(delta);
   auto pp = postprocess_completion(job.raw, job.line_prefix, job.suffix, /*final=*/false);
-  if (pp.text != job.shown) {
-    job.shown = pp.text;
+  job.prediction = pp.text;
+  std::string shown = checked_partial(job, pp.text);
+  if (shown != job.shown) {
+    job.shown = std::move(shown);
     if (job.ticket != 0 && job.on_partial && job.shown.size() > job.typed.size() && predicted(job.shown, job.typed)) {
       job.on_partial(job.shown.substr(job.typed.size()));
     }
   }
-  if (!pp.complete) return;
-  // The block ended: stop decoding and answer now.
-  job.final_text = postprocess_completion(job.raw, job.line_prefix, job.suffix, /*final=*/true).text;
-  job.shown = job.final_text;
-  job.have_final = true;
+  if (!pp.complete && !job.degenerated) return;
+  // The block ended (or the text loops): stop decoding and answer now.
+  finalize(job);
   job.ended = true;
-  job.usage.finish_reason = "block_end";
+  job.usage.finish_reason = job.degenerated ? "loop" : "block_end";
   job.usage.milliseconds =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - job.t0).count();
   answer(job, outcome(job));
@@ -383,9 +469,7 @@ void AssistantCore::on_end(Job& job, Result<CompletionUsage> usage) {
     answer(job, usage.error());
     return;
   }
-  job.final_text = postprocess_completion(job.raw, job.line_prefix, job.suffix, /*final=*/true).text;
-  job.shown = job.final_text;
-  job.have_final = true;
+  finalize(job);
   job.usage = *usage;
   answer(job, outcome(job));
 }

@@ -26,6 +26,7 @@
 #include "lsp/completion_backend.h"
 #include "lsp/context_builder.h"
 #include "lsp/document_store.h"
+#include "lsp/syntax_check.h"
 #include "lsp/workspace_index.h"
 
 namespace latent::lsp {
@@ -37,6 +38,9 @@ struct AssistantOptions {
   std::chrono::milliseconds time_budget{3000};
   size_t recent_files = 8;  // closed documents kept for snippet search
   bool type_through = true;  // false: a cancelled or superseded completion's generation stops at once
+  // Completions are checked with the document's grammar before they are shown (lsp/syntax_check.h).
+  SyntaxMode syntax = SyntaxMode::kTrim;
+  SyntaxStats* syntax_stats = nullptr;  // counters for /metrics; may be null; must outlive the core
 };
 
 struct CompletionRequest {
@@ -54,6 +58,7 @@ struct CompletionOutcome {
   std::string raw;           // what the engine produced
   CompletionUsage usage;
   size_t context_tokens = 0; // the prompt's size by the context builder's count
+  std::optional<SyntaxVerdict> syntax;  // the syntax check's verdict on the whole suggestion (none when off)
 };
 
 class AssistantCore {
@@ -79,6 +84,12 @@ class AssistantCore {
   const ContextOptions& context_options() const { return builder_.options(); }
   void set_context_options(const ContextOptions& options) { builder_.set_options(options); }
 
+  // initializationOptions.latent.syntaxCheck; applies to completions started afterwards.
+  SyntaxMode syntax_mode() const;
+  void set_syntax_mode(SyntaxMode mode);
+  // The verdict on the last finished completion of `uri` (for latent/explainContext); none if there was none.
+  std::optional<SyntaxVerdict> last_syntax(const std::string& uri) const;
+
   Result<PromptContext> context_at(const std::string& uri, Position pos, PositionEncoding enc) const;
 
   // Builds the context and starts the backend. A running completion of the same document is superseded
@@ -99,8 +110,9 @@ class AssistantCore {
   std::string backend_name() const { return backend_ ? backend_->describe() : "none"; }
   std::optional<size_t> context_length() const { return backend_ ? backend_->context_length() : std::nullopt; }
 
+  struct Job;  // one generation (assistant_core.cpp)
+
  private:
-  struct Job;
   std::optional<Ticket> adopt(const std::shared_ptr<Job>& job, const std::shared_ptr<const std::string>& text,
                               size_t offset, const CompletionRequest& request, OnPartial& on_partial, OnDone& on_done);
   // Stops the document's generation, unless `now` (the document's new text) is what it predicted.
@@ -109,6 +121,8 @@ class AssistantCore {
   void on_end(Job& job, Result<CompletionUsage> usage);
   void answer(Job& job, Result<CompletionOutcome> result);
   CompletionOutcome outcome(const Job& job) const;
+  // With the job's lock held: the generation is over; post-processes and checks its text.
+  void finalize(Job& job);
   std::vector<const Snapshot*> others(const std::vector<std::unique_ptr<Snapshot>>& open,
                                       const std::string& uri) const;
 
@@ -125,12 +139,15 @@ class AssistantCore {
   // Per document, the cache-stable layout's last context (ContextBuilder::build); protocol thread only.
   mutable std::map<std::string, ContextMemo> memos_;
 
-  mutable std::mutex mu_;  // guards jobs_, generations_ and finishing_; taken after a Job's lock, never before
+  mutable std::mutex mu_;  // guards jobs_, generations_, finishing_ and the syntax fields; taken after a Job's
+                           // lock, never before
   std::condition_variable idle_cv_;
   int finishing_ = 0;
   std::map<Ticket, std::shared_ptr<Job>> jobs_;
   std::map<std::string, std::shared_ptr<Job>> generations_;  // per document: its latest generation
   std::atomic<size_t> type_throughs_{0};
+  std::map<std::string, SyntaxVerdict> last_syntax_;  // by uri, bounded by the open documents
+  SyntaxMode syntax_mode_;
   // The engine supersedes by CompletionJob::doc_key: one core per connection, so two clients editing the same
   // path never cancel each other.
   std::string doc_key_prefix_;

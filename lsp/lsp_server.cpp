@@ -204,7 +204,18 @@ RpcResult LspServer::initialize(const Json& params) {
       usage_ = std::make_shared<UsageSink>();
       usage_->transport = &transport_;
     }
-    const Json& ctx = io->value("latent", Json::object()).value("context", Json::object());
+    // initializationOptions.latent.syntaxCheck: "off" | "trim" | "rank"
+    if (latent.is_object() && latent.contains("syntaxCheck")) {
+      const Json& sc = latent["syntaxCheck"];
+      SyntaxMode mode;
+      if (!sc.is_string() || !parse_syntax_mode(sc.get<std::string>(), &mode)) {
+        return RpcError{rpc_error::kInvalidParams,
+                        "initializationOptions.latent.syntaxCheck: expected \"off\", \"trim\" or \"rank\", found " +
+                            sc.dump().substr(0, 40)};
+      }
+      core_.set_syntax_mode(mode);
+    }
+    const Json& ctx = latent.is_object() ? latent.value("context", Json::object()) : Json::object();
     if (ctx.is_object()) {
       ContextOptions o = core_.context_options();
       auto share = [](const Json& v, double fallback) {
@@ -372,7 +383,21 @@ RpcResult LspServer::explain_context(const Json& params) {
                      {"reason", it.reason},
                      {"text", it.text}});
   }
-  return Json{{"prompt", ctx->prompt},         {"prefix", ctx->prefix},
+  // The syntax check's verdict on this document's last completion: why it was kept, cut back or refused.
+  Json syntax = {{"mode", syntax_mode_name(core_.syntax_mode())}, {"last", Json()}};
+  if (auto v = core_.last_syntax(params.at("textDocument").at("uri").get<std::string>())) {
+    syntax["last"] = {{"action", syntax_action_name(v->action)},
+                      {"rules", v->rules},
+                      {"reason", v->reason},
+                      {"text", v->text},
+                      {"closer", v->closer},
+                      {"errorsWithout", v->errors_without},
+                      {"errorsWith", v->errors_with},
+                      {"hasCode", v->has_code},
+                      {"parses", v->parses},
+                      {"milliseconds", v->micros / 1000.0}};
+  }
+  return Json{{"syntaxCheck", syntax},          {"prompt", ctx->prompt},         {"prefix", ctx->prefix},
               {"suffix", ctx->suffix},         {"path", ctx->path},
               {"promptTokens", ctx->prompt_tokens}, {"budgetTokens", ctx->budget_tokens},
               {"items", items}};

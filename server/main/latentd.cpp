@@ -28,6 +28,7 @@
 #include "server/engine_completion_backend.h"
 #include "server/engine_host.h"
 #include "server/metrics.h"
+#include "server/openai/syntax_gate.h"
 #include "server/net_server.h"
 #include "server/openai/api.h"
 #include "server/transport_stdio.h"
@@ -60,6 +61,8 @@ const std::vector<latent::cli::OptionSpec> kOptions = latent::cli::with_parallel
     {"completion-budget-ms", "N", "most time a ghost-text completion may take before it ends with what it has",
      "3000"},
     {"spec", "MODE", "speculative decoding (LSP completions and HTTP API): none, mtp, ngram or auto", "none"},
+    {"syntax-check", "MODE", "check code completions with the file's tree-sitter grammar before showing them: off, "
+     "trim (cut back to what parses, refuse what cannot, stop loops) or rank", "trim"},
     {"test-backend", "", "protocol tests only: stream a scripted completion (\"a + b\") instead of running a model; a document containing \"latent-test: hold after the first piece\" streams \"a\" and waits to be cancelled", ""},
     {"test-agent-script", "FILE", "agent tests only: answer agent turns from a fixed transcript ({\"turns\": [...]}) "
                                   "instead of running a model", ""},
@@ -290,6 +293,13 @@ int main(int argc, char** argv) {
   std::unique_ptr<Warmer> warmer;
   if (host && completion_backend) warmer = std::make_unique<Warmer>(*host, status, completion_backend->describe());
 
+  latent::lsp::SyntaxMode syntax_mode;
+  if (!latent::lsp::parse_syntax_mode(args->get("syntax-check", "trim"), &syntax_mode)) {
+    std::fprintf(stderr, "latentd: --syntax-check: expected off, trim or rank, found '%s'\n",
+                 args->get("syntax-check").c_str());
+    return 2;
+  }
+  latent::lsp::SyntaxStats syntax_stats;  // both front doors count into it; /metrics reads it
   latent::lsp::AssistantOptions core_options;
   core_options.context.budget_tokens = static_cast<size_t>(*context_tokens);
   if (host && *context_tokens + core_options.max_tokens > host->context_length()) {
@@ -305,6 +315,8 @@ int main(int argc, char** argv) {
   core_options.context.layout = layout;
   core_options.type_through = !args->has("no-type-through");
   core_options.time_budget = std::chrono::milliseconds(*budget_ms);
+  core_options.syntax = syntax_mode;
+  core_options.syntax_stats = &syntax_stats;
   latent::lsp::LspServerOptions lsp_options;
   lsp_options.max_pending_requests = static_cast<size_t>(*max_pending);
   lsp_options.version = LATENT_VERSION;
@@ -383,6 +395,9 @@ int main(int argc, char** argv) {
   }
   latent::openai::EngineAccess engine;
   latent::openai::ApiOptions api_options;
+  api_options.syntax = syntax_mode;
+  api_options.syntax_stats = &syntax_stats;
+  latent::openai::add_syntax_metrics(metrics, syntax_stats);
   if (host) {
     engine.scheduler = &host->scheduler();
     engine.tokenizer = host->shared_tokenizer();

@@ -9,6 +9,7 @@
 #include "kernels/base/log.h"
 #include "server/http_router.h"
 #include "server/openai/generation.h"
+#include "server/openai/syntax_gate.h"
 
 namespace latent::openai {
 namespace {
@@ -93,6 +94,14 @@ OpenAiApi::OpenAiApi(EngineAccess engine, MetricsRegistry& metrics, ApiOptions o
 
 OpenAiApi::~OpenAiApi() = default;
 
+std::shared_ptr<SyntaxGate> OpenAiApi::syntax_gate(const SyntaxRequest& r, std::string prefix,
+                                                   std::string suffix) const {
+  lsp::SyntaxMode mode = options_.syntax;
+  if (!r.mode.empty()) lsp::parse_syntax_mode(r.mode, &mode);  // validated by the parser
+  if (mode == lsp::SyntaxMode::kOff || r.language.empty()) return nullptr;
+  return std::make_shared<SyntaxGate>(r.language, std::move(prefix), std::move(suffix), options_.syntax_stats);
+}
+
 bool OpenAiApi::handle(const std::string& method, const std::string& target, std::string body,
                        std::shared_ptr<HttpExchange> ex) {
   std::string path = path_of(target);
@@ -146,6 +155,7 @@ void OpenAiApi::completions(const std::string& body, std::shared_ptr<HttpExchang
   job.spec.meta = ResponseMeta{new_response_id("cmpl-"), unix_now(), options_.model_id};
   if (r.suffix) {
     job.suffix_text = *r.suffix;
+    job.spec.syntax = syntax_gate(r.syntax, r.prompt, *r.suffix);
     job.encode = [fim = FimPrompt{r.prompt, *r.suffix, "", {}}](const Tokenizer& tok) { return encode_fim(tok, fim); };
   } else {
     job.encode = [prompt = r.prompt](const Tokenizer& tok) { return encode_text(tok, prompt); };
@@ -208,6 +218,7 @@ void OpenAiApi::infill(const std::string& body, std::shared_ptr<HttpExchange> ex
   job.spec.meta = ResponseMeta{"", unix_now(), options_.model_id};
   job.spec.n_predict = r.gen.max_tokens;
   job.suffix_text = r.input_suffix;
+  job.spec.syntax = syntax_gate(r.syntax, r.input_prefix + r.prompt, r.input_suffix);
   job.encode = [fim = infill_fim_prompt(r), middle = r.prompt](const Tokenizer& tok) -> Result<std::vector<int32_t>> {
     LATENT_ASSIGN_OR_RETURN(std::vector<int32_t> ids, encode_fim(tok, fim));
     tok.encode_into(middle, /*match_added_tokens=*/false, ids);  // llama.cpp: `prompt` starts the middle
@@ -289,6 +300,7 @@ void OpenAiApi::start(Job job, std::shared_ptr<HttpExchange> ex) {
   }
   Scheduler* sched = engine_.scheduler;
   RequestId rid = *id;
+  gen->set_stop([sched, rid] { sched->cancel(rid); });
   ex->on_disconnect([gen, sched, rid] {
     if (gen->disconnected()) sched->cancel(rid);
   });

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "engine/request.h"
+#include "lsp/syntax_check.h"
 #include "server/metrics.h"
 #include "server/openai/exchange.h"
 #include "server/openai/protocol.h"
@@ -33,6 +34,7 @@ class HttpRouter;
 namespace latent::openai {
 
 struct ApiMetrics;
+class SyntaxGate;
 
 // How the API reaches the engine; the daemon fills it in from the loaded model.
 struct EngineAccess {
@@ -51,6 +53,9 @@ struct ApiOptions {
   Limits limits;
   Priority priority = Priority::kAgent;  // HTTP requests; /infill uses kInteractive
   SpecParams spec;                       // speculative decoding for every HTTP request (latentd --spec)
+  // Code completions that name their "language" are checked (server/openai/syntax_gate.h; latentd --syntax-check).
+  lsp::SyntaxMode syntax = lsp::SyntaxMode::kTrim;
+  lsp::SyntaxStats* syntax_stats = nullptr;  // counted in /metrics when set; must outlive the API
 };
 
 class OpenAiApi {
@@ -78,6 +83,8 @@ class OpenAiApi {
   void chat(const std::string& body, std::shared_ptr<HttpExchange> ex);
   void infill(const std::string& body, std::shared_ptr<HttpExchange> ex);
   void reply_error(HttpExchange& ex, const std::string& endpoint, const ApiError& e);
+  // The syntax check for a completion at prefix|suffix, or null (off, or no language named).
+  std::shared_ptr<SyntaxGate> syntax_gate(const SyntaxRequest& r, std::string prefix, std::string suffix) const;
 
   struct Job;  // one submitted generation: prompt, how to answer, endpoint
   void start(Job job, std::shared_ptr<HttpExchange> ex);

@@ -66,6 +66,12 @@ bool Generation::disconnected() {
   return true;
 }
 
+void Generation::set_stop(std::function<void()> stop) {
+  std::lock_guard lock(mu_);
+  stop_ = std::move(stop);
+  if (stop_wanted_ && !done_) stop_();
+}
+
 bool Generation::finished() const {
   std::lock_guard lock(mu_);
   return done_;
@@ -119,6 +125,13 @@ void Generation::emit_chat_delta(const chat::StreamParser::Delta& d) {
 void Generation::on_text(const std::string& text) {
   if (spec_.kind == Kind::kInfill && spec_.n_predict == 0) return;  // cache warm-up: nothing to show
   text_ += text;
+  if (spec_.syntax) {  // checked at the end; a loop stops decoding now
+    if (!stop_wanted_ && spec_.syntax->degenerated(text_)) {
+      stop_wanted_ = true;
+      if (stop_) stop_();
+    }
+    return;
+  }
   if (!spec_.stream && spec_.kind != Kind::kChat) return;
   switch (spec_.kind) {
     case Kind::kCompletion:
@@ -153,15 +166,30 @@ void Generation::on_done(const Event& e) {
   m_.duration.observe(e.timings.total_ms / 1000.0);
   m_.requests(spec_.endpoint, 200).inc();
   if (gone_) return;
+  FinishReason finish_reason = e.finish;
+  nlohmann::json syntax;
+  if (spec_.syntax && !(spec_.kind == Kind::kInfill && spec_.n_predict == 0)) {
+    lsp::SyntaxVerdict v = spec_.syntax->finish(text_);
+    text_ = v.text;
+    syntax = syntax_json(v);
+    if (stop_wanted_) finish_reason = FinishReason::kStopString;  // stopped by the check, not by the client
+    if (spec_.stream && !text_.empty()) {
+      write_chunk(spec_.kind == Kind::kInfill ? infill_chunk(text_) : completion_chunk(spec_.meta, text_, ""));
+    }
+  }
 
   switch (spec_.kind) {
     case Kind::kCompletion: {
-      std::string finish = finish_reason_text(e.finish, false);
+      std::string finish = finish_reason_text(finish_reason, false);
       if (!spec_.stream) {
-        ex_->respond(200, kJson, dump(completion_response(spec_.meta, text_, finish, u)));
+        json body = completion_response(spec_.meta, text_, finish, u);
+        if (!syntax.is_null()) body["latent_syntax"] = syntax;
+        ex_->respond(200, kJson, dump(body));
         return;
       }
-      write_chunk(completion_chunk(spec_.meta, "", finish));
+      json last = completion_chunk(spec_.meta, "", finish);
+      if (!syntax.is_null()) last["latent_syntax"] = syntax;
+      write_chunk(last);
       if (spec_.include_usage) write_chunk(usage_chunk(spec_.meta, "text_completion", u));
       ex_->write(kSseDone);
       ex_->end_stream();
@@ -190,8 +218,9 @@ void Generation::on_done(const Event& e) {
       return;
     }
     case Kind::kInfill: {
-      InfillResult r{spec_.stream ? std::string() : text_, e.finish, u, e.timings};
+      InfillResult r{spec_.stream ? std::string() : text_, finish_reason, u, e.timings};
       json final = infill_response(spec_.meta.model, r, spec_.n_predict);
+      if (!syntax.is_null()) final["latent_syntax"] = syntax;
       if (!spec_.stream) {
         ex_->respond(200, kJson, dump(final));
         return;

@@ -8,6 +8,7 @@
 //   infill      text deltas -> {"content", "stop": false} chunks, then llama.cpp's final object
 // Thread-safety: on_event() runs on the engine thread, disconnected() on a network thread; a mutex orders them.
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -18,6 +19,7 @@
 #include "server/metrics.h"
 #include "server/openai/exchange.h"
 #include "server/openai/protocol.h"
+#include "server/openai/syntax_gate.h"
 
 namespace latent::openai {
 
@@ -48,6 +50,7 @@ struct GenerationSpec {
   std::string prefill;                      // chat: text the prompt already holds of the assistant turn
   std::optional<std::string> forced_tool;   // chat: the named tool_choice
   int n_predict = 0;                        // infill: as requested (0 = warm the cache, show nothing)
+  std::shared_ptr<SyntaxGate> syntax;       // completion with a suffix, infill: the syntax check (null: off)
 };
 
 class Generation {
@@ -60,6 +63,8 @@ class Generation {
   // The client went away: no more writes; true when the caller should cancel the engine request.
   bool disconnected();
   bool finished() const;
+  // How to stop the engine request when the syntax check sees a loop (set once it is submitted).
+  void set_stop(std::function<void()> stop);
 
  private:
   void on_text(const std::string& text);
@@ -80,6 +85,8 @@ class Generation {
   std::string forced_call_id_;
   std::chrono::steady_clock::time_point last_token_;
   bool seen_token_ = false;
+  std::function<void()> stop_;
+  bool stop_wanted_ = false;  // the syntax check asked to stop decoding
 };
 
 }  // namespace latent::openai

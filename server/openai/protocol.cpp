@@ -111,6 +111,14 @@ void get_stop(Fields& f, const Limits& limits, std::vector<std::string>* out) {
 }
 
 // The sampling and length fields OpenAI's endpoints share.
+void get_syntax(Fields& f, SyntaxRequest* out) {
+  f.get("language", &out->language);
+  f.get("syntax_check", &out->mode);
+  if (!out->mode.empty() && out->mode != "off" && out->mode != "trim" && out->mode != "rank" && !f.error) {
+    f.fail_value("syntax_check", "expected off, trim or rank, found '" + out->mode.substr(0, 40) + "'");
+  }
+}
+
 void get_common(Fields& f, const Limits& limits, GenerationParams* g, int default_max_tokens) {
   f.get("model", &g->model);
   double temperature = 1.0, top_p = 1.0;
@@ -324,6 +332,7 @@ static Parsed<CompletionRequest> parse_completion_request_impl(const json& body,
     if (!s->is_string()) f.fail("suffix", "a string", *s);
     else r.suffix = s->get<std::string>();
   }
+  get_syntax(f, &r.syntax);
   if (f.error) return *f.error;
   return r;
 }
@@ -376,6 +385,7 @@ static Parsed<InfillRequest> parse_infill_request_impl(const json& body, const L
   r.gen.time_budget_ms = t_max_predict_ms;
   get_stop(f, limits, &r.gen.stop);
   f.get("ignore_eos", &r.gen.ignore_eos);
+  get_syntax(f, &r.syntax);
   if (const json* extra = f.find("input_extra")) {
     if (!extra->is_array()) {
       f.fail("input_extra", "an array of {filename, text}", *extra);

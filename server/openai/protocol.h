@@ -61,10 +61,19 @@ struct GenerationParams {
   bool ignore_eos = false;     // vLLM's and llama.cpp's extension: generate past end-of-sequence
 };
 
+// Latent's extension for code completions (/infill, and /v1/completions with a suffix): "language" (an LSP
+// languageId, e.g. "python") turns on the syntax check of lsp/syntax_check.h; "syntax_check" ("off", "trim",
+// "rank") overrides latentd's --syntax-check for this request.
+struct SyntaxRequest {
+  std::string language;
+  std::string mode;  // empty: the server's default
+};
+
 struct CompletionRequest {
   GenerationParams gen;
   std::string prompt;
   std::optional<std::string> suffix;  // present: fill-in-the-middle
+  SyntaxRequest syntax;
 };
 Parsed<CompletionRequest> parse_completion_request(const nlohmann::json& body, const Limits& limits);
 
@@ -85,6 +94,7 @@ struct InfillRequest {
   std::string prompt;                // llama.cpp: text after the FIM middle marker (llama.vscode: the cursor line)
   std::vector<InfillChunk> input_extra;
   bool cache_prompt = true;          // accepted; Latent's prefix cache is always on
+  SyntaxRequest syntax;
 };
 Parsed<InfillRequest> parse_infill_request(const nlohmann::json& body, const Limits& limits);
 

@@ -445,3 +445,45 @@ test("latentd --tp 2 --ep 2 (in-process ranks, then mpirun -np 2): greedy output
     }
   }
 });
+
+// The syntax check on /infill (Latent's "language" field): the same greedy completion with the check off and
+// on. What is shown with it is the model's own text cut back (plus, at most, closing quotes or brackets), it
+// acts on at least one of these function starts (the demo model loops and writes endless docstrings; random
+// weights write noise), and /metrics counts every verdict.
+test("/infill with a language: the syntax check cuts back, refuses or keeps, and counts in /metrics", async () => {
+  const cases = [
+    ["import os\n\n\ndef list_python_files(root):\n", "\n\ndef main():\n    print(list_python_files('.'))\n", "python"],
+    ["class Stack:\n    def __init__(self):\n        self.items = []\n\n    def push(self, item):\n", "\n    def pop(self):\n        return self.items.pop()\n", "python"],
+    ["def is_prime(n):\n", "\n\nprint(is_prime(7))\n", "python"],
+    ["for i, line in enumerate(", "):\n    print(i, line)\n", "python"],
+    ["function add(a, b) {\n", "}\n\nmodule.exports = { add };\n", "javascript"],
+  ];
+  const key = (a) => `latent_syntax_checks_total{action="${a}"}`;
+  const actions = ["kept", "cut", "refused", "unchecked"];
+  const before = await metrics(daemon.base);
+  let acted = 0;
+  for (const [prefix, suffix, language] of cases) {
+    const body = { input_prefix: prefix, input_suffix: suffix, prompt: "", n_predict: 48, temperature: 0, language };
+    const post = async (extra) => (await fetch(`${daemon.base}/infill`, {
+      method: "POST", body: JSON.stringify({ ...body, ...extra }) })).json();
+    const off = await post({ syntax_check: "off" });
+    const on = await post({ syntax_check: "trim" });
+    assert.equal(off.latent_syntax, undefined, "off: no verdict");
+    const v = on.latent_syntax;
+    assert.ok(["kept", "cut", "refused"].includes(v.action), JSON.stringify(v));
+    assert.ok(on.content.endsWith(v.closer), JSON.stringify(on));
+    const own = on.content.slice(0, on.content.length - v.closer.length);
+    assert.ok(off.content.startsWith(own), `checked text is not the model's own:\n${JSON.stringify(own)}\n${JSON.stringify(off.content)}`);
+    if (v.action === "refused") assert.equal(on.content, "");
+    assert.ok(v.errors_with <= v.errors_without, JSON.stringify(v));
+    if (v.action !== "kept") acted++;
+  }
+  assert.ok(acted > 0, "the check acted on none of the completions");
+  const after = await metrics(daemon.base);
+  const counted = actions.reduce((n, a) => n + (after[key(a)] ?? 0) - (before[key(a)] ?? 0), 0);
+  assert.equal(counted, cases.length);
+  const bad = await fetch(`${daemon.base}/infill`, {
+    method: "POST", body: JSON.stringify({ input_prefix: "x", input_suffix: "", syntax_check: "on" }) });
+  assert.equal(bad.status, 400);
+  assert.match((await bad.json()).error.message, /syntax_check: expected off, trim or rank, found 'on'/);
+});

@@ -1,0 +1,302 @@
+#!/usr/bin/env python3
+"""Do latentd's code completions parse? Held-out function starts completed through the daemon's /infill,
+with the syntax check off, trim and rank side by side (one daemon; the request's "syntax_check" selects).
+
+  /usr/bin/python3 bench/syntax_bench.py [--latentd build/bin/latentd] [--model models/demo] [--json F]
+
+Cases (none of them in the demo model's training data, which is the CPython 3.11 standard library, nor in
+tests/data):
+  python      the first functions of modules in /usr/lib/python3/dist-packages (third-party packages:
+              pyflakes, jwt, oauthlib, ...), cursor at the start of the body, the body removed
+  javascript  methods of npm's own source (/usr/lib/node_modules/npm/lib), same
+The daemon gets the 30 lines before the cursor and the 12 after (llama.vscode's request shape); the judge
+inserts the completion into the whole file and parses it with an independent parser (Python's ast; V8 for
+JavaScript through node), never with tree-sitter.
+
+Per completion:
+  shown       non-empty
+  code        has a statement that is not a docstring or comment
+  parses      the whole file parses with it (Python: or with one `pass` after it, closing a trailing block
+              opener or an empty body)
+  loop_free   non-blank lines at least half distinct, and no line twice in a row
+  good        code and parses and loop_free (the issue's target: >= 60 %)
+  adds_error  shown and does not parse (the issue's target: < 1 % of shown)
+Cost: the check's time (latent_syntax.check_ms) over the request's time (timings.prompt_ms + predicted_ms).
+Prints one JSON object per mode, then a summary; no timing thresholds.
+"""
+import argparse
+import ast
+import glob
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+
+PY_PACKAGES = ["pyflakes", "jwt", "oauthlib", "distro", "argcomplete", "blinker", "httplib2", "yaml", "lazr",
+               "crcmod", "pygments/lexers", "apt", "aptsources", "gi"]
+JS_ROOT = "/usr/lib/node_modules/npm/lib"
+
+
+def python_cases(limit, per_file, per_package=6):
+    files = []
+    for pkg in PY_PACKAGES:
+        files += [(pkg, f) for f in sorted(glob.glob(f"/usr/lib/python3/dist-packages/{pkg}/**/*.py", recursive=True))]
+    cases = []
+    from_package = {}
+    for pkg, path in files:
+        if from_package.get(pkg, 0) >= per_package:
+            continue
+        try:
+            text = open(path, encoding="utf-8").read()
+            tree = ast.parse(text)
+        except (SyntaxError, UnicodeDecodeError, ValueError):
+            continue
+        lines = text.splitlines(keepends=True)
+        funcs = sorted((n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))),
+                       key=lambda n: n.lineno)
+        taken = 0
+        for n in funcs:
+            if taken >= per_file or len(cases) >= limit or from_package.get(pkg, 0) >= per_package:
+                break
+            body0 = n.body[0].lineno - 1
+            if body0 <= n.lineno - 1 or not lines[body0 - 1].rstrip().endswith(":"):
+                continue  # one-line def, or a signature that does not end its line
+            end = n.end_lineno  # the body's last line (1-based, inclusive)
+            prefix = "".join(lines[:body0])
+            suffix = "".join(lines[end:])
+            if suffix.strip() == "" or len(n.body) < 2:
+                continue
+            cases.append({"lang": "python", "file": path, "line": n.lineno, "name": n.name, "prefix": prefix,
+                          "truth": "".join(lines[body0:end]),
+                          "suffix": suffix, "indent": len(lines[n.lineno - 1]) - len(lines[n.lineno - 1].lstrip())})
+            taken += 1
+            from_package[pkg] = from_package.get(pkg, 0) + 1
+        if len(cases) >= limit:
+            break
+    return cases
+
+
+def js_cases(limit, per_file):
+    cases = []
+    files = sorted(glob.glob(f"{JS_ROOT}/**/*.js", recursive=True))
+    head = re.compile(r"^(  )(?:async |static )*[A-Za-z_$][\w$]* \([^)]*\) \{\n$")
+    for path in files:
+        text = open(path, encoding="utf-8").read()
+        lines = text.splitlines(keepends=True)
+        taken = 0
+        for i, ln in enumerate(lines):
+            if taken >= per_file or len(cases) >= limit:
+                break
+            m = head.match(ln)
+            if not m or ln.lstrip().startswith(("if ", "for ", "while ", "switch ", "catch ")):
+                continue
+            close = m.group(1) + "}\n"
+            end = next((k for k in range(i + 1, len(lines)) if lines[k] == close), None)
+            if end is None or end - i < 3:
+                continue
+            cases.append({"lang": "javascript", "file": path, "line": i + 1, "name": ln.strip()[:40],
+                          "prefix": "".join(lines[:i + 1]), "suffix": "".join(lines[end:]), "indent": 2,
+                          "truth": "".join(lines[i + 1:end])})
+            taken += 1
+        if len(cases) >= limit:
+            break
+    return cases
+
+
+# ---- judges (independent of tree-sitter) ----
+
+def py_parses(code):
+    try:
+        ast.parse(code)
+        return True
+    except (SyntaxError, ValueError):
+        return False
+
+
+def py_judge(case, completion):
+    body = completion.rstrip()
+    whole = case["prefix"] + body + "\n" + case["suffix"]
+    parses = py_parses(whole)
+    if not parses:  # a trailing block opener or an empty body: the user goes on typing
+        last = body.split("\n")[-1] if body.strip() else ""
+        pad = len(last) - len(last.lstrip()) + (4 if last.rstrip().endswith(":") else 0) if last.strip() \
+            else case["indent"] + 4
+        parses = py_parses(case["prefix"] + body + "\n" + " " * pad + "pass\n" + case["suffix"])
+    code = False
+    if parses and body.strip():
+        try:
+            mod = ast.parse(case["prefix"] + body + "\n" + " " * (case["indent"] + 4) + "pass\n" + case["suffix"])
+            for n in ast.walk(mod):
+                if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.lineno == case["line"]:
+                    stmts = n.body[:-1]  # without the pass added above
+                    code = any(not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))
+                               for s in stmts)
+        except (SyntaxError, ValueError):
+            code = False
+    return parses, code
+
+
+def strip_js_comments_and_strings(s):
+    s = re.sub(r"/\*.*?\*/", " ", s, flags=re.S)
+    s = re.sub(r"//[^\n]*", " ", s)
+    s = re.sub(r"'(?:\\.|[^'\\\n])*'|\"(?:\\.|[^\"\\\n])*\"|`(?:\\.|[^`\\])*`", " ", s)
+    return s
+
+
+def js_judge_all(cases, completions):
+    """V8 compiles each file (as a CommonJS module body) with the completion inserted."""
+    files = [c["prefix"] + comp.rstrip() + "\n" + c["suffix"] for c, comp in zip(cases, completions)]
+    script = ("const vm=require('vm');const files=JSON.parse(require('fs').readFileSync(0,'utf8'));"
+              "console.log(JSON.stringify(files.map(f=>{try{new vm.Script('(function(exports,require,module,"
+              "__filename,__dirname){'+f+'\\n})');return true}catch(e){return false}})))")
+    out = subprocess.run(["node", "-e", script], input=json.dumps(files), capture_output=True, text=True, check=True)
+    parses = json.loads(out.stdout)
+    return [(p, bool(re.search(r"[A-Za-z0-9_$]", strip_js_comments_and_strings(comp))))
+            for p, comp in zip(parses, completions)]
+
+
+def loop_free(completion):
+    """Lines with a word on them (indentation kept): at least half distinct, none twice in a row."""
+    lines = [ln.rstrip() for ln in completion.split("\n") if re.search(r"\w", ln)]
+    if not lines:
+        return True
+    if len(set(lines)) * 2 < len(lines):
+        return False
+    return all(a != b for a, b in zip(lines, lines[1:]))
+
+
+# ---- the daemon ----
+
+def start_latentd(latentd, model, extra):
+    p = subprocess.Popen([latentd, "--listen", "127.0.0.1:0", "--model", model, "--log-level", "warn"] + extra,
+                         stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        line = p.stderr.readline()
+        m = re.search(r"listening on [^:]+:(\d+)", line)
+        if m:
+            return p, int(m.group(1))
+        if p.poll() is not None:
+            break
+    p.kill()
+    raise SystemExit("latentd did not start (expected 'listening on HOST:PORT' on stderr)")
+
+
+def post(port, path, body):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", json.dumps(body).encode(),
+                                 {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=300) as r:
+        return json.load(r)
+
+
+def window(case, before, after):
+    pre = case["prefix"].splitlines(keepends=True)
+    suf = case["suffix"].splitlines(keepends=True)
+    return "".join(pre[-before:]), "".join(suf[:after])
+
+
+def run_mode(port, cases, mode, n_predict, before, after):
+    rows = []
+    for c in cases:
+        prefix, suffix = window(c, before, after)
+        body = {"input_prefix": prefix, "input_suffix": suffix, "prompt": "", "n_predict": n_predict,
+                "temperature": 0, "top_k": 1, "stream": False, "language": c["lang"], "syntax_check": mode}
+        r = post(port, "/infill", body)
+        t = r.get("timings", {})
+        syn = r.get("latent_syntax", {})
+        rows.append({"content": r["content"], "ms": t.get("prompt_ms", 0) + t.get("predicted_ms", 0),
+                     "check_ms": syn.get("check_ms", 0.0), "action": syn.get("action", "off"),
+                     "rules": syn.get("rules", []), "tokens": r.get("tokens_predicted", 0)})
+    return rows
+
+
+def judge(cases, rows):
+    py = [(i, c) for i, c in enumerate(cases) if c["lang"] == "python"]
+    js = [(i, c) for i, c in enumerate(cases) if c["lang"] == "javascript"]
+    verdicts = [None] * len(cases)
+    for i, c in py:
+        verdicts[i] = py_judge(c, rows[i]["content"])
+    if js:
+        for (i, _), v in zip(js, js_judge_all([c for _, c in js], [rows[i]["content"] for i, _ in js])):
+            verdicts[i] = v
+    for r, (parses, code) in zip(rows, verdicts):
+        r["shown"] = bool(r["content"].strip())
+        r["parses"] = parses
+        r["code"] = code
+        r["loop_free"] = loop_free(r["content"])
+        r["good"] = r["shown"] and code and parses and r["loop_free"]
+        r["adds_error"] = r["shown"] and not parses
+
+
+def summarize(lang, mode, rows):
+    n = len(rows)
+    shown = sum(r["shown"] for r in rows)
+    ms = sum(r["ms"] for r in rows)
+    check = sum(r["check_ms"] for r in rows)
+    actions = {}
+    rules = {}
+    for r in rows:
+        actions[r["action"]] = actions.get(r["action"], 0) + 1
+        for k in r["rules"]:
+            rules[k] = rules.get(k, 0) + 1
+    return {"language": lang, "mode": mode, "cases": n, "good": round(sum(r["good"] for r in rows) / max(1, n), 4),
+            "shown": shown, "adds_error_of_shown": round(sum(r["adds_error"] for r in rows) / max(1, shown), 4),
+            "code": round(sum(r["code"] for r in rows) / max(1, n), 4),
+            "parses_of_shown": round(sum(r["parses"] and r["shown"] for r in rows) / max(1, shown), 4),
+            "loop_free": round(sum(r["loop_free"] for r in rows) / max(1, n), 4),
+            "completion_ms_total": round(ms, 1), "check_ms_total": round(check, 2),
+            "check_share": round(check / ms, 4) if ms else 0, "actions": actions, "rules": rules}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--latentd", default="build/bin/latentd")
+    ap.add_argument("--model", default="models/demo")
+    ap.add_argument("--modes", default="off,trim,rank")
+    ap.add_argument("--python", type=int, default=60, help="Python cases")
+    ap.add_argument("--javascript", type=int, default=40, help="JavaScript cases")
+    ap.add_argument("--per-file", type=int, default=2)
+    ap.add_argument("--n-predict", type=int, default=64)
+    ap.add_argument("--before", type=int, default=30, help="lines before the cursor sent to the daemon")
+    ap.add_argument("--after", type=int, default=12, help="lines after the cursor sent to the daemon")
+    ap.add_argument("--daemon-args", default="", help="extra latentd arguments")
+    ap.add_argument("--json", default=None, help="write every completion and verdict here")
+    ap.add_argument("--self-check", action="store_true", help="judge the true bodies instead (no daemon)")
+    args = ap.parse_args()
+    cases = python_cases(args.python, args.per_file) + js_cases(args.javascript, args.per_file)
+    if args.self_check:  # the judges on the code that was there: all should parse, most be good
+        rows = [{"content": c["truth"], "ms": 0, "check_ms": 0, "action": "truth", "rules": []} for c in cases]
+        judge(cases, rows)
+        for lang in ("python", "javascript"):
+            print(json.dumps(summarize(lang, "truth", [r for r, c in zip(rows, cases) if c["lang"] == lang])))
+        return
+    proc, port = start_latentd(args.latentd, args.model, args.daemon_args.split())
+    results = {}
+    try:
+        for mode in args.modes.split(","):
+            rows = run_mode(port, cases, mode, args.n_predict, args.before, args.after)
+            judge(cases, rows)
+            results[mode] = rows
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    summary = []
+    for lang in ("python", "javascript"):
+        idx = [i for i, c in enumerate(cases) if c["lang"] == lang]
+        if not idx:
+            continue
+        for mode, rows in results.items():
+            s = summarize(lang, mode, [rows[i] for i in idx])
+            summary.append(s)
+            print(json.dumps(s))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"summary": summary, "cases": [{k: c[k] for k in ("lang", "file", "line", "name")} for c in cases],
+                       "results": results}, f, indent=1, ensure_ascii=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,365 @@
+#include "lsp/syntax_check.h"
+
+#include <tree_sitter/api.h>
+
+#include <cctype>
+#include <chrono>
+
+namespace latent::lsp {
+namespace {
+
+std::string_view rstrip(std::string_view s) {
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+TSPoint point_after(TSPoint at, std::string_view text) {
+  size_t nl = text.rfind('\n');
+  if (nl == std::string_view::npos) return {at.row, at.column + static_cast<uint32_t>(text.size())};
+  uint32_t rows = 0;
+  for (char c : text) rows += c == '\n';
+  return {at.row + rows, static_cast<uint32_t>(text.size() - nl - 1)};
+}
+
+struct ErrorCount {
+  int total = 0;
+  int inside = 0;  // errors whose range touches the inserted text [from, to]
+};
+
+// Python's grammar accepts an empty block (`if x:` and then a dedent), which Python does not: a block with
+// nothing but comments in it counts as an error. Only near the insertion ([lo, to]), so that the walk stays
+// off the rest of the tree.
+bool empty_block(TSNode node) {
+  if (std::string_view(ts_node_type(node)) != "block") return false;
+  uint32_t n = ts_node_named_child_count(node);
+  for (uint32_t i = 0; i < n; ++i) {
+    if (std::string_view(ts_node_type(ts_node_named_child(node, i))) != "comment") return false;
+  }
+  return true;
+}
+
+// ERROR + MISSING nodes (+ empty Python blocks near the insertion), descending only into subtrees that hold
+// an error or overlap [lo, to] (a cursor: ts_node_child is linear in the index, so wide nodes would make a
+// child loop quadratic).
+ErrorCount count_errors(const TSTree* tree, uint32_t lo, uint32_t from, uint32_t to, bool python) {
+  ErrorCount n;
+  TSNode root = ts_tree_root_node(tree);
+  TSTreeCursor cur = ts_tree_cursor_new(root);
+  for (;;) {
+    TSNode node = ts_tree_cursor_current_node(&cur);
+    uint32_t s = ts_node_start_byte(node), e = ts_node_end_byte(node);
+    bool err = ts_node_has_error(node);
+    bool near = s <= to && e >= lo;
+    bool counted = err && (ts_node_is_error(node) || ts_node_is_missing(node));
+    counted |= python && near && s >= lo && empty_block(node);
+    if (counted) {
+      ++n.total;
+      if (to > from && s <= to && e >= from) ++n.inside;
+    }
+    if ((err || near) && ts_tree_cursor_goto_first_child(&cur)) continue;
+    bool up = false;
+    while (!ts_tree_cursor_goto_next_sibling(&cur)) {
+      if (!ts_tree_cursor_goto_parent(&cur)) {
+        up = true;
+        break;
+      }
+    }
+    if (up) break;
+  }
+  ts_tree_cursor_delete(&cur);
+  return n;
+}
+
+bool is_word(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
+
+}  // namespace
+
+const char* syntax_mode_name(SyntaxMode m) {
+  switch (m) {
+    case SyntaxMode::kOff: return "off";
+    case SyntaxMode::kTrim: return "trim";
+    case SyntaxMode::kRank: return "rank";
+  }
+  return "?";
+}
+
+bool parse_syntax_mode(std::string_view s, SyntaxMode* out) {
+  for (SyntaxMode m : {SyntaxMode::kOff, SyntaxMode::kTrim, SyntaxMode::kRank}) {
+    if (s == syntax_mode_name(m)) {
+      *out = m;
+      return true;
+    }
+  }
+  return false;
+}
+
+const char* syntax_action_name(SyntaxAction a) {
+  switch (a) {
+    case SyntaxAction::kKept: return "kept";
+    case SyntaxAction::kCut: return "cut";
+    case SyntaxAction::kRefused: return "refused";
+    case SyntaxAction::kUnchecked: return "unchecked";
+  }
+  return "?";
+}
+
+OpenState open_state(std::string_view text, std::string_view language_id) {
+  const bool py = language_id == "python";
+  const bool hash_comments = py || language_id == "shellscript";
+  const bool slash_comments = !hash_comments && language_id != "json";
+  const bool backticks = language_id == "go" || language_id.substr(0, 10) == "javascript" ||
+                         language_id.substr(0, 10) == "typescript";
+  OpenState st;
+  std::vector<char> stack;
+  std::string quote;  // what closes the open string or comment
+  size_t i = 0;
+  while (i < text.size()) {
+    char c = text[i];
+    if (!quote.empty()) {
+      if (quote == "*/") {
+        if (text.substr(i, 2) == "*/") {
+          quote.clear();
+          i += 2;
+          continue;
+        }
+      } else if (c == '\\') {
+        i += 2;
+        continue;
+      } else if (text.substr(i, quote.size()) == quote) {
+        i += quote.size();
+        quote.clear();
+        continue;
+      } else if (c == '\n' && quote.size() == 1 && quote != "`") {
+        quote.clear();  // a one-line string ends with its line (broken, which the parser will say)
+      }
+      ++i;
+      continue;
+    }
+    if ((hash_comments && c == '#') || (slash_comments && text.substr(i, 2) == "//")) {
+      size_t nl = text.find('\n', i);
+      i = nl == std::string_view::npos ? text.size() : nl;
+      continue;
+    }
+    if (slash_comments && text.substr(i, 2) == "/*") {
+      quote = "*/";
+      i += 2;
+      continue;
+    }
+    if (c == '"' || c == '\'' || (backticks && c == '`')) {
+      if (py && text.substr(i, 3) == std::string(3, c)) {
+        quote = std::string(3, c);
+      } else {
+        quote = std::string(1, c);
+      }
+      i += quote.size();
+      continue;
+    }
+    if (c == '(' || c == '[' || c == '{') {
+      stack.push_back(c);
+    } else if (c == ')' || c == ']' || c == '}') {
+      char open = c == ')' ? '(' : c == ']' ? '[' : '{';
+      if (!stack.empty() && stack.back() == open) stack.pop_back();
+    } else if (is_word(c)) {
+      size_t j = i;
+      while (j < text.size() && is_word(text[j])) ++j;
+      std::string_view w = text.substr(i, j - i);
+      bool string_prefix = py && w.size() <= 2 && j < text.size() && (text[j] == '"' || text[j] == '\'') &&
+                           w.find_first_not_of("rRbBfFuU") == std::string_view::npos;
+      if (!string_prefix) st.has_code = true;
+      i = j;
+      continue;
+    }
+    ++i;
+  }
+  st.in_string = !quote.empty();
+  if (quote == "*/") {
+    st.closer = " */";
+  } else {
+    st.closer = quote;
+  }
+  for (auto it = stack.rbegin(); it != stack.rend(); ++it) st.closer += *it == '(' ? ')' : *it == '[' ? ']' : '}';
+  return st;
+}
+
+SyntaxChecker::SyntaxChecker(const LanguageInfo* language, std::string prefix, std::string suffix,
+                             SyntaxCheckOptions options, const TSTree* tree)
+    : language_(language), prefix_(std::move(prefix)), suffix_(std::move(suffix)), options_(options) {
+  options_.degeneration.triple_quotes = language_ && language_->id == "python";
+  if (!language_) return;
+  parser_ = ts_parser_new();
+  if (!ts_parser_set_language(parser_, language_->grammar())) {
+    ts_parser_delete(parser_);
+    parser_ = nullptr;
+    return;
+  }
+  TSPoint at = point_after({0, 0}, prefix_);
+  at_row_ = at.row;
+  at_column_ = at.column;
+  if (tree) {
+    base_ = ts_tree_copy(tree);
+  } else {
+    std::string whole = prefix_ + suffix_;
+    base_ = ts_parser_parse_string(parser_, nullptr, whole.data(), static_cast<uint32_t>(whole.size()));
+  }
+  if (!base_) {
+    ts_parser_delete(parser_);
+    parser_ = nullptr;
+    return;
+  }
+  // The window for empty blocks starts at the line of the last code before the cursor (a `def f():` header).
+  size_t last = prefix_.find_last_not_of(" \t\r\n");
+  size_t ls = last == std::string::npos ? std::string::npos : prefix_.rfind('\n', last);
+  lo_ = ls == std::string::npos ? 0 : static_cast<uint32_t>(ls + 1);
+  python_ = language_->id == "python";
+  errors_without_ = count_errors(base_, lo_, 0, static_cast<uint32_t>(prefix_.size()), python_).total;
+}
+
+SyntaxChecker::~SyntaxChecker() {
+  if (base_) ts_tree_delete(base_);
+  if (parser_) ts_parser_delete(parser_);
+}
+
+Degeneration SyntaxChecker::scan(std::string_view completion, bool final) const {
+  return find_degeneration(completion, final, options_.degeneration);
+}
+
+SyntaxVerdict SyntaxChecker::check(std::string_view completion, bool final) {
+  auto t0 = std::chrono::steady_clock::now();
+  SyntaxVerdict v;
+  v.errors_without = errors_without_;
+  std::string_view work = completion;
+  if (!final) {  // streaming: whole lines only
+    size_t nl = work.rfind('\n');
+    work = nl == std::string_view::npos ? std::string_view() : work.substr(0, nl + 1);
+  }
+  const std::string lang = language_ ? language_->id : "";
+  Degeneration d = find_degeneration(work, /*final=*/true, options_.degeneration);
+  size_t limit = d.found() ? d.cut : work.size();
+  if (d.found()) v.rules.push_back(d.rule);
+
+  auto finish = [&](SyntaxAction a) {
+    v.action = a;
+    v.micros = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+    return v;
+  };
+  if (!parser_) {
+    v.text = std::string(rstrip(work.substr(0, limit)));
+    v.has_code = open_state(v.text, lang).has_code;
+    v.reason = d.found() ? "cut where the text degenerates: " + d.detail : "no grammar for this language";
+    return finish(d.found() ? SyntaxAction::kCut : SyntaxAction::kUnchecked);
+  }
+
+  // Candidate ends, longest first: the limit, then each line end before it.
+  std::vector<size_t> ends = {limit};
+  for (size_t p = limit; p > 0;) {
+    size_t nl = work.rfind('\n', p - 1);
+    if (nl == std::string_view::npos) break;
+    ends.push_back(nl);
+    p = nl;
+  }
+  struct Best {
+    bool found = false;
+    std::string_view kept;
+    std::string closer;
+    ErrorCount errors;
+    bool has_code = false;
+  } best;
+  const uint32_t P = static_cast<uint32_t>(prefix_.size());
+  TSPoint at{at_row_, at_column_};
+  // The prefix + suffix tree, edited by the insertion and re-parsed: only the region around it is rebuilt.
+  auto evaluate = [&](std::string_view kept, const std::string& closer) {
+    std::string insert = std::string(kept) + closer;
+    TSTree* tree = ts_tree_copy(base_);
+    TSInputEdit edit{P, P, P + static_cast<uint32_t>(insert.size()), at, at, point_after(at, insert)};
+    ts_tree_edit(tree, &edit);
+    std::string whole = prefix_ + insert + suffix_;
+    TSTree* next = ts_parser_parse_string(parser_, tree, whole.data(), static_cast<uint32_t>(whole.size()));
+    ts_tree_delete(tree);
+    ++v.parses;
+    ErrorCount e;
+    if (!next) {
+      e.total = e.inside = 1 << 20;  // could not parse: never shown
+      return e;
+    }
+    e = count_errors(next, lo_, P, P + static_cast<uint32_t>(insert.size()), python_);
+    ts_tree_delete(next);
+    return e;
+  };
+  size_t last_size = std::string_view::npos;
+  for (size_t end : ends) {
+    std::string_view kept = rstrip(work.substr(0, end));
+    if (kept.empty()) break;
+    if (kept.size() == last_size) continue;  // blank lines: the same candidate
+    last_size = kept.size();
+    OpenState open = open_state(kept, lang);
+    std::vector<std::string> closers = {""};
+    if (!open.closer.empty()) closers.push_back(open.closer);
+    for (const auto& closer : closers) {
+      ErrorCount e = evaluate(kept, closer);
+      // No worse than without: fewer errors, or as many and none of them in the completion's text (an error
+      // elsewhere in the file, unrelated to the completion).
+      bool acceptable = e.total < errors_without_ || (e.total == errors_without_ && e.inside == 0);
+      if (!acceptable) continue;
+      if (!best.found || e.total < best.errors.total) {
+        best = {true, kept, closer, e, open.has_code};
+      }
+    }
+    if (best.found && best.errors.total == 0) break;  // nothing shorter can do better
+  }
+  if (!best.found) {
+    v.text.clear();
+    v.errors_with = errors_without_;
+    if (!work.empty() && !rstrip(work).empty()) {
+      v.rules.push_back("refused_parse_error");
+      v.reason = "refused: every line-aligned prefix of the completion adds a parse error (" +
+                 std::to_string(errors_without_) + " error(s) without it)";
+      return finish(SyntaxAction::kRefused);
+    }
+    v.reason = "empty";
+    return finish(SyntaxAction::kKept);
+  }
+  v.text = std::string(best.kept) + best.closer;
+  v.closer = best.closer;
+  v.errors_with = best.errors.total;
+  v.has_code = best.has_code;
+  bool cut = best.kept.size() < rstrip(work).size();
+  if (!best.closer.empty()) v.rules.push_back(open_state(best.kept, lang).in_string ? "closed_string" : "closed_brackets");
+  if (cut && (!d.found() || best.kept.size() < rstrip(work.substr(0, limit)).size())) v.rules.push_back("parse_error");
+  if (!cut && best.closer.empty()) {
+    v.reason = "kept: parses with the surrounding text (" + std::to_string(v.errors_with) + " error(s), " +
+               std::to_string(errors_without_) + " without it)";
+    return finish(SyntaxAction::kKept);
+  }
+  std::string why;
+  if (d.found()) why = "the text degenerates (" + d.rule + ": " + d.detail + ")";
+  if (cut && best.kept.size() < rstrip(work.substr(0, limit)).size()) {
+    if (!why.empty()) why += "; ";
+    why += "later lines add parse errors";
+  }
+  if (!best.closer.empty()) {
+    if (!why.empty()) why += "; ";
+    why += "closed with '" + best.closer + "'";
+  }
+  size_t kept_lines = 1;
+  for (char c : best.kept) kept_lines += c == '\n';
+  v.reason = "cut back to " + std::to_string(kept_lines) + " line(s): " + why + " (" + std::to_string(v.errors_with) +
+             " error(s) with it, " + std::to_string(errors_without_) + " without)";
+  return finish(SyntaxAction::kCut);
+}
+
+void SyntaxStats::record(const SyntaxVerdict& v) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++s_.actions[syntax_action_name(v.action)];
+  for (const auto& r : v.rules) ++s_.rules[r];
+  s_.parses += v.parses;
+  s_.seconds += v.micros / 1e6;
+}
+
+SyntaxStats::Snapshot SyntaxStats::snapshot() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return s_;
+}
+
+}  // namespace latent::lsp

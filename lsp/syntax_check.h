@@ -1,0 +1,107 @@
+#pragma once
+// Syntax-aware completion: a candidate is parsed with tree-sitter in its real surroundings (prefix +
+// completion + suffix) and shown only as far as the file parses no worse than without it. Protocol-free.
+//
+//   errors(x)  = ERROR + MISSING nodes of prefix + x + suffix (Python: + empty blocks near the cursor) (incremental: the prefix + suffix tree is
+//                edited by the insertion and re-parsed, so unchanged subtrees are reused)
+//   candidates = the completion cut at each line end (and where it degenerates: see degeneration.h), each
+//                also with its open string / docstring / brackets closed ("closer") when it has any
+//   verdict    = the candidate with the fewest errors, then the longest, then the one without a closer;
+//                empty (refused) when nothing beats the empty completion: an empty suggestion beats a broken one
+//
+// Thread-safety: a SyntaxChecker is used by one thread at a time. SyntaxStats is thread-safe.
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lsp/degeneration.h"
+#include "lsp/languages.h"
+
+struct TSParser;
+struct TSTree;
+
+namespace latent::lsp {
+
+// off: shown as post-processed; trim: cut back / refuse / stop loops; rank: trim, over several candidates.
+enum class SyntaxMode { kOff, kTrim, kRank };
+const char* syntax_mode_name(SyntaxMode m);
+bool parse_syntax_mode(std::string_view s, SyntaxMode* out);
+
+enum class SyntaxAction { kKept, kCut, kRefused, kUnchecked };
+const char* syntax_action_name(SyntaxAction a);
+
+struct SyntaxVerdict {
+  SyntaxAction action = SyntaxAction::kUnchecked;
+  std::string text;                 // what to show: a prefix of the completion, plus `closer`
+  std::string closer;               // appended closing quotes / brackets; empty when none
+  std::vector<std::string> rules;   // what acted: "parse_error", "repeated_lines", "closed_string", ...
+  std::string reason;               // one sentence, for latent/explainContext
+  int errors_without = 0;           // ERROR + MISSING nodes with the empty completion
+  int errors_with = 0;              // ... with `text`
+  bool has_code = false;            // `text` has code outside comments and strings
+  size_t parses = 0;                // tree-sitter parses this verdict took
+  double micros = 0;                // time spent checking
+};
+
+struct SyntaxCheckOptions {
+  DegenerationOptions degeneration;  // triple_quotes is set from the language
+};
+
+class SyntaxChecker {
+ public:
+  // `language` null: nothing to parse with (only loops are stopped). `tree`: optional tree of prefix + suffix
+  // (a document's own tree; copied), else they are parsed once here.
+  SyntaxChecker(const LanguageInfo* language, std::string prefix, std::string suffix,
+                SyntaxCheckOptions options = {}, const TSTree* tree = nullptr);
+  ~SyntaxChecker();
+  SyntaxChecker(const SyntaxChecker&) = delete;
+  SyntaxChecker& operator=(const SyntaxChecker&) = delete;
+
+  // `final`: the engine is done; else only whole lines of `completion` are considered (streaming).
+  SyntaxVerdict check(std::string_view completion, bool final);
+  // Cheap (no parse): where the text degenerates, for stopping the decoder early.
+  Degeneration scan(std::string_view completion, bool final) const;
+  bool has_grammar() const { return parser_ != nullptr; }
+  int errors_without() const { return errors_without_; }
+
+ private:
+  const LanguageInfo* language_;
+  std::string prefix_, suffix_;
+  SyntaxCheckOptions options_;
+  TSParser* parser_ = nullptr;
+  TSTree* base_ = nullptr;  // prefix + suffix
+  int errors_without_ = 0;
+  uint32_t at_row_ = 0, at_column_ = 0;  // the cursor as a tree-sitter point
+  uint32_t lo_ = 0;                       // start of the line of the last code before the cursor
+  bool python_ = false;                   // empty blocks are errors
+};
+
+// What the code in `text` leaves open at its end, and whether it has code outside comments and strings.
+struct OpenState {
+  std::string closer;  // closes the open string or comment, then the open brackets, innermost first
+  bool in_string = false;
+  bool has_code = false;
+};
+OpenState open_state(std::string_view text, std::string_view language_id);
+
+// Counts of checks and rules for /metrics (latent_syntax_*).
+class SyntaxStats {
+ public:
+  void record(const SyntaxVerdict& v);
+  struct Snapshot {
+    std::map<std::string, uint64_t> actions;  // kept, cut, refused, unchecked
+    std::map<std::string, uint64_t> rules;
+    uint64_t parses = 0;
+    double seconds = 0;
+  };
+  Snapshot snapshot() const;
+
+ private:
+  mutable std::mutex mu_;
+  Snapshot s_;
+};
+
+}  // namespace latent::lsp

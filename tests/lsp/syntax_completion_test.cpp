@@ -1,0 +1,166 @@
+// The syntax check on the LSP completion path: AssistantCore with a scripted backend (no model) streams only
+// checked whole lines, answers with the checked text, stops decoding at a loop, and LspServer exposes the
+// verdict through latent/explainContext and the mode through initializationOptions.latent.syntaxCheck.
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "lsp/assistant_core.h"
+#include "lsp/lsp_server.h"
+#include "lsp/scripted_backend.h"
+#include "lsp/transport_memory.h"
+
+namespace latent::lsp {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Runs one completion and waits for its end (a condition, not a sleep).
+struct Completion {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  std::vector<std::string> partials;
+  Result<CompletionOutcome> outcome = make_error(ErrorCode::kInternal, "not finished");
+
+  void start(AssistantCore& core, const std::string& uri, Position at) {
+    CompletionRequest req{uri, at, PositionEncoding::kUtf8, 0};
+    auto t = core.complete(
+        req,
+        [this](const std::string& text) {
+          std::lock_guard<std::mutex> lock(mu);
+          partials.push_back(text);
+        },
+        [this](Result<CompletionOutcome> r) {
+          std::lock_guard<std::mutex> lock(mu);
+          outcome = std::move(r);
+          done = true;
+          cv.notify_all();
+        });
+    ASSERT_TRUE(t.ok()) << t.error().message;
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, 30s, [&] { return done; }));
+  }
+};
+
+const char* kDoc = "import os\n\n\ndef add(a, b):\n\n\ndef other():\n    return 1\n";
+const Position kBody{4, 0};  // the empty line of add's body
+
+TEST(SyntaxCompletion, CutsBackWhatBreaksTheFileAndSaysWhy) {
+  ScriptedBackend backend({"    total = a + b\n", "    return total\n", "    for i in ", "range(len(a)):\n"}, 1ms);
+  SyntaxStats stats;
+  AssistantOptions options;
+  options.syntax_stats = &stats;
+  AssistantCore core(options, &backend);
+  ASSERT_TRUE(core.open("file:///w/m.py", "python", 1, kDoc).ok());
+  Completion run;
+  run.start(core, "file:///w/m.py", kBody);
+  ASSERT_TRUE(run.outcome.ok()) << run.outcome.error().message;
+  EXPECT_EQ(run.outcome->text, "    total = a + b\n    return total");
+  ASSERT_TRUE(run.outcome->syntax.has_value());
+  EXPECT_EQ(run.outcome->syntax->action, SyntaxAction::kCut);
+  EXPECT_NE(run.outcome->syntax->reason.find("parse error"), std::string::npos) << run.outcome->syntax->reason;
+  // Partial results were checked whole lines: never the broken `for` line.
+  for (const auto& p : run.partials) EXPECT_EQ(p.find("for i"), std::string::npos) << p;  // an empty loop body
+  ASSERT_FALSE(run.partials.empty());
+  auto last = core.last_syntax("file:///w/m.py");
+  ASSERT_TRUE(last.has_value());
+  EXPECT_EQ(last->text, run.outcome->text);
+  EXPECT_EQ(stats.snapshot().actions["cut"], 1u);
+}
+
+TEST(SyntaxCompletion, RefusesABrokenSuggestionAndOffShowsIt) {
+  ScriptedBackend backend({"    return a +* b )\n"}, 1ms);
+  AssistantCore core(AssistantOptions{}, &backend);
+  ASSERT_TRUE(core.open("file:///w/m.py", "python", 1, kDoc).ok());
+  Completion refused;
+  refused.start(core, "file:///w/m.py", kBody);
+  ASSERT_TRUE(refused.outcome.ok());
+  EXPECT_EQ(refused.outcome->text, "");
+  EXPECT_EQ(refused.outcome->syntax->action, SyntaxAction::kRefused);
+
+  core.set_syntax_mode(SyntaxMode::kOff);
+  Completion off;
+  off.start(core, "file:///w/m.py", kBody);
+  ASSERT_TRUE(off.outcome.ok());
+  EXPECT_EQ(off.outcome->text, "    return a +* b )");
+  EXPECT_FALSE(off.outcome->syntax.has_value());
+}
+
+TEST(SyntaxCompletion, ALoopStopsDecoding) {
+  // Twenty copies of the same two lines: the check stops the backend after the first repeat.
+  std::vector<std::string> pieces;
+  for (int i = 0; i < 20; ++i) {
+    pieces.push_back("    if a:\n");
+    pieces.push_back("        a = a[1:]\n");
+  }
+  ScriptedBackend backend(pieces, 1ms);
+  AssistantCore core(AssistantOptions{}, &backend);
+  ASSERT_TRUE(core.open("file:///w/m.py", "python", 1, kDoc).ok());
+  Completion run;
+  run.start(core, "file:///w/m.py", kBody);
+  ASSERT_TRUE(run.outcome.ok());
+  EXPECT_EQ(run.outcome->text, "    if a:\n        a = a[1:]");
+  EXPECT_EQ(run.outcome->usage.finish_reason, "loop");
+  EXPECT_LT(run.outcome->raw.size(), 200u);  // decoding stopped long before the 20 copies
+  EXPECT_GE(backend.cancelled(), 1u);
+}
+
+TEST(SyntaxCompletion, JavaScriptToo) {
+  ScriptedBackend backend({"  const s = a + b;\n", "  return s;\n", "  if (s > 1 {\n"}, 1ms);
+  AssistantCore core(AssistantOptions{}, &backend);
+  ASSERT_TRUE(core.open("file:///w/m.js", "javascript", 1, "function add(a, b) {\n\n}\n").ok());
+  Completion run;
+  run.start(core, "file:///w/m.js", Position{1, 0});
+  ASSERT_TRUE(run.outcome.ok());
+  EXPECT_EQ(run.outcome->text, "  const s = a + b;\n  return s;");
+}
+
+// Through the protocol: the mode from initializationOptions, the verdict in latent/explainContext.
+TEST(SyntaxCompletion, InitializationOptionAndExplainContext) {
+  ScriptedBackend backend({"    total = a + b\n", "    return total\n", "    while total = 1:\n"}, 1ms);
+  AssistantCore core(AssistantOptions{}, &backend);
+  InMemoryTransport transport;
+  LspServer server(transport, core, LspServerOptions{});
+  std::thread loop([&] { server.run(); });
+  auto send = [&](const Json& m) { transport.client_send(m); };
+  auto response = [&](int id) {
+    for (;;) {
+      auto m = transport.client_receive(30s);
+      if (!m) return Json();
+      if (m->contains("id") && (*m)["id"] == id && !m->contains("method")) return *m;
+    }
+  };
+  // A bad value is an error that names what was expected.
+  send({{"jsonrpc", "2.0"}, {"id", 1}, {"method", "initialize"},
+        {"params", {{"capabilities", Json::object()}, {"initializationOptions", {{"latent", {{"syntaxCheck", "on"}}}}}}}});
+  Json bad = response(1);
+  ASSERT_TRUE(bad.contains("error")) << bad.dump();
+  EXPECT_NE(bad["error"]["message"].get<std::string>().find("expected \"off\", \"trim\" or \"rank\""), std::string::npos);
+  send({{"jsonrpc", "2.0"}, {"id", 2}, {"method", "initialize"},
+        {"params", {{"capabilities", Json::object()}, {"initializationOptions", {{"latent", {{"syntaxCheck", "trim"}}}}}}}});
+  ASSERT_TRUE(response(2).contains("result"));
+  send({{"jsonrpc", "2.0"}, {"method", "textDocument/didOpen"},
+        {"params", {{"textDocument", {{"uri", "file:///w/m.py"}, {"languageId", "python"}, {"version", 1}, {"text", kDoc}}}}}});
+  Json pos = {{"line", kBody.line}, {"character", kBody.character}};
+  send({{"jsonrpc", "2.0"}, {"id", 3}, {"method", "textDocument/inlineCompletion"},
+        {"params", {{"textDocument", {{"uri", "file:///w/m.py"}}}, {"position", pos}, {"context", {{"triggerKind", 1}}}}}});
+  Json r = response(3);
+  ASSERT_TRUE(r.contains("result")) << r.dump();
+  EXPECT_EQ(r["result"]["items"][0]["insertText"], "    total = a + b\n    return total");
+  send({{"jsonrpc", "2.0"}, {"id", 4}, {"method", "latent/explainContext"},
+        {"params", {{"textDocument", {{"uri", "file:///w/m.py"}}}, {"position", pos}}}});
+  Json e = response(4);
+  ASSERT_TRUE(e.contains("result")) << e.dump();
+  const Json& sc = e["result"]["syntaxCheck"];
+  EXPECT_EQ(sc["mode"], "trim");
+  EXPECT_EQ(sc["last"]["action"], "cut");
+  EXPECT_NE(sc["last"]["reason"].get<std::string>().find("later lines add parse errors"), std::string::npos) << sc.dump();
+  transport.client_close();
+  loop.join();
+}
+
+}  // namespace
+}  // namespace latent::lsp
