@@ -9,7 +9,8 @@ tests/data):
   python      the first functions of modules in /usr/lib/python3/dist-packages (third-party packages:
               pyflakes, jwt, oauthlib, ...), cursor at the start of the body, the body removed
   javascript  methods of npm's own source (/usr/lib/node_modules/npm/lib), same
-The daemon gets the 30 lines before the cursor and the 12 after (llama.vscode's request shape); the judge
+The daemon gets the 10 lines before the cursor and the 4 after (the demo model was trained on 256-token
+windows); the judge
 inserts the completion into the whole file and parses it with an independent parser (Python's ast; V8 for
 JavaScript through node), never with tree-sitter.
 
@@ -260,8 +261,8 @@ def main():
     ap.add_argument("--javascript", type=int, default=40, help="JavaScript cases")
     ap.add_argument("--per-file", type=int, default=2)
     ap.add_argument("--n-predict", type=int, default=64)
-    ap.add_argument("--before", type=int, default=30, help="lines before the cursor sent to the daemon")
-    ap.add_argument("--after", type=int, default=12, help="lines after the cursor sent to the daemon")
+    ap.add_argument("--before", type=int, default=10, help="lines before the cursor sent to the daemon")
+    ap.add_argument("--after", type=int, default=4, help="lines after the cursor sent to the daemon")
     ap.add_argument("--daemon-args", default="", help="extra latentd arguments")
     ap.add_argument("--json", default=None, help="write every completion and verdict here")
     ap.add_argument("--self-check", action="store_true", help="judge the true bodies instead (no daemon)")

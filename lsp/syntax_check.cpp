@@ -2,8 +2,10 @@
 
 #include <tree_sitter/api.h>
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <tuple>
 
 namespace latent::lsp {
 namespace {
@@ -23,10 +25,24 @@ TSPoint point_after(TSPoint at, std::string_view text) {
   return {at.row + rows, static_cast<uint32_t>(text.size() - nl - 1)};
 }
 
+}  // namespace
+
+struct ErrorNode {
+  std::string_view type;  // ERROR, a MISSING node's type, or block (an empty Python block)
+  bool missing = false;
+  uint32_t start = 0, end = 0;
+  bool operator==(const ErrorNode& o) const {
+    return type == o.type && missing == o.missing && start == o.start && end == o.end;
+  }
+};
+
 struct ErrorCount {
   int total = 0;
-  int inside = 0;  // errors whose range touches the inserted text [from, to]
+  int inside = 0;  // errors touching [lo, to]: the cursor's statement and the inserted text
+  std::vector<ErrorNode> nodes;
 };
+
+namespace {
 
 // Python's grammar accepts an empty block (`if x:` and then a dedent), which Python does not: a block with
 // nothing but comments in it counts as an error. Only near the insertion ([lo, to]), so that the walk stays
@@ -56,7 +72,8 @@ ErrorCount count_errors(const TSTree* tree, uint32_t lo, uint32_t from, uint32_t
     counted |= python && near && s >= lo && empty_block(node);
     if (counted) {
       ++n.total;
-      if (to > from && s <= to && e >= from) ++n.inside;
+      if (to > from && s <= to && e >= lo) ++n.inside;
+      n.nodes.push_back({ts_node_type(node), ts_node_is_missing(node), s, e});
     }
     if ((err || near) && ts_tree_cursor_goto_first_child(&cur)) continue;
     bool up = false;
@@ -70,6 +87,32 @@ ErrorCount count_errors(const TSTree* tree, uint32_t lo, uint32_t from, uint32_t
   }
   ts_tree_cursor_delete(&cur);
   return n;
+}
+
+// A Python window that starts inside a block (an HTTP client's last N lines) confuses the grammar's indent
+// tracking; `if 1:` headers at each smaller indentation the window uses open the blocks it sits in.
+std::string python_window_header(std::string_view prefix, std::string_view suffix) {
+  size_t first = std::string_view::npos;
+  std::vector<size_t> levels = {0};
+  for (std::string_view text : {prefix, suffix}) {
+    size_t pos = 0;
+    while (pos < text.size()) {
+      size_t nl = text.find('\n', pos);
+      std::string_view line = text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
+      size_t ind = line.find_first_not_of(" \t");
+      if (ind != std::string_view::npos && line[ind] != '\r') {
+        if (first == std::string_view::npos) first = ind;
+        if (ind < first && std::find(levels.begin(), levels.end(), ind) == levels.end()) levels.push_back(ind);
+      }
+      if (nl == std::string_view::npos) break;
+      pos = nl + 1;
+    }
+  }
+  if (first == std::string_view::npos || first == 0) return "";
+  std::sort(levels.begin(), levels.end());
+  std::string header;
+  for (size_t l : levels) header += std::string(l, ' ') + "if 1:\n";
+  return header;
 }
 
 bool is_word(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
@@ -194,6 +237,7 @@ SyntaxChecker::SyntaxChecker(const LanguageInfo* language, std::string prefix, s
     parser_ = nullptr;
     return;
   }
+  if (!tree && language_->id == "python") prefix_ = python_window_header(prefix_, suffix_) + prefix_;
   TSPoint at = point_after({0, 0}, prefix_);
   at_row_ = at.row;
   at_column_ = at.column;
@@ -213,7 +257,9 @@ SyntaxChecker::SyntaxChecker(const LanguageInfo* language, std::string prefix, s
   size_t ls = last == std::string::npos ? std::string::npos : prefix_.rfind('\n', last);
   lo_ = ls == std::string::npos ? 0 : static_cast<uint32_t>(ls + 1);
   python_ = language_->id == "python";
-  errors_without_ = count_errors(base_, lo_, 0, static_cast<uint32_t>(prefix_.size()), python_).total;
+  ErrorCount base = count_errors(base_, lo_, 0, static_cast<uint32_t>(prefix_.size()), python_);
+  errors_without_ = base.total;
+  for (const auto& e : base.nodes) base_errors_.push_back({std::string(e.type), e.missing, e.start, e.end});
 }
 
 SyntaxChecker::~SyntaxChecker() {
@@ -223,6 +269,26 @@ SyntaxChecker::~SyntaxChecker() {
 
 Degeneration SyntaxChecker::scan(std::string_view completion, bool final) const {
   return find_degeneration(completion, final, options_.degeneration);
+}
+
+// Errors of a candidate that the prefix + suffix did not have: each is matched against the old ones, whose
+// ranges after the cursor moved by the insertion's length (one that ends at the cursor may have moved or not).
+int SyntaxChecker::new_errors(const ErrorCount& e, uint32_t at, uint32_t len) const {
+  std::vector<bool> used(base_errors_.size(), false);
+  int fresh = 0;
+  for (const auto& n : e.nodes) {
+    bool found = false;
+    for (size_t i = 0; i < base_errors_.size() && !found; ++i) {
+      const auto& b = base_errors_[i];
+      if (used[i] || b.type != n.type || b.missing != n.missing) continue;
+      uint32_t s = b.start >= at ? b.start + len : b.start;
+      uint32_t t = b.end > at ? b.end + len : b.end;
+      found = (n.start == s && n.end == t) || (b.end == at && n.start == s + (b.start == at ? len : 0) && n.end == t + len);
+      if (found) used[i] = true;
+    }
+    fresh += !found;
+  }
+  return fresh;
 }
 
 SyntaxVerdict SyntaxChecker::check(std::string_view completion, bool final) {
@@ -293,14 +359,16 @@ SyntaxVerdict SyntaxChecker::check(std::string_view completion, bool final) {
     if (kept.empty()) break;
     if (kept.size() == last_size) continue;  // blank lines: the same candidate
     last_size = kept.size();
+    // Text that leaves a string or a bracket of its own open is shown closed or not at all: the client's
+    // suffix may close it by accident (a window of the file, a docstring further down).
     OpenState open = open_state(kept, lang);
-    std::vector<std::string> closers = {""};
-    if (!open.closer.empty()) closers.push_back(open.closer);
+    std::vector<std::string> closers = {open.closer};
     for (const auto& closer : closers) {
       ErrorCount e = evaluate(kept, closer);
-      // No worse than without: fewer errors, or as many and none of them in the completion's text (an error
-      // elsewhere in the file, unrelated to the completion).
-      bool acceptable = e.total < errors_without_ || (e.total == errors_without_ && e.inside == 0);
+      // No worse than without: no error in the completion or the statement at the cursor, and no error
+      // elsewhere that the file did not have before (the old ones, moved by the insertion, may stay: they
+      // are the user's, unrelated to the completion).
+      bool acceptable = e.inside == 0 && new_errors(e, P, static_cast<uint32_t>(closer.size() + kept.size())) == 0;
       if (!acceptable) continue;
       if (!best.found || e.total < best.errors.total) {
         best = {true, kept, closer, e, open.has_code};
@@ -347,6 +415,14 @@ SyntaxVerdict SyntaxChecker::check(std::string_view completion, bool final) {
   v.reason = "cut back to " + std::to_string(kept_lines) + " line(s): " + why + " (" + std::to_string(v.errors_with) +
              " error(s) with it, " + std::to_string(errors_without_) + " without)";
   return finish(SyntaxAction::kCut);
+}
+
+bool better_candidate(const SyntaxVerdict& a, const SyntaxVerdict& b) {
+  auto key = [](const SyntaxVerdict& v) {
+    return std::make_tuple(v.action != SyntaxAction::kRefused && !v.text.empty(), v.has_code, -v.errors_with,
+                           v.text.size());
+  };
+  return key(a) > key(b);
 }
 
 void SyntaxStats::record(const SyntaxVerdict& v) {

@@ -6,8 +6,11 @@
 //                edited by the insertion and re-parsed, so unchanged subtrees are reused)
 //   candidates = the completion cut at each line end (and where it degenerates: see degeneration.h), each
 //                also with its open string / docstring / brackets closed ("closer") when it has any
-//   verdict    = the candidate with the fewest errors, then the longest, then the one without a closer;
-//                empty (refused) when nothing beats the empty completion: an empty suggestion beats a broken one
+//   acceptable = no error in the completion or in the statement at the cursor (from the line of the last code
+//                before it), and no error elsewhere that prefix + suffix did not have (a window of a file, or a
+//                file the user is editing elsewhere, keeps its own errors)
+//   verdict    = the acceptable candidate with the fewest errors, then the longest; empty (refused) when none
+//                is acceptable: an empty suggestion beats a broken one
 //
 // Thread-safety: a SyntaxChecker is used by one thread at a time. SyntaxStats is thread-safe.
 #include <cstdint>
@@ -44,11 +47,19 @@ struct SyntaxVerdict {
   bool has_code = false;            // `text` has code outside comments and strings
   size_t parses = 0;                // tree-sitter parses this verdict took
   double micros = 0;                // time spent checking
+  int candidates = 1;               // rank: completions decoded side by side; `chosen` is the one shown
+  int chosen = 0;
 };
+
+// rank: which of two verdicts on candidate completions to show. Not refused first, then has code, then
+// fewer errors, then more text; on a tie the earlier candidate (the greedy one, the most likely) wins.
+bool better_candidate(const SyntaxVerdict& a, const SyntaxVerdict& b);
 
 struct SyntaxCheckOptions {
   DegenerationOptions degeneration;  // triple_quotes is set from the language
 };
+
+struct ErrorCount;
 
 class SyntaxChecker {
  public:
@@ -75,6 +86,14 @@ class SyntaxChecker {
   TSTree* base_ = nullptr;  // prefix + suffix
   int errors_without_ = 0;
   uint32_t at_row_ = 0, at_column_ = 0;  // the cursor as a tree-sitter point
+  int new_errors(const ErrorCount& e, uint32_t at, uint32_t len) const;
+
+  struct OldError {
+    std::string type;
+    bool missing;
+    uint32_t start, end;
+  };
+  std::vector<OldError> base_errors_;     // of prefix + suffix
   uint32_t lo_ = 0;                       // start of the line of the last code before the cursor
   bool python_ = false;                   // empty blocks are errors
 };

@@ -9,6 +9,7 @@
 #include "kernels/base/log.h"
 #include "server/http_router.h"
 #include "server/openai/generation.h"
+#include "server/openai/rank.h"
 #include "server/openai/syntax_gate.h"
 
 namespace latent::openai {
@@ -61,6 +62,7 @@ struct OpenAiApi::Job {
   std::vector<std::string> extra_stops;
   Priority priority = Priority::kAgent;
   std::string suffix_text;  // FIM: the code after the cursor; generation stops when the model reaches it
+  int candidates = 1;       // --syntax-check rank: sequences decoded side by side (rank.h)
 };
 
 const std::vector<OpenAiApi::Route>& OpenAiApi::routes() {
@@ -95,10 +97,12 @@ OpenAiApi::OpenAiApi(EngineAccess engine, MetricsRegistry& metrics, ApiOptions o
 OpenAiApi::~OpenAiApi() = default;
 
 std::shared_ptr<SyntaxGate> OpenAiApi::syntax_gate(const SyntaxRequest& r, std::string prefix,
-                                                   std::string suffix) const {
+                                                   std::string suffix, int* candidates) const {
   lsp::SyntaxMode mode = options_.syntax;
   if (!r.mode.empty()) lsp::parse_syntax_mode(r.mode, &mode);  // validated by the parser
+  *candidates = 1;
   if (mode == lsp::SyntaxMode::kOff || r.language.empty()) return nullptr;
+  if (mode == lsp::SyntaxMode::kRank) *candidates = std::max(1, options_.rank_candidates);
   return std::make_shared<SyntaxGate>(r.language, std::move(prefix), std::move(suffix), options_.syntax_stats);
 }
 
@@ -155,7 +159,7 @@ void OpenAiApi::completions(const std::string& body, std::shared_ptr<HttpExchang
   job.spec.meta = ResponseMeta{new_response_id("cmpl-"), unix_now(), options_.model_id};
   if (r.suffix) {
     job.suffix_text = *r.suffix;
-    job.spec.syntax = syntax_gate(r.syntax, r.prompt, *r.suffix);
+    job.spec.syntax = syntax_gate(r.syntax, r.prompt, *r.suffix, &job.candidates);
     job.encode = [fim = FimPrompt{r.prompt, *r.suffix, "", {}}](const Tokenizer& tok) { return encode_fim(tok, fim); };
   } else {
     job.encode = [prompt = r.prompt](const Tokenizer& tok) { return encode_text(tok, prompt); };
@@ -218,7 +222,8 @@ void OpenAiApi::infill(const std::string& body, std::shared_ptr<HttpExchange> ex
   job.spec.meta = ResponseMeta{"", unix_now(), options_.model_id};
   job.spec.n_predict = r.gen.max_tokens;
   job.suffix_text = r.input_suffix;
-  job.spec.syntax = syntax_gate(r.syntax, r.input_prefix + r.prompt, r.input_suffix);
+  job.spec.syntax = syntax_gate(r.syntax, r.input_prefix + r.prompt, r.input_suffix, &job.candidates);
+  if (r.gen.max_tokens == 0) job.candidates = 1;  // a cache warm-up
   job.encode = [fim = infill_fim_prompt(r), middle = r.prompt](const Tokenizer& tok) -> Result<std::vector<int32_t>> {
     LATENT_ASSIGN_OR_RETURN(std::vector<int32_t> ids, encode_fim(tok, fim));
     tok.encode_into(middle, /*match_added_tokens=*/false, ids);  // llama.cpp: `prompt` starts the middle
@@ -277,9 +282,11 @@ void OpenAiApi::start(Job job, std::shared_ptr<HttpExchange> ex) {
   req.stop.suffix_text = std::move(job.suffix_text);
   req.text = engine_.text;
 
+  auto gate = job.spec.syntax;
   auto gen = std::make_shared<Generation>(std::move(job.spec), ex, *m_);
   auto sample = engine_.sample_engine;
   auto counter = in_flight_;
+  if (job.candidates > 1) return start_ranked(job.candidates, std::move(req), gen, gate, std::move(ex));
   req.on_event = [gen, sample, counter](const Event& e) {
     if (e.kind != Event::Kind::kToken) counter->fetch_sub(1);
     gen->on_event(e);
@@ -303,6 +310,35 @@ void OpenAiApi::start(Job job, std::shared_ptr<HttpExchange> ex) {
   gen->set_stop([sched, rid] { sched->cancel(rid); });
   ex->on_disconnect([gen, sched, rid] {
     if (gen->disconnected()) sched->cancel(rid);
+  });
+}
+
+void OpenAiApi::start_ranked(int n, Request req, std::shared_ptr<Generation> gen, std::shared_ptr<SyntaxGate> gate,
+                             std::shared_ptr<HttpExchange> ex) {
+  auto group = std::make_shared<RankGroup>(n, gen, std::move(gate), engine_.scheduler);
+  auto sample = engine_.sample_engine;
+  auto counter = in_flight_;
+  gen->begin();
+  m_->in_flight.add(1);  // one generation, whatever the number of candidates
+  for (int k = 0; k < n; ++k) {
+    in_flight_->fetch_add(1);
+    Request r = group->candidate(req, k, [group, sample, counter](const Event&) {
+      counter->fetch_sub(1);
+      if (sample) sample();
+    });
+    auto id = engine_.scheduler->submit(std::move(r));
+    if (!id.ok()) {  // answered as this candidate's error; the others still count
+      in_flight_->fetch_sub(1);
+      Event e;
+      e.kind = Event::Kind::kError;
+      e.error = id.error();
+      group->on_event(k, e);
+      continue;
+    }
+    group->submitted(k, *id);
+  }
+  ex->on_disconnect([gen, group] {
+    if (gen->disconnected()) group->cancel_all();
   });
 }
 

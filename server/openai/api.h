@@ -34,6 +34,7 @@ class HttpRouter;
 namespace latent::openai {
 
 struct ApiMetrics;
+class Generation;
 class SyntaxGate;
 
 // How the API reaches the engine; the daemon fills it in from the loaded model.
@@ -56,6 +57,7 @@ struct ApiOptions {
   // Code completions that name their "language" are checked (server/openai/syntax_gate.h; latentd --syntax-check).
   lsp::SyntaxMode syntax = lsp::SyntaxMode::kTrim;
   lsp::SyntaxStats* syntax_stats = nullptr;  // counted in /metrics when set; must outlive the API
+  int rank_candidates = 4;                   // rank: sequences decoded per completion (server/openai/rank.h)
 };
 
 class OpenAiApi {
@@ -84,10 +86,14 @@ class OpenAiApi {
   void infill(const std::string& body, std::shared_ptr<HttpExchange> ex);
   void reply_error(HttpExchange& ex, const std::string& endpoint, const ApiError& e);
   // The syntax check for a completion at prefix|suffix, or null (off, or no language named).
-  std::shared_ptr<SyntaxGate> syntax_gate(const SyntaxRequest& r, std::string prefix, std::string suffix) const;
+  // `candidates`: set to how many sequences to decode (rank) or 1.
+  std::shared_ptr<SyntaxGate> syntax_gate(const SyntaxRequest& r, std::string prefix, std::string suffix,
+                                          int* candidates) const;
 
   struct Job;  // one submitted generation: prompt, how to answer, endpoint
   void start(Job job, std::shared_ptr<HttpExchange> ex);
+  void start_ranked(int n, Request req, std::shared_ptr<Generation> gen, std::shared_ptr<SyntaxGate> gate,
+                    std::shared_ptr<HttpExchange> ex);
 
   EngineAccess engine_;
   MetricsRegistry& metrics_;

@@ -31,12 +31,26 @@ bool SyntaxGate::degenerated(const std::string& text) {
   return degenerated_;
 }
 
-lsp::SyntaxVerdict SyntaxGate::finish(const std::string& text) {
+lsp::SyntaxVerdict SyntaxGate::verdict(const std::string& text) {
   auto t0 = std::chrono::steady_clock::now();
   std::string pp = lsp::postprocess_completion(text, line_prefix_, suffix_head_, /*final=*/true).text;
   double pp_micros = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
   lsp::SyntaxVerdict v = checker_.check(pp, /*final=*/true);
-  v.micros += scan_micros_ + pp_micros;
+  v.micros += pp_micros;
+  return v;
+}
+
+void SyntaxGate::ranked(int candidates, int chosen, double micros) {
+  candidates_ = candidates;
+  chosen_ = chosen;
+  scan_micros_ += micros;
+}
+
+lsp::SyntaxVerdict SyntaxGate::finish(const std::string& text) {
+  lsp::SyntaxVerdict v = verdict(text);
+  v.micros += scan_micros_;
+  v.candidates = candidates_;
+  v.chosen = chosen_;
   if (stats_) stats_->record(v);
   return v;
 }
@@ -46,6 +60,8 @@ nlohmann::json syntax_json(const lsp::SyntaxVerdict& v) {
                         {"rules", v.rules},
                         {"reason", v.reason},
                         {"closer", v.closer},
+                        {"candidates", v.candidates},
+                        {"chosen", v.chosen},
                         {"errors_without", v.errors_without},
                         {"errors_with", v.errors_with},
                         {"has_code", v.has_code},

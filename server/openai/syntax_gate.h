@@ -25,7 +25,12 @@ class SyntaxGate {
 
   // All the text so far; true once it has degenerated (stop decoding).
   bool degenerated(const std::string& text);
+  // The verdict on the whole text, counted in the stats (once per request).
   lsp::SyntaxVerdict finish(const std::string& text);
+  // rank: a verdict on one candidate, not counted; then what finish() reports about the ranking.
+  lsp::SyntaxVerdict verdict(const std::string& text);
+  bool scan_degenerated(const std::string& text) const { return checker_.scan(text, false).found(); }
+  void ranked(int candidates, int chosen, double micros);
 
  private:
   std::string line_prefix_, suffix_head_;
@@ -34,9 +39,10 @@ class SyntaxGate {
   size_t scanned_newlines_ = 0;
   bool degenerated_ = false;
   double scan_micros_ = 0;
+  int candidates_ = 1, chosen_ = 0;
 };
 
-// {"action", "rules", "reason", "closer", "errors_without", "errors_with", "has_code", "check_ms"}
+// {"action", "rules", "reason", "closer", "candidates", "chosen", "errors_without", "errors_with", "has_code", "check_ms"}
 nlohmann::json syntax_json(const lsp::SyntaxVerdict& v);
 
 // latent_syntax_checks_total{action}, latent_syntax_rule_total{rule}, latent_syntax_check_seconds_total,

@@ -110,6 +110,18 @@ TEST(SyntaxCheckPython, AnErrorElsewhereInTheFileIsNotTheCompletions) {
   EXPECT_EQ(v.text, "    return a + b");
 }
 
+TEST(SyntaxCheckPython, AWindowThatStartsInsideABlock) {
+  // What an HTTP client sends: the last lines before the cursor, starting deep inside a class.
+  std::string prefix = "            raise KeyError(name)\n\n        self.key = 1\n\n    @staticmethod\n    def from_json(data):\n";
+  std::string suffix = "\n    @property\n    def key_type(self):\n        return 2\n";
+  // A sibling method instead of a body leaves from_json empty: refused.
+  auto v = check("python", prefix, "    def __reduce__(self):\n        return 1\n", suffix);
+  EXPECT_EQ(v.action, SyntaxAction::kRefused) << v.reason;
+  v = check("python", prefix, "        return data\n", suffix);
+  EXPECT_EQ(v.action, SyntaxAction::kKept) << v.reason;
+  EXPECT_EQ(v.text, "        return data");
+}
+
 TEST(SyntaxCheckPython, RealCodeIsNotALoop) {
   // From a hand-written module: branches and returns that look alike but are not a loop.
   const char* body =
@@ -158,6 +170,16 @@ TEST(SyntaxCheckJavaScript, KeepsCutsRefusesAndStopsLoops) {
   v = check("javascript", kJsPrefix, "  return Math.max(a, Math.abs(b", kJsSuffix);
   EXPECT_EQ(v.text, "  return Math.max(a, Math.abs(b))");
   EXPECT_EQ(v.errors_with, 0);
+}
+
+TEST(SyntaxCheckJavaScript, AWindowWithErrorsOfItsOwn) {
+  // Methods without their class: the window has errors; a completion may not trade them for its own.
+  std::string prefix = "      log.warn('config', 'unsupported.')\n    }\n  }\n\n  async execWorkspaces (args) {\n";
+  std::string suffix = "  }\n}\n\nmodule.exports = ArboristCmd\n";
+  SyntaxChecker checker(language_by_id("javascript"), prefix, suffix);
+  EXPECT_GT(checker.errors_without(), 0);
+  auto v = checker.check("    \"exec_as_external-package\".\n", true);
+  EXPECT_EQ(v.action, SyntaxAction::kRefused) << v.reason;
 }
 
 TEST(SyntaxCheckGo, CutsBackToWhatParses) {

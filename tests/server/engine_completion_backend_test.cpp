@@ -36,6 +36,7 @@ class EngineBackendTest : public ::testing::Test {
     backend_ = std::make_unique<EngineCompletionBackend>(*host_);
     lsp::AssistantOptions ao;
     ao.max_tokens = 24;
+    ao.syntax = lsp::SyntaxMode::kOff;  // the backend's own streaming; the check has its test below
     core_ = std::make_unique<lsp::AssistantCore>(ao, backend_.get());
     ASSERT_TRUE(core_->open(kUri, "python", 1, "def mean(values):\n    total = 0\n    for v in values:\n        ").ok());
   }
@@ -85,6 +86,30 @@ TEST_F(EngineBackendTest, StreamsEngineTextAndCountsTokensWithTheTokenizer) {
   if (r->usage.prompt_tokens > 0) {
     EXPECT_EQ(r->usage.prompt_tokens, encode_fim(host_->tokenizer(), ctx->fim)->size());
   }
+}
+
+// The syntax check on the real path (engine, tokenizer, AssistantCore): a verdict comes with every answer, and
+// what is shown is the engine's own text cut back, plus at most closing quotes or brackets.
+TEST_F(EngineBackendTest, TheSyntaxCheckActsOnTheEnginesText) {
+  core_->set_syntax_mode(lsp::SyntaxMode::kTrim);
+  auto o = std::make_shared<Outcome>();
+  ASSERT_TRUE(start(o).ok());
+  ASSERT_EQ(o->result.wait_for(60s), std::future_status::ready);
+  auto r = o->result.get();
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  ASSERT_TRUE(r->syntax.has_value());
+  const auto& v = *r->syntax;
+  EXPECT_NE(v.action, lsp::SyntaxAction::kUnchecked) << v.reason;  // Python has a grammar
+  ASSERT_GE(r->text.size(), v.closer.size());
+  std::string own = r->text.substr(0, r->text.size() - v.closer.size());
+  EXPECT_EQ(r->raw.substr(0, own.size()), own) << v.reason;
+  EXPECT_LE(v.errors_with, v.errors_without) << v.reason;
+  if (v.action == lsp::SyntaxAction::kRefused) {
+    EXPECT_EQ(r->text, "");
+  }
+  auto last = core_->last_syntax(kUri);
+  ASSERT_TRUE(last.has_value());
+  EXPECT_EQ(last->reason, v.reason);
 }
 
 TEST_F(EngineBackendTest, SpeculativeDecodingGivesTheSameText) {
