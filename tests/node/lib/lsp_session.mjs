@@ -9,7 +9,13 @@ const uri = 'file:///tmp/latent-node-test/main.py';
 export async function initialize(connection, initializationOptions = undefined) {
   const init = await connection.sendRequest('initialize', {
     processId: process.pid, rootUri: null, capabilities: { general: { positionEncodings: ['utf-16'] } },
-    ...(initializationOptions ? { initializationOptions } : {}),
+    // The protocol's own streaming, token by token: with the syntax check on (latentd's default), partial
+    // results are whole checked lines (lsp/syntax_check.h), which tests/lsp/syntax_completion_test.cpp covers.
+    // A caller's options are kept; its latent.syntaxCheck wins.
+    initializationOptions: {
+      ...(initializationOptions ?? {}),
+      latent: { syntaxCheck: 'off', ...(initializationOptions?.latent ?? {}) },
+    },
   });
   assert.equal(init.capabilities.inlineCompletionProvider, true);
   assert.equal(init.capabilities.positionEncoding, 'utf-16');
