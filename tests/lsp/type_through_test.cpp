@@ -54,9 +54,16 @@ ContentChange insert_at(uint32_t line, uint32_t ch, const std::string& text) {
   return c;
 }
 
+// The mechanics with the syntax check off: partial results are the streamed text, token by token.
+AssistantOptions check(SyntaxMode mode) {
+  AssistantOptions o;
+  o.syntax = mode;
+  return o;
+}
+
 class TypeThrough : public testing::Test {
  protected:
-  TypeThrough() : core_(AssistantOptions{}, &backend_) {
+  explicit TypeThrough(SyntaxMode mode = SyntaxMode::kOff) : core_(check(mode), &backend_) {
     EXPECT_TRUE(core_.open(uri_, "python", 1, "def add(a, b):\n    return \n").ok());
   }
   Result<AssistantCore::Ticket> complete(uint32_t ch, Listener& l) {
@@ -170,6 +177,47 @@ TEST_F(TypeThrough, ANewerRequestTakesOverFromOneStillListening) {
   ASSERT_FALSE(second.partials.empty());
   EXPECT_EQ(second.partials.back(), " + b");
   EXPECT_EQ(backend_.started.size(), 1u);
+}
+
+// With the syntax check on (latentd's default), only checked whole lines are shown, but keystrokes are matched
+// against what the model wrote: typing into the unfinished first line keeps the generation, and the answer
+// is the checked text less what was typed.
+class TypeThroughChecked : public TypeThrough {
+ protected:
+  TypeThroughChecked() : TypeThrough(SyntaxMode::kTrim) {}
+};
+
+TEST_F(TypeThroughChecked, TypingAnUnshownLineKeepsTheGenerationAndTheAnswerIsChecked) {
+  Listener& first = listener();
+  ASSERT_TRUE(complete(11, first).ok());
+  backend_.emit(0, "a +");
+  EXPECT_TRUE(first.partials.empty()) << "an unfinished line is not shown: " << first.partials.back();
+  core_.cancel(1);
+  type(11, "a");
+  EXPECT_FALSE(backend_.started[0].cancelled) << "the user typed what the model wrote";
+  Listener& second = listener();
+  ASSERT_TRUE(complete(12, second).ok());
+  EXPECT_EQ(backend_.started.size(), 1u) << "no new generation";
+  // The rest of the line, then a line that breaks the file: the check cuts it.
+  backend_.emit(0, " b\n    return )(\n");
+  backend_.end(0);
+  ASSERT_TRUE(second.done.has_value() && second.done->ok());
+  EXPECT_EQ((*second.done)->text, " + b");
+  ASSERT_TRUE((*second.done)->syntax.has_value());
+  EXPECT_EQ((*second.done)->syntax->action, SyntaxAction::kCut);
+  for (const auto& p : second.partials) EXPECT_EQ(p.find(")("), std::string::npos) << p;
+  EXPECT_EQ(core_.type_throughs(), 1u);
+}
+
+// A keystroke that the model did not write still stops the generation with the check on.
+TEST_F(TypeThroughChecked, AnUnpredictedKeystrokeStopsTheGeneration) {
+  Listener& first = listener();
+  ASSERT_TRUE(complete(11, first).ok());
+  backend_.emit(0, "a + b");
+  core_.cancel(1);
+  type(11, "x");
+  EXPECT_TRUE(backend_.started[0].cancelled);
+  EXPECT_EQ(core_.type_throughs(), 0u);
 }
 
 }  // namespace
