@@ -2,10 +2,13 @@
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 
 #include <condition_variable>
 #include <deque>
@@ -15,6 +18,7 @@
 #include "kernels/base/log.h"
 #include "kernels/base/version.h"
 #include "server/openai/beast_exchange.h"
+#include "server/tls_context.h"
 #include "server/web_ui.h"
 
 namespace latent::server {
@@ -43,10 +47,17 @@ bool is_loopback_host(const std::string& host) {
 
 namespace {
 
-class WebSocketSession;
+// A connection's byte stream: plain TCP, or TLS over TCP when latentd has --tls-cert/--tls-key.
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+template <class Stream>
+constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
+class SessionBase;
 
 struct Shared {
   NetOptions options;
+  std::shared_ptr<net::ssl::context> tls;  // null: plain HTTP and WebSocket
   std::shared_ptr<HttpRouter> router;
   SessionFn session;
   // WebSocket sessions whose LSP loop runs on a thread of its own. stop() ends their input and waits for those
@@ -55,7 +66,7 @@ struct Shared {
   std::condition_variable sessions_cv;
   bool stopping = false;
   size_t live_session_threads = 0;
-  std::vector<std::weak_ptr<WebSocketSession>> sessions;
+  std::vector<std::weak_ptr<SessionBase>> sessions;
 };
 
 bool constant_time_equal(const std::string& a, const std::string& b) {
@@ -117,11 +128,23 @@ http::response<http::string_body> to_beast(const HttpResponse& r, unsigned versi
   return res;
 }
 
-// One WebSocket connection: a Transport whose loop runs on its own thread, fed by async reads on the strand.
-class WebSocketSession : public lsp::MessageTransport, public std::enable_shared_from_this<WebSocketSession> {
+// What stop() needs of a WebSocket session, whatever its stream.
+class SessionBase {
  public:
-  WebSocketSession(tcp::socket&& socket, std::shared_ptr<Shared> shared)
-      : ws_(std::move(socket)), shared_(std::move(shared)) {}
+  virtual ~SessionBase() = default;
+  virtual void end_input() = 0;
+};
+
+// One WebSocket connection: a Transport whose loop runs on its own thread, fed by async reads on the strand.
+template <class Stream>
+class WebSocketSession : public lsp::MessageTransport,
+                         public SessionBase,
+                         public std::enable_shared_from_this<WebSocketSession<Stream>> {
+ public:
+  using std::enable_shared_from_this<WebSocketSession<Stream>>::shared_from_this;
+  using std::enable_shared_from_this<WebSocketSession<Stream>>::weak_from_this;
+  WebSocketSession(Stream&& stream, std::shared_ptr<Shared> shared)
+      : ws_(std::move(stream)), shared_(std::move(shared)) {}
 
   void start(http::request<http::string_body> req) {
     ws_.set_option(websocket::stream_base::timeout{std::chrono::seconds(30), shared_->options.idle_timeout, true});
@@ -133,7 +156,7 @@ class WebSocketSession : public lsp::MessageTransport, public std::enable_shared
   }
 
  // The LSP loop sees the end of its input (any thread).
-  void end_input() {
+  void end_input() override {
     std::lock_guard<std::mutex> lock(mu_);
     closed_ = true;
     cv_.notify_all();
@@ -247,7 +270,7 @@ class WebSocketSession : public lsp::MessageTransport, public std::enable_shared
     ws_.async_close(websocket::close_code::normal, [self = shared_from_this()](beast::error_code) {});
   }
 
-  websocket::stream<beast::tcp_stream> ws_;
+  websocket::stream<Stream> ws_;
   std::shared_ptr<Shared> shared_;
   beast::flat_buffer buffer_;
   std::mutex mu_;
@@ -260,27 +283,77 @@ class WebSocketSession : public lsp::MessageTransport, public std::enable_shared
   bool close_after_writes_ = false;
 };
 
-class HttpSession : public std::enable_shared_from_this<HttpSession> {
+template <class Stream>
+Stream make_stream(tcp::socket&& socket, Shared& shared);
+template <>
+PlainStream make_stream<PlainStream>(tcp::socket&& socket, Shared&) {
+  return PlainStream(std::move(socket));
+}
+template <>
+TlsStream make_stream<TlsStream>(tcp::socket&& socket, Shared& shared) {
+  return TlsStream(std::move(socket), *shared.tls);
+}
+
+template <class Stream>
+class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
  public:
+  using std::enable_shared_from_this<HttpSession<Stream>>::shared_from_this;
   HttpSession(tcp::socket&& socket, std::shared_ptr<Shared> shared)
-      : stream_(std::move(socket)), shared_(std::move(shared)) {}
+      : stream_(make_stream<Stream>(std::move(socket), *shared)), shared_(std::move(shared)) {}
 
   void run() {
-    net::dispatch(stream_.get_executor(), beast::bind_front_handler(&HttpSession::do_read, shared_from_this()));
+    if constexpr (kTls<Stream>) {
+      net::dispatch(stream_.get_executor(), beast::bind_front_handler(&HttpSession::handshake, shared_from_this()));
+    } else {
+      net::dispatch(stream_.get_executor(), beast::bind_front_handler(&HttpSession::do_read, shared_from_this()));
+    }
   }
 
  private:
+  beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
+
+  // TLS: the handshake first, bounded like a request; a client that speaks plain HTTP to an HTTPS port fails
+  // here and is dropped.
+  void handshake() {
+    if constexpr (kTls<Stream>) {
+      lowest().expires_after(std::min<std::chrono::seconds>(shared_->options.idle_timeout, std::chrono::seconds(30)));
+      stream_.async_handshake(net::ssl::stream_base::server, [self = shared_from_this()](beast::error_code ec) {
+        if (ec) {
+          LATENT_LOG_DEBUG("tls handshake: %s", ec.message().c_str());
+          return;
+        }
+        self->do_read();
+      });
+    }
+  }
+
+  // No more responses on this connection: TLS says close_notify (bounded by the stream's timer), TCP shuts its
+  // sending side.
+  void close_send() {
+    if constexpr (kTls<Stream>) {
+      lowest().expires_after(std::chrono::seconds(30));
+      stream_.async_shutdown([self = shared_from_this()](beast::error_code) {});
+    } else {
+      beast::error_code ignored;
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    }
+  }
+
   void do_read() {
     parser_.emplace();
     parser_->body_limit(shared_->options.max_http_body_bytes);
-    stream_.expires_after(shared_->options.idle_timeout);
+    lowest().expires_after(shared_->options.idle_timeout);
     http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&HttpSession::on_read, shared_from_this()));
   }
 
   void on_read(beast::error_code ec, size_t) {
-    if (ec == http::error::end_of_stream || ec == beast::error::timeout) {
+    if (ec == http::error::end_of_stream) {
+      close_send();
+      return;
+    }
+    if (ec == beast::error::timeout) {
       beast::error_code ignored;
-      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
       return;
     }
     if (ec) {
@@ -301,8 +374,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         send(*refusal, req.version(), false);
         return;
       }
-      stream_.expires_never();
-      std::make_shared<WebSocketSession>(stream_.release_socket(), shared_)->start(std::move(req));
+      lowest().expires_never();
+      std::make_shared<WebSocketSession<Stream>>(std::move(stream_), shared_)->start(std::move(req));
       return;
     }
     HttpResponse res;
@@ -330,15 +403,14 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     http::async_write(stream_, *res, [self = shared_from_this(), res, keep_alive](beast::error_code ec, size_t) {
       if (ec) return;
       if (!keep_alive) {
-        beast::error_code ignored;
-        self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        self->close_send();
         return;
       }
       self->do_read();
     });
   }
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   std::shared_ptr<Shared> shared_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -358,7 +430,11 @@ struct NetServer::Impl {
         if (ec == net::error::operation_aborted) return;
         LATENT_LOG_WARN("accept: %s", ec.message().c_str());
       } else {
-        std::make_shared<HttpSession>(std::move(socket), shared)->run();
+        if (shared->tls) {
+          std::make_shared<HttpSession<TlsStream>>(std::move(socket), shared)->run();
+        } else {
+          std::make_shared<HttpSession<PlainStream>>(std::move(socket), shared)->run();
+        }
       }
       do_accept();
     });
@@ -377,6 +453,15 @@ NetServer::~NetServer() { stop(); }
 
 Status NetServer::start() {
   const NetOptions& o = impl_->shared->options;
+  if (o.tls_cert.empty() != o.tls_key.empty()) {
+    return make_error(ErrorCode::kInvalidArgument, "expected both --tls-cert and --tls-key, found only " +
+                                                       std::string(o.tls_cert.empty() ? "--tls-key" : "--tls-cert"));
+  }
+  if (!o.tls_cert.empty()) {
+    auto tls = load_tls_context(o.tls_cert, o.tls_key);
+    if (!tls.ok()) return tls.error();
+    impl_->shared->tls = *tls;
+  }
   beast::error_code ec;
   tcp::resolver resolver(impl_->ioc);
   std::string host = o.host;
@@ -403,6 +488,8 @@ Status NetServer::start() {
   return Status::Ok();
 }
 
+bool NetServer::tls() const { return impl_->shared->tls != nullptr; }
+
 uint16_t NetServer::port() const { return impl_->acceptor.local_endpoint().port(); }
 
 void NetServer::run() {
@@ -413,7 +500,7 @@ void NetServer::run() {
 
 void NetServer::stop() {
   Shared& s = *impl_->shared;
-  std::vector<std::shared_ptr<WebSocketSession>> live;
+  std::vector<std::shared_ptr<SessionBase>> live;
   {
     std::lock_guard<std::mutex> lock(s.sessions_mu);
     s.stopping = true;

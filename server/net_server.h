@@ -4,6 +4,9 @@
 // thread (`session` below); the Asio threads only read, parse and write. A strand per connection; a write
 // queue per session for streamed messages.
 //
+// TLS: with tls_cert and tls_key every connection starts with a TLS handshake (HTTPS and WSS on the same port);
+// a bad certificate or key fails start() with the file and the reason.
+//
 // Security: when `token` is set every request but GET /health needs `Authorization: Bearer <token>` or
 // `?token=<token>` (routes added with HttpRouter::add_public need none); a request with an Origin header
 // outside `allowed_origins` (and, with `allow_own_origin`, not this port's own pages) is refused (403).
@@ -24,6 +27,7 @@ struct NetOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 0;                      // 0: any free port (see NetServer::port)
   std::string token;                      // empty: no authentication (loopback only; latentd enforces)
+  std::string tls_cert, tls_key;          // PEM files; both set: HTTPS and WSS only (server/tls_context.h)
   std::vector<std::string> allowed_origins;  // exact "scheme://host[:port]"; "*" allows every Origin
   bool allow_own_origin = false;          // --ui: pages this port served may connect (web_ui.h is_own_origin)
   size_t max_message_bytes = 8 << 20;     // one WebSocket message; bigger closes the connection (1009)
@@ -43,6 +47,7 @@ class NetServer {
   // Binds and listens; the port is known after this.
   Status start();
   uint16_t port() const;
+  bool tls() const;  // after start(): HTTPS/WSS
   // Serves on `threads` Asio threads until stop(); blocks.
   void run();
   void stop();

@@ -46,6 +46,8 @@ const std::vector<latent::cli::OptionSpec> kOptions = latent::cli::with_parallel
               "else the embedded demo model (models/demo)", ""},
     {"no-model", "", "start without a model (completions and the HTTP API answer that none is loaded)", ""},
     {"token-file", "FILE", "bearer token clients must send (required when HOST is not loopback)", ""},
+    {"tls-cert", "FILE", "PEM certificate (chain): serve HTTPS and WSS instead of HTTP and WS (with --tls-key)", ""},
+    {"tls-key", "FILE", "PEM private key of --tls-cert (unencrypted; keep it 0600)", ""},
     {"allow-origin", "LIST", "comma-separated browser Origins allowed to connect (default: none; '*' = any)", ""},
     {"ui", "on|off|auto", "serve the web playground (GET /) and dashboard (GET /dashboard) from --ui-dir; "
            "auto: on when HOST is loopback", "auto"},
@@ -373,6 +375,8 @@ int main(int argc, char** argv) {
                  listen.c_str());
     return 2;
   }
+  net.tls_cert = args->get("tls-cert");
+  net.tls_key = args->get("tls-key");
   net.allowed_origins = split_commas(args->get("allow-origin"));
   net.max_message_bytes = static_cast<size_t>(*max_message);
   std::signal(SIGPIPE, SIG_IGN);
@@ -418,7 +422,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "latentd: %s\n", st.error().message.c_str());
     return 1;
   }
-  std::fprintf(stderr, "latentd: listening on %s:%u (WebSocket /lsp, HTTP%s)\n", net.host.c_str(), server.port(),
+  std::fprintf(stderr, "latentd: listening on %s:%u (%s%s)\n", net.host.c_str(), server.port(),
+               server.tls() ? "TLS: WSS /lsp, HTTPS" : "WebSocket /lsp, HTTP",
                *ui ? "; playground at / and dashboard at /dashboard" : "");
   std::fflush(stderr);
   server.run();

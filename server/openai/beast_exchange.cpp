@@ -3,6 +3,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/status.hpp>
+#include <boost/beast/ssl.hpp>
 
 #include <deque>
 
@@ -15,9 +16,13 @@ namespace {
 namespace beast = boost::beast;
 namespace net = boost::asio;
 
-class BeastExchange : public HttpExchange, public std::enable_shared_from_this<BeastExchange> {
+// Stream: beast::tcp_stream (HTTP) or beast::ssl_stream<beast::tcp_stream> (HTTPS); socket work goes to its
+// lowest layer.
+template <class Stream>
+class BeastExchange : public HttpExchange, public std::enable_shared_from_this<BeastExchange<Stream>> {
  public:
-  BeastExchange(beast::tcp_stream& stream, beast::flat_buffer& buffer, unsigned version, bool keep_alive,
+  using std::enable_shared_from_this<BeastExchange<Stream>>::shared_from_this;
+  BeastExchange(Stream& stream, beast::flat_buffer& buffer, unsigned version, bool keep_alive,
                 std::shared_ptr<void> owner, std::function<void(bool)> done, size_t max_queued)
       : stream_(stream),
         buffer_(buffer),
@@ -30,10 +35,10 @@ class BeastExchange : public HttpExchange, public std::enable_shared_from_this<B
   // On the strand: no idle timer while the engine works; watch for the client leaving.
   void start() {
     net::post(stream_.get_executor(), [self = shared_from_this()] {
-      self->stream_.expires_never();
+      self->tcp().expires_never();
       // Streamed tokens are small writes; Nagle's algorithm would hold each for the peer's delayed ACK (~40 ms).
       beast::error_code ignored;
-      self->stream_.socket().set_option(net::ip::tcp::no_delay(true), ignored);
+      self->tcp().socket().set_option(net::ip::tcp::no_delay(true), ignored);
       self->watch();
     });
   }
@@ -101,6 +106,8 @@ class BeastExchange : public HttpExchange, public std::enable_shared_from_this<B
   }
 
  private:
+  beast::tcp_stream& tcp() { return beast::get_lowest_layer(stream_); }
+
   template <typename F>
   void post(F f) {
     net::post(stream_.get_executor(), [self = shared_from_this(), f = std::move(f)]() mutable { f(*self); });
@@ -170,8 +177,8 @@ class BeastExchange : public HttpExchange, public std::enable_shared_from_this<B
     while (outbox_.size() > (writing_ ? 1u : 0u)) outbox_.pop_back();
     queued_ = 0;
     beast::error_code ignored;
-    stream_.socket().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
-    stream_.socket().close(ignored);
+    tcp().socket().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
+    tcp().socket().close(ignored);
     for (auto& fn : on_gone_) fn();
     on_gone_.clear();
     if (!handed_back_) {
@@ -187,14 +194,14 @@ class BeastExchange : public HttpExchange, public std::enable_shared_from_this<B
     on_gone_.clear();  // the response is whole; a later close is not a disconnect mid-response
     if (!keep_alive_) {
       beast::error_code ignored;
-      stream_.socket().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
+      tcp().socket().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
       handed_back_ = true;
       done_(false);
       return;
     }
     if (watching_) {
       beast::error_code ignored;
-      stream_.socket().cancel(ignored);  // the read handler hands back
+      tcp().socket().cancel(ignored);  // the read handler hands back
       return;
     }
     hand_back();
@@ -205,7 +212,7 @@ class BeastExchange : public HttpExchange, public std::enable_shared_from_this<B
     done_(!gone_);
   }
 
-  beast::tcp_stream& stream_;
+  Stream& stream_;
   beast::flat_buffer& buffer_;
   unsigned version_;
   bool keep_alive_;
@@ -220,16 +227,30 @@ class BeastExchange : public HttpExchange, public std::enable_shared_from_this<B
   bool gone_ = false, completed_ = false, handed_back_ = false;
 };
 
+template <class Stream>
+std::shared_ptr<HttpExchange> make(Stream& stream, beast::flat_buffer& buffer, unsigned http_version,
+                                   bool keep_alive, std::shared_ptr<void> owner, std::function<void(bool)> done,
+                                   size_t max_queued_bytes) {
+  auto ex = std::make_shared<BeastExchange<Stream>>(stream, buffer, http_version, keep_alive, std::move(owner),
+                                                    std::move(done), max_queued_bytes);
+  ex->start();
+  return ex;
+}
+
 }  // namespace
 
 std::shared_ptr<HttpExchange> make_beast_exchange(beast::tcp_stream& stream, beast::flat_buffer& buffer,
                                                   unsigned http_version, bool keep_alive,
                                                   std::shared_ptr<void> owner, std::function<void(bool)> done,
                                                   size_t max_queued_bytes) {
-  auto ex = std::make_shared<BeastExchange>(stream, buffer, http_version, keep_alive, std::move(owner),
-                                            std::move(done), max_queued_bytes);
-  ex->start();
-  return ex;
+  return make(stream, buffer, http_version, keep_alive, std::move(owner), std::move(done), max_queued_bytes);
+}
+
+std::shared_ptr<HttpExchange> make_beast_exchange(beast::ssl_stream<beast::tcp_stream>& stream,
+                                                  beast::flat_buffer& buffer, unsigned http_version, bool keep_alive,
+                                                  std::shared_ptr<void> owner, std::function<void(bool)> done,
+                                                  size_t max_queued_bytes) {
+  return make(stream, buffer, http_version, keep_alive, std::move(owner), std::move(done), max_queued_bytes);
 }
 
 }  // namespace latent::openai

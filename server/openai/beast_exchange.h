@@ -17,12 +17,19 @@
 
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include "server/openai/exchange.h"
 
 namespace latent::openai {
 
 std::shared_ptr<HttpExchange> make_beast_exchange(boost::beast::tcp_stream& stream,
+                                                  boost::beast::flat_buffer& buffer, unsigned http_version,
+                                                  bool keep_alive, std::shared_ptr<void> owner,
+                                                  std::function<void(bool reuse)> done,
+                                                  size_t max_queued_bytes = 16 << 20);
+// The same over TLS (latentd --tls-cert/--tls-key).
+std::shared_ptr<HttpExchange> make_beast_exchange(boost::beast::ssl_stream<boost::beast::tcp_stream>& stream,
                                                   boost::beast::flat_buffer& buffer, unsigned http_version,
                                                   bool keep_alive, std::shared_ptr<void> owner,
                                                   std::function<void(bool reuse)> done,
