@@ -22,6 +22,9 @@ constexpr int kMethodNotFound = -32601;
 constexpr int kInvalidParams = -32602;
 constexpr int kInternalError = -32603;
 constexpr int kServerNotInitialized = -32002;
+// Latent's own, in JSON-RPC's server-error range: the connection's token may not call this method (latentd
+// --users scopes), like HTTP 403.
+constexpr int kForbidden = -32004;
 constexpr int kRequestFailed = -32803;
 constexpr int kServerCancelled = -32802;
 constexpr int kRequestCancelled = -32800;

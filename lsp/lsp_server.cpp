@@ -135,6 +135,12 @@ bool LspServer::on_call(std::string_view method, Json params, Json id) {
                                   "expected exit after shutdown, found " + std::string(method)});
     return true;
   }
+  if (options_.refuse_call) {
+    if (auto why = options_.refuse_call(method)) {
+      transport_.reply(id, RpcError{rpc_error::kForbidden, *why});
+      return true;
+    }
+  }
   try {
     if (method == "initialize") {
       transport_.reply(id, initialize(params));
@@ -297,8 +303,10 @@ void LspServer::inline_completion(const Json& params, const Json& id) {
   // Per request: params.latent.maxTokens (the VS Code extension's setting), else the session's.
   req.max_tokens = max_tokens_from(params.value("latent", Json::object()).value("maxTokens", Json()), max_tokens_);
   Json token = params.contains("partialResultToken") ? params["partialResultToken"] : Json();
-  if (usage_) {
-    req.on_usage = [sink = usage_, id, token, uri = req.uri](const CompletionUsage& u) {
+  if (usage_ || options_.on_usage) {
+    req.on_usage = [sink = usage_, observe = options_.on_usage, id, token, uri = req.uri](const CompletionUsage& u) {
+      if (observe) observe(u);
+      if (!sink) return;
       std::lock_guard<std::mutex> lock(sink->mu);
       if (!sink->transport) return;
       sink->transport->notify("latent/usage", Json{{"id", id},

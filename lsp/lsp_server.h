@@ -15,6 +15,8 @@
 // finishReason} (also for superseded and cancelled ones: what benchmarks need to count wasted work).
 //
 // Thread-safety: message handlers run on the transport's loop thread; completion callbacks on the backend's.
+#include <functional>
+#include <optional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -36,6 +38,12 @@ struct LspServerOptions {
   // The model the agent (latent/agent/*, lsp/agent/agent_protocol.h) runs on; null: agent requests are refused.
   CompletionBackend* agent_model = nullptr;
   agent::AgentOptions agent;
+  // Calls this connection may not make (latentd --users: the token's scopes): a reason, answered -32004
+  // (rpc_error::kForbidden) before the method runs. Null: every method is allowed.
+  std::function<std::optional<std::string>(std::string_view method)> refuse_call;
+  // Every completion's usage, whether or not the client asked for latent/usage (latentd: per-user /metrics).
+  // Runs on the backend's thread; must not block.
+  std::function<void(const CompletionUsage&)> on_usage;
 };
 
 class LspServer : public MessageHandler {

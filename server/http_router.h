@@ -23,6 +23,7 @@ struct HttpRequest {
   std::string query;   // "x=1"
   std::map<std::string, std::string> headers;  // lower-case names
   std::string body;
+  std::string user;  // who sent it (latentd --users), else empty
 };
 
 struct HttpResponse {

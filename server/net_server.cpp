@@ -1,6 +1,7 @@
 #include "server/net_server.h"
 
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/strand.hpp>
@@ -12,6 +13,7 @@
 
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -59,7 +61,11 @@ struct Shared {
   NetOptions options;
   std::shared_ptr<net::ssl::context> tls;  // null: plain HTTP and WebSocket
   std::shared_ptr<HttpRouter> router;
-  SessionFn session;
+  UserSessionFn session;
+  bool loopback_listen = true;  // the bound address (start())
+  // Per-user connections in use (with options.users); a Slot gives one back when it goes.
+  std::mutex users_mu;
+  std::map<std::string, size_t> user_connections;
   // WebSocket sessions whose LSP loop runs on a thread of its own. stop() ends their input and waits for those
   // threads before the io_context goes: a session outliving it would touch a destroyed reactor.
   std::mutex sessions_mu;
@@ -92,29 +98,88 @@ HttpRequest to_request(const http::request<http::string_body>& req) {
   return r;
 }
 
-// nullopt: allowed; else the refusal.
-std::optional<HttpResponse> check_access(const Shared& s, const HttpRequest& r, bool need_token = true) {
+// One of a user's connections (max_connections_per_user); gives it back when the last copy goes.
+using Slot = std::shared_ptr<void>;
+
+// A slot for `user`, or null when the user has all theirs in use. Empty user (no --users): no limit.
+Slot take_slot(const std::shared_ptr<Shared>& s, const std::string& user) {
+  if (user.empty() || !s->options.users) return std::make_shared<int>(0);
+  std::lock_guard<std::mutex> lock(s->users_mu);
+  size_t& n = s->user_connections[user];
+  if (n >= s->options.max_connections_per_user) return nullptr;
+  ++n;
+  std::weak_ptr<Shared> weak = s;
+  // The pointer only has to be non-null (a null shared_ptr tests false); the deleter is what counts.
+  static int held;
+  return Slot(static_cast<void*>(&held), [weak, user](void*) {
+    if (auto sh = weak.lock()) {
+      std::lock_guard<std::mutex> lock(sh->users_mu);
+      if (--sh->user_connections[user] == 0) sh->user_connections.erase(user);
+    }
+  });
+}
+
+HttpResponse too_many_connections(const Shared& s, const std::string& user) {
+  HttpResponse r = HttpResponse::error(429, "too_many_connections",
+                                       "this token has " + std::to_string(s.options.max_connections_per_user) +
+                                           " connections in use; expected at most that many (--max-connections-per-user)");
+  r.headers["Retry-After"] = "1";
+  return r;
+}
+
+struct Access {
+  std::optional<HttpResponse> refusal;
+  SessionUser user;
+};
+
+// The token a request carries: the Authorization header, else ?token=; `from_url` says which.
+std::string given_token(const HttpRequest& r, bool* from_url) {
+  *from_url = false;
+  auto auth = r.headers.find("authorization");
+  if (auth != r.headers.end() && auth->second.rfind("Bearer ", 0) == 0) return auth->second.substr(7);
+  std::string q = query_param(r.query, "token");
+  *from_url = !q.empty();
+  return q;
+}
+
+// Origin, token and scope. The answers never tell whether a user exists: an unknown token is refused exactly
+// as a wrong one, and a scope is only named to a holder of a valid token.
+Access check_access(const Shared& s, const HttpRequest& r, bool is_public = false) {
   auto origin = r.headers.find("origin");
   if (origin != r.headers.end()) {
-    bool ok = s.options.allow_own_origin && is_own_origin(r, !s.options.token.empty());
+    bool ok = s.options.allow_own_origin && is_own_origin(r, !s.options.token.empty() || s.options.users);
     for (const auto& a : s.options.allowed_origins) ok |= a == "*" || a == origin->second;
     if (!ok) {
-      return HttpResponse::error(403, "forbidden_origin",
-                                 "Origin '" + origin->second + "' is not in the allow-list (--allow-origin)");
+      return {HttpResponse::error(403, "forbidden_origin",
+                                  "Origin '" + origin->second + "' is not in the allow-list (--allow-origin)")};
     }
   }
-  if (need_token && !s.options.token.empty()) {
-    std::string given;
-    auto auth = r.headers.find("authorization");
-    if (auth != r.headers.end() && auth->second.rfind("Bearer ", 0) == 0) given = auth->second.substr(7);
-    if (given.empty()) given = query_param(r.query, "token");
+  const Scope scope = s.options.users ? scope_for_route(r.method, r.path) : kScopeNone;
+  const bool need_token = !is_public || scope != kScopeNone;
+  if (!need_token || (s.options.token.empty() && !s.options.users)) return {};
+  bool from_url = false;
+  const std::string given = given_token(r, &from_url);
+  if (from_url && !s.tls && !s.loopback_listen) {
+    return {HttpResponse::error(401, "token_in_url_refused",
+                                "expected the token in 'Authorization: Bearer <token>', found it in the URL (?token=), "
+                                "which is refused over plain HTTP on a non-loopback address (use TLS: --tls-cert)")};
+  }
+  if (given.empty()) {
+    return {HttpResponse::error(401, "unauthorized", "expected 'Authorization: Bearer <token>' or ?token=, found neither")};
+  }
+  if (!s.options.users) {
     if (!constant_time_equal(given, s.options.token)) {
-      return HttpResponse::error(401, "unauthorized",
-                                 given.empty() ? "expected 'Authorization: Bearer <token>' or ?token=, found neither"
-                                               : "the bearer token does not match");
+      return {HttpResponse::error(401, "unauthorized", "expected a valid token, found one that is not")};
     }
+    return {};
   }
-  return std::nullopt;
+  auto user = s.options.users->authenticate(given);
+  if (!user) return {HttpResponse::error(401, "unauthorized", "expected a valid token, found one that is not")};
+  if (scope != kScopeNone && !(user->scopes & scope)) {
+    return {HttpResponse::error(403, "forbidden", "expected a token with the '" + std::string(scope_name(scope)) +
+                                                      "' scope for " + r.method + " " + r.path + ", found one without it")};
+  }
+  return {std::nullopt, SessionUser{user->name, user->scopes}};
 }
 
 http::response<http::string_body> to_beast(const HttpResponse& r, unsigned version, bool keep_alive) {
@@ -143,8 +208,8 @@ class WebSocketSession : public lsp::MessageTransport,
  public:
   using std::enable_shared_from_this<WebSocketSession<Stream>>::shared_from_this;
   using std::enable_shared_from_this<WebSocketSession<Stream>>::weak_from_this;
-  WebSocketSession(Stream&& stream, std::shared_ptr<Shared> shared)
-      : ws_(std::move(stream)), shared_(std::move(shared)) {}
+  WebSocketSession(Stream&& stream, std::shared_ptr<Shared> shared, SessionUser user, Slot slot)
+      : ws_(std::move(stream)), shared_(std::move(shared)), user_(std::move(user)), slot_(std::move(slot)) {}
 
   void start(http::request<http::string_body> req) {
     ws_.set_option(websocket::stream_base::timeout{std::chrono::seconds(30), shared_->options.idle_timeout, true});
@@ -198,7 +263,7 @@ class WebSocketSession : public lsp::MessageTransport,
     }
     std::thread([self = shared_from_this()]() mutable {
       std::shared_ptr<Shared> shared = self->shared_;
-      shared->session(*self);
+      shared->session(*self, self->user_);
       self->close_from_server();
       self.reset();  // before the count drops: stop() may destroy the io_context right after
       std::lock_guard<std::mutex> lock(shared->sessions_mu);
@@ -272,6 +337,8 @@ class WebSocketSession : public lsp::MessageTransport,
 
   websocket::stream<Stream> ws_;
   std::shared_ptr<Shared> shared_;
+  SessionUser user_;
+  Slot slot_;  // one of the user's connections, for the session's life
   beast::flat_buffer buffer_;
   std::mutex mu_;
   std::condition_variable cv_;
@@ -370,12 +437,19 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     HttpRequest r = to_request(req);
     bool upgrade = websocket::is_upgrade(req);
     if (upgrade && r.path == "/lsp") {
-      if (auto refusal = check_access(*shared_, r)) {
-        send(*refusal, req.version(), false);
+      Access access = check_access(*shared_, r);
+      if (access.refusal) {
+        send(*access.refusal, req.version(), false);
+        return;
+      }
+      Slot slot = take_slot(shared_, access.user.name);
+      if (!slot) {
+        send(too_many_connections(*shared_, access.user.name), req.version(), false);
         return;
       }
       lowest().expires_never();
-      std::make_shared<WebSocketSession<Stream>>(std::move(stream_), shared_)->start(std::move(req));
+      std::make_shared<WebSocketSession<Stream>>(std::move(stream_), shared_, access.user, std::move(slot))
+          ->start(std::move(req));
       return;
     }
     HttpResponse res;
@@ -383,14 +457,22 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
       res = HttpResponse::error(404, "not_found", "no WebSocket endpoint at " + r.path + " (expected /lsp)");
     } else if (r.method == "GET" && r.path == "/health") {
       res = HttpResponse::json(200, {{"status", "ok"}, {"version", LATENT_VERSION}});
-    } else if (auto refusal = check_access(*shared_, r, !shared_->router->is_public(r.method, r.path))) {
-      res = *refusal;
+    } else if (Access access = check_access(*shared_, r, shared_->router->is_public(r.method, r.path));
+               access.refusal) {
+      res = *access.refusal;
     } else {
+      r.user = access.user.name;
       res = shared_->router->handle(r);
     }
     if (res.deferred) {
+      // An answer that takes a while (a generation) holds one of the user's connections until it is written.
+      Slot slot = take_slot(shared_, r.user);
+      if (!slot) {
+        send(too_many_connections(*shared_, r.user), req.version(), req.keep_alive());
+        return;
+      }
       res.deferred(openai::make_beast_exchange(stream_, buffer_, req.version(), req.keep_alive(), shared_from_this(),
-                                               [self = shared_from_this()](bool reuse) {
+                                               [self = shared_from_this(), slot](bool reuse) {
                                                  if (reuse) self->do_read();
                                                }));
       return;
@@ -423,6 +505,16 @@ struct NetServer::Impl {
   net::io_context ioc;
   tcp::acceptor acceptor{ioc};
   std::vector<std::thread> threads;
+  std::unique_ptr<net::signal_set> signals;
+  std::map<int, std::function<void()>> on_signal;
+
+  void wait_signals() {
+    signals->async_wait([this](beast::error_code ec, int signo) {
+      if (ec) return;
+      if (auto it = on_signal.find(signo); it != on_signal.end()) it->second();
+      wait_signals();
+    });
+  }
 
   void do_accept() {
     acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
@@ -442,6 +534,10 @@ struct NetServer::Impl {
 };
 
 NetServer::NetServer(NetOptions options, std::shared_ptr<HttpRouter> router, SessionFn session)
+    : NetServer(std::move(options), std::move(router),
+                UserSessionFn([session = std::move(session)](lsp::Transport& t, const SessionUser&) { session(t); })) {}
+
+NetServer::NetServer(NetOptions options, std::shared_ptr<HttpRouter> router, UserSessionFn session)
     : impl_(std::make_unique<Impl>()) {
   impl_->shared = std::make_shared<Shared>();
   impl_->shared->options = std::move(options);
@@ -473,7 +569,8 @@ Status NetServer::start() {
   tcp::endpoint ep = results.begin()->endpoint();
   // Without a token only a loopback address may be bound: decided on the resolved address, so a name that
   // resolves elsewhere (a "localhost" remapped in /etc/hosts) is refused too.
-  if (o.token.empty() && !is_loopback_host(ep.address().to_string())) {
+  impl_->shared->loopback_listen = is_loopback_host(ep.address().to_string());
+  if (o.token.empty() && !o.users && !impl_->shared->loopback_listen) {
     return make_error(ErrorCode::kInvalidArgument, "--listen " + o.host + ": resolves to " + ep.address().to_string() +
                                                        ", not a loopback address; expected a token (--token-file)");
   }
@@ -489,6 +586,14 @@ Status NetServer::start() {
 }
 
 bool NetServer::tls() const { return impl_->shared->tls != nullptr; }
+
+void NetServer::on_signal(int signo, std::function<void()> fn) {
+  if (!impl_->signals) impl_->signals = std::make_unique<net::signal_set>(impl_->ioc);
+  impl_->signals->add(signo);
+  const bool first = impl_->on_signal.empty();
+  impl_->on_signal[signo] = std::move(fn);
+  if (first) impl_->wait_signals();
+}
 
 uint16_t NetServer::port() const { return impl_->acceptor.local_endpoint().port(); }
 
@@ -516,6 +621,10 @@ void NetServer::stop() {
     if (!s.sessions_cv.wait_for(lock, std::chrono::seconds(10), [&] { return s.live_session_threads == 0; })) {
       LATENT_LOG_WARN("stop: %zu WebSocket session(s) still running after 10 s", s.live_session_threads);
     }
+  }
+  if (impl_->signals) {
+    beast::error_code ignored;
+    impl_->signals->cancel(ignored);
   }
   impl_->ioc.stop();
   for (auto& t : impl_->threads) {

@@ -7,8 +7,10 @@
 // TLS: with tls_cert and tls_key every connection starts with a TLS handshake (HTTPS and WSS on the same port);
 // a bad certificate or key fails start() with the file and the reason.
 //
-// Security: when `token` is set every request but GET /health needs `Authorization: Bearer <token>` or
-// `?token=<token>` (routes added with HttpRouter::add_public need none); a request with an Origin header
+// Security: when `token` (or `users`) is set every request but GET /health needs `Authorization: Bearer <token>`
+// or `?token=<token>` (routes added with HttpRouter::add_public need none; with `users`, a public route that
+// needs a scope, /dashboard, needs its token too). A token in the URL is refused over plain HTTP when the
+// listening address is not loopback (URLs end up in logs and proxies); a request with an Origin header
 // outside `allowed_origins` (and, with `allow_own_origin`, not this port's own pages) is refused (403).
 #include <chrono>
 #include <cstdint>
@@ -20,6 +22,7 @@
 #include "kernels/base/result.h"
 #include "lsp/json_rpc.h"
 #include "server/http_router.h"
+#include "server/users.h"
 
 namespace latent::server {
 
@@ -27,6 +30,10 @@ struct NetOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 0;                      // 0: any free port (see NetServer::port)
   std::string token;                      // empty: no authentication (loopback only; latentd enforces)
+  // --users: per-user tokens and scopes (server/users.h), checked instead of `token`; each request is answered
+  // 401 (no token or an unknown one) or 403 (a scope missing) alike for every user.
+  std::shared_ptr<UserDirectory> users;
+  size_t max_connections_per_user = 32;   // with `users`: WebSocket sessions + streamed HTTP answers at once
   std::string tls_cert, tls_key;          // PEM files; both set: HTTPS and WSS only (server/tls_context.h)
   std::vector<std::string> allowed_origins;  // exact "scheme://host[:port]"; "*" allows every Origin
   bool allow_own_origin = false;          // --ui: pages this port served may connect (web_ui.h is_own_origin)
@@ -37,17 +44,27 @@ struct NetOptions {
   int threads = 2;
 };
 
+// Who a connection authenticated as: with --users the user and their scopes; otherwise name "" and every scope.
+struct SessionUser {
+  std::string name;
+  unsigned scopes = ~0u;
+};
+
 // Runs one LSP connection to its end on the calling thread (a thread of its own per connection).
 using SessionFn = std::function<void(lsp::Transport&)>;
+using UserSessionFn = std::function<void(lsp::Transport&, const SessionUser&)>;
 
 class NetServer {
  public:
   NetServer(NetOptions options, std::shared_ptr<HttpRouter> router, SessionFn session);
+  NetServer(NetOptions options, std::shared_ptr<HttpRouter> router, UserSessionFn session);
   ~NetServer();
   // Binds and listens; the port is known after this.
   Status start();
   uint16_t port() const;
   bool tls() const;  // after start(): HTTPS/WSS
+  // Runs fn on an Asio thread whenever the process gets `signo` (SIGHUP: reload --users). Call before run().
+  void on_signal(int signo, std::function<void()> fn);
   // Serves on `threads` Asio threads until stop(); blocks.
   void run();
   void stop();

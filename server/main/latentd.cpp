@@ -32,6 +32,7 @@
 #include "server/net_server.h"
 #include "server/openai/api.h"
 #include "server/transport_stdio.h"
+#include "server/user_access.h"
 #include "server/web_ui.h"
 
 namespace {
@@ -46,6 +47,10 @@ const std::vector<latent::cli::OptionSpec> kOptions = latent::cli::with_parallel
               "else the embedded demo model (models/demo)", ""},
     {"no-model", "", "start without a model (completions and the HTTP API answer that none is loaded)", ""},
     {"token-file", "FILE", "bearer token clients must send (required when HOST is not loopback)", ""},
+    {"users", "FILE", "per-user tokens and scopes, one JSON object per line (latent user add; docs/team.md); "
+              "re-read on SIGHUP. Instead of --token-file", ""},
+    {"max-connections-per-user", "N", "with --users: WebSocket sessions and streamed HTTP answers one user may "
+                                      "hold at once", "32"},
     {"tls-cert", "FILE", "PEM certificate (chain): serve HTTPS and WSS instead of HTTP and WS (with --tls-key)", ""},
     {"tls-key", "FILE", "PEM private key of --tls-cert (unencrypted; keep it 0600)", ""},
     {"allow-origin", "LIST", "comma-separated browser Origins allowed to connect (default: none; '*' = any)", ""},
@@ -324,9 +329,9 @@ int main(int argc, char** argv) {
   lsp_options.version = LATENT_VERSION;
   if (warmer) lsp_options.status = &status;
   lsp_options.agent_model = agent_script ? agent_script.get() : model_backend.get();
-  auto serve = [&](latent::lsp::Transport& transport) {
+  auto serve = [&](latent::lsp::Transport& transport, const latent::server::SessionUser& user = {}) {
     latent::lsp::AssistantCore core(core_options, completion_backend);
-    latent::lsp::LspServer server(transport, core, lsp_options);
+    latent::lsp::LspServer server(transport, core, latent::server::options_for_user(lsp_options, user, metrics));
     return server.run();
   };
 
@@ -358,7 +363,26 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "latentd: --listen: expected a port 0..65535, found '%s'\n", listen.substr(colon + 1).c_str());
     return 2;
   }
-  if (args->has("token-file")) {
+  if (args->has("token-file") && args->has("users")) {
+    std::fprintf(stderr, "latentd: expected one of --token-file and --users, found both\n");
+    return 2;
+  }
+  if (args->has("users")) {
+    net.users = std::make_shared<latent::server::UserDirectory>(args->get("users"));
+    auto n = net.users->reload();
+    if (!n.ok()) {
+      std::fprintf(stderr, "latentd: %s\n", n.error().message.c_str());
+      return 2;
+    }
+    auto limit = args->get_int("max-connections-per-user", 32);
+    if (!limit.ok() || *limit < 1) {
+      std::fprintf(stderr, "latentd: --max-connections-per-user: expected a count >= 1, found '%s'\n",
+                   args->get("max-connections-per-user").c_str());
+      return 2;
+    }
+    net.max_connections_per_user = static_cast<size_t>(*limit);
+    LATENT_LOG_INFO("users: %zu from %s", *n, args->get("users").c_str());
+  } else if (args->has("token-file")) {
     std::ifstream in(args->get("token-file"));
     std::stringstream ss;
     ss << in.rdbuf();
@@ -371,7 +395,7 @@ int main(int argc, char** argv) {
     }
     net.token = token;
   } else if (!latent::server::is_loopback_host(net.host)) {
-    std::fprintf(stderr, "latentd: --listen %s: expected --token-file FILE when the host is not loopback\n",
+    std::fprintf(stderr, "latentd: --listen %s: expected --token-file FILE or --users FILE when the host is not loopback\n",
                  listen.c_str());
     return 2;
   }
@@ -417,7 +441,20 @@ int main(int argc, char** argv) {
     host->add_metrics(metrics);
   }
   latent::openai::add_routes(*router, std::make_shared<latent::openai::OpenAiApi>(engine, metrics, api_options));
-  latent::server::NetServer server(net, router, [&](latent::lsp::Transport& t) { serve(t); });
+  latent::server::NetServer server(net, router, [&](latent::lsp::Transport& t, const latent::server::SessionUser& user) {
+    serve(t, user);
+  });
+  if (net.users) {
+    // A reload that fails keeps the users loaded before (and says why); connections already open stay.
+    server.on_signal(SIGHUP, [users = net.users] {
+      auto n = users->reload();
+      if (n.ok()) {
+        LATENT_LOG_INFO("users: reloaded %zu from %s (SIGHUP)", *n, users->path().c_str());
+      } else {
+        LATENT_LOG_ERROR("users: reload on SIGHUP failed, keeping the previous users: %s", n.error().message.c_str());
+      }
+    });
+  }
   if (auto st = server.start(); !st.ok()) {
     std::fprintf(stderr, "latentd: %s\n", st.error().message.c_str());
     return 1;

@@ -107,7 +107,7 @@ std::shared_ptr<SyntaxGate> OpenAiApi::syntax_gate(const SyntaxRequest& r, std::
 }
 
 bool OpenAiApi::handle(const std::string& method, const std::string& target, std::string body,
-                       std::shared_ptr<HttpExchange> ex) {
+                       std::shared_ptr<HttpExchange> ex, const std::string& user) {
   std::string path = path_of(target);
   bool known = false;
   for (const auto& r : routes()) known |= path == r.path;
@@ -115,9 +115,9 @@ bool OpenAiApi::handle(const std::string& method, const std::string& target, std
   for (const auto& r : routes()) {
     if (path != r.path || method != r.method) continue;
     if (path == "/v1/models") models(*ex);
-    else if (path == "/v1/completions") completions(body, std::move(ex));
-    else if (path == "/v1/chat/completions") chat(body, std::move(ex));
-    else if (path == "/infill") infill(body, std::move(ex));
+    else if (path == "/v1/completions") completions(body, std::move(ex), user);
+    else if (path == "/v1/chat/completions") chat(body, std::move(ex), user);
+    else if (path == "/infill") infill(body, std::move(ex), user);
     else if (path == "/metrics") {
       m_->requests(path, 200).inc();
       ex->respond(200, "text/plain; version=0.0.4; charset=utf-8", metrics_.render());
@@ -145,7 +145,7 @@ void OpenAiApi::models(HttpExchange& ex) {
   ex.respond(200, kJson, dump(body));
 }
 
-void OpenAiApi::completions(const std::string& body, std::shared_ptr<HttpExchange> ex) {
+void OpenAiApi::completions(const std::string& body, std::shared_ptr<HttpExchange> ex, const std::string& user) {
   const std::string endpoint = "/v1/completions";
   ApiError err;
   auto j = parse_body(body, &err);
@@ -155,6 +155,7 @@ void OpenAiApi::completions(const std::string& body, std::shared_ptr<HttpExchang
   auto& r = std::get<CompletionRequest>(parsed);
   Job job;
   job.spec.kind = GenerationSpec::Kind::kCompletion;
+  job.spec.user = user;
   job.spec.endpoint = endpoint;
   job.spec.meta = ResponseMeta{new_response_id("cmpl-"), unix_now(), options_.model_id};
   if (r.suffix) {
@@ -169,7 +170,7 @@ void OpenAiApi::completions(const std::string& body, std::shared_ptr<HttpExchang
   start(std::move(job), std::move(ex));
 }
 
-void OpenAiApi::chat(const std::string& body, std::shared_ptr<HttpExchange> ex) {
+void OpenAiApi::chat(const std::string& body, std::shared_ptr<HttpExchange> ex, const std::string& user) {
   const std::string endpoint = "/v1/chat/completions";
   ApiError err;
   auto j = parse_body(body, &err);
@@ -181,6 +182,7 @@ void OpenAiApi::chat(const std::string& body, std::shared_ptr<HttpExchange> ex) 
   if (!plan.ok()) return reply_error(*ex, endpoint, bad_request("tool_choice", plan.error().message));
   Job job;
   job.spec.kind = GenerationSpec::Kind::kChat;
+  job.spec.user = user;
   job.spec.endpoint = endpoint;
   job.spec.meta = ResponseMeta{new_response_id("chatcmpl-"), unix_now(), options_.model_id};
   job.spec.prefill = plan->prefill;
@@ -208,7 +210,7 @@ void OpenAiApi::chat(const std::string& body, std::shared_ptr<HttpExchange> ex) 
   start(std::move(job), std::move(ex));
 }
 
-void OpenAiApi::infill(const std::string& body, std::shared_ptr<HttpExchange> ex) {
+void OpenAiApi::infill(const std::string& body, std::shared_ptr<HttpExchange> ex, const std::string& user) {
   const std::string endpoint = "/infill";
   ApiError err;
   auto j = parse_body(body, &err);
@@ -218,6 +220,7 @@ void OpenAiApi::infill(const std::string& body, std::shared_ptr<HttpExchange> ex
   auto& r = std::get<InfillRequest>(parsed);
   Job job;
   job.spec.kind = GenerationSpec::Kind::kInfill;
+  job.spec.user = user;
   job.spec.endpoint = endpoint;
   job.spec.meta = ResponseMeta{"", unix_now(), options_.model_id};
   job.spec.n_predict = r.gen.max_tokens;
@@ -347,8 +350,8 @@ void add_routes(server::HttpRouter& router, std::shared_ptr<OpenAiApi> api) {
     std::string method = route.method;
     router.add(method, route.path, [api, method](const server::HttpRequest& r) {
       server::HttpResponse res;
-      res.deferred = [api, method, target = r.target, body = r.body](std::shared_ptr<HttpExchange> ex) {
-        api->handle(method, target, body, std::move(ex));
+      res.deferred = [api, method, target = r.target, body = r.body, user = r.user](std::shared_ptr<HttpExchange> ex) {
+        api->handle(method, target, body, std::move(ex), user);
       };
       return res;
     });

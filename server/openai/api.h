@@ -66,8 +66,9 @@ class OpenAiApi {
   ~OpenAiApi();
 
   // Serves method + target (path, maybe with a query) if it is one of the routes above; false otherwise.
+  // `user`: who sent it (latentd --users; per-user /metrics), empty when unknown.
   bool handle(const std::string& method, const std::string& target, std::string body,
-              std::shared_ptr<HttpExchange> exchange);
+              std::shared_ptr<HttpExchange> exchange, const std::string& user = "");
 
   // Routes this API serves, for a router that registers handlers one by one.
   struct Route {
@@ -81,9 +82,9 @@ class OpenAiApi {
 
  private:
   void models(HttpExchange& ex);
-  void completions(const std::string& body, std::shared_ptr<HttpExchange> ex);
-  void chat(const std::string& body, std::shared_ptr<HttpExchange> ex);
-  void infill(const std::string& body, std::shared_ptr<HttpExchange> ex);
+  void completions(const std::string& body, std::shared_ptr<HttpExchange> ex, const std::string& user);
+  void chat(const std::string& body, std::shared_ptr<HttpExchange> ex, const std::string& user);
+  void infill(const std::string& body, std::shared_ptr<HttpExchange> ex, const std::string& user);
   void reply_error(HttpExchange& ex, const std::string& endpoint, const ApiError& e);
   // The syntax check for a completion at prefix|suffix, or null (off, or no language named).
   // `candidates`: set to how many sequences to decode (rank) or 1.

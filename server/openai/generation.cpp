@@ -1,5 +1,7 @@
 #include "server/openai/generation.h"
 
+#include "server/user_metrics.h"
+
 #include "kernels/base/log.h"
 
 namespace latent::openai {
@@ -165,6 +167,9 @@ void Generation::on_done(const Event& e) {
   if (u.completion_tokens > 0) m_.ttft.observe(e.timings.ttft_ms / 1000.0);
   m_.duration.observe(e.timings.total_ms / 1000.0);
   m_.requests(spec_.endpoint, 200).inc();
+  record_user_usage(m_.registry, UserUsage{spec_.user, spec_.endpoint, 200, u.prompt_tokens, u.completion_tokens,
+                                           u.completion_tokens > 0 ? e.timings.ttft_ms / 1000.0 : 0,
+                                           e.timings.total_ms / 1000.0});
   if (gone_) return;
   FinishReason finish_reason = e.finish;
   nlohmann::json syntax;
@@ -237,6 +242,7 @@ void Generation::on_error(const Event& e) {
   m_.in_flight.add(-1);
   ApiError err = api_error_from(e.error);
   m_.requests(spec_.endpoint, err.status).inc();
+  record_user_usage(m_.registry, UserUsage{spec_.user, spec_.endpoint, err.status, 0, 0, 0, -1});
   LATENT_LOG_WARN("%s: generation failed: %s", spec_.endpoint.c_str(), e.error.to_string().c_str());
   if (gone_) return;
   if (!spec_.stream) {

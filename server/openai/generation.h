@@ -44,6 +44,7 @@ struct GenerationSpec {
   enum class Kind { kCompletion, kChat, kInfill };
   Kind kind = Kind::kCompletion;
   std::string endpoint;   // metrics label: "/v1/completions", ...
+  std::string user;       // latentd --users: per-user metrics (server/user_metrics.h); empty: none
   bool stream = false;
   bool include_usage = false;
   ResponseMeta meta;

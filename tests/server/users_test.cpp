@@ -1,0 +1,145 @@
+#include "server/users.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace latent::server {
+namespace {
+
+namespace fs = std::filesystem;
+
+// SHA-256("secret"), as `printf secret | sha256sum` prints it.
+const std::string kSecretHash = "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b";
+
+std::string line(const std::string& user, const std::string& hash, const std::string& scopes) {
+  return "{\"user\": \"" + user + "\", \"token_sha256\": \"" + hash + "\", \"scopes\": " + scopes + "}\n";
+}
+
+std::string error_of(const std::string& text) {
+  auto t = UserTable::parse(text, "users.jsonl");
+  return t.ok() ? "ok" : t.error().message;
+}
+
+TEST(Users, Sha256IsTheStandardDigest) {
+  EXPECT_EQ(sha256_hex("secret"), kSecretHash);
+  EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+TEST(Users, ParsesLinesAndFindsTokensByHash) {
+  auto t = UserTable::parse(line("ada", kSecretHash, "[\"complete\", \"chat\"]") + "\n" +
+                                line("bob", sha256_hex("other"), "[\"admin\"]"),
+                            "users.jsonl");
+  ASSERT_TRUE(t.ok()) << t.error().message;
+  EXPECT_EQ(t->size(), 2u);
+  const User* ada = t->find_token("secret");
+  ASSERT_NE(ada, nullptr);
+  EXPECT_EQ(ada->name, "ada");
+  EXPECT_EQ(ada->scopes, unsigned(kScopeComplete | kScopeChat));
+  EXPECT_EQ(t->find_token("other")->name, "bob");
+  EXPECT_EQ(t->find_token("Secret"), nullptr);
+  EXPECT_EQ(t->find_token(""), nullptr);
+  EXPECT_EQ(t->find_token(kSecretHash), nullptr) << "the stored hash is not itself a token";
+}
+
+TEST(Users, BadLinesNameTheLineAndWhatWasExpected) {
+  EXPECT_EQ(error_of("\nnot json\n"), "users.jsonl line 2: expected a JSON object {\"user\", \"token_sha256\", "
+                                      "\"scopes\"}, found text that is not one");
+  EXPECT_EQ(error_of(line("a b", kSecretHash, "[]")),
+            "users.jsonl line 1: expected \"user\": a name of 1-64 letters, digits or ._-@, found \"a b\"");
+  EXPECT_EQ(error_of(line("ada", "abc", "[]")),
+            "users.jsonl line 1: expected \"token_sha256\": 64 lower-case hex digits, found 3 characters");
+  EXPECT_EQ(error_of("{\"user\": \"ada\", \"token_sha256\": \"" + kSecretHash + "\"}"),
+            "users.jsonl line 1: expected \"scopes\": an array of complete, chat, agent, admin, found none");
+  EXPECT_EQ(error_of(line("ada", kSecretHash, "[\"root\"]")),
+            "users.jsonl line 1: expected scopes among complete, chat, agent, admin, found \"root\"");
+  EXPECT_EQ(error_of(line("ada", kSecretHash, "[]") + line("ada", sha256_hex("x"), "[]")),
+            "users.jsonl line 2: expected each user once, found 'ada' again (first on line 1)");
+  EXPECT_EQ(error_of(line("ada", kSecretHash, "[]") + line("bob", kSecretHash, "[]")),
+            "users.jsonl line 2: expected a token of its own, found the token_sha256 of user 'ada'");
+}
+
+TEST(Users, ScopeListsAndRoutes) {
+  EXPECT_EQ(*parse_scope_list("complete,chat"), unsigned(kScopeComplete | kScopeChat));
+  EXPECT_EQ(parse_scope_list("complete,root").error().message,
+            "--scopes: expected scopes among complete, chat, agent, admin, found 'root'");
+  EXPECT_FALSE(parse_scope_list("").ok());
+  EXPECT_EQ(scope_for_route("POST", "/v1/completions"), kScopeComplete);
+  EXPECT_EQ(scope_for_route("POST", "/infill"), kScopeComplete);
+  EXPECT_EQ(scope_for_route("POST", "/v1/chat/completions"), kScopeChat);
+  EXPECT_EQ(scope_for_route("GET", "/metrics"), kScopeAdmin);
+  EXPECT_EQ(scope_for_route("GET", "/dashboard"), kScopeAdmin);
+  EXPECT_EQ(scope_for_route("GET", "/v1/models"), kScopeNone);
+  EXPECT_EQ(scope_for_lsp_method("textDocument/inlineCompletion"), kScopeComplete);
+  EXPECT_EQ(scope_for_lsp_method("latent/agent/start"), kScopeAgent);
+  EXPECT_EQ(scope_for_lsp_method("textDocument/didChange"), kScopeNone);
+}
+
+class UsersFile : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("latent-users-" + std::to_string(::getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    path_ = (dir_ / "users.jsonl").string();
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string read() {
+    std::ifstream in(path_);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+  fs::path dir_;
+  std::string path_;
+};
+
+TEST_F(UsersFile, AppendCreatesA0600FileWithOnlyTheHash) {
+  auto token = new_token();
+  ASSERT_TRUE(token.ok());
+  EXPECT_EQ(token->size(), 4u + 64u);
+  EXPECT_NE(*token, *new_token());
+  ASSERT_TRUE(append_user(path_, "ada", kScopeComplete | kScopeChat, *token).ok());
+  struct stat st {};
+  ASSERT_EQ(::stat(path_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  const std::string text = read();
+  EXPECT_EQ(text.find(*token), std::string::npos) << "the plain token must never be stored";
+  EXPECT_NE(text.find(sha256_hex(*token)), std::string::npos);
+  ASSERT_TRUE(append_user(path_, "bob", kScopeAdmin, "tok-bob").ok());
+  auto table = UserTable::load(path_);
+  ASSERT_TRUE(table.ok()) << table.error().message;
+  EXPECT_EQ(table->find_token(*token)->name, "ada");
+  EXPECT_EQ(table->find_token("tok-bob")->scopes, unsigned(kScopeAdmin));
+  const std::string before = read();
+  auto again = append_user(path_, "ada", kScopeChat, "x");
+  ASSERT_FALSE(again.ok());
+  EXPECT_NE(again.error().message.find("expected a new user, found 'ada' there already"), std::string::npos);
+  EXPECT_EQ(read(), before) << "a refused add leaves the file as it was";
+}
+
+TEST_F(UsersFile, ReloadKeepsThePreviousUsersWhenTheFileTurnsBad) {
+  { std::ofstream(path_) << line("ada", kSecretHash, "[\"complete\"]"); }
+  UserDirectory dir(path_);
+  ASSERT_EQ(*dir.reload(), 1u);
+  EXPECT_EQ(dir.authenticate("secret")->name, "ada");
+  { std::ofstream(path_) << "garbage\n"; }
+  auto bad = dir.reload();
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("line 1: expected a JSON object"), std::string::npos);
+  EXPECT_EQ(dir.authenticate("secret")->name, "ada") << "a failed reload keeps the users loaded before";
+  { std::ofstream(path_) << line("bob", sha256_hex("b"), "[\"chat\"]"); }
+  ASSERT_EQ(*dir.reload(), 1u);
+  EXPECT_FALSE(dir.authenticate("secret").has_value()) << "a removed user is gone after the reload";
+  EXPECT_EQ(dir.authenticate("b")->name, "bob");
+  fs::remove(path_);
+  EXPECT_NE(dir.reload().error().message.find("expected a readable file"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace latent::server
