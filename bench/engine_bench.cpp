@@ -5,7 +5,8 @@
 // JSON object.
 //
 //   engine_bench --model DIR [--prefill 512] [--decode 16] [--depths 0,2048] [--no-prefault]
-//                [--precision exact|bf16]
+//                [--precision exact|bf16]      (default bf16: BF16 activations, vdpbf16ps; see kernels/cpu/ops.h)
+//   engine_bench --probe-only     the read-bandwidth probe alone (bench/ik_compare.sh runs it between engines)
 //   (threads: LATENT_THREADS, default all CPUs; make a model with tools/make_checkpoint)
 #include <cstdio>
 #include <sstream>
@@ -103,6 +104,7 @@ int main(int argc, char** argv) {
   int64_t n_prefill = 512, n_decode = 16;
   std::vector<int64_t> depths = {0, 2048};
   bool prefault = true;
+  bool probe_only = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -116,9 +118,15 @@ int main(int argc, char** argv) {
     else if (a == "--prefill") n_prefill = std::stoll(value());
     else if (a == "--decode") n_decode = std::stoll(value());
     else if (a == "--no-prefault") prefault = false;
+    else if (a == "--probe-only") probe_only = true;
     else if (a == "--precision") {
       std::string v = value();
-      cpu::set_linear_precision(v == "bf16" ? cpu::LinearPrecision::kBf16Activations : cpu::LinearPrecision::kExact);
+      auto p = cpu::parse_linear_precision(v);
+      if (!p) {
+        std::fprintf(stderr, "engine_bench: --precision: expected exact or bf16, found '%s'\n", v.c_str());
+        return 2;
+      }
+      cpu::set_linear_precision(*p);
     }
     else if (a == "--depths") {
       depths.clear();
@@ -127,9 +135,19 @@ int main(int argc, char** argv) {
       while (std::getline(ss, d, ',')) depths.push_back(std::stoll(d));
     } else {
       std::fprintf(stderr, "usage: engine_bench --model DIR [--prefill N] [--decode N] [--depths 0,2048] "
-                           "[--no-prefault] [--precision exact|bf16]\n");
+                           "[--no-prefault] [--precision exact|bf16] | --probe-only\n");
       return 2;
     }
+  }
+  if (probe_only) {
+    cpu::ThreadPool& pool = cpu::ThreadPool::global();
+    bench::ReadBandwidth probe;
+    probe.measure(pool, 1);  // first touch of the buffer's pages
+    nlohmann::ordered_json o = {{"bench", "engine_bench --probe-only"}, {"cpu", bench::cpu_model_name()},
+                                {"threads", pool.size()}, {"read_bandwidth_GBs", probe.measure(pool, 10)},
+                                {"load_average", bench::load_average()}};
+    std::printf("%s\n", o.dump().c_str());
+    return 0;
   }
   if (dir.empty()) {
     std::fprintf(stderr, "engine_bench: --model DIR is required (see tools/make_checkpoint)\n");
@@ -143,8 +161,9 @@ int main(int argc, char** argv) {
   out["features"] = cpu::cpu_features_string();
   out["isa"] = cpu::isa_name(cpu::best_isa());
   out["threads"] = pool.size();
-  out["linear_precision"] =
-      cpu::linear_precision() == cpu::LinearPrecision::kExact ? "exact" : "bf16-activations (opt-in)";
+  // What BF16 weights were multiplied with (--precision, else LATENT_LINEAR_PRECISION, else the default bf16).
+  out["linear_precision"] = cpu::linear_precision_in_effect();
+  out["linear_precision_default"] = "bf16";
 
   double t0 = bench::now_s();
   ModelOptions mo;

@@ -172,7 +172,7 @@ int main(int argc, char** argv) {
     }
     if (quick) break;
   }
-  // The opt-in BF16-activation GEMM (AVX512-BF16), BF16 weights only.
+  // The BF16-activation GEMM (AVX512-BF16; the default precision), BF16 weights only.
   if (cpu_features().avx512bf16 && best_isa() == Isa::kAvx512) {
     set_linear_precision(LinearPrecision::kBf16Activations);
     for (const Shape& s : shapes) {

@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "kernels/cpu/ops.h"
+
 namespace latent::cli {
 
 Result<Args> Args::parse(int argc, char** argv, int first, const std::vector<OptionSpec>& specs) {
@@ -123,6 +125,9 @@ std::vector<OptionSpec> parallel_option_specs() {
       {"tp", "N", "ranks sharing the model: attention by heads, MLPs by intermediate size, lm_head by vocabulary "
                   "(in-process threads; under mpirun, one rank per process and N = -np)", "1"},
       {"ep", "M", "ranks sharing the routed experts by id: M = N, or 1 to split every expert like the MLPs", "1"},
+      {"precision", "exact|bf16", "CPU math for BF16 weights: bf16 rounds activations to BF16 and uses vdpbf16ps "
+                                  "(AVX512-BF16; ~1e-3 relative error), exact is float32 math (the golden tests' "
+                                  "path); also LATENT_LINEAR_PRECISION", "bf16"},
   };
 }
 
@@ -132,6 +137,14 @@ std::vector<OptionSpec> with_parallel_options(std::vector<OptionSpec> specs) {
 }
 
 Result<ParallelOptions> parse_parallel(const Args& args) {
+  if (args.has("precision")) {
+    auto p = cpu::parse_linear_precision(args.get("precision"));
+    if (!p) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "--precision: expected exact or bf16, found '" + args.get("precision") + "'");
+    }
+    cpu::set_linear_precision(*p);
+  }
   LATENT_ASSIGN_OR_RETURN(long long tp, args.get_int("tp", 1));
   LATENT_ASSIGN_OR_RETURN(long long ep, args.get_int("ep", 1));
   if (tp < 1 || tp > 1024) return make_error(ErrorCode::kInvalidArgument, "--tp: expected 1..1024, found " + std::to_string(tp));

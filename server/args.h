@@ -38,8 +38,9 @@ class Args {
 // "1,2,3" -> token ids; errors name the option (--ids, --context-ids) and the item that is not an id.
 Result<std::vector<int32_t>> parse_token_ids(const std::string& text, const std::string& option);
 
-// --tp N and --ep M, shared by latent logits|generate and latentd: the options' specs, and their values
-// checked (ep in {1, tp}).
+// --tp N, --ep M and --precision exact|bf16, shared by latent logits|generate and latentd: the options' specs,
+// and their values checked (ep in {1, tp}). parse_parallel also sets the process-wide CPU linear precision
+// when --precision is given (cpu::set_linear_precision; default bf16, or LATENT_LINEAR_PRECISION).
 std::vector<OptionSpec> parallel_option_specs();
 std::vector<OptionSpec> with_parallel_options(std::vector<OptionSpec> specs);  // appended
 Result<ParallelOptions> parse_parallel(const Args& args);

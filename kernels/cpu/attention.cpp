@@ -8,9 +8,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <string>
 #include <functional>
 #include <vector>
 
+#include "kernels/cpu/attention_isa.h"
+#include "kernels/cpu/ops_isa.h"
 #include "kernels/cpu/thread_pool.h"
 
 namespace latent::cpu {
@@ -88,6 +92,15 @@ void mla_attention(const float* q_lat, const float* q, int64_t q_stride, int64_t
                    int64_t nope, int64_t R, int64_t P, int64_t start_pos, const float* const* blocks,
                    int64_t block_size, float scale, float* o_lat, ThreadPool* pool) {
   const int64_t dim = R + P, H = n_heads, rows = n * H, bs = block_size;
+  // LATENT_MLA_ATTENTION=generic keeps few-token steps on the generic path below (for A/B benchmarks).
+  static const bool few_ok = [] {
+    const char* e = std::getenv("LATENT_MLA_ATTENTION");
+    return !(e && std::string(e) == "generic");
+  }();
+  if (n <= 4 && few_ok && best_isa() == Isa::kAvx512 && mla_attention_few_avx512_supports(R, P)) {
+    return mla_attention_few_avx512(q_lat, q, q_stride, n, n_heads, nope, R, P, start_pos, blocks, block_size,
+                                    scale, o_lat, pool ? *pool : ThreadPool::global());
+  }
   // Query rows (token i, head h) -> row i * H + h, split into groups; a group attends causally up to its last
   // token, one cache block at a time: scores by linear (GEMV for <= 4 rows, else GEMM), P·V by matmul.
   // 48 rows fill the GEMM's token blocks; 8 (decode) keeps both threads busy on one token's heads.

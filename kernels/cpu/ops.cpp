@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "kernels/base/log.h"
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/ops.h"
 #include "kernels/cpu/ops_isa.h"
@@ -54,19 +55,30 @@ std::atomic<int> g_precision{-1};  // -1: not read from the environment yet
 LinearPrecision precision_now() {
   int p = g_precision.load(std::memory_order_relaxed);
   if (p < 0) {
-    const char* env = std::getenv("LATENT_LINEAR_PRECISION");
-    p = env && std::string(env) == "bf16" ? 1 : 0;
+    LinearPrecision fallback = LinearPrecision::kBf16Activations;
+    if (const char* env = std::getenv("LATENT_LINEAR_PRECISION")) {
+      if (auto parsed = parse_linear_precision(env)) {
+        fallback = *parsed;
+      } else {
+        LATENT_LOG_WARN("LATENT_LINEAR_PRECISION=%s: expected exact or bf16, using bf16", env);
+      }
+    }
     int expected = -1;
-    g_precision.compare_exchange_strong(expected, p);
+    g_precision.compare_exchange_strong(expected, fallback == LinearPrecision::kExact ? 0 : 1);
     p = g_precision.load(std::memory_order_relaxed);
   }
   return p == 1 ? LinearPrecision::kBf16Activations : LinearPrecision::kExact;
 }
 
-// The BF16-activation GEMM applies: opted in, BF16 weights, a GEMM (n > 4), and the CPU has AVX512-BF16.
-bool use_bf16_gemm(int64_t n, const WeightView& w) {
-  return n > 4 && w.dtype == DType::kBF16 && precision_now() == LinearPrecision::kBf16Activations &&
-         best_isa() == Isa::kAvx512 && cpu_features().avx512bf16 && w.cols > 0 && w.rows > 0;
+// The BF16-activation bodies apply: the fast precision, BF16 weights, and the CPU has AVX512-BF16.
+bool use_bf16_activations(int64_t n, const WeightView& w) {
+  return n > 0 && w.dtype == DType::kBF16 && w.cols > 0 && w.rows > 0 && bf16_activations_available() &&
+         precision_now() == LinearPrecision::kBf16Activations;
+}
+
+void linear_bf16(const float* x, int64_t ldx, int64_t n, const WeightView& w, float* y, int64_t ldy, ThreadPool& p) {
+  if (n <= 4) return gemv_bf16_activations_avx512(x, ldx, n, w, y, ldy, p);
+  linear_bf16_activations_avx512(x, ldx, n, w, y, ldy, p);
 }
 
 const OpTable& best() {
@@ -79,7 +91,7 @@ void linear(const float* x, int64_t n, const WeightView& w, float* y, ThreadPool
   assert(w.data && w.rows >= 0 && w.cols >= 0 && n >= 0);
   assert(w.dtype != DType::kF8E4M3 || (w.scale_inv && w.block > 0));
   ThreadPool& p = pool ? *pool : ThreadPool::global();
-  if (use_bf16_gemm(n, w)) return linear_bf16_activations_avx512(x, w.cols, n, w, y, w.rows, p);
+  if (use_bf16_activations(n, w)) return linear_bf16(x, w.cols, n, w, y, w.rows, p);
   best().linear(x, w.cols, n, w, y, w.rows, p);
 }
 
@@ -88,7 +100,7 @@ void linear_strided(const float* x, int64_t ldx, int64_t n, const WeightView& w,
   assert(w.data && w.rows >= 0 && w.cols >= 0 && n >= 0 && ldx >= w.cols && ldy >= w.rows);
   assert(w.dtype != DType::kF8E4M3 || (w.scale_inv && w.block > 0));
   ThreadPool& p = pool ? *pool : ThreadPool::global();
-  if (use_bf16_gemm(n, w)) return linear_bf16_activations_avx512(x, ldx, n, w, y, ldy, p);
+  if (use_bf16_activations(n, w)) return linear_bf16(x, ldx, n, w, y, ldy, p);
   best().linear(x, ldx, n, w, y, ldy, p);
 }
 
@@ -97,6 +109,26 @@ void set_linear_precision(LinearPrecision p) {
 }
 
 LinearPrecision linear_precision() { return precision_now(); }
+
+std::optional<LinearPrecision> parse_linear_precision(std::string_view s) {
+  if (s == "exact") return LinearPrecision::kExact;
+  if (s == "bf16") return LinearPrecision::kBf16Activations;
+  return std::nullopt;
+}
+
+const char* linear_precision_name(LinearPrecision p) {
+  return p == LinearPrecision::kExact ? "exact" : "bf16";
+}
+
+bool bf16_activations_available() {
+  static const bool ok = best_isa() == Isa::kAvx512 && cpu_features().avx512bf16;
+  return ok;
+}
+
+const char* linear_precision_in_effect() {
+  if (precision_now() == LinearPrecision::kExact) return "exact";
+  return bf16_activations_available() ? "bf16" : "exact (bf16 asked for; this CPU lacks AVX512-BF16)";
+}
 
 void matmul(const float* a, int64_t lda, int64_t m, int64_t k, const WeightView& b, int64_t b_row0, int64_t n,
             float* c, int64_t ldc, bool accumulate, ThreadPool* pool) {

@@ -4,6 +4,8 @@
 // Every op has a plain scalar reference (ops_ref.cpp, namespace ref) that tests compare the fast,
 // runtime-dispatched bodies against.
 #include <cstdint>
+#include <optional>
+#include <string_view>
 
 #include "kernels/cpu/dtype.h"
 
@@ -32,13 +34,24 @@ void linear(const float* x, int64_t n, const WeightView& w, float* y, ThreadPool
 void linear_strided(const float* x, int64_t ldx, int64_t n, const WeightView& w, float* y, int64_t ldy,
                     ThreadPool* pool = nullptr);
 
-// Opt-in precision trade for BF16 weights in the prefill GEMM (n > 4) on CPUs with AVX512-BF16: round the
-// activations to BF16 and multiply with vdpbf16ps, about twice the FLOP rate of the exact path, at a relative
-// error of about 1e-3 of each output's magnitude. Never the default: golden tests need float32 math (exact
-// products of the stored weights). Process-wide; LATENT_LINEAR_PRECISION=bf16 selects it at start-up.
+// Precision of linear() for BF16 weights, process-wide.
+// kBf16Activations (the default, "bf16"): on CPUs with AVX512-BF16 the activations are rounded to BF16
+//   (nearest even) and pairs of products are summed in float32 by vdpbf16ps, as every fast engine does: the
+//   prefill GEMM at about twice the FLOP rate, the decode GEMV with a third of the instructions per weight.
+//   Error: about 2^-9 of each product, i.e. ~1e-3 of an output's magnitude (tests/engine/precision_test.cpp
+//   holds the golden models to greedy ids identical to the exact path and logits within its tolerance).
+//   Without AVX512-BF16 (the AVX2 and scalar levels) the exact bodies run.
+// kExact ("exact"): float32 math on the stored weights (exact products); the golden tests run on it.
+// Other weight dtypes (F32, F16, FP8) and matmul() always use float32 math.
+// LATENT_LINEAR_PRECISION=exact|bf16 sets it at start-up; set_linear_precision overrides it.
 enum class LinearPrecision { kExact, kBf16Activations };
 void set_linear_precision(LinearPrecision p);
 LinearPrecision linear_precision();
+std::optional<LinearPrecision> parse_linear_precision(std::string_view s);  // "exact" | "bf16"
+const char* linear_precision_name(LinearPrecision p);                     // "exact" | "bf16"
+bool bf16_activations_available();  // AVX-512 level with AVX512-BF16 (LATENT_CPU caps it)
+// What linear() does with BF16 weights now: "exact", "bf16", or "exact (bf16 asked for; this CPU lacks ...)".
+const char* linear_precision_in_effect();
 
 // C[m, n] (+)= A[m, k] · B[k, n], B being rows [b_row0, b_row0 + k) and columns [0, n) of a weight matrix in
 // any dtype (FP8 block scales applied). Row i of A at a + i * lda, of C at c + i * ldc; accumulate adds to C.

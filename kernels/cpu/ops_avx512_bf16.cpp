@@ -1,8 +1,14 @@
-// Opt-in fast GEMM for BF16 weights (LinearPrecision::kBf16Activations): activations are rounded to BF16 and
-// pairs of products are accumulated in float32 by vdpbf16ps (AVX512-BF16), twice the multiply rate of the
-// exact path. Same blocking as the exact GEMM (ops_avx512.cpp), counted in k pairs: x is packed into 48-token
-// blocks of BF16 pairs [K/2][48] (u32), W rows are copied as pairs into an 8-row panel and broadcast.
+// The fast path for BF16 weights (LinearPrecision::kBf16Activations, the default): activations are rounded to
+// BF16 (nearest even) and pairs of products are accumulated in float32 by vdpbf16ps (AVX512-BF16).
+// GEMM (n > 4): twice the multiply rate of the exact path. Same blocking as the exact GEMM (ops_avx512.cpp),
+// counted in k pairs: x is packed into 48-token blocks of BF16 pairs [K/2][48] (u32), W rows are copied as
+// pairs into an 8-row panel and broadcast.
+// GEMV (n <= 4, decode): one 64-byte load of weights feeds one vdpbf16ps per token, with no widening (the exact
+// GEMV needs a shift, a mask and two FMAs per load), so a thread streams weights with a third of the
+// instructions; rows are walked in order, RT at a time, each prefetching the same columns of the next tile's
+// rows (the hardware prefetchers stop at 4 KiB pages; cf. the exact n = 1 GEMV's 4 KiB-ahead prefetch).
 #include <algorithm>
+#include <cstring>
 
 #include "kernels/cpu/ops_avx512_impl.h"
 #include "kernels/cpu/ops_isa.h"
@@ -66,9 +72,11 @@ LATENT_AVX512BF16 void pack_w_pairs(const WeightView& w, int64_t row0, int64_t p
   }
 }
 
+// panel row r at panel + r * ldp (u32 pairs): the packed panel (ldp = kKC2) or the weight rows themselves
+// (ldp = cols / 2), read in place.
 template <int NV>
-LATENT_AVX512BF16 void micro_kernel_bf16(const uint32_t* panel, const uint32_t* xp, int64_t pc, float* tile,
-                                         bool first) {
+LATENT_AVX512BF16 void micro_kernel_bf16(const uint32_t* panel, int64_t ldp, const uint32_t* xp, int64_t pc,
+                                         float* tile, bool first) {
   __m512 c[kMR][NV];
   for (int r = 0; r < kMR; ++r)
     for (int j = 0; j < NV; ++j) c[r][j] = first ? _mm512_setzero_ps() : _mm512_load_ps(tile + r * kTB + j * 16);
@@ -80,12 +88,24 @@ LATENT_AVX512BF16 void micro_kernel_bf16(const uint32_t* panel, const uint32_t* 
     }
 #pragma GCC unroll 8
     for (int r = 0; r < kMR; ++r) {
-      __m512i b = _mm512_set1_epi32(static_cast<int>(panel[r * kKC2 + p]));
+      uint32_t pair;
+      std::memcpy(&pair, panel + r * ldp + p, 4);  // BF16 tensors may sit at 2-byte offsets in the file
+      __m512i b = _mm512_set1_epi32(static_cast<int>(pair));
       for (int j = 0; j < NV; ++j) c[r][j] = _mm512_dpbf16_ps(c[r][j], xv[j], reinterpret_cast<__m512bh&>(b));
     }
   }
   for (int r = 0; r < kMR; ++r)
     for (int j = 0; j < NV; ++j) _mm512_store_ps(tile + r * kTB + j * 16, c[r][j]);
+}
+
+// Asks for the weights of a future 8-row slice (into L2) so that DRAM reads overlap the micro-kernels.
+LATENT_AVX512BF16 void prefetch_pairs(const WeightView& w, int64_t row0, int64_t p0, int64_t pc) {
+  const auto* base = static_cast<const char*>(w.data);
+  const int64_t rn = std::min<int64_t>(kMR, w.rows - row0);
+  for (int64_t r = 0; r < rn; ++r) {
+    const char* p = base + ((row0 + r) * w.cols + 2 * p0) * 2;
+    for (int64_t b = 0; b < pc * 4; b += 64) _mm_prefetch(p + b, _MM_HINT_T1);
+  }
 }
 
 void gemm_groups_bf16(const uint32_t* xp, int64_t n, const WeightView& w, float* y, int64_t ldy, int64_t g0,
@@ -95,20 +115,38 @@ void gemm_groups_bf16(const uint32_t* xp, int64_t n, const WeightView& w, float*
   const int64_t nblk = (n + kTB - 1) / kTB;
   auto* panel = reinterpret_cast<uint32_t*>(thread_scratch(ScratchSlot::kPackedW, kMR * kKC2));
   float* tiles = thread_scratch(ScratchSlot::kTiles, kSuper * kMR * kTB);
+  // With an even row length the pairs are read from the weight rows in place (no copy); a group that runs past
+  // the last row, or odd rows (a pair would straddle two rows), go through the zero-padded packed panel.
+  const bool even = w.cols % 2 == 0;
   for (int64_t sb0 = 0; sb0 < nblk; sb0 += kSuper) {
     const int64_t sb1 = std::min<int64_t>(nblk, sb0 + kSuper);
     for (int64_t g = g0; g < g1; ++g) {
+      const bool direct = even && (g + 1) * kMR <= w.rows;
       for (int64_t p0 = 0; p0 < K2; p0 += kKC2) {
         const int64_t pc = std::min(kKC2, K2 - p0);
-        pack_w_pairs(w, g * kMR, p0, pc, panel);
+        const uint32_t* pan = panel;
+        int64_t ldp = kKC2;
+        if (direct) {
+          pan = reinterpret_cast<const uint32_t*>(static_cast<const uint16_t*>(w.data) + g * kMR * w.cols) + p0;
+          ldp = K2;
+        } else {
+          pack_w_pairs(w, g * kMR, p0, pc, panel);
+        }
+        if (sb0 == 0) {  // the first pass over these rows reads them from DRAM: ask for the next slice early
+          if (p0 + kKC2 < K2) {
+            prefetch_pairs(w, g * kMR, p0 + kKC2, std::min(kKC2, K2 - p0 - kKC2));
+          } else if (g + 1 < g1) {
+            prefetch_pairs(w, (g + 1) * kMR, 0, std::min(kKC2, K2));
+          }
+        }
         for (int64_t b = sb0; b < sb1; ++b) {
           const uint32_t* xb = xp + b * K2 * kTB + p0 * kTB;
           float* tile = tiles + (b - sb0) * kMR * kTB;
           const int64_t rem = std::min<int64_t>(kTB, n - b * kTB);
           switch ((rem + 15) / 16) {
-            case 1: micro_kernel_bf16<1>(panel, xb, pc, tile, p0 == 0); break;
-            case 2: micro_kernel_bf16<2>(panel, xb, pc, tile, p0 == 0); break;
-            default: micro_kernel_bf16<3>(panel, xb, pc, tile, p0 == 0); break;
+            case 1: micro_kernel_bf16<1>(pan, ldp, xb, pc, tile, p0 == 0); break;
+            case 2: micro_kernel_bf16<2>(pan, ldp, xb, pc, tile, p0 == 0); break;
+            default: micro_kernel_bf16<3>(pan, ldp, xb, pc, tile, p0 == 0); break;
           }
         }
       }
@@ -125,7 +163,99 @@ void gemm_groups_bf16(const uint32_t* xp, int64_t n, const WeightView& w, float*
   }
 }
 
+// xb[t][0..cols32) = bf16(x[t][c]), zero past cols (cols32 = cols rounded up to 32).
+LATENT_AVX512BF16 void round_x_bf16(const float* x, int64_t ldx, int64_t n, int64_t cols, int64_t cols32,
+                                    uint16_t* xb) {
+  for (int64_t t = 0; t < n; ++t) {
+    for (int64_t c = 0; c < cols32; c += 32) {
+      const int64_t klo = std::clamp<int64_t>(cols - c, 0, 16), khi = std::clamp<int64_t>(cols - c - 16, 0, 16);
+      const __mmask16 mlo = static_cast<__mmask16>((1u << klo) - 1), mhi = static_cast<__mmask16>((1u << khi) - 1);
+      const float* row = x + t * ldx + c;
+      __m512bh v = _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(mhi, row + 16), _mm512_maskz_loadu_ps(mlo, row));
+      _mm512_store_si512(xb + t * cols32 + c, reinterpret_cast<__m512i&>(v));
+    }
+  }
+}
+
+LATENT_AVX512BF16 inline __m512bh as_bh(__m512i v) { return reinterpret_cast<__m512bh&>(v); }
+
+// y[t][r] for rows [r0, r1): RT rows at a time, each row's 32-column steps in order, T tokens.
+template <int T, int RT>
+LATENT_AVX512BF16 void gemv_dp_rows(const uint16_t* xb, int64_t cols32, const WeightView& w, float* y, int64_t ldy,
+                                    int64_t r0, int64_t r1) {
+  const int64_t cols = w.cols;
+  const auto* base = static_cast<const uint16_t*>(w.data);
+  const int64_t full = cols / 32 * 32;
+  const __mmask32 tail = static_cast<__mmask32>((uint64_t{1} << (cols - full)) - 1);
+  int64_t r = r0;
+  for (; r + RT <= r1; r += RT) {
+    __m512 acc[RT][T][2];
+    for (int i = 0; i < RT; ++i)
+      for (int t = 0; t < T; ++t) acc[i][t][0] = acc[i][t][1] = _mm512_setzero_ps();
+    const uint16_t* row = base + r * cols;
+    int64_t c = 0;
+    for (; c + 64 <= full; c += 64) {
+      for (int i = 0; i < RT; ++i) {
+        const uint16_t* p = row + i * cols + c;
+        _mm_prefetch(reinterpret_cast<const char*>(p + RT * cols), _MM_HINT_T0);  // the next tile's row
+        const __m512i w0 = _mm512_loadu_si512(p), w1 = _mm512_loadu_si512(p + 32);
+        for (int t = 0; t < T; ++t) {
+          acc[i][t][0] = _mm512_dpbf16_ps(acc[i][t][0], as_bh(w0), as_bh(_mm512_load_si512(xb + t * cols32 + c)));
+          acc[i][t][1] = _mm512_dpbf16_ps(acc[i][t][1], as_bh(w1), as_bh(_mm512_load_si512(xb + t * cols32 + c + 32)));
+        }
+      }
+    }
+    for (; c < cols; c += 32) {  // the last 32 columns when cols % 64 >= 32, then the masked tail
+      const __mmask32 m = c + 32 <= full ? ~__mmask32{0} : tail;
+      for (int i = 0; i < RT; ++i) {
+        const __m512i w0 = _mm512_maskz_loadu_epi16(m, row + i * cols + c);
+        for (int t = 0; t < T; ++t) {
+          acc[i][t][0] = _mm512_dpbf16_ps(acc[i][t][0], as_bh(w0), as_bh(_mm512_load_si512(xb + t * cols32 + c)));
+        }
+      }
+    }
+    for (int i = 0; i < RT; ++i)
+      for (int t = 0; t < T; ++t) y[t * ldy + r + i] = _mm512_reduce_add_ps(_mm512_add_ps(acc[i][t][0], acc[i][t][1]));
+  }
+  if constexpr (RT > 1) {
+    if (r < r1) gemv_dp_rows<T, 1>(xb, cols32, w, y, ldy, r, r1);
+  }
+}
+
+template <int T>
+void gemv_dp(const uint16_t* xb, int64_t cols32, const WeightView& w, float* y, int64_t ldy, int64_t r0, int64_t r1) {
+  // One token: two rows at a time (4 independent accumulator chains, two sequential streams); more tokens
+  // already give T independent chains per row.
+  if constexpr (T == 1) {
+    gemv_dp_rows<1, 2>(xb, cols32, w, y, ldy, r0, r1);
+  } else {
+    gemv_dp_rows<T, 1>(xb, cols32, w, y, ldy, r0, r1);
+  }
+}
+
 }  // namespace
+
+void gemv_bf16_activations_avx512(const float* x, int64_t ldx, int64_t n, const WeightView& w, float* y,
+                                  int64_t ldy, ThreadPool& pool) {
+  const int64_t cols32 = (w.cols + 31) / 32 * 32;
+  auto* xb = reinterpret_cast<uint16_t*>(thread_scratch(ScratchSlot::kPackedX, static_cast<size_t>(n * cols32 / 2 + 16)));
+  round_x_bf16(x, ldx, n, w.cols, cols32, xb);
+  auto body = [&](int64_t r0, int64_t r1) {
+    switch (n) {
+      case 1: return gemv_dp<1>(xb, cols32, w, y, ldy, r0, r1);
+      case 2: return gemv_dp<2>(xb, cols32, w, y, ldy, r0, r1);
+      case 3: return gemv_dp<3>(xb, cols32, w, y, ldy, r0, r1);
+      default: return gemv_dp<4>(xb, cols32, w, y, ldy, r0, r1);
+    }
+  };
+  // As the exact GEMV: chunks of >= 64 KiB (a multiple of 8 rows), about 4 per thread; small matrices inline.
+  const int64_t row_bytes = std::max<int64_t>(1, w.cols * 2);
+  const int64_t total = row_bytes * w.rows;
+  if (total < (128 << 10) || pool.size() == 1) return body(0, w.rows);
+  int64_t grain = std::max<int64_t>((64 << 10) / row_bytes, w.rows / (pool.size() * 4));
+  grain = std::max<int64_t>(8, (grain + 7) / 8 * 8);
+  pool.parallel_for(w.rows, grain, body);
+}
 
 void linear_bf16_activations_avx512(const float* x, int64_t ldx, int64_t n, const WeightView& w, float* y,
                                     int64_t ldy, ThreadPool& pool) {

@@ -28,9 +28,12 @@ struct OpTable {
                  float* c, int64_t ldc, bool accumulate, ThreadPool& pool);
 };
 
-// The opt-in BF16-activation GEMM (ops_avx512_bf16.cpp): BF16 weights, n > 4, needs avx512bf16.
+// The BF16-activation bodies (ops_avx512_bf16.cpp, LinearPrecision::kBf16Activations): BF16 weights, need
+// avx512bf16. The GEMM for n > 4, the GEMV for 1 <= n <= 4.
 void linear_bf16_activations_avx512(const float* x, int64_t ldx, int64_t n, const WeightView& w, float* y,
                                     int64_t ldy, ThreadPool& pool);
+void gemv_bf16_activations_avx512(const float* x, int64_t ldx, int64_t n, const WeightView& w, float* y,
+                                  int64_t ldy, ThreadPool& pool);
 
 // The matmul bodies: scalar (also the AVX2 level's) and AVX-512 (ops_avx512_matmul.cpp).
 void matmul_scalar(const float* a, int64_t lda, int64_t m, int64_t k, const WeightView& b, int64_t b_row0, int64_t n,

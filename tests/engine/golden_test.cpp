@@ -4,6 +4,7 @@
 
 #include <map>
 
+#include "kernels/cpu/ops.h"
 #include "tests/engine/model_test_util.h"
 
 namespace latent {
@@ -14,6 +15,9 @@ using test::expect_close;
 constexpr double kTol = 1e-4;  // README: logits and hidden_postnorm |Δ| <= 1e-4
 
 DeepseekModel& model_for(const std::string& name) {
+  // The golden outputs are float32 computations: the exact path (the default is BF16 activations; see
+  // precision_test.cpp for the fast path against this one).
+  cpu::set_linear_precision(cpu::LinearPrecision::kExact);
   static std::map<std::string, std::unique_ptr<DeepseekModel>> models;
   auto& m = models[name];
   if (!m) m = test::load_model(test::golden_dir(name));

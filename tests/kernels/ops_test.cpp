@@ -287,29 +287,51 @@ TEST_P(OpsIsaTest, Softmax) {
 INSTANTIATE_TEST_SUITE_P(AllLevels, OpsIsaTest, ::testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512),
                          [](const ::testing::TestParamInfo<Isa>& i) { return std::string(isa_name(i.param)); });
 
-TEST(OpsBf16Activations, OptInMatchesReferenceOnRoundedActivations) {
-  if (!isa_available(Isa::kAvx512) || best_isa() != Isa::kAvx512 || !cpu_features().avx512bf16) {
-    GTEST_SKIP() << "no AVX512-BF16 here";
-  }
-  EXPECT_EQ(linear_precision(), LinearPrecision::kExact) << "the default must be exact";
+// The fast precision (the default): GEMV (n <= 4, decode) and GEMM (n > 4, prefill) against float32 math on the
+// BF16-rounded activations, including the threaded GEMV (>= 128 KiB of weights) and column tails.
+TEST(OpsBf16Activations, MatchesReferenceOnRoundedActivations) {
+  if (!bf16_activations_available()) GTEST_SKIP() << "no AVX512-BF16 here";
+  const LinearPrecision before = linear_precision();
   ThreadPool pool(2);
-  for (Shape s : std::vector<Shape>{{5, 17, 33}, {17, 33, 130}, {49, 41, 64}, {64, 130, 1100}, {200, 24, 71}}) {
+  for (Shape s : std::vector<Shape>{{1, 1, 1},    {1, 7, 15},     {1, 37, 2096}, {1, 520, 1408}, {2, 19, 70},
+                                    {3, 64, 1408}, {4, 9, 31},     {4, 300, 512}, {1, 33, 48},    {5, 17, 33},
+                                    {17, 33, 130}, {49, 41, 64},   {64, 130, 1100}, {200, 24, 71}}) {
     TestWeight w = make_weight(DType::kBF16, s.rows, s.cols, 41);
     std::vector<float> x = random_vec(s.n * s.cols, 42);
     std::vector<float> y(static_cast<size_t>(s.n * s.rows), NAN), exact(y.size());
+    set_linear_precision(LinearPrecision::kExact);
     linear(x.data(), s.n, w.view, exact.data(), &pool);
     set_linear_precision(LinearPrecision::kBf16Activations);
     linear(x.data(), s.n, w.view, y.data(), &pool);
-    set_linear_precision(LinearPrecision::kExact);
     // Against float32 math on the BF16-rounded activations: agree to accumulation error.
     std::vector<float> xr = x;
     for (float& v : xr) v = bf16_to_f32(f32_to_bf16(v));
-    expect_linear_close(xr, s.n, w.view, y, "bf16 activations n=" + std::to_string(s.n));
+    const std::string what = "bf16 activations n=" + std::to_string(s.n) + " rows=" + std::to_string(s.rows) +
+                             " cols=" + std::to_string(s.cols);
+    expect_linear_close(xr, s.n, w.view, y, what);
+    // The strided entry point (one head's slice) takes the same path.
+    std::vector<float> xs(static_cast<size_t>(s.n * (s.cols + 3)), 7.f), ys(static_cast<size_t>(s.n * (s.rows + 5)), NAN);
+    for (int64_t t = 0; t < s.n; ++t) std::copy_n(x.begin() + t * s.cols, s.cols, xs.begin() + t * (s.cols + 3));
+    linear_strided(xs.data(), s.cols + 3, s.n, w.view, ys.data(), s.rows + 5, &pool);
+    for (int64_t t = 0; t < s.n; ++t)
+      for (int64_t r = 0; r < s.rows; ++r) ASSERT_EQ(ys[t * (s.rows + 5) + r], y[t * s.rows + r]) << what;
     // And it really is the rounded path: it differs from the exact result somewhere.
     bool differs = false;
     for (size_t i = 0; i < y.size(); ++i) differs |= y[i] != exact[i];
-    EXPECT_TRUE(differs);
+    if (s.cols > 1) {
+      EXPECT_TRUE(differs) << what;
+    }
   }
+  set_linear_precision(before);
+}
+
+TEST(OpsBf16Activations, PrecisionNamesParse) {
+  EXPECT_EQ(parse_linear_precision("exact"), LinearPrecision::kExact);
+  EXPECT_EQ(parse_linear_precision("bf16"), LinearPrecision::kBf16Activations);
+  EXPECT_FALSE(parse_linear_precision("fp16").has_value());
+  EXPECT_FALSE(parse_linear_precision("").has_value());
+  EXPECT_STREQ(linear_precision_name(LinearPrecision::kExact), "exact");
+  EXPECT_STREQ(linear_precision_name(LinearPrecision::kBf16Activations), "bf16");
 }
 
 // Prints the level this process dispatches to; LatentCpuCapsTheLevel runs it under LATENT_CPU caps.
