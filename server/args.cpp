@@ -127,7 +127,7 @@ std::vector<OptionSpec> parallel_option_specs() {
       {"ep", "M", "ranks sharing the routed experts by id: M = N, or 1 to split every expert like the MLPs", "1"},
       {"precision", "exact|bf16", "CPU math for BF16 weights: bf16 rounds activations to BF16 and uses vdpbf16ps "
                                   "(AVX512-BF16; ~1e-3 relative error), exact is float32 math (the golden tests' "
-                                  "path); also LATENT_LINEAR_PRECISION", "bf16"},
+                                  "path); default bf16, or LATENT_LINEAR_PRECISION when set", ""},
   };
 }
 
