@@ -346,7 +346,7 @@ nlohmann::json replay_summary(const std::vector<ReplayResult>& results, const Re
   nlohmann::json modes = nlohmann::json::object();
   for (size_t m = 0; m < options.modes.size(); ++m) {
     size_t n = 0, exact = 0, empty = 0, errors = 0, accepted = 0, target_chars = 0, prompt_tokens = 0;
-    double chrf_sum = 0;
+    double chrf_sum = 0;  // empty suggestions score 0; chrf_shown averages over the suggestions shown
     std::vector<double> ms;
     for (const auto& r : results) {
       const ReplayScore& s = r.scores[m];
@@ -372,6 +372,7 @@ nlohmann::json replay_summary(const std::vector<ReplayResult>& results, const Re
         {"exact_match", exact / dn},
         {"exact_count", exact},
         {"chrf", chrf_sum / dn},
+        {"chrf_shown", ms.size() > empty ? chrf_sum / static_cast<double>(ms.size() - empty) : 0.0},
         {"accepted_chars", static_cast<double>(accepted) / dn},
         {"accepted_share", target_chars ? static_cast<double>(accepted) / static_cast<double>(target_chars) : 0.0},
         {"empty_rate", empty / dn},

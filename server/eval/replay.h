@@ -87,7 +87,8 @@ Result<std::vector<ReplayResult>> run_replay(const ReplayPlan& plan, const Repla
                                              lsp::CompletionBackend* backend, const lsp::AssistantOptions& assistant,
                                              const Progress& progress);
 
-// {"modes": {mode: {samples, exact_match, chrf, accepted_chars, accepted_share, empty_rate, errors,
+// {"modes": {mode: {samples, exact_match, chrf (empty suggestions score 0), chrf_shown (over the non-empty ones),
+//  accepted_chars, accepted_share, empty_rate, errors,
 //  latency_ms: {mean, p50, p90}}}, "samples": [...]}
 nlohmann::json replay_summary(const std::vector<ReplayResult>& results, const ReplayOptions& options);
 

@@ -54,8 +54,8 @@ const fmt = (v, d) => (typeof v === 'number' ? v.toFixed(d) : String(v));
 const el = (tag, text, cls) => { const e = document.createElement(tag); if (text !== undefined) e.textContent = text; if (cls) e.className = cls; return e; };
 function row(cells, head) { const tr = el('tr'); cells.forEach((c, i) => tr.appendChild(el(head ? 'th' : 'td', c, i === 0 ? 'l' : ''))); return tr; }
 const t = document.getElementById('summary');
-t.appendChild(row(['context', 'samples', 'exact match %', 'chrF', 'accepted chars', 'accepted share %', 'empty %', 'errors', 'prompt tokens', 'latency p50 ms', 'p90 ms'], true));
-for (const m of modes) { const s = R.modes[m]; t.appendChild(row([m, s.samples, fmt(100 * s.exact_match, 1), fmt(s.chrf, 1), fmt(s.accepted_chars, 1), fmt(100 * s.accepted_share, 1), fmt(100 * s.empty_rate, 1), s.errors, fmt(s.prompt_tokens, 0), fmt(s.latency_ms.p50, 0), fmt(s.latency_ms.p90, 0)])); }
+t.appendChild(row(['context', 'samples', 'exact match %', 'chrF', 'chrF of shown', 'accepted chars', 'accepted share %', 'empty %', 'errors', 'prompt tokens', 'latency p50 ms', 'p90 ms'], true));
+for (const m of modes) { const s = R.modes[m]; t.appendChild(row([m, s.samples, fmt(100 * s.exact_match, 1), fmt(s.chrf, 1), fmt(s.chrf_shown, 1), fmt(s.accepted_chars, 1), fmt(100 * s.accepted_share, 1), fmt(100 * s.empty_rate, 1), s.errors, fmt(s.prompt_tokens, 0), fmt(s.latency_ms.p50, 0), fmt(s.latency_ms.p90, 0)])); }
 const st = document.getElementById('samples');
 st.appendChild(row(['file:line', 'target'].concat(modes), true));
 for (const s of R.samples.slice(0, 60)) {

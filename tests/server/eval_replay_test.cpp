@@ -185,6 +185,7 @@ TEST(EvalReplay, ContextSettingsSeeWhatTheySay) {
   for (const auto& m : {"none", "file", "cross"}) {
     EXPECT_EQ(summary["modes"][m]["samples"], plan->points.size());
     EXPECT_EQ(summary["modes"][m]["errors"], 0);
+    EXPECT_GE(summary["modes"][m]["chrf_shown"].get<double>(), summary["modes"][m]["chrf"].get<double>());
   }
   for (const auto& r : *results) {
     if (r.point.target == "return dict(pairs)") {
