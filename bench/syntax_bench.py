@@ -199,12 +199,13 @@ def window(case, before, after):
     return "".join(pre[-before:]), "".join(suf[:after])
 
 
-def run_mode(port, cases, mode, n_predict, before, after):
+def run_mode(port, cases, mode, n_predict, before, after, seed):
     rows = []
     for c in cases:
         prefix, suffix = window(c, before, after)
         body = {"input_prefix": prefix, "input_suffix": suffix, "prompt": "", "n_predict": n_predict,
-                "temperature": 0, "top_k": 1, "stream": False, "language": c["lang"], "syntax_check": mode}
+                "temperature": 0, "top_k": 1, "stream": False, "language": c["lang"], "syntax_check": mode,
+                "seed": seed}  # rank's samples: the same for every run
         r = post(port, "/infill", body)
         t = r.get("timings", {})
         syn = r.get("latent_syntax", {})
@@ -263,7 +264,8 @@ def main():
     ap.add_argument("--n-predict", type=int, default=64)
     ap.add_argument("--before", type=int, default=10, help="lines before the cursor sent to the daemon")
     ap.add_argument("--after", type=int, default=4, help="lines after the cursor sent to the daemon")
-    ap.add_argument("--daemon-args", default="", help="extra latentd arguments")
+    ap.add_argument("--daemon-args", default="", help="extra latentd arguments (e.g. --rank-candidates 8)")
+    ap.add_argument("--seed", type=int, default=1, help="sampling seed of each request (rank's extra candidates)")
     ap.add_argument("--json", default=None, help="write every completion and verdict here")
     ap.add_argument("--self-check", action="store_true", help="judge the true bodies instead (no daemon)")
     args = ap.parse_args()
@@ -278,7 +280,7 @@ def main():
     results = {}
     try:
         for mode in args.modes.split(","):
-            rows = run_mode(port, cases, mode, args.n_predict, args.before, args.after)
+            rows = run_mode(port, cases, mode, args.n_predict, args.before, args.after, args.seed)
             judge(cases, rows)
             results[mode] = rows
     finally:

@@ -115,6 +115,220 @@ std::string python_window_header(std::string_view prefix, std::string_view suffi
   return header;
 }
 
+bool top_level_start(std::string_view line) {
+  for (std::string_view k : {"def ", "async def ", "class ", "@"}) {
+    if (line.substr(0, k.size()) == k) return true;
+  }
+  return false;
+}
+
+size_t indent_of(std::string_view line) {
+  size_t n = line.find_first_not_of(" \t");
+  return n == std::string_view::npos ? line.size() : n;
+}
+
+bool blank_line(std::string_view rest) {
+  size_t n = rest.find_first_not_of(" \t\r");
+  return n == std::string_view::npos || rest[n] == '\n';
+}
+
+// A Python window (an HTTP client's N lines around the cursor) may start or end inside a docstring, which turns
+// the window's code into string and its strings into code: a completion's errors would hide in the mess. The
+// check uses the window from the `def`/`class` that holds the cursor (the last one before it that no later line
+// is indented less than; with its decorators) to the next `def`/`class`/decorator at its indentation or less,
+// when there are such lines: nothing outside that statement changes how it parses, except an open string or
+// bracket, which the check catches at the end of the text anyway. python_window_header() then opens the blocks
+// it sits in.
+void anchor_python_window(std::string* prefix, std::string* suffix) {
+  std::vector<size_t> starts = {0};  // where each line of the prefix starts
+  for (size_t i = 0; i < prefix->size(); ++i) {
+    if ((*prefix)[i] == '\n' && i + 1 < prefix->size()) starts.push_back(i + 1);
+  }
+  const std::string_view p(*prefix);
+  size_t min_below = std::string_view::npos, anchor = std::string_view::npos;
+  for (size_t k = starts.size(); k-- > 0;) {
+    std::string_view line = p.substr(starts[k]);
+    if (blank_line(line)) continue;
+    size_t ind = indent_of(line);
+    if (ind <= min_below && top_level_start(line.substr(ind)) && line[ind] != '@') {
+      while (k > 0 && indent_of(p.substr(starts[k - 1])) == ind && p[starts[k - 1] + ind] == '@') --k;
+      anchor = ind;
+      prefix->erase(0, starts[k]);
+      break;
+    }
+    min_below = std::min(min_below, ind);
+  }
+  const size_t cut_at = anchor == std::string_view::npos ? 0 : anchor;
+  for (size_t pos = suffix->find('\n'); pos != std::string::npos; pos = suffix->find('\n', pos + 1)) {
+    std::string_view line = std::string_view(*suffix).substr(pos + 1);
+    if (blank_line(line)) continue;
+    size_t ind = indent_of(line);
+    if (ind <= cut_at && top_level_start(line.substr(ind))) {
+      suffix->resize(pos + 1);
+      break;
+    }
+  }
+}
+
+bool is_word_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
+
+// Whether a Python line whose last code character is t[last] ends with an operator that needs an operand on
+// the next line ("a or", "x =", "b +"), which Python refuses outside brackets (tree-sitter's grammar does not).
+bool dangling_operator(std::string_view t, size_t line_start, size_t last) {
+  const char c = t[last];
+  if (c == '*' && t.substr(line_start, last - line_start).find("import") != std::string_view::npos) return false;
+  if (std::string_view("+-*/%&|^<>=.~@").find(c) != std::string_view::npos) return true;
+  if (!is_word_char(c)) return false;
+  size_t b = last;
+  while (b > line_start && is_word_char(t[b - 1])) --b;
+  if (b > line_start && t[b - 1] == '.') return false;
+  const std::string_view w = t.substr(b, last + 1 - b);
+  for (std::string_view k : {"or", "and", "not", "in", "is", "if", "else"}) {
+    if (w == k) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+// Where the first line of Python text starts that ends, outside brackets and strings, with a dangling operator
+// (npos: none). `t` starts at the beginning of a line; a bracket it closes but did not open (its context is
+// unknown) ends the scan.
+size_t python_dangling_line(std::string_view t) {
+  int depth = 0;
+  std::string_view quote;
+  size_t line_start = 0, last = std::string_view::npos;
+  for (size_t i = 0; i <= t.size(); ++i) {
+    const char c = i < t.size() ? t[i] : '\n';
+    if (!quote.empty()) {
+      if (c == '\\') {
+        ++i;
+      } else if (t.substr(i, quote.size()) == quote) {
+        i += quote.size() - 1;
+        quote = {};
+        last = i;
+      } else if (c == '\n' && quote.size() == 1) {
+        return std::string_view::npos;  // a broken one-line string: the parser sees that
+      }
+      continue;
+    }
+    if (c == '#') {
+      size_t nl = t.find('\n', i);
+      i = (nl == std::string_view::npos ? t.size() : nl) - 1;
+      continue;
+    }
+    if (c == '"' || c == '\'') {
+      quote = t.substr(i, 3) == std::string(3, c) ? t.substr(i, 3) : t.substr(i, 1);
+      i += quote.size() - 1;
+      continue;
+    }
+    if (c == '(' || c == '[' || c == '{') ++depth;
+    if ((c == ')' || c == ']' || c == '}') && --depth < 0) return std::string_view::npos;
+    if (c == '\n') {
+      if (depth == 0 && last != std::string_view::npos && t[last] != '\\' && dangling_operator(t, line_start, last)) {
+        return line_start;
+      }
+      line_start = i + 1;
+      last = std::string_view::npos;
+      continue;
+    }
+    if (c != ' ' && c != '\t' && c != '\r') last = i;
+  }
+  return std::string_view::npos;
+}
+
+namespace {
+bool starts_keyword(std::string_view s, std::string_view k) {
+  return s.substr(0, k.size()) == k &&
+         (s.size() == k.size() || !(std::isalnum(static_cast<unsigned char>(s[k.size()])) || s[k.size()] == '_'));
+}
+}  // namespace
+
+size_t PythonIndent::feed(std::string_view t) {
+  for (auto& tr : tries) tr.second = std::string_view::npos;  // opened before this text
+  for (size_t i = 0; i < t.size(); ++i) {
+    if (at_line_start) {
+      size_t j = i;
+      while (j < t.size() && (t[j] == ' ' || t[j] == '\t')) ++j;
+      if (j == t.size()) {  // an unfinished line: its indentation so far
+        pending += j - i;
+        return std::string_view::npos;
+      }
+      if (t[j] == '\n' || t[j] == '\r' || t[j] == '#') {  // blank or a comment: no logical line
+        pending = 0;
+        size_t nl = t.find('\n', j);
+        if (nl == std::string_view::npos) {
+          at_line_start = false;  // a comment to the end
+          return std::string_view::npos;
+        }
+        i = nl;
+        continue;
+      }
+      const size_t ind = pending + (j - i);
+      pending = 0;
+      if (opener) {
+        if (ind <= stack.back()) return i;  // expected an indented block
+        stack.push_back(ind);
+      } else if (ind > stack.back()) {
+        return i;  // unexpected indent
+      } else {
+        while (stack.size() > 1 && stack.back() > ind) stack.pop_back();
+        if (stack.back() != ind) return i;  // unindent does not match any outer level
+      }
+      // A `try:` block must go on with `except` or `finally` at its own indentation.
+      std::string_view stmt = t.substr(j);
+      if (!tries.empty() && tries.back().first > ind) return i;  // dedented past an unfinished try
+      if (!tries.empty() && tries.back().first == ind) {
+        if (!starts_keyword(stmt, "except") && !starts_keyword(stmt, "finally")) return i;
+        tries.pop_back();
+      }
+      if (starts_keyword(stmt, "try")) tries.emplace_back(ind, i);
+      opener = false;
+      at_line_start = false;
+      last_code = 0;
+      i = j;
+    }
+    const char c = t[i];
+    if (!quote.empty()) {
+      if (c == '\\') {
+        ++i;
+      } else if (t.substr(i, quote.size()) == quote) {
+        i += quote.size() - 1;
+        quote.clear();
+        last_code = c;
+      } else if (c == '\n' && quote.size() == 1) {
+        quote.clear();  // a broken one-line string: the parser sees that
+        --i;            // ends the line below
+      }
+      continue;
+    }
+    if (c == '#') {
+      size_t nl = t.find('\n', i);
+      if (nl == std::string_view::npos) return std::string_view::npos;
+      i = nl - 1;
+      continue;
+    }
+    if (c == '"' || c == '\'') {
+      quote = t.substr(i, 3) == std::string(3, c) ? std::string(3, c) : std::string(1, c);
+      i += quote.size() - 1;
+      continue;
+    }
+    if (c == '(' || c == '[' || c == '{') ++depth;
+    if ((c == ')' || c == ']' || c == '}') && depth > 0) --depth;
+    if (c == '\n') {
+      if (depth == 0 && last_code != '\\') {
+        opener = last_code == ':';
+        at_line_start = true;
+      }
+      continue;
+    }
+    if (c != ' ' && c != '\t' && c != '\r') last_code = c;
+  }
+  return std::string_view::npos;
+}
+
+namespace {
+
 bool is_word(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
 
 }  // namespace
@@ -237,7 +451,10 @@ SyntaxChecker::SyntaxChecker(const LanguageInfo* language, std::string prefix, s
     parser_ = nullptr;
     return;
   }
-  if (!tree && language_->id == "python") prefix_ = python_window_header(prefix_, suffix_) + prefix_;
+  if (!tree && language_->id == "python") {
+    anchor_python_window(&prefix_, &suffix_);
+    prefix_ = python_window_header(prefix_, suffix_) + prefix_;
+  }
   TSPoint at = point_after({0, 0}, prefix_);
   at_row_ = at.row;
   at_column_ = at.column;
@@ -257,6 +474,7 @@ SyntaxChecker::SyntaxChecker(const LanguageInfo* language, std::string prefix, s
   size_t ls = last == std::string::npos ? std::string::npos : prefix_.rfind('\n', last);
   lo_ = ls == std::string::npos ? 0 : static_cast<uint32_t>(ls + 1);
   python_ = language_->id == "python";
+  if (python_) indent_ok_ = indent_.feed(prefix_) == std::string::npos;
   ErrorCount base = count_errors(base_, lo_, 0, static_cast<uint32_t>(prefix_.size()), python_);
   errors_without_ = base.total;
   for (const auto& e : base.nodes) base_errors_.push_back({std::string(e.type), e.missing, e.start, e.end});
@@ -304,6 +522,23 @@ SyntaxVerdict SyntaxChecker::check(std::string_view completion, bool final) {
   Degeneration d = find_degeneration(work, /*final=*/true, options_.degeneration);
   size_t limit = d.found() ? d.cut : work.size();
   if (d.found()) v.rules.push_back(d.rule);
+  // Python: a line that ends with a dangling operator is an error that tree-sitter's grammar accepts; what
+  // starts with it is not shown. Only when the completion starts a line (else its brackets' context is unknown).
+  if (python_ && (prefix_.empty() || prefix_.back() == '\n')) {
+    size_t bad = python_dangling_line(work.substr(0, limit));
+    if (bad != std::string_view::npos) {
+      limit = bad;
+      v.rules.push_back("dangling_operator");
+    }
+  }
+  if (python_ && indent_ok_) {
+    PythonIndent st = indent_;
+    size_t bad = st.feed(work.substr(0, limit));
+    if (bad != std::string_view::npos) {
+      limit = bad;
+      v.rules.push_back("bad_indent");
+    }
+  }
 
   auto finish = [&](SyntaxAction a) {
     v.action = a;
@@ -361,6 +596,13 @@ SyntaxVerdict SyntaxChecker::check(std::string_view completion, bool final) {
     last_size = kept.size();
     // Text that leaves a string or a bracket of its own open is shown closed or not at all: the client's
     // suffix may close it by accident (a window of the file, a docstring further down).
+    if (python_ && indent_ok_) {  // a `try:` opened in the completion and not finished in it
+      PythonIndent st = indent_;
+      if (st.feed(std::string(kept) + "\n") == std::string_view::npos && st.open_try() != std::string_view::npos) {
+        if (std::find(v.rules.begin(), v.rules.end(), "open_try") == v.rules.end()) v.rules.push_back("open_try");
+        continue;
+      }
+    }
     OpenState open = open_state(kept, lang);
     std::vector<std::string> closers = {open.closer};
     for (const auto& closer : closers) {
@@ -402,6 +644,14 @@ SyntaxVerdict SyntaxChecker::check(std::string_view completion, bool final) {
   }
   std::string why;
   if (d.found()) why = "the text degenerates (" + d.rule + ": " + d.detail + ")";
+  if (std::find(v.rules.begin(), v.rules.end(), "dangling_operator") != v.rules.end()) {
+    if (!why.empty()) why += "; ";
+    why += "a line ends with an operator and no bracket";
+  }
+  if (std::find(v.rules.begin(), v.rules.end(), "bad_indent") != v.rules.end()) {
+    if (!why.empty()) why += "; ";
+    why += "a line's indentation does not follow the blocks before it";
+  }
   if (cut && best.kept.size() < rstrip(work.substr(0, limit)).size()) {
     if (!why.empty()) why += "; ";
     why += "later lines add parse errors";

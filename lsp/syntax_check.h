@@ -61,6 +61,30 @@ struct SyntaxCheckOptions {
 
 struct ErrorCount;
 
+// Python's indentation rules, which tree-sitter's grammar does not enforce: a line indented deeper than the
+// logical line before it must follow a block opener (`:`), and a dedent must return to an enclosing level.
+// Fed the prefix, then (a copy) each candidate.
+struct PythonIndent {
+  std::vector<size_t> stack = {0};
+  bool opener = false;         // the last logical line ended with ':'
+  int depth = 0;               // open brackets
+  std::string quote;           // what closes the open string
+  bool at_line_start = true;   // the next character starts a logical line
+  size_t pending = 0;          // indentation of an unfinished line that starts one
+  // `try:` blocks still waiting for `except`/`finally`: (indentation, offset of the line in the last text fed,
+  // npos when it came with an earlier one).
+  std::vector<std::pair<size_t, size_t>> tries;
+  size_t open_try() const {
+    for (const auto& t : tries) {
+      if (t.second != std::string::npos) return t.second;
+    }
+    return std::string::npos;
+  }
+  char last_code = 0;          // the last code character of the logical line so far
+  // The offset in `text` of the start of the first line that breaks the rules; npos when none does.
+  size_t feed(std::string_view text);
+};
+
 class SyntaxChecker {
  public:
   // `language` null: nothing to parse with (only loops are stopped). `tree`: optional tree of prefix + suffix
@@ -96,6 +120,8 @@ class SyntaxChecker {
   std::vector<OldError> base_errors_;     // of prefix + suffix
   uint32_t lo_ = 0;                       // start of the line of the last code before the cursor
   bool python_ = false;                   // empty blocks are errors
+  PythonIndent indent_;                   // Python: after the prefix
+  bool indent_ok_ = false;                // ... which follows the rules (else the rule is off)
 };
 
 // What the code in `text` leaves open at its end, and whether it has code outside comments and strings.
@@ -105,6 +131,10 @@ struct OpenState {
   bool has_code = false;
 };
 OpenState open_state(std::string_view text, std::string_view language_id);
+
+// Python: the offset of the start of the first line of `text` (which starts a line) that ends, outside
+// brackets and strings, with an operator that needs another line ("x = a or"); npos when there is none.
+size_t python_dangling_line(std::string_view text);
 
 // Counts of checks and rules for /metrics (latent_syntax_*).
 class SyntaxStats {

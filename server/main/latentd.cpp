@@ -69,7 +69,10 @@ const std::vector<latent::cli::OptionSpec> kOptions = latent::cli::with_parallel
      "3000"},
     {"spec", "MODE", "speculative decoding (LSP completions and HTTP API): none, mtp, ngram or auto", "none"},
     {"syntax-check", "MODE", "check code completions with the file's tree-sitter grammar before showing them: off, "
-     "trim (cut back to what parses, refuse what cannot, stop loops) or rank", "trim"},
+     "trim (cut back to what parses, refuse what cannot, stop loops) or rank (trim, over several candidates on "
+     "the HTTP API; as trim over the LSP)", "rank"},
+    {"rank-candidates", "N", "--syntax-check rank on the HTTP API: sequences decoded side by side per completion "
+                             "(the request's own plus N-1 samples; 1-32)", "16"},
     {"test-backend", "", "protocol tests only: stream a scripted completion (\"a + b\") instead of running a model; a document containing \"latent-test: hold after the first piece\" streams \"a\" and waits to be cancelled", ""},
     {"test-agent-script", "FILE", "agent tests only: answer agent turns from a fixed transcript ({\"turns\": [...]}) "
                                   "instead of running a model", ""},
@@ -218,6 +221,12 @@ int main(int argc, char** argv) {
   auto context_tokens = args->get_int("context-tokens", 2048);
   auto cache_mb = args->get_int("cache-mb", 256);
   auto budget_ms = args->get_int("completion-budget-ms", 3000);
+  auto rank_candidates = args->get_int("rank-candidates", 16);
+  if (!rank_candidates.ok() || *rank_candidates < 1 || *rank_candidates > 32) {
+    std::fprintf(stderr, "latentd: --rank-candidates: expected an integer from 1 to 32, found '%s'\n",
+                 args->get("rank-candidates").c_str());
+    return 2;
+  }
   for (auto* r : {&max_message, &max_pending, &context_tokens, &cache_mb, &budget_ms}) {
     if (!r->ok() || **r <= 0) {
       std::fprintf(stderr, "latentd: expected positive integers for --max-message-bytes, --max-pending, "
@@ -301,7 +310,7 @@ int main(int argc, char** argv) {
   if (host && completion_backend) warmer = std::make_unique<Warmer>(*host, status, completion_backend->describe());
 
   latent::lsp::SyntaxMode syntax_mode;
-  if (!latent::lsp::parse_syntax_mode(args->get("syntax-check", "trim"), &syntax_mode)) {
+  if (!latent::lsp::parse_syntax_mode(args->get("syntax-check", "rank"), &syntax_mode)) {
     std::fprintf(stderr, "latentd: --syntax-check: expected off, trim or rank, found '%s'\n",
                  args->get("syntax-check").c_str());
     return 2;
@@ -425,6 +434,7 @@ int main(int argc, char** argv) {
   latent::openai::ApiOptions api_options;
   api_options.syntax = syntax_mode;
   api_options.syntax_stats = &syntax_stats;
+  api_options.rank_candidates = static_cast<int>(*rank_candidates);
   latent::openai::add_syntax_metrics(metrics, syntax_stats);
   if (host) {
     engine.scheduler = &host->scheduler();
