@@ -108,6 +108,10 @@ struct Request {
   std::vector<int32_t> context_ids;   // extra text for n-gram drafting (e.g. the document's suffix, snippets)
   std::shared_ptr<const TokenTextSource> text;  // optional; without it events carry ids only
   EventCallback on_event;             // called on the engine thread; must not block
+  // Fair sharing within a priority class (weighted fair queueing, scheduler.h): whose request this is (a user,
+  // a team: the engine only compares keys) and that tenant's weight (> 0; twice the weight, twice the share).
+  std::string tenant;
+  double tenant_weight = 1.0;
 };
 
 }  // namespace latent

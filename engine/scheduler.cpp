@@ -30,6 +30,7 @@ struct Scheduler::Sequence {
   RequestId id;
   Request req;
   uint64_t arrival = 0;
+  double vstart = 0;  // its tenant's virtual service when last ordered (weighted fair queueing, scheduler.h)
   Clock::time_point submitted = Clock::now();
   bool scheduled_once = false, got_token = false, done = false, preempted = false, in_batch = false;
   bool mtp_off = false;         // auto mode gave up on MTP drafts for this request (too few accepted)
@@ -51,9 +52,11 @@ struct Scheduler::Sequence {
 
   int64_t T() const { return static_cast<int64_t>(tokens.size()); }
   bool decoding() const { return T() - n_cached == 1; }
-  // Lower is served first and preempted last.
+  // Lower is served first and preempted last: priority class, then fair-queueing tag, then arrival.
   bool before(const Sequence& o) const {
-    return req.priority != o.req.priority ? req.priority < o.req.priority : arrival < o.arrival;
+    if (req.priority != o.req.priority) return req.priority < o.req.priority;
+    if (vstart != o.vstart) return vstart < o.vstart;
+    return arrival < o.arrival;
   }
 };
 
@@ -186,6 +189,7 @@ void Scheduler::drain_inbox() {
     s->arrival = ++arrivals_;
     s->tokens = s->req.prompt;
     s->n_prompt = s->T();
+    join_fair_queue(*s);
     s->usage.prompt_tokens = static_cast<int>(s->n_prompt);
     if (!s->req.document_key.empty()) {
       // A newer request for the same document makes the older ones pointless (the user kept typing).
@@ -302,6 +306,34 @@ void Scheduler::admit(Sequence& s) {
     s.usage.cached_tokens = static_cast<int>(s.n_cached);
 }
 
+double& Scheduler::service_of(const Sequence& s) {
+  return tenant_service_[{static_cast<int>(s.req.priority), s.req.tenant}];
+}
+
+void Scheduler::join_fair_queue(Sequence& s) {
+  const int cls = static_cast<int>(s.req.priority);
+  // Tenants at or behind the virtual time would be raised to it on arrival anyway: forget them (bounded map).
+  if (tenant_service_.size() > 4096) {
+    for (auto it = tenant_service_.begin(); it != tenant_service_.end();) {
+      it = it->second <= virtual_time_[it->first.first] ? tenant_service_.erase(it) : std::next(it);
+    }
+  }
+  double& sv = service_of(s);
+  sv = std::max(sv, virtual_time_[cls]);
+  s.vstart = sv;
+}
+
+bool Scheduler::over_tenant_share(const Sequence& s) const {
+  if (options_.max_tenant_cache_share >= 1.0) return false;
+  int64_t held = 0;
+  for (const auto& o : running_) {
+    if (o.get() != &s && !o->done && o->req.tenant == s.req.tenant) held += static_cast<int64_t>(o->blocks.size());
+  }
+  if (held == 0) return false;  // one request of a tenant always may run
+  const int64_t need = KvCache::blocks_needed(s.T() + 1);
+  return static_cast<double>(held + need) > options_.max_tenant_cache_share * static_cast<double>(cache_.capacity());
+}
+
 void Scheduler::preempt(Sequence& s) {
   LATENT_LOG_DEBUG("scheduler: preempting request %llu (%s)", static_cast<unsigned long long>(s.id),
                    priority_name(s.req.priority));
@@ -407,6 +439,8 @@ bool Scheduler::step() {
   sweep_finished();
   if (running_.empty() && waiting_.empty()) return false;
 
+  for (auto* list : {&waiting_, &running_})
+    for (auto& s : *list) s->vstart = service_of(*s);
   auto by_priority = [](const SeqPtr& a, const SeqPtr& b) { return a->before(*b); };
   std::sort(running_.begin(), running_.end(), by_priority);
   std::sort(waiting_.begin(), waiting_.end(), by_priority);
@@ -424,6 +458,7 @@ bool Scheduler::step() {
     s.in_batch = true;
     batch.push_back(&s);
     budget -= n_new;
+    service_of(s) += static_cast<double>(n_new) / (s.req.tenant_weight > 0 ? s.req.tenant_weight : 1.0);
     return true;
   };
   auto cannot_fit = [&](Sequence& s) {
@@ -456,7 +491,10 @@ bool Scheduler::step() {
     Sequence& s = *sp;
     if (s.done || budget <= 0) continue;
     if (static_cast<int>(running_.size()) >= options_.max_running) break;
+    if (over_tenant_share(s)) continue;  // its tenant holds its share of the cache; others may go ahead
     admit(s);
+    double& vt = virtual_time_[static_cast<int>(s.req.priority)];
+    vt = std::max(vt, service_of(s));
     s.draft.clear();
     int64_t n_real = std::min({s.T() - s.n_cached, options_.prefill_chunk, budget});
     if (!schedule(s, n_real)) {

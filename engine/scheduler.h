@@ -42,6 +42,9 @@ struct SchedulerOptions {
   bool prefix_cache = true;
   int64_t prefix_cache_blocks = -1; // most blocks the prefix tree holds; -1 = the whole cache
   int threads_hint = 0;             // informative only
+  // Most of the cache's blocks one tenant's running requests may hold, in (0, 1]: a tenant at its share gets
+  // no more requests admitted until some end (one request of a tenant always may run). 1 = no cap.
+  double max_tenant_cache_share = 1.0;
   // Where time budgets, queue times and TTFT read the time; empty = std::chrono::steady_clock::now. Tests
   // inject a manual clock so that a budget is checked against events, not against how busy the machine is.
   std::function<std::chrono::steady_clock::time_point()> clock;
@@ -139,6 +142,16 @@ class Scheduler {
   std::vector<SeqPtr> waiting_;
   std::vector<SeqPtr> running_;
   uint64_t arrivals_ = 0;
+  // Weighted fair queueing per priority class, charged by work done: each tenant's virtual service grows by
+  // tokens fed / weight; requests are ordered by their tenant's service (then arrival), so a tenant with many
+  // queued requests takes turns with one that has few instead of going first for all of them. A tenant that
+  // arrives idle starts at the class's virtual time (the service of the last admitted request), so idleness
+  // earns no credit. Cancelled and superseded requests are charged only what they fed.
+  std::map<std::pair<int, std::string>, double> tenant_service_;
+  std::map<int, double> virtual_time_;
+  void join_fair_queue(Sequence& s);
+  double& service_of(const Sequence& s);
+  bool over_tenant_share(const Sequence& s) const;
   std::atomic<int64_t> active_{0};  // waiting + running, readable from any thread
 };
 

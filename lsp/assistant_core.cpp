@@ -328,6 +328,7 @@ Result<AssistantCore::Ticket> AssistantCore::complete(const CompletionRequest& r
   cj.prompt = std::move(ctx.prompt);
   cj.doc_key = doc_key_prefix_ + request.uri;  // supersedes only this connection's own completions
   cj.priority = 10;
+  cj.tenant = options_.tenant;
   cj.max_tokens = max_tokens;
   cj.time_budget = options_.time_budget;
   cj.on_usage = request.on_usage;

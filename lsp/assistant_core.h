@@ -37,6 +37,7 @@ struct AssistantOptions {
   int max_tokens = 128;
   std::chrono::milliseconds time_budget{3000};
   size_t recent_files = 8;  // closed documents kept for snippet search
+  std::string tenant;  // this connection's user (latentd --users), for fair sharing of the engine
   bool type_through = true;  // false: a cancelled or superseded completion's generation stops at once
   // Completions are checked with the document's grammar before they are shown (lsp/syntax_check.h).
   SyntaxMode syntax = SyntaxMode::kTrim;

@@ -23,6 +23,7 @@ struct CompletionJob {
   FimPrompt fim;                  // the prompt's parts (a tokenizer backend encodes them with encode_fim)
   std::string prompt;             // render_fim(fim), the same prompt as text
   std::string doc_key;            // a newer job with the same key supersedes an older one
+  std::string tenant;             // whose job (fair sharing between users: Request::tenant)
   int priority = 0;               // higher first; inline completions are interactive (10)
   int max_tokens = 128;
   std::vector<std::string> stop;  // stop strings (not included in the output)

@@ -25,6 +25,8 @@ constexpr int kServerNotInitialized = -32002;
 // Latent's own, in JSON-RPC's server-error range: the connection's token may not call this method (latentd
 // --users scopes), like HTTP 403.
 constexpr int kForbidden = -32004;
+// Also Latent's: the user's request or token quota is spent for now; the message says when to retry.
+constexpr int kRateLimited = -32005;
 constexpr int kRequestFailed = -32803;
 constexpr int kServerCancelled = -32802;
 constexpr int kRequestCancelled = -32800;

@@ -136,8 +136,8 @@ bool LspServer::on_call(std::string_view method, Json params, Json id) {
     return true;
   }
   if (options_.refuse_call) {
-    if (auto why = options_.refuse_call(method)) {
-      transport_.reply(id, RpcError{rpc_error::kForbidden, *why});
+    if (auto refusal = options_.refuse_call(method)) {
+      transport_.reply(id, *refusal);
       return true;
     }
   }

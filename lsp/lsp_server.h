@@ -38,9 +38,9 @@ struct LspServerOptions {
   // The model the agent (latent/agent/*, lsp/agent/agent_protocol.h) runs on; null: agent requests are refused.
   CompletionBackend* agent_model = nullptr;
   agent::AgentOptions agent;
-  // Calls this connection may not make (latentd --users: the token's scopes): a reason, answered -32004
-  // (rpc_error::kForbidden) before the method runs. Null: every method is allowed.
-  std::function<std::optional<std::string>(std::string_view method)> refuse_call;
+  // Calls this connection may not make now (latentd --users: the token's scopes, -32004 rpc_error::kForbidden;
+  // its quota, -32005 rpc_error::kRateLimited): the error to answer before the method runs. Null: all allowed.
+  std::function<std::optional<RpcError>(std::string_view method)> refuse_call;
   // Every completion's usage, whether or not the client asked for latent/usage (latentd: per-user /metrics).
   // Runs on the backend's thread; must not block.
   std::function<void(const CompletionUsage&)> on_usage;

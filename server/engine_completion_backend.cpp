@@ -105,6 +105,7 @@ lsp::CompletionBackend::Handle EngineCompletionBackend::start(lsp::CompletionJob
   // Agent turns yield to keystrokes: interactive prompt chunks go first, and agent requests are preempted first.
   req.priority = agent ? Priority::kAgent : Priority::kInteractive;
   req.document_key = job.doc_key;
+  req.tenant = job.tenant;
   req.sampling.temperature = 0.0f;  // ghost text: the most likely continuation
   req.stop.max_tokens = job.max_tokens;
   req.stop.stop_token_ids = host_.stop_ids();

@@ -179,6 +179,14 @@ Access check_access(const Shared& s, const HttpRequest& r, bool is_public = fals
     return {HttpResponse::error(403, "forbidden", "expected a token with the '" + std::string(scope_name(scope)) +
                                                       "' scope for " + r.method + " " + r.path + ", found one without it")};
   }
+  if (s.options.quotas && (scope == kScopeComplete || scope == kScopeChat)) {
+    if (auto wait = s.options.quotas->admit(user->name)) {
+      HttpResponse r = HttpResponse::error(429, "rate_limited", "expected requests within this user's quota, found it "
+                                                                "spent; retry after " + std::to_string(*wait) + " s");
+      r.headers["Retry-After"] = std::to_string(*wait);
+      return {std::move(r)};
+    }
+  }
   return {std::nullopt, SessionUser{user->name, user->scopes}};
 }
 

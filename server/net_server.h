@@ -22,6 +22,7 @@
 #include "kernels/base/result.h"
 #include "lsp/json_rpc.h"
 #include "server/http_router.h"
+#include "server/quota.h"
 #include "server/users.h"
 
 namespace latent::server {
@@ -33,7 +34,8 @@ struct NetOptions {
   // --users: per-user tokens and scopes (server/users.h), checked instead of `token`; each request is answered
   // 401 (no token or an unknown one) or 403 (a scope missing) alike for every user.
   std::shared_ptr<UserDirectory> users;
-  size_t max_connections_per_user = 32;   // with `users`: WebSocket sessions + streamed HTTP answers at once
+  size_t max_connections_per_user = 32;
+  std::shared_ptr<UserQuotas> quotas;     // with `users`: generation requests over quota get 429 + Retry-After   // with `users`: WebSocket sessions + streamed HTTP answers at once
   std::string tls_cert, tls_key;          // PEM files; both set: HTTPS and WSS only (server/tls_context.h)
   std::vector<std::string> allowed_origins;  // exact "scheme://host[:port]"; "*" allows every Origin
   bool allow_own_origin = false;          // --ui: pages this port served may connect (web_ui.h is_own_origin)

@@ -51,6 +51,11 @@ const std::vector<latent::cli::OptionSpec> kOptions = latent::cli::with_parallel
               "re-read on SIGHUP. Instead of --token-file", ""},
     {"max-connections-per-user", "N", "with --users: WebSocket sessions and streamed HTTP answers one user may "
                                       "hold at once", "32"},
+    {"max-user-cache-share", "F", "most of the latent cache one user's running requests may hold, in (0, 1]; "
+                                  "with --users, requests are also shared fairly between users", "1"},
+    {"requests-per-minute", "N", "with --users: generation requests per user per minute (0: no limit); over it, "
+                                 "429 with Retry-After", "0"},
+    {"tokens-per-minute", "N", "with --users: prompt + completion tokens per user per minute (0: no limit)", "0"},
     {"tls-cert", "FILE", "PEM certificate (chain): serve HTTPS and WSS instead of HTTP and WS (with --tls-key)", ""},
     {"tls-key", "FILE", "PEM private key of --tls-cert (unencrypted; keep it 0600)", ""},
     {"allow-origin", "LIST", "comma-separated browser Origins allowed to connect (default: none; '*' = any)", ""},
@@ -275,6 +280,13 @@ int main(int argc, char** argv) {
     latent::EngineHostOptions hopt;
     hopt.model_dir = model_dir;
     hopt.cache_bytes = static_cast<size_t>(*cache_mb) << 20;
+    auto share = args->get_double("max-user-cache-share", 1.0);
+    if (!share.ok() || !(*share > 0 && *share <= 1)) {
+      std::fprintf(stderr, "latentd: --max-user-cache-share: expected a fraction in (0, 1], found '%s'\n",
+                   args->get("max-user-cache-share").c_str());
+      return 2;
+    }
+    hopt.scheduler.max_tenant_cache_share = *share;
     hopt.parallel = *parallel;
     auto loaded = latent::EngineHost::load(hopt);
     if (!loaded.ok()) {
@@ -338,9 +350,12 @@ int main(int argc, char** argv) {
   lsp_options.version = LATENT_VERSION;
   if (warmer) lsp_options.status = &status;
   lsp_options.agent_model = agent_script ? agent_script.get() : model_backend.get();
+  std::shared_ptr<latent::server::UserQuotas> user_quotas;  // --requests-per-minute / --tokens-per-minute
   auto serve = [&](latent::lsp::Transport& transport, const latent::server::SessionUser& user = {}) {
-    latent::lsp::AssistantCore core(core_options, completion_backend);
-    latent::lsp::LspServer server(transport, core, latent::server::options_for_user(lsp_options, user, metrics));
+    latent::lsp::AssistantOptions connection_options = core_options;
+    connection_options.tenant = user.name;
+    latent::lsp::AssistantCore core(connection_options, completion_backend);
+    latent::lsp::LspServer server(transport, core, latent::server::options_for_user(lsp_options, user, metrics, user_quotas));
     return server.run();
   };
 
@@ -390,6 +405,17 @@ int main(int argc, char** argv) {
       return 2;
     }
     net.max_connections_per_user = static_cast<size_t>(*limit);
+    auto rpm = args->get_double("requests-per-minute", 0);
+    auto tpm = args->get_double("tokens-per-minute", 0);
+    if (!rpm.ok() || !tpm.ok() || *rpm < 0 || *tpm < 0) {
+      std::fprintf(stderr, "latentd: --requests-per-minute, --tokens-per-minute: expected numbers >= 0, found '%s', '%s'\n",
+                   args->get("requests-per-minute").c_str(), args->get("tokens-per-minute").c_str());
+      return 2;
+    }
+    if (*rpm > 0 || *tpm > 0) {
+      user_quotas = std::make_shared<latent::server::UserQuotas>(latent::server::QuotaLimits{*rpm, *tpm});
+      net.quotas = user_quotas;
+    }
     LATENT_LOG_INFO("users: %zu from %s", *n, args->get("users").c_str());
   } else if (args->has("token-file")) {
     std::ifstream in(args->get("token-file"));
@@ -449,6 +475,9 @@ int main(int argc, char** argv) {
       return 2;
     }
     host->add_metrics(metrics);
+  }
+  if (user_quotas) {
+    api_options.charge_user = [q = user_quotas](const std::string& user, int64_t tokens) { q->charge_tokens(user, tokens); };
   }
   latent::openai::add_routes(*router, std::make_shared<latent::openai::OpenAiApi>(engine, metrics, api_options));
   latent::server::NetServer server(net, router, [&](latent::lsp::Transport& t, const latent::server::SessionUser& user) {

@@ -80,6 +80,7 @@ OpenAiApi::OpenAiApi(EngineAccess engine, MetricsRegistry& metrics, ApiOptions o
       options_(std::move(options)),
       in_flight_(std::make_shared<std::atomic<int64_t>>(0)),
       m_(std::make_unique<ApiMetrics>(metrics)) {
+  m_->charge_user = options_.charge_user;
   if (options_.created == 0) options_.created = unix_now();
   // Ratios Prometheus could compute too, but that a person reading /metrics wants to see directly.
   metrics_.add_collector([](MetricsRegistry& r) {
@@ -274,6 +275,7 @@ void OpenAiApi::start(Job job, std::shared_ptr<HttpExchange> ex) {
   Request req;
   req.prompt = std::move(*ids);
   req.priority = job.priority;
+  req.tenant = job.spec.user;  // fair sharing between users (latentd --users)
   req.sampling = job.gen.sampling;
   req.spec = options_.spec;
   if (!job.gen.seeded) req.sampling.seed = random_seed();

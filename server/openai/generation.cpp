@@ -170,6 +170,7 @@ void Generation::on_done(const Event& e) {
   record_user_usage(m_.registry, UserUsage{spec_.user, spec_.endpoint, 200, u.prompt_tokens, u.completion_tokens,
                                            u.completion_tokens > 0 ? e.timings.ttft_ms / 1000.0 : 0,
                                            e.timings.total_ms / 1000.0});
+  if (m_.charge_user && !spec_.user.empty()) m_.charge_user(spec_.user, u.prompt_tokens + u.completion_tokens);
   if (gone_) return;
   FinishReason finish_reason = e.finish;
   nlohmann::json syntax;

@@ -38,6 +38,8 @@ struct ApiMetrics {
   Histogram& duration;
   Gauge& in_flight;
   Counter& requests(const std::string& endpoint, int status);  // latent_http_requests_total
+  // latentd --users: a finished generation's prompt + completion tokens against its user's quota.
+  std::function<void(const std::string& user, int64_t tokens)> charge_user;
 };
 
 struct GenerationSpec {

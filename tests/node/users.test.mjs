@@ -256,3 +256,25 @@ test('users: a token in the URL is refused over plain HTTP on a non-loopback add
   // On loopback the URL form stays allowed (browsers cannot set headers on a WebSocket).
   assert.equal((await fetch(`${base()}/v1/models?token=${tokens.ada}`)).status, 200);
 });
+
+test('users: over the request quota, 429 with Retry-After; other users keep theirs', async () => {
+  // One request per minute per user (the unit test, UserQuotas.*, checks the arithmetic with a manual clock).
+  const q = await start('127.0.0.1:0', ['--no-model', '--users', wideFile, '--requests-per-minute', '1', '--ui', 'off']);
+  try {
+    const call = (name) => fetch(`http://127.0.0.1:${q.port}/v1/completions`, {
+      method: 'POST', body: JSON.stringify({ prompt: 'x', max_tokens: 1 }),
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${tokens[name]}` },
+    });
+    assert.notEqual((await call('ada')).status, 429, 'the first request is within the quota');
+    const over = await call('ada');
+    assert.equal(over.status, 429);
+    assert.equal((await over.json()).error.type, 'rate_limited');
+    assert.ok(Number(over.headers.get('retry-after')) >= 1, over.headers.get('retry-after'));
+    assert.notEqual((await call('bob')).status, 429, 'bob has a quota of his own');
+    assert.equal((await fetch(`http://127.0.0.1:${q.port}/v1/models`, { headers: { Authorization: `Bearer ${tokens.ada}` } })).status, 200,
+      'listing models takes no quota');
+  } finally {
+    q.child.removeAllListeners('exit');
+    q.child.kill('SIGKILL');
+  }
+});
