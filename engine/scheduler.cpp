@@ -31,7 +31,7 @@ struct Scheduler::Sequence {
   Request req;
   uint64_t arrival = 0;
   double vstart = 0;  // its tenant's virtual service when last ordered (weighted fair queueing, scheduler.h)
-  Clock::time_point submitted = Clock::now();
+  Clock::time_point submitted{};  // set by submit() from now_of(options_), so an injected clock governs every timing
   bool scheduled_once = false, got_token = false, done = false, preempted = false, in_batch = false;
   bool mtp_off = false;         // auto mode gave up on MTP drafts for this request (too few accepted)
   int mtp_drafted = 0, mtp_accepted = 0;

@@ -1,6 +1,7 @@
 #include "lsp/assistant_core.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 
 #include "kernels/base/log.h"
@@ -257,7 +258,23 @@ Result<PromptContext> AssistantCore::context_at(const std::string& uri, Position
   size_t offset = offset_of(*doc->text, pos, enc);
   auto memo = memos_.find(uri);
   ContextMemo copy = memo == memos_.end() ? ContextMemo{} : memo->second;  // explaining changes nothing
-  return builder_.build(*doc, offset, others(open, uri), &copy);
+  auto time = time_limit();
+  return builder_.build(*doc, offset, others(open, uri), &copy, time ? &*time : nullptr);
+}
+
+std::optional<TimeLimit> AssistantCore::time_limit() const {
+  if (!backend_ || options_.time_budget.count() <= 0) return std::nullopt;
+  auto cost = backend_->prefill_cost();
+  if (!cost || cost->per_token_ms <= 0) return std::nullopt;
+  const double allowed_ms = static_cast<double>(options_.time_budget.count()) * options_.prefill_share;
+  const double fit = (allowed_ms - cost->fixed_ms) / cost->per_token_ms;
+  const size_t tokens = std::max(options_.min_time_tokens, fit > 0 ? static_cast<size_t>(fit) : size_t{0});
+  char why[200];
+  std::snprintf(why, sizeof why, "prefill measured at %.3f ms/token + %.1f ms lets %zu tokens through in %.0f ms, %.0f%% of the %lld ms budget%s",
+                cost->per_token_ms, cost->fixed_ms, tokens, allowed_ms, options_.prefill_share * 100,
+                static_cast<long long>(options_.time_budget.count()),
+                tokens == options_.min_time_tokens ? " (the floor)" : "");
+  return TimeLimit{tokens, why};
 }
 
 Result<AssistantCore::Ticket> AssistantCore::complete(const CompletionRequest& request, OnPartial on_partial,
@@ -289,7 +306,9 @@ Result<AssistantCore::Ticket> AssistantCore::complete(const CompletionRequest& r
     drop_generation(request.uri, nullptr);  // superseded
   }
 
-  PromptContext ctx = builder_.build(*doc, offset, others(open, request.uri), &memos_[request.uri]);
+  auto time = time_limit();
+  PromptContext ctx = builder_.build(*doc, offset, others(open, request.uri), &memos_[request.uri],
+                                     time ? &*time : nullptr);
   const int max_tokens = request.max_tokens > 0 ? request.max_tokens : options_.max_tokens;
   if (auto limit = backend_->context_length(); limit && ctx.prompt_tokens + static_cast<size_t>(max_tokens) > *limit) {
     return make_error(ErrorCode::kInvalidArgument,

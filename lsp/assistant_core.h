@@ -36,6 +36,10 @@ struct AssistantOptions {
   IndexOptions index;
   int max_tokens = 128;
   std::chrono::milliseconds time_budget{3000};
+  // Sizing the context for time: with the backend's prefill cost model, the prompt is cut to what prefills
+  // within prefill_share of time_budget (the rest is for generating), but never below min_time_tokens.
+  double prefill_share = 0.5;
+  size_t min_time_tokens = 256;
   size_t recent_files = 8;  // closed documents kept for snippet search
   std::string tenant;  // this connection's user (latentd --users), for fair sharing of the engine
   bool type_through = true;  // false: a cancelled or superseded completion's generation stops at once
@@ -92,6 +96,9 @@ class AssistantCore {
   std::optional<SyntaxVerdict> last_syntax(const std::string& uri) const;
 
   Result<PromptContext> context_at(const std::string& uri, Position pos, PositionEncoding enc) const;
+  // The cap on prompt tokens from the latency budget and the backend's prefill cost model; nullopt when the
+  // backend has none (yet) or the budget is off.
+  std::optional<TimeLimit> time_limit() const;
 
   // Builds the context and starts the backend. A running completion of the same document is superseded
   // (its on_done gets kCancelled). Errors before the start (no model, unknown document) are returned.

@@ -48,6 +48,13 @@ struct CompletionUsage {
   std::string finish_reason;     // "stop", "length", "time", "cancelled", "superseded"
 };
 
+// What a prompt costs to prefill on this engine, measured (EngineHost::measure_prefill_cost): the first token of a
+// prompt of n uncached tokens comes after about fixed_ms + per_token_ms * n.
+struct PrefillCost {
+  double fixed_ms = 0;
+  double per_token_ms = 0;
+};
+
 class CompletionBackend {
  public:
   using Handle = uint64_t;
@@ -61,6 +68,8 @@ class CompletionBackend {
   virtual std::optional<size_t> count_tokens(std::string_view text) const { return std::nullopt; }
   // The longest prompt + completion one job can have (what the engine's cache holds); nullopt: no limit known.
   virtual std::optional<size_t> context_length() const { return std::nullopt; }
+  // The prefill cost model, once measured (nullopt: not yet, or unknown); the context is sized by it.
+  virtual std::optional<PrefillCost> prefill_cost() const { return std::nullopt; }
   virtual std::string describe() const = 0;  // "deepseek-coder-1.3b on cpu", for initialize's serverInfo
 };
 

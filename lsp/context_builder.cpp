@@ -89,13 +89,20 @@ ContextBuilder::ContextBuilder(const WorkspaceIndex& index, ContextOptions optio
     : index_(index), options_(options), counter_(std::move(counter)) {}
 
 PromptContext ContextBuilder::build(const Snapshot& doc, size_t cursor, const std::vector<const Snapshot*>& others,
-                                    ContextMemo* memo) const {
+                                    ContextMemo* memo, const TimeLimit* time) const {
   const std::string& text = *doc.text;
   cursor = std::min(cursor, text.size());
   PromptContext ctx;
-  ctx.budget_tokens = options_.budget_tokens;
   ctx.path = index_.relative_path(doc.path);
-  const size_t budget = options_.budget_tokens;
+  // The time limit binds when it is below the token budget: then it is the budget, and what only the token
+  // budget would have held is dropped for time.
+  const bool timed = time && time->tokens > 0 && time->tokens < options_.budget_tokens;
+  const size_t budget = timed ? time->tokens : options_.budget_tokens;
+  ctx.budget_tokens = budget;
+  if (timed) {
+    ctx.time_tokens = time->tokens;
+    ctx.time_why = time->why;
+  }
   const size_t window_budget = static_cast<size_t>(budget * options_.window_share);
   const size_t prefix_budget = static_cast<size_t>(window_budget * options_.prefix_share);
   const size_t suffix_budget = window_budget - prefix_budget;
@@ -318,8 +325,14 @@ PromptContext ContextBuilder::build(const Snapshot& doc, size_t cursor, const st
       }
       size_t file_header = c.path == ctx.path ? 0 : count(c.path) + 2;
       if (used + c.tokens + file_header > budget) {
-        c.reason += "; dropped: over the budget (" + std::to_string(c.tokens) + " tokens, " +
-                    std::to_string(budget - std::min(budget, used)) + " left)";
+        if (timed && used + c.tokens + file_header <= options_.budget_tokens) {
+          c.reason += "; dropped for time: " + std::to_string(c.tokens) + " tokens, " +
+                      std::to_string(budget - std::min(budget, used)) + " left within the time limit (" + time->why +
+                      ")";
+        } else {
+          c.reason += "; dropped: over the budget (" + std::to_string(c.tokens) + " tokens, " +
+                      std::to_string(budget - std::min(budget, used)) + " left)";
+        }
         continue;
       }
       c.included = true;
@@ -400,6 +413,10 @@ PromptContext ContextBuilder::build(const Snapshot& doc, size_t cursor, const st
   ContextItem pre{"prefix", ctx.path, line_of(text, pre_start), pre_tokens, 1.0, true,
                   "the window before the cursor (line " + std::to_string(cursor_line + 1) + ")", ""};
   ContextItem suf{"suffix", ctx.path, cursor_line, suf_tokens, 1.0, true, "the window after the cursor", ""};
+  if (timed && (pre_start > 0 || suf_end < text.size())) {  // the token budget would have shown more of the file
+    pre.reason += "; shortened for time: " + std::to_string(budget) + " tokens in all (" + time->why + ")";
+    suf.reason += "; shortened for time";
+  }
   candidates.insert(candidates.begin(), {std::move(pre), std::move(suf)});
   ctx.items = std::move(candidates);
   return ctx;

@@ -63,6 +63,14 @@ struct ContextItem {
   std::string text;
 };
 
+// A cap on the prompt's size from the latency budget (AssistantCore::time_limit): the engine's measured prefill
+// cost lets `tokens` prompt tokens through before the first token is due. `why` says how that was computed,
+// for the items it drops ("dropped for time: ...").
+struct TimeLimit {
+  size_t tokens = 0;
+  std::string why;
+};
+
 struct PromptContext {
   FimPrompt fim;             // the parts, for encode_fim
   std::string prompt;        // render_fim(fim): the text the model sees (after BOS)
@@ -70,7 +78,9 @@ struct PromptContext {
   std::string suffix;        // the window after it
   std::string path;          // the current file, as rendered
   size_t prompt_tokens = 0;
-  size_t budget_tokens = 0;
+  size_t budget_tokens = 0;  // what the prompt was packed into: min(options' budget, the time limit)
+  size_t time_tokens = 0;    // the time limit's tokens (0: none applied)
+  std::string time_why;      // and how it was computed
   std::vector<ContextItem> items;
 };
 
@@ -90,8 +100,10 @@ class ContextBuilder {
   // `others`: open documents and recently edited files other than `doc`, most recent first. `memo` (optional,
   // cache-stable layout only): the document's last context, reused while the search's anchor line is the same
   // (so that the context before the window does not change per keystroke), and updated.
+  // `time` (optional): the prompt is packed into min(budget_tokens, time->tokens); what the token budget would
+  // have held but the time limit does not is "dropped for time" in the audit.
   PromptContext build(const Snapshot& doc, size_t cursor_offset, const std::vector<const Snapshot*>& others,
-                      ContextMemo* memo = nullptr) const;
+                      ContextMemo* memo = nullptr, const TimeLimit* time = nullptr) const;
 
   const ContextOptions& options() const { return options_; }
   void set_options(const ContextOptions& options) { options_ = options; }

@@ -408,6 +408,7 @@ RpcResult LspServer::explain_context(const Json& params) {
   return Json{{"syntaxCheck", syntax},          {"prompt", ctx->prompt},         {"prefix", ctx->prefix},
               {"suffix", ctx->suffix},         {"path", ctx->path},
               {"promptTokens", ctx->prompt_tokens}, {"budgetTokens", ctx->budget_tokens},
+              {"timeLimitTokens", ctx->time_tokens}, {"timeLimit", ctx->time_why},
               {"items", items}};
 }
 

@@ -1,5 +1,8 @@
 #include "server/engine_completion_backend.h"
 
+#include <algorithm>
+#include <condition_variable>
+
 #include "engine/chat/deepseek_chat.h"
 #include "engine/tokenizer/prompt_format.h"
 #include "kernels/base/log.h"
@@ -187,5 +190,83 @@ std::optional<size_t> EngineCompletionBackend::count_tokens(std::string_view tex
 }
 
 std::string EngineCompletionBackend::describe() const { return host_.model_id(); }
+
+std::optional<lsp::PrefillCost> EngineCompletionBackend::prefill_cost() const {
+  std::lock_guard<std::mutex> lock(cost_mu_);
+  return cost_;
+}
+
+Result<lsp::PrefillCost> EngineCompletionBackend::measure_prefill_cost(const std::atomic<bool>& stop) {
+  const int64_t vocab = host_.config().vocab_size;
+  const int64_t longest = std::min<int64_t>(512, host_.context_length() - 8);
+  const int64_t shortest = std::min<int64_t>(32, longest / 2);
+  if (vocab < 2 || shortest < 1) {
+    return make_error(ErrorCode::kInvalidArgument, "prefill cost: expected a vocabulary and a cache of at least "
+                                                   "16 tokens, found vocab_size " + std::to_string(vocab) +
+                                                       " and a context of " + std::to_string(host_.context_length()));
+  }
+  // One prompt of n random ids, one token generated; its prefill time (engine clock, queueing excluded).
+  uint64_t seed = 0x9e3779b97f4a7c15ull;
+  auto probe = [&](int64_t n) -> Result<double> {
+    struct Wait {
+      std::mutex mu;
+      std::condition_variable cv;
+      bool done = false;
+      Result<double> ms = 0.0;
+    };
+    auto w = std::make_shared<Wait>();
+    Request req;
+    const int64_t lo = std::min<int64_t>(256, vocab / 2), span = std::min<int64_t>(vocab, 32000) - lo;
+    for (int64_t i = 0; i < n; ++i) {
+      seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+      req.prompt.push_back(static_cast<int32_t>(lo + static_cast<int64_t>((seed >> 33) % static_cast<uint64_t>(span))));
+    }
+    req.priority = Priority::kBackground;
+    req.stop.max_tokens = 1;
+    req.on_event = [w](const Event& e) {
+      if (e.kind == Event::Kind::kToken) return;
+      std::lock_guard<std::mutex> lock(w->mu);
+      if (e.kind == Event::Kind::kError) {
+        w->ms = e.error;
+      } else if (e.finish == FinishReason::kCancelled || e.finish == FinishReason::kPreempted) {
+        w->ms = make_error(ErrorCode::kCancelled, "prefill cost: the probe was cancelled");
+      } else {
+        w->ms = std::max(0.0, e.timings.ttft_ms - e.timings.queue_ms);
+      }
+      w->done = true;
+      w->cv.notify_all();
+    };
+    auto id = host_.scheduler().submit(std::move(req));
+    if (!id.ok()) return id.error();
+    std::unique_lock<std::mutex> lock(w->mu);
+    while (!w->done) {
+      if (stop.load()) {
+        lock.unlock();
+        host_.scheduler().cancel(*id);
+        return make_error(ErrorCode::kCancelled, "prefill cost: stopped");
+      }
+      w->cv.wait_for(lock, std::chrono::milliseconds(50));  // wakes on the event; the timeout only polls `stop`
+    }
+    return w->ms;
+  };
+  LATENT_ASSIGN_OR_RETURN(double small1, probe(shortest));
+  LATENT_ASSIGN_OR_RETURN(double large, probe(longest));
+  LATENT_ASSIGN_OR_RETURN(double small2, probe(shortest));
+  const double small = std::min(small1, small2);
+  lsp::PrefillCost c;
+  c.per_token_ms = (large - small) / static_cast<double>(longest - shortest);
+  if (c.per_token_ms <= 0) {  // noise swamped the difference: charge everything per token
+    c.per_token_ms = std::max(large, 1e-3) / static_cast<double>(longest);
+    c.fixed_ms = 0;
+  } else {
+    c.fixed_ms = std::max(0.0, small - c.per_token_ms * static_cast<double>(shortest));
+  }
+  LATENT_LOG_INFO("prefill cost: %.4f ms/token + %.2f ms (probes of %lld tokens: %.2f/%.2f ms, %lld tokens: %.2f ms)",
+                  c.per_token_ms, c.fixed_ms, static_cast<long long>(shortest), small1, small2,
+                  static_cast<long long>(longest), large);
+  std::lock_guard<std::mutex> lock(cost_mu_);
+  cost_ = c;
+  return c;
+}
 
 }  // namespace latent::server

@@ -5,7 +5,9 @@
 // incremental detokenizer stream back as they are decoded.
 //
 // Thread-safety: start/cancel from any thread; callbacks arrive on the engine thread.
+#include <atomic>
 #include <memory>
+#include <mutex>
 
 #include "lsp/completion_backend.h"
 #include "server/engine_host.h"
@@ -30,6 +32,14 @@ class EngineCompletionBackend : public lsp::CompletionBackend {
   void cancel(Handle handle) override;
   std::optional<size_t> count_tokens(std::string_view text) const override;
   std::optional<size_t> context_length() const override { return static_cast<size_t>(host_.context_length()); }
+  std::optional<lsp::PrefillCost> prefill_cost() const override;
+
+  // Measures the prefill cost model: prompts of random ids (32 tokens, then up to 512, then 32 again; nothing
+  // the prefix cache can reuse) through the Scheduler at background priority, one token each, timed by the
+  // engine from first scheduling to first token. Blocks until done, or returns kCancelled soon after `stop`
+  // turns true. Afterwards prefill_cost() answers; before, nullopt. Call once the weights are in memory
+  // (latentd: after the Warmer, before "ready").
+  Result<lsp::PrefillCost> measure_prefill_cost(const std::atomic<bool>& stop);
   std::string describe() const override;
 
  private:
@@ -37,6 +47,8 @@ class EngineCompletionBackend : public lsp::CompletionBackend {
   EngineHost& host_;
   EngineBackendOptions options_;
   std::shared_ptr<Metrics> m_;  // null without options.metrics; shared with in-flight callbacks
+  mutable std::mutex cost_mu_;
+  std::optional<lsp::PrefillCost> cost_;
 };
 
 }  // namespace latent::server

@@ -70,8 +70,10 @@ const std::vector<latent::cli::OptionSpec> kOptions = latent::cli::with_parallel
                                 "prefix cache) or window (the layout before 2026-12; for comparisons)", "stable"},
     {"no-type-through", "", "stop a completion's generation when its request is cancelled, even when the user "
                             "goes on to type what it predicted (for comparisons)", ""},
-    {"completion-budget-ms", "N", "most time a ghost-text completion may take before it ends with what it has",
-     "3000"},
+    {"completion-budget-ms", "N", "most time a ghost-text completion may take before it ends with what it has; "
+                                  "the context is also cut to what prefills in half of it (prefill is timed at "
+                                  "startup)", "3000"},
+    {"no-time-sizing", "", "do not time prefill at startup: size the context by --context-tokens alone", ""},
     {"spec", "MODE", "speculative decoding (LSP completions and HTTP API): none, mtp, ngram or auto", "none"},
     {"syntax-check", "MODE", "check code completions with the file's tree-sitter grammar before showing them: off, "
      "trim (cut back to what parses, refuse what cannot, stop loops) or rank (trim, over several candidates on "
@@ -114,8 +116,11 @@ std::string default_model_dir(const latent::cli::Args& args) {
 // when it goes.
 class Warmer {
  public:
-  Warmer(const latent::EngineHost& host, latent::lsp::StatusFeed& feed, std::string ready_message)
-      : thread_([this, &host, &feed, ready = std::move(ready_message)] {
+  // `then` runs after the weights are in memory and before "ready" (the prefill cost probe); it must return soon
+  // after its argument turns true.
+  Warmer(const latent::EngineHost& host, latent::lsp::StatusFeed& feed, std::string ready_message,
+         std::function<void(const std::atomic<bool>& stop)> then = nullptr)
+      : thread_([this, &host, &feed, ready = std::move(ready_message), then = std::move(then)] {
           const auto t0 = std::chrono::steady_clock::now();
           int last_pct = -1;
           const size_t bytes = host.warm([&](size_t done, size_t total) {
@@ -131,6 +136,12 @@ class Warmer {
           if (stop_.load()) return;
           const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
           LATENT_LOG_INFO("model %s in memory: %.1f MiB in %.2f s", host.model_id().c_str(), bytes / 1048576.0, s);
+          if (then) {
+            feed.publish(latent::lsp::Json{{"state", "loading"}, {"progress", 1.0},
+                                           {"message", "measuring prefill speed, to size the context"}});
+            then(stop_);
+            if (stop_.load()) return;
+          }
           feed.publish(latent::lsp::Json{{"state", "ready"}, {"message", ready}});
         }) {}
   ~Warmer() {
@@ -319,7 +330,24 @@ int main(int argc, char** argv) {
   latent::lsp::StatusFeed status(latent::lsp::Json{{"state", "loading"}, {"progress", 0.0},
                                                    {"message", "reading the model into memory"}});
   std::unique_ptr<Warmer> warmer;
-  if (host && completion_backend) warmer = std::make_unique<Warmer>(*host, status, completion_backend->describe());
+  if (host && completion_backend) {
+    // The context is sized so that the first token comes within the latency budget (AssistantCore::time_limit):
+    // prefill is timed once the weights are in memory (EngineCompletionBackend::measure_prefill_cost).
+    auto* engine_backend = completion_backend == model_backend.get()
+                               ? static_cast<latent::server::EngineCompletionBackend*>(model_backend.get())
+                               : nullptr;
+    std::function<void(const std::atomic<bool>&)> measure;
+    if (engine_backend && !args->has("no-time-sizing")) {
+      measure = [engine_backend](const std::atomic<bool>& stop) {
+        auto cost = engine_backend->measure_prefill_cost(stop);
+        if (!cost.ok() && cost.error().code != latent::ErrorCode::kCancelled) {
+          LATENT_LOG_WARN("prefill cost not measured (the context is sized by tokens only): %s",
+                          cost.error().message.c_str());
+        }
+      };
+    }
+    warmer = std::make_unique<Warmer>(*host, status, completion_backend->describe(), std::move(measure));
+  }
 
   latent::lsp::SyntaxMode syntax_mode;
   if (!latent::lsp::parse_syntax_mode(args->get("syntax-check", "rank"), &syntax_mode)) {

@@ -102,6 +102,54 @@ TEST(ContextBuilder, SnippetsRankedByJaccardAndBudgetRespected) {
   EXPECT_NE(dropped->reason.find("over the budget"), std::string::npos) << dropped->reason;
 }
 
+// The time limit (from the prefill cost model) caps the prompt below the token budget; what only the token
+// budget would have held is "dropped for time", and the window says it was shortened.
+TEST(ContextBuilder, TimeLimitCapsThePromptAndSaysWhatWasDroppedForTime) {
+  WorkspaceIndex index(IndexOptions{.background = false});
+  DocumentStore docs;
+  ASSERT_TRUE(docs.open("file:///w/a.py", "python", 1,
+                        "def load_users(db):\n    rows = db.query('select * from users')\n    return [User(r) for r in rows]\n").ok());
+  std::string text;
+  for (int i = 0; i < 120; ++i) text += "total_" + std::to_string(i) + " = compute(" + std::to_string(i) + ")\n";
+  text += "def load_orders(db):\n    rows = db.query('select * from orders')\n    return ";
+  ASSERT_TRUE(docs.open("file:///w/c.py", "python", 1, text).ok());
+  auto a = docs.snapshot("file:///w/a.py"), cur = docs.snapshot("file:///w/c.py");
+  ContextOptions o;
+  o.budget_tokens = 2048;
+  ContextBuilder builder(index, o);
+
+  PromptContext full = builder.build(*cur, text.size(), {a.get()});
+  const ContextItem* kept = find_item(full, "snippet", "load_users");
+  ASSERT_NE(kept, nullptr);
+  ASSERT_TRUE(kept->included) << kept->reason;
+  EXPECT_EQ(full.time_tokens, 0u);
+
+  // A limit above the token budget changes nothing.
+  TimeLimit loose{4096, "loose"};
+  PromptContext same = builder.build(*cur, text.size(), {a.get()}, nullptr, &loose);
+  EXPECT_EQ(same.prompt, full.prompt);
+  EXPECT_EQ(same.budget_tokens, 2048u);
+  EXPECT_EQ(same.time_tokens, 0u);
+
+  // A binding one: the prompt fits it, the snippet is dropped for time, the window is shortened for time.
+  const size_t window = full.items[0].tokens + full.items[1].tokens;  // prefix + suffix of the full prompt
+  TimeLimit tight{window / 2, "prefill measured at 1 ms/token"};
+  ASSERT_GT(tight.tokens, 60u);
+  PromptContext cut = builder.build(*cur, text.size(), {a.get()}, nullptr, &tight);
+  EXPECT_LE(cut.prompt_tokens, tight.tokens);
+  EXPECT_EQ(cut.budget_tokens, tight.tokens);
+  EXPECT_EQ(cut.time_tokens, tight.tokens);
+  EXPECT_EQ(cut.time_why, tight.why);
+  const ContextItem* dropped = find_item(cut, "snippet", "load_users");
+  ASSERT_NE(dropped, nullptr);
+  EXPECT_FALSE(dropped->included);
+  EXPECT_NE(dropped->reason.find("dropped for time"), std::string::npos) << dropped->reason;
+  EXPECT_NE(dropped->reason.find("1 ms/token"), std::string::npos) << dropped->reason;
+  EXPECT_EQ(cut.items[0].kind, "prefix");
+  EXPECT_NE(cut.items[0].reason.find("shortened for time"), std::string::npos) << cut.items[0].reason;
+  EXPECT_NE(cut.prompt.find("def load_orders(db):"), std::string::npos);  // the lines before the cursor stay
+}
+
 TEST(ContextBuilder, DefinitionFromOutsideTheWindowOfTheSameFile) {
   std::string text = "def scale_vector(v, k):\n    return [x * k for x in v]\n\n";
   for (int i = 0; i < 300; ++i) text += "filler_" + std::to_string(i) + " = " + std::to_string(i) + "\n";

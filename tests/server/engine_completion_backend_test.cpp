@@ -68,6 +68,40 @@ class EngineBackendTest : public ::testing::Test {
   std::unique_ptr<lsp::AssistantCore> core_;
 };
 
+// The prefill cost model is measured through the real scheduler and engine; the context is then sized by it.
+TEST_F(EngineBackendTest, MeasuresThePrefillCostModelAndSizesTheContextByIt) {
+  EXPECT_FALSE(backend_->prefill_cost().has_value());  // not before it is measured
+  std::atomic<bool> stop{false};
+  auto cost = backend_->measure_prefill_cost(stop);
+  ASSERT_TRUE(cost.ok()) << cost.error().to_string();
+  EXPECT_GT(cost->per_token_ms, 0.0);
+  EXPECT_GE(cost->fixed_ms, 0.0);
+  ASSERT_TRUE(backend_->prefill_cost().has_value());
+  EXPECT_EQ(backend_->prefill_cost()->per_token_ms, cost->per_token_ms);
+
+  // With that model, a budget of 1 ms leaves the floor: the prompt is cut to it, and the completion still works.
+  lsp::AssistantOptions ao;
+  ao.max_tokens = 8;
+  ao.time_budget = std::chrono::milliseconds(1);
+  ao.min_time_tokens = 48;
+  lsp::AssistantCore core(ao, backend_.get());
+  ASSERT_TRUE(core.open(kUri, "python", 1, "def mean(values):\n    total = 0\n    for v in values:\n        ").ok());
+  auto limit = core.time_limit();
+  ASSERT_TRUE(limit.has_value());
+  EXPECT_EQ(limit->tokens, 48u);
+  auto ctx = core.context_at(kUri, {3, 8}, lsp::PositionEncoding::kUtf16);
+  ASSERT_TRUE(ctx.ok());
+  EXPECT_LE(ctx->prompt_tokens, 48u);
+}
+
+TEST_F(EngineBackendTest, PrefillCostStopsWhenAsked) {
+  std::atomic<bool> stop{true};
+  auto cost = backend_->measure_prefill_cost(stop);
+  ASSERT_FALSE(cost.ok());
+  EXPECT_EQ(cost.error().code, ErrorCode::kCancelled);
+  EXPECT_FALSE(backend_->prefill_cost().has_value());
+}
+
 TEST_F(EngineBackendTest, StreamsEngineTextAndCountsTokensWithTheTokenizer) {
   EXPECT_EQ(*backend_->count_tokens("def f(x):\n    return x"),
             host_->tokenizer().encode("def f(x):\n    return x").size());
