@@ -107,8 +107,10 @@ TEST(ContextBuilder, SnippetsRankedByJaccardAndBudgetRespected) {
 TEST(ContextBuilder, TimeLimitCapsThePromptAndSaysWhatWasDroppedForTime) {
   WorkspaceIndex index(IndexOptions{.background = false});
   DocumentStore docs;
-  ASSERT_TRUE(docs.open("file:///w/a.py", "python", 1,
-                        "def load_users(db):\n    rows = db.query('select * from users')\n    return [User(r) for r in rows]\n").ok());
+  std::string users = "def load_users(db):\n";  // a snippet too big for the time limit, small for the budget
+  for (int i = 0; i < 8; ++i) users += "    rows = db.query('select * from users where shard = " + std::to_string(i) + "')\n";
+  users += "    return [User(r) for r in rows]\n";
+  ASSERT_TRUE(docs.open("file:///w/a.py", "python", 1, users).ok());
   std::string text;
   for (int i = 0; i < 120; ++i) text += "total_" + std::to_string(i) + " = compute(" + std::to_string(i) + ")\n";
   text += "def load_orders(db):\n    rows = db.query('select * from orders')\n    return ";
@@ -132,9 +134,10 @@ TEST(ContextBuilder, TimeLimitCapsThePromptAndSaysWhatWasDroppedForTime) {
   EXPECT_EQ(same.time_tokens, 0u);
 
   // A binding one: the prompt fits it, the snippet is dropped for time, the window is shortened for time.
+  // 60 tokens: the window (70 % of it) leaves less than the snippet needs.
   const size_t window = full.items[0].tokens + full.items[1].tokens;  // prefix + suffix of the full prompt
-  TimeLimit tight{window / 2, "prefill measured at 1 ms/token"};
-  ASSERT_GT(tight.tokens, 60u);
+  ASSERT_GT(window, 160u);
+  TimeLimit tight{60, "prefill measured at 1 ms/token"};
   PromptContext cut = builder.build(*cur, text.size(), {a.get()}, nullptr, &tight);
   EXPECT_LE(cut.prompt_tokens, tight.tokens);
   EXPECT_EQ(cut.budget_tokens, tight.tokens);
