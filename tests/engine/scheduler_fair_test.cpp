@@ -15,13 +15,8 @@ namespace latent {
 namespace {
 
 using testing::FakeModel;
+using testing::random_prompt;
 
-std::vector<int32_t> prompt_of(int n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::vector<int32_t> p(n);
-  for (auto& t : p) t = static_cast<int32_t>(rng() % FakeModel::kVocab);
-  return p;
-}
 
 // Requests that record, in `done`, their tenant's name when they finish.
 struct Recorder {
@@ -30,7 +25,7 @@ struct Recorder {
   uint32_t seed = 1;
   Request make(const std::string& tenant, int n_prompt = 10, int max_tokens = 5, double weight = 1.0) {
     Request r;
-    r.prompt = prompt_of(n_prompt, seed++);
+    r.prompt = random_prompt(n_prompt, seed++);
     r.stop.max_tokens = max_tokens;
     r.tenant = tenant;
     r.tenant_weight = weight;

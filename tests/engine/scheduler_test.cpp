@@ -15,13 +15,8 @@ namespace latent {
 namespace {
 
 using testing::FakeModel;
+using testing::random_prompt;
 
-std::vector<int32_t> make_prompt(int n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::vector<int32_t> p(n);
-  for (auto& t : p) t = static_cast<int32_t>(rng() % FakeModel::kVocab);
-  return p;
-}
 
 struct Collected {
   std::vector<int32_t> tokens;
@@ -52,7 +47,7 @@ TEST(Scheduler, GreedyOutputIsIdenticalForEverySpecMode) {
         std::vector<Collected> got(4);
         std::vector<std::vector<int32_t>> prompts;
         for (int i = 0; i < 4; ++i) {
-          prompts.push_back(make_prompt(5 + 40 * i, 7 + i));
+          prompts.push_back(random_prompt(5 + 40 * i, 7 + i));
           Request r = make_request(prompts.back(), 60, &got[i]);
           r.spec.mode = mode;
           r.spec.mtp_depth = depth;
@@ -87,7 +82,7 @@ TEST(Scheduler, SecondPromptSharingAPrefixComputesOnlyItsNewTokens) {
   FakeModel model;
   KvCache cache = FakeModel::make_cache(32);
   Scheduler sched(model, cache);
-  auto a = make_prompt(150, 1);
+  auto a = random_prompt(150, 1);
   Collected first;
   ASSERT_TRUE(sched.submit(make_request(a, 4, &first)).ok());
   sched.run_until_idle();
@@ -138,7 +133,7 @@ TEST(Scheduler, CancellingAtRandomPointsFreesEveryBlock) {
     std::vector<Collected> got(8);
     std::vector<RequestId> ids;
     for (int i = 0; i < 8; ++i) {
-      Request r = make_request(make_prompt(20 + static_cast<int>(rng() % 200), rng()), 30, &got[i]);
+      Request r = make_request(random_prompt(20 + static_cast<int>(rng() % 200), rng()), 30, &got[i]);
       r.spec.mode = static_cast<SpecMode>(rng() % 4);
       r.priority = static_cast<Priority>(rng() % 3);
       auto id = sched.submit(std::move(r));
@@ -173,7 +168,7 @@ TEST(Scheduler, CancelStopsTheRequestAtTheNextStep) {
     opt.prefix_cache = false;
     Scheduler sched(model, cache, opt);
     Collected got;
-    auto id = sched.submit(make_request(make_prompt(100, 5), 50, &got));
+    auto id = sched.submit(make_request(random_prompt(100, 5), 50, &got));
     ASSERT_TRUE(id.ok());
     const int steps_before_cancel = stage == 0 ? 0 : stage == 1 ? 3 : 10;  // queued, mid-prefill, mid-decode
     for (int i = 0; i < steps_before_cancel; ++i) sched.step();
@@ -202,15 +197,15 @@ TEST(Scheduler, NewerRequestForTheSameDocumentSupersedesOlder) {
   KvCache cache = FakeModel::make_cache(16);
   Scheduler sched(model, cache);
   Collected a, b, other;
-  Request ra = make_request(make_prompt(30, 1), 50, &a);
+  Request ra = make_request(random_prompt(30, 1), 50, &a);
   ra.document_key = "file:///a.py";
-  Request ro = make_request(make_prompt(30, 2), 5, &other);
+  Request ro = make_request(random_prompt(30, 2), 5, &other);
   ro.document_key = "file:///b.py";
   ASSERT_TRUE(sched.submit(std::move(ra)).ok());
   ASSERT_TRUE(sched.submit(std::move(ro)).ok());
   sched.step();
   sched.step();
-  Request rb = make_request(make_prompt(31, 1), 5, &b);
+  Request rb = make_request(random_prompt(31, 1), 5, &b);
   rb.document_key = "file:///a.py";
   ASSERT_TRUE(sched.submit(std::move(rb)).ok());
   sched.run_until_idle();
@@ -235,11 +230,11 @@ TEST(Scheduler, InteractiveRequestsGoFirst) {
     return r;
   };
   Collected unused;
-  Request bg = track(make_request(make_prompt(10, 1), 5, &unused));
+  Request bg = track(make_request(random_prompt(10, 1), 5, &unused));
   bg.priority = Priority::kBackground;
-  Request agent = track(make_request(make_prompt(10, 2), 5, &unused));
+  Request agent = track(make_request(random_prompt(10, 2), 5, &unused));
   agent.priority = Priority::kAgent;
-  Request fg = track(make_request(make_prompt(10, 3), 5, &unused));
+  Request fg = track(make_request(random_prompt(10, 3), 5, &unused));
   fg.priority = Priority::kInteractive;
   auto id_bg = sched.submit(std::move(bg));
   auto id_agent = sched.submit(std::move(agent));
@@ -258,7 +253,7 @@ TEST(Scheduler, FullCachePreemptsLowerPriorityWhichResumesUnchanged) {
   opt.prefix_cache_blocks = 4;
   Scheduler sched(model, cache, opt);
   Collected bg, fg;
-  auto pb = make_prompt(120, 5), pf = make_prompt(100, 6);
+  auto pb = random_prompt(120, 5), pf = random_prompt(100, 6);
   Request rb = make_request(pb, 60, &bg);
   rb.priority = Priority::kBackground;
   ASSERT_TRUE(sched.submit(std::move(rb)).ok());
@@ -281,17 +276,17 @@ TEST(Scheduler, RejectsWhatCanNeverFitWithAClearError) {
   KvCache cache = FakeModel::make_cache(2);
   Scheduler sched(model, cache);
   Collected c;
-  auto r = sched.submit(make_request(make_prompt(200, 1), 4, &c));
+  auto r = sched.submit(make_request(random_prompt(200, 1), 4, &c));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, ErrorCode::kResourceExhausted);
   EXPECT_NE(r.error().message.find("needs 4 cache blocks, the cache has 2"), std::string::npos) << r.error().message;
   // Fits at first, then outgrows the cache while alone: an error event, never a crash.
   Collected grow;
-  ASSERT_TRUE(sched.submit(make_request(make_prompt(100, 2), 100, &grow)).ok());
+  ASSERT_TRUE(sched.submit(make_request(random_prompt(100, 2), 100, &grow)).ok());
   sched.run_until_idle();
   ASSERT_TRUE(grow.error);
   EXPECT_EQ(grow.error->code, ErrorCode::kResourceExhausted);
-  EXPECT_EQ(grow.tokens, model.reference(make_prompt(100, 2), static_cast<int>(grow.tokens.size())));
+  EXPECT_EQ(grow.tokens, model.reference(random_prompt(100, 2), static_cast<int>(grow.tokens.size())));
   sched.prefix_cache().clear();
   EXPECT_EQ(cache.free_count(), cache.capacity());
 
@@ -312,7 +307,7 @@ TEST(Scheduler, TimeBudgetReturnsWhatItHas) {
   opt.clock = [&] { return epoch + std::chrono::milliseconds(clock_ms.load()); };
   Scheduler sched(model, cache, opt);
   Collected c;
-  const auto prompt = make_prompt(10, 1);
+  const auto prompt = random_prompt(10, 1);
   Request r = make_request(prompt, 10000, &c);
   r.stop.time_budget_ms = 60;
   ASSERT_TRUE(sched.submit(std::move(r)).ok());
@@ -328,7 +323,7 @@ TEST(Scheduler, TimeBudgetReturnsWhatItHas) {
 // sampling) follow the same distribution as plain decoding. A bias such as "accept the draft when it is the
 // argmax" would move about 30% of the mass here.
 TEST(Scheduler, SampledOutputHasTheSameDistributionWithSpeculation) {
-  const auto prompt = make_prompt(12, 3);
+  const auto prompt = random_prompt(12, 3);
   const int kRuns = 40000, kTokens = 4;  // sampling noise (TV between two plain runs) is about 0.02
   auto histogram = [&](SpecMode mode, int64_t* accepted, int seed_base = 1000) {
     FakeModel model(1);
@@ -383,7 +378,7 @@ TEST(Scheduler, SampledOutputHasTheSameDistributionWithSpeculation) {
 // "Same seed, same output" holds with speculative drafts: each position's draw depends on (seed, position)
 // only, and a draft is accepted iff it is that draw, so MTP and n-gram runs emit exactly the plain run's tokens.
 TEST(Scheduler, SameSeedSameOutputWithAndWithoutSpeculation) {
-  const auto prompt = make_prompt(12, 3);
+  const auto prompt = random_prompt(12, 3);
   const int kRuns = 300, kTokens = 12;
   auto outputs = [&](SpecMode mode, int64_t* accepted) {
     FakeModel model(1);
@@ -437,7 +432,7 @@ TEST(Scheduler, ManyThreadsSubmitAndCancelWhileTheEngineThreadRuns) {
         std::mt19937 rng(100 + t);
         for (int i = 0; i < kPerThread; ++i) {
           Request r;
-          r.prompt = make_prompt(10 + static_cast<int>(rng() % 100), rng());
+          r.prompt = random_prompt(10 + static_cast<int>(rng() % 100), rng());
           r.stop.max_tokens = 20;
           r.spec.mode = static_cast<SpecMode>(rng() % 4);
           r.priority = static_cast<Priority>(rng() % 3);

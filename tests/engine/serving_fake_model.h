@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <random>
 #include <thread>
 #include <vector>
 
@@ -147,5 +148,13 @@ class FakeModel : public ServingModel {
   int64_t tokens_fed = 0;
   int64_t mtp_fed = 0;
 };
+
+// n ids below FakeModel::kVocab, the same for the same seed.
+inline std::vector<int32_t> random_prompt(int n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<int32_t> p(n);
+  for (auto& t : p) t = static_cast<int32_t>(rng() % FakeModel::kVocab);
+  return p;
+}
 
 }  // namespace latent::testing
