@@ -533,7 +533,20 @@ SyntaxVerdict SyntaxChecker::check(std::string_view completion, bool final) {
   }
   if (python_ && indent_ok_) {
     PythonIndent st = indent_;
-    size_t bad = st.feed(work.substr(0, limit));
+    const std::string_view head = work.substr(0, limit);
+    size_t bad = st.feed(head);
+    // The user's indentation at the cursor (a line of blanks so far) may already rule out any statement there
+    // (a file that is only "    ", a body line indented as deep as its header): a first line that breaks
+    // only because of it, which `pass` (or `except`) at the same indentation breaks too, is not the completion's
+    // doing.
+    if (bad == 0 && indent_.pending > 0) {
+      PythonIndent probe = indent_;
+      const std::string lead(head.substr(0, head.find_first_not_of(" \t")));
+      PythonIndent handler = indent_;  // where a `try:` waits, `except` is the statement that fits
+      if (probe.feed(lead + "pass\n") == 0 && handler.feed(lead + "except Exception:\n") == 0) {
+        bad = std::string_view::npos;
+      }
+    }
     if (bad != std::string_view::npos) {
       limit = bad;
       v.rules.push_back("bad_indent");

@@ -194,6 +194,19 @@ TEST(SyntaxCheckPython, IndentationFollowsTheBlocks) {
   EXPECT_EQ(v.text, "        return (key, value), 0, value,");
 }
 
+// Indentation the user typed before the cursor is judged with the user's text: when no statement could stand
+// there, the completion's first line is not cut for it; when a statement could, the rule still applies.
+TEST(SyntaxCheckPython, TheIndentationAtTheCursorIsTheUsers) {
+  auto v = check("python", "    ", "return dict(pairs)", "");
+  EXPECT_EQ(v.action, SyntaxAction::kKept) << v.reason;
+  EXPECT_EQ(v.text, "return dict(pairs)");
+  v = check("python", "def f():\n    x = 1\n    ", "y = 2\n        z = 3\n", "\n");
+  EXPECT_EQ(v.text, "y = 2") << v.reason;  // the completion's own second line
+  EXPECT_TRUE(has_rule(v, "bad_indent")) << v.reason;
+  v = check("python", "def f():\n    try:\n        x()\n    ", "return 1\n", "\n");
+  EXPECT_EQ(v.action, SyntaxAction::kRefused) << v.reason;  // `except` could stand there: the try is open
+}
+
 TEST(SyntaxCheckPython, ATryGoesOnWithExceptOrFinally) {
   PythonIndent st;
   EXPECT_EQ(st.feed("def f():\n    try:\n        import x\n    import y\n"), 35u);

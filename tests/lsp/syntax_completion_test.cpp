@@ -162,5 +162,21 @@ TEST(SyntaxCompletion, InitializationOptionAndExplainContext) {
   loop.join();
 }
 
+// A document whose text before the cursor is only indentation (latent eval replay's "none" setting, or a file
+// begun with blanks): the indentation is the user's, and any statement there breaks Python's indentation rule,
+// so the rule does not blame the completion for it (it used to refuse the exact suggestion).
+TEST(SyntaxCompletion, IndentationTheUserTypedIsNotTheCompletionsError) {
+  ScriptedBackend backend({"return dict(pairs)"}, 0ms);
+  AssistantCore core(AssistantOptions{}, &backend);  // the default check
+  ASSERT_NE(core.syntax_mode(), SyntaxMode::kOff);
+  ASSERT_TRUE(core.open("file:///w/main.py", "", 1, "    ").ok());
+  Completion run;
+  run.start(core, "file:///w/main.py", Position{0, 4});
+  ASSERT_TRUE(run.outcome.ok()) << run.outcome.error().message;
+  EXPECT_EQ(run.outcome->text, "return dict(pairs)");
+  ASSERT_TRUE(run.outcome->syntax.has_value());
+  EXPECT_EQ(run.outcome->syntax->action, SyntaxAction::kKept) << run.outcome->syntax->reason;
+}
+
 }  // namespace
 }  // namespace latent::lsp
