@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "engine/linear_group.h"
+#include "kernels/cpu/thread_pool.h"
 
 namespace latent {
 
@@ -135,8 +136,7 @@ void mlp_forward(const MlpWeights& w, const float* x, int64_t n, float* y, cpu::
                              {x, w.up_proj.cols, n, w.up_proj, u.data(), inter}};
     linear_group(gu, pool);  // [n, inter] x 2
   } else {
-    cpu::linear(x, n, w.gate_proj, g.data(), pool);  // [n, inter]
-    cpu::linear(x, n, w.up_proj, u.data(), pool);    // [n, inter]
+    cpu::linear_pair(x, n, w.gate_proj, g.data(), w.up_proj, u.data(), pool);  // [n, inter] x 2, x packed once
   }
   cpu::swiglu(g.data(), u.data(), n * inter, g.data());
   cpu::linear(g.data(), n, w.down_proj, y, pool);  // [n, d]
@@ -151,6 +151,10 @@ struct MoeScratch {
   std::vector<std::vector<std::pair<int64_t, float>>> by_expert;
   std::vector<LinearJob> jobs;
   std::vector<int64_t> used;  // experts with tokens, ascending
+  // Prefill: xs row of each used expert's first token (+ the end); each token's xs rows (K per token, in
+  // ascending expert order) and their count; the routing weight of each xs row.
+  std::vector<int64_t> first_row, tok_rows, tok_count;
+  std::vector<float> row_wt;
 };
 
 }  // namespace
@@ -195,20 +199,46 @@ void moe_forward(const ModelConfig& c, const MoeWeights& w, const float* x, int6
   }
   std::fill(y, y + n * d, 0.f);
   if (n > kGroupedMaxTokens) {
-    for (int64_t e : S.used) {
-      const auto& toks = S.by_expert[static_cast<size_t>(e)];
-      const int64_t m = static_cast<int64_t>(toks.size());
-      S.xs.resize(static_cast<size_t>(m * d));
-      S.ys.resize(static_cast<size_t>(m * d));
-      for (int64_t i = 0; i < m; ++i) std::copy(x + toks[i].first * d, x + (toks[i].first + 1) * d, S.xs.begin() + i * d);
-      mlp_forward(w.experts[static_cast<size_t>(e)], S.xs.data(), m, S.ys.data(), pool);  // [m, d]
-      for (int64_t i = 0; i < m; ++i) {
-        float* dst = y + toks[i].first * d;
-        const float* src = S.ys.data() + i * d;
-        const float wgt = toks[i].second;
-        for (int64_t j = 0; j < d; ++j) dst[j] += wgt * src[j];
+    // Prefill: tokens grouped by expert, xs [rows, d] (each used expert's tokens in turn), and each expert run
+    // whole (gate, up, swiglu, down: one GEMM chain) on the thread that claims it, so a layer pays one pool
+    // job instead of three per expert, and no thread waits at the end of each small GEMM. Nested linears run
+    // inline on the claiming thread. The per-token sums then add the experts in ascending order (route_token
+    // sorts each token's experts), as the per-expert loop did: the result does not depend on the threads.
+    S.xs.resize(static_cast<size_t>(rows * d));
+    S.ys.resize(static_cast<size_t>(rows * d));
+    S.first_row.resize(S.used.size() + 1);
+    S.tok_rows.assign(static_cast<size_t>(n * K), -1);
+    S.tok_count.assign(static_cast<size_t>(n), 0);
+    S.row_wt.resize(static_cast<size_t>(rows));
+    int64_t row = 0;
+    for (size_t u = 0; u < S.used.size(); ++u) {
+      S.first_row[u] = row;
+      for (const auto& [t, wgt] : S.by_expert[static_cast<size_t>(S.used[u])]) {
+        std::copy(x + t * d, x + (t + 1) * d, S.xs.begin() + row * d);
+        S.row_wt[static_cast<size_t>(row)] = wgt;
+        S.tok_rows[static_cast<size_t>(t * K + S.tok_count[static_cast<size_t>(t)]++)] = row++;
       }
     }
+    S.first_row[S.used.size()] = row;
+    cpu::ThreadPool& P = pool ? *pool : cpu::ThreadPool::global();
+    P.parallel_for(static_cast<int64_t>(S.used.size()), 1, [&](int64_t u0, int64_t u1) {
+      for (int64_t u = u0; u < u1; ++u) {
+        const int64_t r0 = S.first_row[static_cast<size_t>(u)], m = S.first_row[static_cast<size_t>(u) + 1] - r0;
+        mlp_forward(w.experts[static_cast<size_t>(S.used[static_cast<size_t>(u)])], S.xs.data() + r0 * d, m,
+                    S.ys.data() + r0 * d, &P);  // [m, d]
+      }
+    });
+    P.parallel_for(n, 16, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        float* dst = y + t * d;
+        for (int64_t k = 0; k < S.tok_count[static_cast<size_t>(t)]; ++k) {
+          const int64_t r = S.tok_rows[static_cast<size_t>(t * K + k)];
+          const float* src = S.ys.data() + r * d;
+          const float wgt = S.row_wt[static_cast<size_t>(r)];
+          for (int64_t j = 0; j < d; ++j) dst[j] += wgt * src[j];
+        }
+      }
+    });
     if (w.has_shared) {
       S.ys.resize(static_cast<size_t>(n * d));
       mlp_forward(w.shared_experts, x, n, S.ys.data(), pool);  // [n, d]

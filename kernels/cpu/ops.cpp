@@ -95,6 +95,17 @@ void linear(const float* x, int64_t n, const WeightView& w, float* y, ThreadPool
   best().linear(x, w.cols, n, w, y, w.rows, p);
 }
 
+void linear_pair(const float* x, int64_t n, const WeightView& wa, float* ya, const WeightView& wb, float* yb,
+                 ThreadPool* pool) {
+  assert(wa.cols == wb.cols);
+  ThreadPool& p = pool ? *pool : ThreadPool::global();
+  if (n > 4 && use_bf16_activations(n, wa) && use_bf16_activations(n, wb)) {
+    return linear_pair_bf16_activations_avx512(x, wa.cols, n, wa, ya, wa.rows, wb, yb, wb.rows, p);
+  }
+  linear(x, n, wa, ya, pool);
+  linear(x, n, wb, yb, pool);
+}
+
 void linear_strided(const float* x, int64_t ldx, int64_t n, const WeightView& w, float* y, int64_t ldy,
                     ThreadPool* pool) {
   assert(w.data && w.rows >= 0 && w.cols >= 0 && n >= 0 && ldx >= w.cols && ldy >= w.rows);

@@ -34,6 +34,11 @@ void linear(const float* x, int64_t n, const WeightView& w, float* y, ThreadPool
 void linear_strided(const float* x, int64_t ldx, int64_t n, const WeightView& w, float* y, int64_t ldy,
                     ThreadPool* pool = nullptr);
 
+// ya[n, wa.rows] = x · waᵀ and yb[n, wb.rows] = x · wbᵀ (wa.cols == wb.cols): an MLP's gate and up. Results
+// as two linear() calls; the BF16-activation GEMM packs x once and runs both in one pool job.
+void linear_pair(const float* x, int64_t n, const WeightView& wa, float* ya, const WeightView& wb, float* yb,
+                 ThreadPool* pool = nullptr);
+
 // Precision of linear() for BF16 weights, process-wide.
 // kBf16Activations (the default, "bf16"): on CPUs with AVX512-BF16 the activations are rounded to BF16
 //   (nearest even) and pairs of products are summed in float32 by vdpbf16ps, as every fast engine does: the

@@ -32,6 +32,10 @@ struct OpTable {
 // avx512bf16. The GEMM for n > 4, the GEMV for 1 <= n <= 4.
 void linear_bf16_activations_avx512(const float* x, int64_t ldx, int64_t n, const WeightView& w, float* y,
                                     int64_t ldy, ThreadPool& pool);
+// Two GEMMs over the same x (wa.cols == wb.cols), x packed once, both in one pool job.
+void linear_pair_bf16_activations_avx512(const float* x, int64_t ldx, int64_t n, const WeightView& wa, float* ya,
+                                         int64_t ldya, const WeightView& wb, float* yb, int64_t ldyb,
+                                         ThreadPool& pool);
 void gemv_bf16_activations_avx512(const float* x, int64_t ldx, int64_t n, const WeightView& w, float* y,
                                   int64_t ldy, ThreadPool& pool);
 

@@ -325,6 +325,30 @@ TEST(OpsBf16Activations, MatchesReferenceOnRoundedActivations) {
   set_linear_precision(before);
 }
 
+// linear_pair (an MLP's gate and up, x packed once, one pool job): bit for bit what two linear() calls give,
+// on both precisions, with row counts that are not multiples of the 8-row groups and several token blocks.
+TEST(OpsBf16Activations, LinearPairIsTwoLinears) {
+  const LinearPrecision before = linear_precision();
+  ThreadPool pool(2);
+  for (LinearPrecision prec : {LinearPrecision::kExact, LinearPrecision::kBf16Activations}) {
+    set_linear_precision(prec);
+    for (Shape s : std::vector<Shape>{{1, 9, 64}, {5, 17, 33}, {49, 41, 64}, {100, 130, 256}, {7, 1, 16}}) {
+      TestWeight a = make_weight(DType::kBF16, s.rows, s.cols, 51), b = make_weight(DType::kBF16, s.rows + 3, s.cols, 52);
+      std::vector<float> x = random_vec(s.n * s.cols, 53);
+      std::vector<float> ya(static_cast<size_t>(s.n * s.rows), NAN), yb(static_cast<size_t>(s.n * (s.rows + 3)), NAN);
+      std::vector<float> ra(ya.size()), rb(yb.size());
+      linear(x.data(), s.n, a.view, ra.data(), &pool);
+      linear(x.data(), s.n, b.view, rb.data(), &pool);
+      linear_pair(x.data(), s.n, a.view, ya.data(), b.view, yb.data(), &pool);
+      const std::string what = std::string(linear_precision_name(prec)) + " n=" + std::to_string(s.n) +
+                               " rows=" + std::to_string(s.rows) + " cols=" + std::to_string(s.cols);
+      for (size_t i = 0; i < ya.size(); ++i) ASSERT_EQ(ya[i], ra[i]) << what << " a[" << i << "]";
+      for (size_t i = 0; i < yb.size(); ++i) ASSERT_EQ(yb[i], rb[i]) << what << " b[" << i << "]";
+    }
+  }
+  set_linear_precision(before);
+}
+
 TEST(OpsBf16Activations, PrecisionNamesParse) {
   EXPECT_EQ(parse_linear_precision("exact"), LinearPrecision::kExact);
   EXPECT_EQ(parse_linear_precision("bf16"), LinearPrecision::kBf16Activations);
