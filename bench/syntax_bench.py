@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
 """Do latentd's code completions parse? Held-out function starts completed through the daemon's /infill,
-with the syntax check off, trim and rank side by side (one daemon; the request's "syntax_check" selects).
+with the syntax check off, trim and rank side by side (one daemon; the request's "syntax_check" selects),
+and through its LSP inline completions (modes lsp-off, lsp-trim, lsp-rank: one `latentd --stdio` per mode,
+as an editor starts it: initialize with initializationOptions.latent.syntaxCheck, then per case didOpen,
+textDocument/inlineCompletion, latent/explainContext for the verdict, didClose).
 
   /usr/bin/python3 bench/syntax_bench.py [--latentd build/bin/latentd] [--model models/demo] [--json F]
+      [--modes off,trim,rank,lsp-off,lsp-trim,lsp-rank]
 
 Cases (none of them in the demo model's training data, which is the CPython 3.11 standard library, nor in
 tests/data):
@@ -10,7 +14,7 @@ tests/data):
               pyflakes, jwt, oauthlib, ...), cursor at the start of the body, the body removed
   javascript  methods of npm's own source (/usr/lib/node_modules/npm/lib), same
 The daemon gets the 10 lines before the cursor and the 4 after (the demo model was trained on 256-token
-windows); the judge
+windows; over the LSP that window is the document); the judge
 inserts the completion into the whole file and parses it with an independent parser (Python's ast; V8 for
 JavaScript through node), never with tree-sitter.
 
@@ -22,7 +26,8 @@ Per completion:
   loop_free   non-blank lines at least half distinct, and no line twice in a row
   good        code and parses and loop_free (the issue's target: >= 60 %)
   adds_error  shown and does not parse (the issue's target: < 1 % of shown)
-Cost: the check's time (latent_syntax.check_ms) over the request's time (timings.prompt_ms + predicted_ms).
+Cost: the check's time (latent_syntax.check_ms; LSP: explainContext's syntaxCheck.last.milliseconds) over the
+request's time (timings.prompt_ms + predicted_ms; LSP: the client's wall time from request to answer).
 Prints one JSON object per mode, then a summary; no timing thresholds.
 """
 import argparse
@@ -193,6 +198,101 @@ def post(port, path, body):
         return json.load(r)
 
 
+class LspClient:
+    """`latentd --stdio`: Content-Length framed JSON-RPC, one request at a time."""
+
+    def __init__(self, latentd, model, extra, mode, log):
+        self.p = subprocess.Popen([latentd, "--stdio", "--model", model, "--log-level", "warn"] + extra,
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log)
+        self.next_id = 0
+        self.request("initialize", {"processId": os.getpid(), "rootUri": None, "capabilities": {},
+                                    "initializationOptions": {"latent": {"syntaxCheck": mode}}})
+        self.notify("initialized", {})
+
+    def send(self, msg):
+        body = json.dumps(msg).encode()
+        self.p.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        self.p.stdin.flush()
+
+    def read(self):
+        length = None
+        while True:
+            line = self.p.stdout.readline()
+            if not line:
+                raise SystemExit("latentd --stdio closed its output (see its log)")
+            line = line.strip()
+            if not line:
+                break
+            k, _, v = line.partition(b":")
+            if k.lower() == b"content-length":
+                length = int(v)
+        return json.loads(self.p.stdout.read(length))
+
+    def notify(self, method, params):
+        self.send({"jsonrpc": "2.0", "method": method, "params": params})
+
+    def request(self, method, params):
+        self.next_id += 1
+        rid = self.next_id
+        self.send({"jsonrpc": "2.0", "id": rid, "method": method, "params": params})
+        while True:
+            m = self.read()
+            if "method" in m and "id" in m:  # a request from the server: answer it
+                self.send({"jsonrpc": "2.0", "id": m["id"], "result": None})
+            elif m.get("id") == rid and "method" not in m:
+                if "error" in m:
+                    raise SystemExit(f"{method}: {m['error']}")
+                return m["result"]
+
+    def close(self):
+        try:
+            self.request("shutdown", None)
+            self.notify("exit", None)
+            self.p.stdin.close()
+            self.p.wait(timeout=30)
+        except Exception:
+            self.p.kill()
+            self.p.wait()
+
+
+def utf16_len(s):
+    return len(s.encode("utf-16-le")) // 2
+
+
+def run_mode_lsp(args, cases, mode):
+    """Inline completions over the LSP, as the VS Code extension asks for them (one document per case)."""
+    import tempfile
+    rows = []
+    with tempfile.TemporaryFile() as log:
+        client = LspClient(args.latentd, args.model, args.daemon_args.split(), mode, log)
+        try:
+            for i, c in enumerate([cases[0]] + cases):  # the first, again, warms the engine (not counted)
+                prefix, suffix = window(c, args.before, args.after)
+                ext = "py" if c["lang"] == "python" else "js"
+                uri = f"file:///latent-bench/case{i}.{ext}"
+                client.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": c["lang"],
+                                                                        "version": 1, "text": prefix + suffix}})
+                at = {"line": prefix.count("\n"), "character": utf16_len(prefix.rsplit("\n", 1)[-1])}
+                t0 = time.perf_counter()
+                r = client.request("textDocument/inlineCompletion",
+                                   {"textDocument": {"uri": uri}, "position": at, "context": {"triggerKind": 2},
+                                    "latent": {"maxTokens": args.n_predict}})
+                ms = (time.perf_counter() - t0) * 1000
+                items = (r or {}).get("items", [])
+                content = items[0]["insertText"] if items else ""
+                syn = (client.request("latent/explainContext", {"textDocument": {"uri": uri}, "position": at})
+                       .get("syntaxCheck", {}).get("last")) or {}
+                client.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
+                if i == 0:
+                    continue
+                rows.append({"content": content, "ms": ms, "check_ms": syn.get("milliseconds", 0.0),
+                             "action": syn.get("action", "off"), "rules": syn.get("rules", []),
+                             "candidates": syn.get("candidates", 1), "chosen": syn.get("chosen", 0)})
+        finally:
+            client.close()
+    return rows
+
+
 def window(case, before, after):
     pre = case["prefix"].splitlines(keepends=True)
     suf = case["suffix"].splitlines(keepends=True)
@@ -257,7 +357,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--latentd", default="build/bin/latentd")
     ap.add_argument("--model", default="models/demo")
-    ap.add_argument("--modes", default="off,trim,rank")
+    ap.add_argument("--modes", default="off,trim,rank",
+                    help="of off, trim, rank (/infill) and lsp-off, lsp-trim, lsp-rank (inline completions)")
     ap.add_argument("--python", type=int, default=60, help="Python cases")
     ap.add_argument("--javascript", type=int, default=40, help="JavaScript cases")
     ap.add_argument("--per-file", type=int, default=2)
@@ -276,16 +377,24 @@ def main():
         for lang in ("python", "javascript"):
             print(json.dumps(summarize(lang, "truth", [r for r, c in zip(rows, cases) if c["lang"] == lang])))
         return
-    proc, port = start_latentd(args.latentd, args.model, args.daemon_args.split())
+    modes = args.modes.split(",")
+    http = [m for m in modes if not m.startswith("lsp-")]
     results = {}
-    try:
-        for mode in args.modes.split(","):
-            rows = run_mode(port, cases, mode, args.n_predict, args.before, args.after, args.seed)
+    if http:
+        proc, port = start_latentd(args.latentd, args.model, args.daemon_args.split())
+        try:
+            for mode in http:
+                rows = run_mode(port, cases, mode, args.n_predict, args.before, args.after, args.seed)
+                judge(cases, rows)
+                results[mode] = rows
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    for mode in modes:
+        if mode.startswith("lsp-"):
+            rows = run_mode_lsp(args, cases, mode[len("lsp-"):])
             judge(cases, rows)
             results[mode] = rows
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
     summary = []
     for lang in ("python", "javascript"):
         idx = [i for i, c in enumerate(cases) if c["lang"] == lang]

@@ -38,6 +38,17 @@ struct AssistantCore::Job {
   double check_micros = 0;                 // all streaming checks of this completion
   size_t check_parses = 0;
   std::optional<SyntaxVerdict> syntax;     // the final verdict
+  // rank: the sampled candidates decoded beside this (the greedy) one; the job answers once all are over.
+  struct Candidate {
+    std::string raw;
+    CompletionBackend::Handle handle = 0;
+    bool started = false;
+    bool over = false;      // ended, stopped at its block end or at a loop, or failed
+    bool ok = false;        // ... with text to judge
+    size_t newlines = 0;
+  };
+  std::vector<Candidate> candidates;
+  bool primary_over = false;               // the greedy candidate is over (rank: the others may still decode)
   CompletionUsage usage;
   size_t context_tokens = 0;
   std::chrono::steady_clock::time_point t0;
@@ -331,6 +342,8 @@ Result<AssistantCore::Ticket> AssistantCore::complete(const CompletionRequest& r
     job->checker = std::make_unique<SyntaxChecker>(doc->language, text.substr(0, offset), text.substr(offset),
                                                    SyntaxCheckOptions{}, doc->tree);
   }
+  const int n = job->checker && syntax_mode() == SyntaxMode::kRank ? std::max(1, options_.rank_candidates) : 1;
+  job->candidates.resize(static_cast<size_t>(n - 1));
   job->t0 = std::chrono::steady_clock::now();
   job->on_partial = std::move(on_partial);
   job->on_done = std::move(on_done);
@@ -350,8 +363,9 @@ Result<AssistantCore::Ticket> AssistantCore::complete(const CompletionRequest& r
   cj.tenant = options_.tenant;
   cj.max_tokens = max_tokens;
   cj.time_budget = options_.time_budget;
-  cj.on_usage = request.on_usage;
   std::weak_ptr<Job> weak = job;
+  CompletionJob base = job->candidates.empty() ? CompletionJob{} : cj;
+  cj.on_usage = request.on_usage;
   auto handle = backend_->start(
       std::move(cj),
       [this, weak](std::string_view delta) {
@@ -360,11 +374,33 @@ Result<AssistantCore::Ticket> AssistantCore::complete(const CompletionRequest& r
       [this, weak](Result<CompletionUsage> usage) {
         if (auto j = weak.lock()) on_end(*j, std::move(usage));
       });
-  std::lock_guard<std::mutex> lock(job->mu);
-  job->handle = handle;
-  job->started = true;
-  // It ended (block end) or was dropped during start(): stop it now that there is a handle.
-  if (job->ended) backend_->cancel(handle);
+  {
+    std::lock_guard<std::mutex> lock(job->mu);
+    job->handle = handle;
+    job->started = true;
+    // It ended (block end) or was dropped during start(): stop it now that there is a handle.
+    if (job->ended || job->primary_over) backend_->cancel(handle);
+  }
+  // rank: the sampled candidates (same prompt: the engine batches them with the greedy one and shares the
+  // prompt's cache blocks), each under a key of its own so that they do not supersede one another.
+  for (size_t k = 0; k < job->candidates.size(); ++k) {
+    CompletionJob ck = base;
+    ck.sample = static_cast<int>(k + 1);
+    ck.doc_key = base.doc_key + "#" + std::to_string(k + 1);
+    auto h = backend_->start(
+        std::move(ck),
+        [this, weak, k](std::string_view delta) {
+          if (auto j = weak.lock()) on_candidate_delta(*j, k, delta);
+        },
+        [this, weak, k](Result<CompletionUsage> usage) {
+          if (auto j = weak.lock()) on_candidate_end(*j, k, usage.ok());
+        });
+    std::lock_guard<std::mutex> lock(job->mu);
+    auto& c = job->candidates[k];
+    c.handle = h;
+    c.started = true;
+    if (c.over || job->ended) backend_->cancel(h);
+  }
   return ticket;
 }
 
@@ -424,7 +460,7 @@ void AssistantCore::drop_generation(const std::string& uri, const std::string* n
   answer(*job, make_error(ErrorCode::kCancelled, "superseded by a newer completion of the same document"));
   if (!job->ended) {
     job->ended = true;
-    if (job->started && backend_) backend_->cancel(job->handle);
+    stop_decoding(*job);
   }
 }
 
@@ -442,6 +478,27 @@ void AssistantCore::finalize(Job& job) {
   job.final_text = postprocess_completion(job.raw, job.line_prefix, job.suffix, /*final=*/true).text;
   if (job.checker) {
     SyntaxVerdict v = job.checker->check(job.final_text, /*final=*/true);
+    // rank: the best verdict over the candidates (the greedy one wins a tie). Text the user typed through
+    // since the start must be where each shown candidate begins.
+    if (!job.candidates.empty()) {
+      v.candidates = static_cast<int>(job.candidates.size()) + 1;
+      for (size_t k = 0; k < job.candidates.size(); ++k) {
+        const auto& c = job.candidates[k];
+        if (!c.ok) continue;
+        std::string text = postprocess_completion(c.raw, job.line_prefix, job.suffix, /*final=*/true).text;
+        if (!predicted(text, job.typed)) continue;
+        SyntaxVerdict w = job.checker->check(text, /*final=*/true);
+        v.micros += w.micros;
+        v.parses += w.parses;
+        if (better_candidate(w, v)) {
+          w.micros = v.micros;
+          w.parses = v.parses;
+          w.candidates = v.candidates;
+          w.chosen = static_cast<int>(k) + 1;
+          v = std::move(w);
+        }
+      }
+    }
     v.micros += job.check_micros;
     v.parses += job.check_parses;
     job.final_text = v.text;
@@ -459,7 +516,7 @@ void AssistantCore::finalize(Job& job) {
 
 void AssistantCore::on_delta(Job& job, std::string_view delta) {
   std::lock_guard<std::mutex> job_lock(job.mu);
-  if (job.ended) return;
+  if (job.ended || job.primary_over) return;
   job.raw.append(delta);
   auto pp = postprocess_completion(job.raw, job.line_prefix, job.suffix, /*final=*/false);
   job.prediction = pp.text;
@@ -471,27 +528,82 @@ void AssistantCore::on_delta(Job& job, std::string_view delta) {
     }
   }
   if (!pp.complete && !job.degenerated) return;
-  // The block ended (or the text loops): stop decoding and answer now.
-  finalize(job);
-  job.ended = true;
+  // The block ended (or the text loops): stop decoding and answer now (rank: once the others are over too).
   job.usage.finish_reason = job.degenerated ? "loop" : "block_end";
   job.usage.milliseconds =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - job.t0).count();
-  answer(job, outcome(job));
   if (job.started && backend_) backend_->cancel(job.handle);
+  primary_over(job);
 }
 
 void AssistantCore::on_end(Job& job, Result<CompletionUsage> usage) {
   std::lock_guard<std::mutex> job_lock(job.mu);
-  if (job.ended) return;
-  job.ended = true;
+  if (job.ended || job.primary_over) return;
   if (!usage.ok()) {
+    job.ended = true;
+    stop_decoding(job);
     answer(job, usage.error());
     return;
   }
-  finalize(job);
   job.usage = *usage;
+  primary_over(job);
+}
+
+void AssistantCore::primary_over(Job& job) {
+  job.primary_over = true;
+  finish_if_all_over(job);
+}
+
+void AssistantCore::finish_if_all_over(Job& job) {
+  if (job.ended || !job.primary_over) return;
+  for (const auto& c : job.candidates) {
+    if (!c.over) return;
+  }
+  finalize(job);
+  job.ended = true;
+  if (!job.candidates.empty()) {  // the wait for the slowest candidate counts
+    job.usage.milliseconds =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - job.t0).count();
+  }
   answer(job, outcome(job));
+}
+
+void AssistantCore::stop_decoding(Job& job) {
+  if (!backend_) return;
+  if (job.started && !job.primary_over) backend_->cancel(job.handle);
+  for (auto& c : job.candidates) {
+    if (c.started && !c.over) backend_->cancel(c.handle);
+    c.over = true;
+  }
+}
+
+void AssistantCore::on_candidate_delta(Job& job, size_t k, std::string_view delta) {
+  std::lock_guard<std::mutex> job_lock(job.mu);
+  auto& c = job.candidates[k];
+  if (job.ended || c.over) return;
+  c.raw.append(delta);
+  // At each new line: its block ended, or it loops (a scan, no parse): this candidate is over.
+  size_t newlines = static_cast<size_t>(std::count(c.raw.begin(), c.raw.end(), '\n'));
+  if (newlines == c.newlines) return;
+  c.newlines = newlines;
+  auto t0 = std::chrono::steady_clock::now();
+  auto pp = postprocess_completion(c.raw, job.line_prefix, job.suffix, /*final=*/false);
+  const bool loops = job.checker->scan(pp.text, /*final=*/false).found();
+  job.check_micros += std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+  if (!pp.complete && !loops) return;
+  c.over = true;
+  c.ok = true;
+  if (c.started && backend_) backend_->cancel(c.handle);
+  finish_if_all_over(job);
+}
+
+void AssistantCore::on_candidate_end(Job& job, size_t k, bool ok) {
+  std::lock_guard<std::mutex> job_lock(job.mu);
+  auto& c = job.candidates[k];
+  if (job.ended || c.over) return;
+  c.over = true;
+  c.ok = ok;
+  finish_if_all_over(job);
 }
 
 // With job.mu held: ends the listening request with `result` (on_done runs under the job's lock, so that once
@@ -540,7 +652,7 @@ void AssistantCore::cancel(Ticket ticket) {
   }
   if ((!current || !options_.type_through) && !job->ended) {
     job->ended = true;
-    if (job->started && backend_) backend_->cancel(job->handle);
+    stop_decoding(*job);
   }
 }
 

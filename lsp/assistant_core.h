@@ -45,6 +45,9 @@ struct AssistantOptions {
   bool type_through = true;  // false: a cancelled or superseded completion's generation stops at once
   // Completions are checked with the document's grammar before they are shown (lsp/syntax_check.h).
   SyntaxMode syntax = SyntaxMode::kTrim;
+  // rank: completions decoded side by side per request (the greedy one, which streams, and rank_candidates - 1
+  // sampled ones, CompletionJob::sample); when all are over, the best verdict is shown (better_candidate).
+  int rank_candidates = 4;
   SyntaxStats* syntax_stats = nullptr;  // counters for /metrics; may be null; must outlive the core
 };
 
@@ -127,6 +130,14 @@ class AssistantCore {
   void drop_generation(const std::string& uri, const std::string* now);
   void on_delta(Job& job, std::string_view delta);
   void on_end(Job& job, Result<CompletionUsage> usage);
+  // rank: a sampled candidate's text and end.
+  void on_candidate_delta(Job& job, size_t k, std::string_view delta);
+  void on_candidate_end(Job& job, size_t k, bool ok);
+  // With the job's lock held: the greedy candidate is over; answers once every candidate is.
+  void primary_over(Job& job);
+  void finish_if_all_over(Job& job);
+  // With the job's lock held: stops every candidate still decoding.
+  void stop_decoding(Job& job);
   void answer(Job& job, Result<CompletionOutcome> result);
   CompletionOutcome outcome(const Job& job) const;
   // With the job's lock held: the generation is over; post-processes and checks its text.

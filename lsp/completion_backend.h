@@ -28,6 +28,9 @@ struct CompletionJob {
   int max_tokens = 128;
   std::vector<std::string> stop;  // stop strings (not included in the output)
   std::chrono::milliseconds time_budget{2000};
+  // 0: the most likely continuation (greedy). k > 0: the k-th sampled candidate of a ranked completion
+  // (--syntax-check rank: temperature 0.8, top-k 40, top-p 0.95, a seed from k), decoded beside the greedy one.
+  int sample = 0;
   // An agent turn instead of a FIM completion (lsp/agent/agent_session.h): the conversation in chat form, tools
   // already in its system prompt, and text pre-filled after the generation prompt. The backend renders it with
   // the model's chat template; `prompt` then holds the DeepSeek-V3 rendering, for backends without a tokenizer.

@@ -403,6 +403,8 @@ RpcResult LspServer::explain_context(const Json& params) {
                       {"errorsWith", v->errors_with},
                       {"hasCode", v->has_code},
                       {"parses", v->parses},
+                      {"candidates", v->candidates},
+                      {"chosen", v->chosen},
                       {"milliseconds", v->micros / 1000.0}};
   }
   return Json{{"syntaxCheck", syntax},          {"prompt", ctx->prompt},         {"prefix", ctx->prefix},

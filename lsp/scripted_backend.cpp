@@ -19,12 +19,18 @@ void ScriptedBackend::set_pieces(std::vector<std::string> pieces) {
   pieces_ = std::move(pieces);
 }
 
+void ScriptedBackend::set_sample_pieces(int k, std::vector<std::string> pieces) {
+  std::lock_guard<std::mutex> lock(mu_);
+  sample_pieces_[k] = std::move(pieces);
+}
+
 CompletionBackend::Handle ScriptedBackend::start(CompletionJob job, OnDelta on_delta, OnDone on_done) {
   std::lock_guard<std::mutex> lock(mu_);
   Handle h = next_++;
   running_[h] = Running{};
   jobs_.push_back(job);
-  std::vector<std::string> pieces = pieces_;
+  auto sampled = sample_pieces_.find(job.sample);
+  std::vector<std::string> pieces = job.sample > 0 && sampled != sample_pieces_.end() ? sampled->second : pieces_;
   size_t prompt_bytes = job.prompt.size();
   const bool hold_after_first = !hold_marker_.empty() && job.prompt.find(hold_marker_) != std::string::npos;
   threads_.emplace_back([this, h, pieces, prompt_bytes, hold_after_first, on_delta = std::move(on_delta),

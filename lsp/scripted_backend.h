@@ -30,6 +30,8 @@ class ScriptedBackend : public CompletionBackend {
   std::vector<CompletionJob> jobs() const;
   size_t cancelled() const { return cancelled_.load(); }
   void set_pieces(std::vector<std::string> pieces);
+  // Jobs with CompletionJob::sample == k (a ranked completion's sampled candidates) send these pieces instead.
+  void set_sample_pieces(int k, std::vector<std::string> pieces);
   // While held, running jobs send nothing more and do not finish (cancel still ends them): a test can then
   // rely on "still running" without depending on how fast this machine is. release() lets them go on.
   void hold();
@@ -45,6 +47,7 @@ class ScriptedBackend : public CompletionBackend {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::string> pieces_;
+  std::map<int, std::vector<std::string>> sample_pieces_;
   std::chrono::milliseconds delay_;
   std::vector<CompletionJob> jobs_;
   std::map<Handle, Running> running_;

@@ -110,6 +110,12 @@ lsp::CompletionBackend::Handle EngineCompletionBackend::start(lsp::CompletionJob
   req.document_key = job.doc_key;
   req.tenant = job.tenant;
   req.sampling.temperature = 0.0f;  // ghost text: the most likely continuation
+  if (job.sample > 0) {  // a ranked completion's other candidates (as server/openai/rank.cpp samples them)
+    req.sampling.temperature = 0.8f;
+    req.sampling.top_k = 40;
+    req.sampling.top_p = 0.95f;
+    req.sampling.seed = static_cast<uint64_t>(job.sample) * 0x9E3779B97F4A7C15ull;
+  }
   req.stop.max_tokens = job.max_tokens;
   req.stop.stop_token_ids = host_.stop_ids();
   req.stop.stop_strings = job.stop;

@@ -76,10 +76,10 @@ const std::vector<latent::cli::OptionSpec> kOptions = latent::cli::with_parallel
     {"no-time-sizing", "", "do not time prefill at startup: size the context by --context-tokens alone", ""},
     {"spec", "MODE", "speculative decoding (LSP completions and HTTP API): none, mtp, ngram or auto", "none"},
     {"syntax-check", "MODE", "check code completions with the file's tree-sitter grammar before showing them: off, "
-     "trim (cut back to what parses, refuse what cannot, stop loops) or rank (trim, over several candidates on "
-     "the HTTP API; as trim over the LSP)", "rank"},
-    {"rank-candidates", "N", "--syntax-check rank on the HTTP API: sequences decoded side by side per completion "
-                             "(the request's own plus N-1 samples; 1-32)", "16"},
+     "trim (cut back to what parses, refuse what cannot, stop loops) or rank (trim, over several candidates "
+     "decoded side by side: LSP and HTTP API)", "rank"},
+    {"rank-candidates", "N", "--syntax-check rank: sequences decoded side by side per completion, LSP and HTTP API "
+                             "(the greedy one or the request's own, plus N-1 samples; 1-32)", "16"},
     {"test-backend", "", "protocol tests only: stream a scripted completion (\"a + b\") instead of running a model; a document containing \"latent-test: hold after the first piece\" streams \"a\" and waits to be cancelled", ""},
     {"test-agent-script", "FILE", "agent tests only: answer agent turns from a fixed transcript ({\"turns\": [...]}) "
                                   "instead of running a model", ""},
@@ -372,6 +372,7 @@ int main(int argc, char** argv) {
   core_options.type_through = !args->has("no-type-through");
   core_options.time_budget = std::chrono::milliseconds(*budget_ms);
   core_options.syntax = syntax_mode;
+  core_options.rank_candidates = static_cast<int>(*rank_candidates);
   core_options.syntax_stats = &syntax_stats;
   latent::lsp::LspServerOptions lsp_options;
   lsp_options.max_pending_requests = static_cast<size_t>(*max_pending);

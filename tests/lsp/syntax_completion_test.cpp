@@ -178,5 +178,37 @@ TEST(SyntaxCompletion, IndentationTheUserTypedIsNotTheCompletionsError) {
   EXPECT_EQ(run.outcome->syntax->action, SyntaxAction::kKept) << run.outcome->syntax->reason;
 }
 
+// rank on the LSP path: the greedy completion and sampled ones decoded side by side (real threads of the
+// scripted backend); the one that parses is shown, and the verdict says which.
+TEST(SyntaxCompletion, RankShowsTheCandidateThatParses) {
+  ScriptedBackend backend({"    return a +* b )\n"}, 1ms);
+  backend.set_sample_pieces(1, {"    return a ", "- b\n"});
+  backend.set_sample_pieces(2, {"    # add them\n"});
+  SyntaxStats stats;
+  AssistantOptions options;
+  options.syntax = SyntaxMode::kRank;
+  options.rank_candidates = 3;
+  options.syntax_stats = &stats;
+  AssistantCore core(options, &backend);
+  ASSERT_TRUE(core.open("file:///w/m.py", "python", 1, kDoc).ok());
+  Completion run;
+  run.start(core, "file:///w/m.py", kBody);
+  ASSERT_TRUE(run.outcome.ok()) << run.outcome.error().message;
+  EXPECT_EQ(run.outcome->text, "    return a - b");
+  ASSERT_TRUE(run.outcome->syntax.has_value());
+  EXPECT_EQ(run.outcome->syntax->candidates, 3);
+  EXPECT_EQ(run.outcome->syntax->chosen, 1);
+  EXPECT_EQ(run.outcome->syntax->action, SyntaxAction::kKept) << run.outcome->syntax->reason;
+  EXPECT_EQ(backend.jobs().size(), 3u);
+  EXPECT_EQ(stats.snapshot().actions["kept"], 1u);  // one verdict per completion, not per candidate
+  // trim: the same backend, one job, and the greedy suggestion refused.
+  core.set_syntax_mode(SyntaxMode::kTrim);
+  Completion trim;
+  trim.start(core, "file:///w/m.py", Position{4, 0});
+  ASSERT_TRUE(trim.outcome.ok());
+  EXPECT_EQ(trim.outcome->text, "");
+  EXPECT_EQ(backend.jobs().size(), 4u);
+}
+
 }  // namespace
 }  // namespace latent::lsp

@@ -58,6 +58,7 @@ ContentChange insert_at(uint32_t line, uint32_t ch, const std::string& text) {
 AssistantOptions check(SyntaxMode mode) {
   AssistantOptions o;
   o.syntax = mode;
+  o.rank_candidates = 3;  // rank: the greedy job (started first) and two sampled ones
   return o;
 }
 
@@ -218,6 +219,73 @@ TEST_F(TypeThroughChecked, AnUnpredictedKeystrokeStopsTheGeneration) {
   type(11, "x");
   EXPECT_TRUE(backend_.started[0].cancelled);
   EXPECT_EQ(core_.type_throughs(), 0u);
+}
+
+// rank: the greedy candidate streams and is what keystrokes are matched against; the sampled ones decode beside
+// it (jobs 1 and 2), are kept by a predicted keystroke and stopped by any other, and the answer is the best
+// verdict among the candidates that begin with what was typed.
+class TypeThroughRanked : public TypeThrough {
+ protected:
+  TypeThroughRanked() : TypeThrough(SyntaxMode::kRank) {}
+};
+
+TEST_F(TypeThroughRanked, TypingKeepsEveryCandidateAndTheAnswerIsTheBestOfThoseTyped) {
+  Listener& first = listener();
+  ASSERT_TRUE(complete(11, first).ok());
+  ASSERT_EQ(backend_.started.size(), 3u);
+  EXPECT_EQ(backend_.started[0].job.sample, 0);
+  EXPECT_EQ(backend_.started[1].job.sample, 1);
+  EXPECT_EQ(backend_.started[2].job.sample, 2);
+  EXPECT_NE(backend_.started[1].job.doc_key, backend_.started[0].job.doc_key) << "candidates must not supersede each other";
+  EXPECT_EQ(backend_.started[1].job.prompt, backend_.started[0].job.prompt);
+  backend_.emit(0, "a +");
+  core_.cancel(1);
+  type(11, "a");
+  for (const auto& s : backend_.started) EXPECT_FALSE(s.cancelled) << "the user typed what the model wrote";
+  Listener& second = listener();
+  ASSERT_TRUE(complete(12, second).ok());
+  EXPECT_EQ(backend_.started.size(), 3u) << "no new generation";
+  backend_.emit(0, " )(\n");  // the greedy candidate breaks the file
+  backend_.end(0);
+  EXPECT_FALSE(second.done.has_value()) << "the others are still decoding";
+  backend_.emit(2, "b - a - a - a - a\n");  // parses and is longest, but does not begin with the typed "a"
+  backend_.end(2);
+  backend_.emit(1, "a * b\n");
+  backend_.end(1);
+  ASSERT_TRUE(second.done.has_value() && second.done->ok());
+  EXPECT_EQ((*second.done)->text, " * b");
+  ASSERT_TRUE((*second.done)->syntax.has_value());
+  EXPECT_EQ((*second.done)->syntax->candidates, 3);
+  EXPECT_EQ((*second.done)->syntax->chosen, 1);
+}
+
+TEST_F(TypeThroughRanked, AnUnpredictedKeystrokeStopsEveryCandidate) {
+  Listener& first = listener();
+  ASSERT_TRUE(complete(11, first).ok());
+  backend_.emit(0, "a + b");
+  backend_.emit(1, "a - b");
+  core_.cancel(1);
+  type(11, "x");
+  ASSERT_EQ(backend_.started.size(), 3u);
+  for (const auto& s : backend_.started) EXPECT_TRUE(s.cancelled);
+  EXPECT_EQ(core_.type_throughs(), 0u);
+}
+
+TEST_F(TypeThroughRanked, ANewCompletionSupersedesEveryCandidate) {
+  Listener& first = listener();
+  ASSERT_TRUE(complete(11, first).ok());
+  backend_.emit(0, "a + b");
+  Listener& second = listener();
+  ASSERT_TRUE(complete(4, second).ok());  // elsewhere in the line: not what was predicted
+  ASSERT_TRUE(first.done.has_value());
+  EXPECT_EQ(first.done->error().code, ErrorCode::kCancelled);
+  ASSERT_EQ(backend_.started.size(), 6u);
+  for (size_t i = 0; i < 3; ++i) EXPECT_TRUE(backend_.started[i].cancelled) << i;
+  for (size_t i = 3; i < 6; ++i) EXPECT_FALSE(backend_.started[i].cancelled) << i;
+  // A candidate's late text and end after the supersession change nothing.
+  backend_.emit(1, "a - b\n");
+  backend_.end(1);
+  EXPECT_FALSE(second.done.has_value());
 }
 
 }  // namespace
