@@ -14,7 +14,8 @@ tests/data):
               pyflakes, jwt, oauthlib, ...), cursor at the start of the body, the body removed
   javascript  methods of npm's own source (/usr/lib/node_modules/npm/lib), same
 The daemon gets the 10 lines before the cursor and the 4 after (the demo model was trained on 256-token
-windows; over the LSP that window is the document); the judge
+windows); over the LSP the document is the whole file, as an editor has it (--lsp-document window: the same
+window), and the daemon's context builder picks the prompt; the judge
 inserts the completion into the whole file and parses it with an independent parser (Python's ast; V8 for
 JavaScript through node), never with tree-sitter.
 
@@ -267,7 +268,8 @@ def run_mode_lsp(args, cases, mode):
         client = LspClient(args.latentd, args.model, args.daemon_args.split(), mode, log)
         try:
             for i, c in enumerate([cases[0]] + cases):  # the first, again, warms the engine (not counted)
-                prefix, suffix = window(c, args.before, args.after)
+                prefix, suffix = (c["prefix"], c["suffix"]) if args.lsp_document == "file" else \
+                    window(c, args.before, args.after)
                 ext = "py" if c["lang"] == "python" else "js"
                 uri = f"file:///latent-bench/case{i}.{ext}"
                 client.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": c["lang"],
@@ -365,6 +367,9 @@ def main():
     ap.add_argument("--n-predict", type=int, default=64)
     ap.add_argument("--before", type=int, default=10, help="lines before the cursor sent to the daemon")
     ap.add_argument("--after", type=int, default=4, help="lines after the cursor sent to the daemon")
+    ap.add_argument("--lsp-document", choices=["file", "window"], default="file",
+                    help="LSP modes: open the whole file (as an editor does; the daemon builds the context) or only "
+                         "the --before/--after window that /infill gets")
     ap.add_argument("--daemon-args", default="", help="extra latentd arguments (e.g. --rank-candidates 8)")
     ap.add_argument("--seed", type=int, default=1, help="sampling seed of each request (rank's extra candidates)")
     ap.add_argument("--json", default=None, help="write every completion and verdict here")
