@@ -56,7 +56,23 @@ bool empty_block(TSNode node) {
   return true;
 }
 
-// ERROR + MISSING nodes (+ empty Python blocks near the insertion), descending only into subtrees that hold
+// Python's grammar also accepts two statements on one line with no `;` between them (`"text" name = 1`,
+// `import a.b()`), which Python does not: a statement of a block or module that starts on the row where the
+// sibling before it (a named node: a `;` is anonymous) ends counts as an error.
+bool juxtaposed_statement(TSNode node) {
+  TSNode parent = ts_node_parent(node);
+  if (ts_node_is_null(parent) || !ts_node_is_named(node)) return false;
+  const std::string_view pt = ts_node_type(parent);
+  if (pt != "block" && pt != "module") return false;
+  if (std::string_view(ts_node_type(node)) == "comment") return false;
+  TSNode prev = ts_node_prev_sibling(node);
+  if (ts_node_is_null(prev) || !ts_node_is_named(prev) || std::string_view(ts_node_type(prev)) == "comment") {
+    return false;
+  }
+  return ts_node_end_point(prev).row == ts_node_start_point(node).row;
+}
+
+// ERROR + MISSING nodes (+ empty Python blocks near the insertion, statements juxtaposed on one line in it), descending only into subtrees that hold
 // an error or overlap [lo, to] (a cursor: ts_node_child is linear in the index, so wide nodes would make a
 // child loop quadratic).
 ErrorCount count_errors(const TSTree* tree, uint32_t lo, uint32_t from, uint32_t to, bool python) {
@@ -70,6 +86,7 @@ ErrorCount count_errors(const TSTree* tree, uint32_t lo, uint32_t from, uint32_t
     bool near = s <= to && e >= lo;
     bool counted = err && (ts_node_is_error(node) || ts_node_is_missing(node));
     counted |= python && near && s >= lo && empty_block(node);
+    counted |= python && s >= std::max(lo, from) && s < to && juxtaposed_statement(node);  // of the insertion
     if (counted) {
       ++n.total;
       if (to > from && s <= to && e >= lo) ++n.inside;
