@@ -8,6 +8,8 @@
 //   new     latentd's defaults (cache-stable prompt layout, type-through)
 //   today   the daemon as it was before: --prompt-layout window --no-type-through
 //   stable  --no-type-through (the layout alone);  window  --prompt-layout window (type-through alone)
+//   shared  --interactive-solo-tokens 0 (keystrokes share forward passes with chat and agent work, as before
+//           they pre-empted it; compare shared+chat with new+chat)
 // A "+chat" suffix (e.g. new+chat) serves latentd over --listen instead (the extension's remote mode: LSP over
 // WebSocket) and keeps a ~2k-token streamed /v1/chat/completions request running through the whole trace (a
 // new one as each ends), to measure how much chat work slows ghost text.
@@ -40,6 +42,10 @@ function parseArgs(argv) {
     latentd: path.join(root, 'build', 'bin', 'latentd'),
   };
   for (let i = 0; i < argv.length; i += 2) {
+    if (argv[i] === '--help') {
+      console.log(fs.readFileSync(new URL(import.meta.url), 'utf8').split('\n').filter((l) => l.startsWith('//')).join('\n'));
+      process.exit(0);
+    }
     const k = argv[i].replace(/^--/, '').replace(/-([a-z])/g, (_, c) => c.toUpperCase());
     if (!(k in o)) throw new Error(`keystroke_replay: unknown option ${argv[i]} (expected one of ${Object.keys(o).join(', ')})`);
     o[k] = typeof o[k] === 'number' ? Number(argv[i + 1]) : argv[i + 1];
@@ -83,6 +89,7 @@ const CONFIGS = {
   today: ['--prompt-layout', 'window', '--no-type-through'],
   stable: ['--no-type-through'],
   window: ['--prompt-layout', 'window'],
+  shared: ['--interactive-solo-tokens', '0'],
 };
 
 // LSP over WebSocket (as the extension's remote mode): vscode-jsonrpc over `ws`.
@@ -340,15 +347,18 @@ async function main() {
     settings: { debounce_ms: opts.debounceMs, max_tokens: opts.maxTokens, context_tokens: opts.contextTokens, budget_ms: opts.budgetMs },
     runs,
   };
-  if (runs.length === 2) {
-    const [a, b] = runs;
+  const ratio = (a, b) => {
     const r = (x, y) => (x && y ? Math.round((x / y) * 100) / 100 : null);
-    out.ratio = { of: `${a.layout}/${b.layout}`,
+    return { of: `${a.layout}/${b.layout}`,
       keystroke_to_first_token_p50: r(a.keystroke_to_first_token_ms.p50, b.keystroke_to_first_token_ms.p50),
       keystroke_to_first_token_p95: r(a.keystroke_to_first_token_ms.p95, b.keystroke_to_first_token_ms.p95),
+      request_to_first_token_p95: r(a.request_to_first_token_ms.p95, b.request_to_first_token_ms.p95),
       new_prefill_tokens_p50: r(a.new_prefill_tokens.p50, b.new_prefill_tokens.p50),
       cpu_per_keystroke: r(a.latentd_cpu_ms_per_keystroke, b.latentd_cpu_ms_per_keystroke) };
-  }
+  };
+  if (runs.length === 2) out.ratio = ratio(runs[0], runs[1]);
+  // More runs: each against the first (e.g. new,new+chat,shared+chat: the chat runs against no chat).
+  if (runs.length > 2) out.ratios = runs.slice(1).map((b) => ratio(b, runs[0]));
   fs.mkdirSync(opts.out, { recursive: true });
   const base = path.join(opts.out, `keystroke_${path.basename(opts.model)}`);
   fs.writeFileSync(`${base}.json`, JSON.stringify(out, null, 2));

@@ -428,14 +428,23 @@ bool Scheduler::apply_tokens(Sequence& s, std::span<const int32_t> tokens) {
   return true;
 }
 
-bool Scheduler::step() {
-  drain_inbox();
+void Scheduler::expire_time_budgets() {
   const auto now = now_of(options_);
   for (auto* list : {&waiting_, &running_})
     for (auto& s : *list)
       if (!s->done && s->req.stop.time_budget_ms > 0 &&
           ms_between(s->submitted, now) >= static_cast<double>(s->req.stop.time_budget_ms))
         finish(*s, FinishReason::kTimeBudget);
+}
+
+bool Scheduler::wants_solo(const Sequence& s) const {
+  return !s.done && s.req.priority == Priority::kInteractive &&
+         s.usage.completion_tokens < options_.interactive_solo_tokens;
+}
+
+bool Scheduler::step() {
+  drain_inbox();
+  expire_time_budgets();
   sweep_finished();
   if (running_.empty() && waiting_.empty()) return false;
 
@@ -445,7 +454,42 @@ bool Scheduler::step() {
   std::sort(running_.begin(), running_.end(), by_priority);
   std::sort(waiting_.begin(), waiting_.end(), by_priority);
 
-  // ---- build the batch: decodes (+ drafts) first, then prompt chunks, then newly admitted prompts
+  // A keystroke's prompt and first tokens get forward passes of their own; if no interactive request can be
+  // scheduled (no slot, its tenant's share), the others run rather than idle.
+  bool solo = false;
+  for (auto* list : {&waiting_, &running_})
+    for (auto& s : *list) solo = solo || (!s->preempted && wants_solo(*s));
+  int paused = 0;
+  std::vector<Sequence*> batch = build_batch(solo, &paused);
+  if (batch.empty() && solo) {
+    paused = 0;
+    batch = build_batch(false, &paused);
+  }
+  if (batch.empty()) {
+    sweep_finished();
+    return !running_.empty() || !waiting_.empty();
+  }
+  if (paused > 0) ++stats_.solo_steps;
+  if (options_.on_step) {
+    StepBatch sb;
+    sb.step = stats_.steps;
+    sb.paused = paused;
+    for (const Sequence* q : batch)
+      sb.members.push_back({q->id, q->req.priority, static_cast<int64_t>(q->feed.size()), q->usage.completion_tokens});
+    options_.on_step(sb);
+  }
+  run_batch(batch);
+  return true;
+}
+
+// Decodes (+ drafts) first, then prompt chunks, then newly admitted prompts, within max_batch_tokens. `solo`:
+// only interactive sequences; the others sit out this step (counted in *paused) and keep their cache.
+std::vector<Scheduler::Sequence*> Scheduler::build_batch(bool solo, int* paused) {
+  auto sits_out = [&](const Sequence& s) {
+    if (!solo || s.req.priority == Priority::kInteractive) return false;
+    ++*paused;
+    return true;
+  };
   int64_t budget = options_.max_batch_tokens;
   std::vector<Sequence*> batch;
   auto schedule = [&](Sequence& s, int64_t n_real) -> bool {
@@ -471,6 +515,7 @@ bool Scheduler::step() {
     for (auto& sp : running_) {
       Sequence& s = *sp;
       if (s.done || s.preempted || s.in_batch || budget <= 0 || s.decoding() != (pass == 0)) continue;
+      if (sits_out(s)) continue;
       int64_t n_real = std::min({s.T() - s.n_cached, options_.prefill_chunk, budget});
       if (pass == 0) {
         prepare_drafts(s);
@@ -491,6 +536,7 @@ bool Scheduler::step() {
     Sequence& s = *sp;
     if (s.done || budget <= 0) continue;
     if (static_cast<int>(running_.size()) >= options_.max_running) break;
+    if (sits_out(s)) continue;
     if (over_tenant_share(s)) continue;  // its tenant holds its share of the cache; others may go ahead
     admit(s);
     double& vt = virtual_time_[static_cast<int>(s.req.priority)];
@@ -508,12 +554,11 @@ bool Scheduler::step() {
   waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), nullptr), waiting_.end());
   // A later reservation may have preempted an earlier member of the batch.
   batch.erase(std::remove_if(batch.begin(), batch.end(), [](Sequence* s) { return !s->in_batch; }), batch.end());
-  if (batch.empty()) {
-    sweep_finished();
-    return !running_.empty() || !waiting_.empty();
-  }
+  return batch;
+}
 
-  // ---- one forward pass
+// One forward pass over the batch, then sampling, verification and MTP drafting for what it produced.
+void Scheduler::run_batch(const std::vector<Sequence*>& batch) {
   std::vector<SequenceInput> inputs;
   bool want_hidden = false;
   for (Sequence* s : batch) {
@@ -533,7 +578,7 @@ bool Scheduler::step() {
     LATENT_LOG_ERROR("scheduler: forward failed: %s", res.error().to_string().c_str());
     for (Sequence* s : batch) fail(*s, res.error());
     sweep_finished();
-    return true;
+    return;
   }
   const ForwardResult& out = *res;
   const int64_t vocab = out.vocab_size;
@@ -597,7 +642,6 @@ bool Scheduler::step() {
   }
   if (!mtp_seqs.empty()) run_mtp(mtp_seqs);
   sweep_finished();
-  return true;
 }
 
 void Scheduler::run_mtp(std::vector<Sequence*>& seqs) {

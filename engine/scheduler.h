@@ -34,6 +34,8 @@
 
 namespace latent {
 
+struct StepBatch;  // below
+
 struct SchedulerOptions {
   int64_t max_batch_tokens = 256;   // new tokens per forward (prefill chunks + decodes + drafts)
   int64_t prefill_chunk = 128;      // most prompt tokens one request feeds per step
@@ -48,6 +50,27 @@ struct SchedulerOptions {
   // Where time budgets, queue times and TTFT read the time; empty = std::chrono::steady_clock::now. Tests
   // inject a manual clock so that a budget is checked against events, not against how busy the machine is.
   std::function<std::chrono::steady_clock::time_point()> clock;
+  // Interactive requests run without lower priorities until they have generated this many tokens: while one
+  // is queued, prefilling or in its first tokens, agent and background sequences sit out the step (they keep
+  // their cache and resume unchanged after). They still run when no interactive request can be scheduled.
+  // 0 = interactive and lower priorities share steps (only queue order and cache preemption favour keystrokes).
+  int interactive_solo_tokens = 1;
+  // Engine thread, before each forward: who is in the batch (tests and benchmarks count steps with it). Must
+  // not block; it may submit() or cancel() (they take effect at the next step).
+  std::function<void(const StepBatch&)> on_step;
+};
+
+// One forward pass as SchedulerOptions::on_step sees it.
+struct StepBatch {
+  struct Member {
+    RequestId id = 0;
+    Priority priority = Priority::kInteractive;
+    int64_t fed = 0;        // tokens fed this step: a prompt chunk, or the last token plus drafts
+    int generated = 0;      // tokens it had generated before this step
+  };
+  int64_t step = 0;         // SchedulerStats::steps before this one
+  std::vector<Member> members;
+  int paused = 0;           // lower-priority sequences that sat out for an interactive one (running or queued)
 };
 
 struct SchedulerStats {
@@ -57,6 +80,7 @@ struct SchedulerStats {
   int64_t drafted = 0, accepted = 0;
   int64_t preemptions = 0;
   int64_t finished = 0;
+  int64_t solo_steps = 0;       // steps in which lower priorities sat out for an interactive request
 };
 
 // Thread-safe queue of one request's events, for callers that pull instead of taking callbacks.
@@ -123,6 +147,10 @@ class Scheduler {
   void prepare_drafts(Sequence& s);
   void sweep_finished();
   bool uses_mtp(const Sequence& s) const;
+  void expire_time_budgets();
+  bool wants_solo(const Sequence& s) const;
+  std::vector<Sequence*> build_batch(bool solo, int* paused);
+  void run_batch(const std::vector<Sequence*>& batch);
 
   ServingModel& model_;
   KvCache& cache_;

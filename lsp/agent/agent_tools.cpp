@@ -6,6 +6,7 @@
 #include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "lsp/agent/symbol_targets.h"
@@ -219,13 +220,35 @@ ToolOutput search_text(const ToolContext& ctx, const Json& args, bool whole_word
   return o;
 }
 
+// The index knows definitions by their last component; a qualified name (Outer.inner) keeps only those that
+// the file's own definitions (its current text, parsed once per file) place inside the named enclosing ones.
+bool defined_inside(const ToolContext& ctx, const Symbol& s, const std::vector<std::string>& parts,
+                    std::map<std::string, std::vector<SymbolTarget>>& targets_of) {
+  auto it = targets_of.find(s.path);
+  if (it == targets_of.end()) {
+    std::vector<SymbolTarget> targets;
+    const LanguageInfo* language = language_by_path(s.path);
+    auto f = current_text(ctx, s.path);
+    if (language && f.ok() && f->exists) targets = symbol_targets(*language, f->text);
+    it = targets_of.emplace(s.path, std::move(targets)).first;
+  }
+  for (const SymbolTarget* t : match_symbol(it->second, parts)) {
+    // The target's range starts at its decorators; the index's at the definition proper. Both end together.
+    if (t->end_byte == s.end_byte && t->start_byte <= s.start_byte) return true;
+  }
+  return false;
+}
+
 std::vector<Symbol> lookup(const ToolContext& ctx, const std::string& name) {
   auto parts = split_qualified(name);
   if (parts.empty() || !ctx.index) return {};
   auto found = ctx.index->lookup(parts.back());
   std::vector<Symbol> out;
+  std::map<std::string, std::vector<SymbolTarget>> targets_of;
   for (auto& s : found) {
-    if (confine_path(ctx.roots, s.path).ok()) out.push_back(std::move(s));
+    if (!confine_path(ctx.roots, s.path).ok()) continue;
+    if (parts.size() > 1 && !defined_inside(ctx, s, parts, targets_of)) continue;
+    out.push_back(std::move(s));
   }
   return out;
 }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 
 namespace latent::lsp::agent {
 namespace {
@@ -144,6 +145,18 @@ std::vector<SymbolTarget> symbol_targets(const LanguageInfo& language, const TST
     return a.start_byte != b.start_byte ? a.start_byte < b.start_byte : a.end_byte > b.end_byte;
   });
   return out;
+}
+
+std::vector<SymbolTarget> symbol_targets(const LanguageInfo& language, std::string_view text) {
+  if (!symbol_query(language)) return {};
+  struct ParserDeleter {
+    void operator()(TSParser* p) const { ts_parser_delete(p); }
+  };
+  thread_local std::unique_ptr<TSParser, ParserDeleter> parser(ts_parser_new());
+  ts_parser_set_language(parser.get(), language.grammar());
+  std::unique_ptr<TSTree, void (*)(TSTree*)> tree(
+      ts_parser_parse_string(parser.get(), nullptr, text.data(), static_cast<uint32_t>(text.size())), ts_tree_delete);
+  return symbol_targets(language, tree.get(), text);
 }
 
 std::vector<const SymbolTarget*> match_symbol(const std::vector<SymbolTarget>& targets,

@@ -30,6 +30,9 @@ struct SymbolTarget {
 // Every definition the language's symbol query finds, in file order.
 std::vector<SymbolTarget> symbol_targets(const LanguageInfo& language, const TSTree* tree, std::string_view text);
 
+// The same for a text that is not parsed yet (it is parsed here, on this thread).
+std::vector<SymbolTarget> symbol_targets(const LanguageInfo& language, std::string_view text);
+
 // "Outer.inner" / "Outer::inner" -> {"Outer", "inner"}; empty parts (a leading '.', "a..b") give {}.
 std::vector<std::string> split_qualified(std::string_view name);
 

@@ -53,6 +53,9 @@ const std::vector<latent::cli::OptionSpec> kOptions = latent::cli::with_parallel
                                       "hold at once", "32"},
     {"max-user-cache-share", "F", "most of the latent cache one user's running requests may hold, in (0, 1]; "
                                   "with --users, requests are also shared fairly between users", "1"},
+    {"interactive-solo-tokens", "N", "a ghost-text completion runs without chat and agent work beside it until it "
+                                     "has this many tokens (they pause, keeping their cache); 0: they share steps",
+     "1"},
     {"requests-per-minute", "N", "with --users: generation requests per user per minute (0: no limit); over it, "
                                  "429 with Retry-After", "0"},
     {"tokens-per-minute", "N", "with --users: prompt + completion tokens per user per minute (0: no limit)", "0"},
@@ -298,6 +301,13 @@ int main(int argc, char** argv) {
       return 2;
     }
     hopt.scheduler.max_tenant_cache_share = *share;
+    auto solo = args->get_int("interactive-solo-tokens", 1);
+    if (!solo.ok() || *solo < 0) {
+      std::fprintf(stderr, "latentd: --interactive-solo-tokens: expected an integer >= 0, found '%s'\n",
+                   args->get("interactive-solo-tokens").c_str());
+      return 2;
+    }
+    hopt.scheduler.interactive_solo_tokens = static_cast<int>(*solo);
     hopt.parallel = *parallel;
     auto loaded = latent::EngineHost::load(hopt);
     if (!loaded.ok()) {

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
@@ -331,6 +332,49 @@ TEST(AgentTools, ReadListSearchFindAndConfine) {
   EXPECT_FALSE(run_tool(ctx, "create_file", {{"path", "src/bad.py"}, {"content", "def ("}}).ok);
   auto cmd = run_tool(ctx, "run_command", {{"command", "ls"}, {"cwd", "../"}});
   EXPECT_FALSE(cmd.ok);
+}
+
+TEST(AgentTools, QualifiedNamesMatchOnlyInsideTheirEnclosingDefinition) {
+  testing::TempTree tree;
+  tree.write("a.py",
+             "class Outer:\n"
+             "    def inner(self):\n"
+             "        return 1\n"
+             "\n"
+             "class Other:\n"
+             "    @staticmethod\n"
+             "    def inner():\n"
+             "        return 2\n"
+             "\n"
+             "def inner():\n"
+             "    return 3\n");
+  tree.write("b.py", "class Outer:\n    pass\n\ndef inner():\n    return 4\n");
+  AssistantCore core{AssistantOptions{.index = IndexOptions{.background = false}}, nullptr};
+  core.add_workspace_folder(tree.root());
+  ToolContext ctx{core.index().roots(), &core.documents(), &core.index()};
+  auto lines_of = [&](const char* tool, const char* name) {
+    auto r = run_tool(ctx, tool, {{"name", name}});
+    std::vector<std::string> out;
+    for (const auto& s : r.result.value("symbols", Json::array()))
+      out.push_back(s["path"].get<std::string>() + ":" + std::to_string(s["line"].get<int>()));
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(lines_of("find_symbol", "inner"), (V{"a.py:10", "a.py:2", "a.py:7", "b.py:4"}));
+  EXPECT_EQ(lines_of("find_symbol", "Outer.inner"), (V{"a.py:2"}));  // not Other's, not the top-level ones
+  EXPECT_EQ(lines_of("find_symbol", "Other.inner"), (V{"a.py:7"}));  // decorated: still inside Other
+  EXPECT_EQ(lines_of("find_symbol", "Outer::inner"), (V{"a.py:2"}));
+  EXPECT_EQ(lines_of("definition", "Outer.inner"), (V{"a.py:2"}));
+  auto def = run_tool(ctx, "definition", {{"name", "Outer.inner"}});
+  EXPECT_EQ(def.result["symbols"][0]["text"], "def inner(self):\n        return 1");
+  auto missing = run_tool(ctx, "find_symbol", {{"name", "Nowhere.inner"}});
+  EXPECT_FALSE(missing.ok);
+  EXPECT_NE(missing.result["error"].get<std::string>().find("no definition of 'Nowhere.inner'"), std::string::npos);
+  // The open buffer decides: once Outer's method is renamed in the editor, Outer.inner names nothing there.
+  ASSERT_TRUE(core.open(path_to_uri(tree.root() + "/b.py"), "python", 2,
+                        "class Outer:\n    def inner(self):\n        return 5\n").ok());
+  EXPECT_EQ(lines_of("find_symbol", "Outer.inner"), (V{"a.py:2", "b.py:2"}));
 }
 
 }  // namespace
