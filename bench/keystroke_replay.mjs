@@ -12,11 +12,13 @@
 //           they pre-empted it; compare shared+chat with new+chat)
 // A "+chat" suffix (e.g. new+chat) serves latentd over --listen instead (the extension's remote mode: LSP over
 // WebSocket) and keeps a ~2k-token streamed /v1/chat/completions request running through the whole trace (a
-// new one as each ends), to measure how much chat work slows ghost text.
+// new one as each ends), to measure how much chat work slows ghost text. --chat-ignore-eos 1 (the default) makes
+// each chat request stream all of its 256 tokens (the demo model otherwise ends most answers at once, and the
+// "chat" becomes a storm of short requests that costs HTTP parsing and prompt tokenizing, not decoding).
 //
 //   node bench/keystroke_replay.mjs [--model DIR] [--file PATH] [--start LINE] [--lines N] [--seed S]
 //        [--configs new,today] [--out DIR] [--threads N] [--debounce-ms 120] [--max-tokens 128]
-//        [--context-tokens 2048] [--budget-ms N] [--extra "latentd args"]
+//        [--context-tokens 2048] [--budget-ms N] [--extra "latentd args"] [--chat-ignore-eos 1]
 //
 // Prints one JSON object (machine, load, per layout: latencies in ms at p50/p95/p99 from the keystroke and
 // from the request, prefill tokens per request new/cached, decode tokens wasted on superseded requests,
@@ -38,7 +40,7 @@ function parseArgs(argv) {
   const o = {
     model: path.join(root, 'models', 'demo'), file: path.join(root, 'tools', 'demo-model', 'train.py'),
     start: 150, lines: 12, seed: 17, configs: 'new,today', out: '/tmp/latent-bench/keystroke',
-    threads: 2, debounceMs: 120, maxTokens: 128, contextTokens: 2048, budgetMs: 0, extra: '',
+    threads: 2, debounceMs: 120, maxTokens: 128, contextTokens: 2048, budgetMs: 0, extra: '', chatIgnoreEos: 1,
     latentd: path.join(root, 'build', 'bin', 'latentd'),
   };
   for (let i = 0; i < argv.length; i += 2) {
@@ -114,7 +116,7 @@ function wsConnection(port) {
 }
 
 // Streams chat completions of a ~2k-token prompt one after another until stop() (HTTP API, agent priority).
-function backgroundChat(port, text) {
+function backgroundChat(port, text, ignoreEos) {
   let stopped = false;
   const stats = { requests: 0, chunks: 0 };  // chunks: streamed deltas (about one token each)
   const controller = new AbortController();
@@ -124,7 +126,7 @@ function backgroundChat(port, text) {
         const res = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, { method: 'POST', signal: controller.signal,
           headers: { 'Content-Type': 'application/json' },
           body: JSON.stringify({ messages: [{ role: 'user', content: `Explain this code:\n${text}` }], max_tokens: 256,
-            temperature: 0, stream: true }) });
+            temperature: 0, stream: true, ignore_eos: ignoreEos }) });
         stats.requests++;
         const decoder = new TextDecoder();
         for await (const chunk of res.body) stats.chunks += (decoder.decode(chunk, { stream: true }).match(/"delta"/g) ?? []).length;
@@ -182,7 +184,7 @@ async function replay(opts, config, trace) {
   await sleep(500);
 
   if (withChat) {
-    chat = backgroundChat(port, trace.initialText.slice(0, 7000));
+    chat = backgroundChat(port, trace.initialText.slice(0, 7000), Boolean(opts.chatIgnoreEos));
     await sleep(1000);  // the first chat request is prefilling or decoding when the trace starts
   }
   const debounce = new AdaptiveDebounce({ baseMs: opts.debounceMs });
@@ -344,7 +346,8 @@ async function main() {
     threads: opts.threads,
     trace: { file: path.relative(root, opts.file), start_line: opts.start + 1, lines: opts.lines, seed: opts.seed,
       keystrokes: trace.events.length, duration_s: Math.round(trace.events.at(-1).t / 100) / 10 },
-    settings: { debounce_ms: opts.debounceMs, max_tokens: opts.maxTokens, context_tokens: opts.contextTokens, budget_ms: opts.budgetMs },
+    settings: { debounce_ms: opts.debounceMs, max_tokens: opts.maxTokens, context_tokens: opts.contextTokens, budget_ms: opts.budgetMs,
+      extra: opts.extra, chat_ignore_eos: Boolean(opts.chatIgnoreEos) },
     runs,
   };
   const ratio = (a, b) => {

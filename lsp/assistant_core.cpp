@@ -1,6 +1,7 @@
 #include "lsp/assistant_core.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <filesystem>
 
@@ -52,6 +53,10 @@ struct AssistantCore::Job {
   CompletionUsage usage;
   size_t context_tokens = 0;
   std::chrono::steady_clock::time_point t0;
+  // From the request's arrival: context built, first text from the engine (ns; 0 = not yet). Atomic: the
+  // usage report reads them without the job's lock.
+  std::chrono::steady_clock::time_point t_request;
+  std::atomic<int64_t> context_ns{0}, first_text_ns{0};
   // The listening request (ticket 0: none; the generation goes on until the next keystroke decides).
   Ticket ticket = 0;
   std::string typed;
@@ -294,6 +299,7 @@ Result<AssistantCore::Ticket> AssistantCore::complete(const CompletionRequest& r
     return make_error(ErrorCode::kUnsupported,
                       "no model is loaded: start latentd with --model DIR to get completions");
   }
+  const auto t_request = std::chrono::steady_clock::now();
   auto open = documents_.all_snapshots();
   const Snapshot* doc = nullptr;
   for (const auto& s : open) {
@@ -345,6 +351,8 @@ Result<AssistantCore::Ticket> AssistantCore::complete(const CompletionRequest& r
   const int n = job->checker && syntax_mode() == SyntaxMode::kRank ? std::max(1, options_.rank_candidates) : 1;
   job->candidates.resize(static_cast<size_t>(n - 1));
   job->t0 = std::chrono::steady_clock::now();
+  job->t_request = t_request;
+  job->context_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(job->t0 - t_request).count();
   job->on_partial = std::move(on_partial);
   job->on_done = std::move(on_done);
   {
@@ -365,7 +373,16 @@ Result<AssistantCore::Ticket> AssistantCore::complete(const CompletionRequest& r
   cj.time_budget = options_.time_budget;
   std::weak_ptr<Job> weak = job;
   CompletionJob base = job->candidates.empty() ? CompletionJob{} : cj;
-  cj.on_usage = request.on_usage;
+  if (request.on_usage) {
+    cj.on_usage = [weak, report = request.on_usage](const CompletionUsage& engine) {
+      CompletionUsage u = engine;
+      if (auto j = weak.lock()) {
+        u.context_ms = static_cast<double>(j->context_ns.load()) / 1e6;
+        u.first_text_ms = static_cast<double>(j->first_text_ns.load()) / 1e6;
+      }
+      report(u);
+    };
+  }
   auto handle = backend_->start(
       std::move(cj),
       [this, weak](std::string_view delta) {
@@ -517,6 +534,10 @@ void AssistantCore::finalize(Job& job) {
 void AssistantCore::on_delta(Job& job, std::string_view delta) {
   std::lock_guard<std::mutex> job_lock(job.mu);
   if (job.ended || job.primary_over) return;
+  if (job.first_text_ns.load() == 0 && !delta.empty()) {
+    job.first_text_ns = std::max<int64_t>(
+        1, std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - job.t_request).count());
+  }
   job.raw.append(delta);
   auto pp = postprocess_completion(job.raw, job.line_prefix, job.suffix, /*final=*/false);
   job.prediction = pp.text;

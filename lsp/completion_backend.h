@@ -48,6 +48,11 @@ struct CompletionUsage {
   size_t forward_tokens = 0;     // tokens fed through the model (prefill + decode + verify)
   double milliseconds = 0;
   double ttft_ms = 0;            // submit -> first token (0: none)
+  // Filled by AssistantCore (latent/usage), from the completion request's arrival at the daemon: until the
+  // context was built, and until the engine's first generated text reached the daemon (0: none). The span
+  // between them is tokenizing and submitting the prompt plus the engine's ttft_ms.
+  double context_ms = 0;
+  double first_text_ms = 0;
   std::string finish_reason;     // "stop", "length", "time", "cancelled", "superseded"
 };
 

@@ -317,6 +317,8 @@ void LspServer::inline_completion(const Json& params, const Json& id) {
                                                    {"completionTokens", u.completion_tokens},
                                                    {"forwardTokens", u.forward_tokens},
                                                    {"ttftMs", u.ttft_ms},
+                                                   {"contextMs", u.context_ms},
+                                                   {"firstTextMs", u.first_text_ms},
                                                    {"totalMs", u.milliseconds},
                                                    {"finishReason", u.finish_reason}});
     };
