@@ -112,6 +112,10 @@ struct Request {
   // a team: the engine only compares keys) and that tenant's weight (> 0; twice the weight, twice the share).
   std::string tenant;
   double tenant_weight = 1.0;
+  // An interactive request that can wait (a ranked completion's extra sampled candidates): like lower
+  // priorities, it sits out while another interactive request awaits its first token
+  // (SchedulerOptions::interactive_solo_tokens), and it never makes others sit out.
+  bool yields_first_tokens = false;
 };
 
 }  // namespace latent

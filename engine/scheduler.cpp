@@ -438,7 +438,7 @@ void Scheduler::expire_time_budgets() {
 }
 
 bool Scheduler::wants_solo(const Sequence& s) const {
-  return !s.done && s.req.priority == Priority::kInteractive &&
+  return !s.done && s.req.priority == Priority::kInteractive && !s.req.yields_first_tokens &&
          s.usage.completion_tokens < options_.interactive_solo_tokens;
 }
 
@@ -486,7 +486,7 @@ bool Scheduler::step() {
 // only interactive sequences; the others sit out this step (counted in *paused) and keep their cache.
 std::vector<Scheduler::Sequence*> Scheduler::build_batch(bool solo, int* paused) {
   auto sits_out = [&](const Sequence& s) {
-    if (!solo || s.req.priority == Priority::kInteractive) return false;
+    if (!solo || (s.req.priority == Priority::kInteractive && !s.req.yields_first_tokens)) return false;
     ++*paused;
     return true;
   };

@@ -115,6 +115,7 @@ lsp::CompletionBackend::Handle EngineCompletionBackend::start(lsp::CompletionJob
     req.sampling.top_k = 40;
     req.sampling.top_p = 0.95f;
     req.sampling.seed = static_cast<uint64_t>(job.sample) * 0x9E3779B97F4A7C15ull;
+    req.yields_first_tokens = true;  // the greedy one streams: its first token goes first, alone
   }
   req.stop.max_tokens = job.max_tokens;
   req.stop.stop_token_ids = host_.stop_ids();

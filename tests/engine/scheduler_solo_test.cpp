@@ -204,5 +204,37 @@ TEST(SchedulerSolo, EachKeystrokeOfASupersedingSeriesPausesTheAgentAndItStillFin
   EXPECT_GT(agent_steps, 0);
 }
 
+TEST(SchedulerSolo, RankedCandidatesWaitForTheGreedyFirstToken) {
+  // A ranked completion: the greedy request (it streams) and three sampled candidates, submitted together.
+  // The greedy one's prompt and first token run alone; the candidates join from the next step and finish.
+  FakeModel model;
+  KvCache cache = FakeModel::make_cache(32);
+  SchedulerOptions opt;
+  std::vector<StepBatch> steps;
+  opt.on_step = [&](const StepBatch& b) { steps.push_back(b); };
+  Scheduler sched(model, cache, opt);
+  auto prompt = random_prompt(50, 8);
+  Collected greedy;
+  std::vector<Collected> cands(3);
+  const RequestId greedy_id = *sched.submit(make_request(prompt, 6, Priority::kInteractive, &greedy));
+  for (auto& c : cands) {
+    Request r = make_request(prompt, 6, Priority::kInteractive, &c);
+    r.sampling.temperature = 0.8f;
+    r.yields_first_tokens = true;
+    ASSERT_TRUE(sched.submit(std::move(r)).ok());
+  }
+  sched.run_until_idle();
+  ASSERT_GE(steps.size(), 2u);
+  ASSERT_EQ(steps[0].members.size(), 1u);
+  EXPECT_EQ(steps[0].members[0].id, greedy_id);
+  EXPECT_EQ(steps[0].paused, 3);
+  EXPECT_EQ(steps[1].members.size(), 4u);  // the greedy decode beside the three candidates' prompts
+  EXPECT_EQ(greedy.tokens, model.reference(prompt, 6));
+  for (const auto& c : cands) {
+    ASSERT_TRUE(c.done);
+    EXPECT_EQ(c.tokens.size(), 6u);
+  }
+}
+
 }  // namespace
 }  // namespace latent
