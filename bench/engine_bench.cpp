@@ -164,6 +164,7 @@ int main(int argc, char** argv) {
   // What BF16 weights were multiplied with (--precision, else LATENT_LINEAR_PRECISION, else the default bf16).
   out["linear_precision"] = cpu::linear_precision_in_effect();
   out["linear_precision_default"] = "bf16";
+  out["kv_cache_dtype"] = dtype_name(KvCache::dtype_for_precision());
 
   double t0 = bench::now_s();
   ModelOptions mo;
@@ -186,7 +187,7 @@ int main(int argc, char** argv) {
   int64_t max_depth = 0;
   for (int64_t d : depths) max_depth = std::max(max_depth, d);
   const int64_t max_tokens = std::max(n_prefill, max_depth + n_decode) + 1;
-  auto cache = KvCache::for_model(c, 2 * KvCache::blocks_needed(max_tokens) + 2);
+  auto cache = KvCache::for_model(c, 2 * KvCache::blocks_needed(max_tokens) + 2, KvCache::dtype_for_precision());
   if (!cache.ok()) {
     std::fprintf(stderr, "engine_bench: %s\n", cache.error().to_string().c_str());
     return 1;
@@ -251,7 +252,7 @@ int main(int argc, char** argv) {
     }
     double bw = static_cast<double>(probe.bytes()) * static_cast<double>(n_decode) / tp / 1e9;
     double tps = static_cast<double>(n_decode) / dt;
-    double kv_bytes = static_cast<double>(depth) * static_cast<double>(c.kv_cache_dim() * 4 * c.num_hidden_layers);
+    double kv_bytes = static_cast<double>(depth) * static_cast<double>(c.kv_cache_dim() * static_cast<int64_t>(cache->element_size()) * c.num_hidden_layers);
     double gbs = bytes_per_token * tps / 1e9;
     std::sort(step_ms.begin(), step_ms.end());
     nlohmann::ordered_json d = {{"context", depth},

@@ -117,7 +117,7 @@ int main(int argc, char** argv) {
   auto serving = serve_deepseek(model);
   const int64_t vocab = model.config().vocab_size;
   const int64_t blocks = KvCache::blocks_needed(prompt_tokens + gen + 64) * 2 + 8;
-  auto cache = KvCache::for_model(model.config(), blocks);
+  auto cache = KvCache::for_model(model.config(), blocks, KvCache::dtype_for_precision());
   if (!cache.ok()) return std::fprintf(stderr, "serving_bench: %s\n", cache.error().to_string().c_str()), 1;
 
   nlohmann::ordered_json out;

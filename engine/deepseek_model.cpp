@@ -100,7 +100,8 @@ struct DeepseekModel::Impl {
   struct Scratch {
     Vec h, q, qa, qa_norm, kv, q_lat, o_lat, attn, ff, wt;
     std::vector<int32_t> idx;
-    std::vector<const float*> blocks;
+    std::vector<const void*> blocks;
+    std::vector<float> cache_row;  // [R + P]: one token's cache row before it is stored
   };
   mutable Scratch scratch;
 
@@ -259,29 +260,31 @@ Status DeepseekModel::Impl::decoder_layer(const LayerWeights& L, int64_t cache_l
   Vec& kv = sized(S.kv, T * (R + P));
   cpu::linear(h.data(), T, a.kv_a_proj_with_mqa, kv.data(), pool);  // [T, R + P]: [latent | rope key]
   // Cache row of each new token: [kv_a_layernorm(latent) R | rope(k_rope) P]
+  S.cache_row.resize(static_cast<size_t>(R + P));
   for (const SeqSpan& s : seqs) {
     for (int64_t i = 0; i < s.n_new; ++i) {
       const int64_t t = s.offset + i, pos = s.n_cached + i;
-      float* row = cache.token(cache_layer, s.blocks[static_cast<size_t>(pos / KvCache::kBlockSize)],
-                               pos % KvCache::kBlockSize);
+      float* row = S.cache_row.data();
       const float* src = kv.data() + t * (R + P);
       rms_norm(src, 1, a.kv_a_layernorm, eps, row);
       std::copy(src + R, src + R + P, row + R);
       rope_rotate(row + R, P, rope_cs.data() + t * P);
+      cache.write_token(cache_layer, s.blocks[static_cast<size_t>(pos / KvCache::kBlockSize)],
+                        pos % KvCache::kBlockSize, row);  // float32, or rounded to BF16
     }
   }
   // Weight absorption: attention runs in the latent space (MQA with one KV head of width R + P).
   Vec& q_lat = sized(S.q_lat, T * H * R);  // [T, H, R]
   cpu::mla_absorb_q(q.data(), T, H * qk, a.kv_b_proj, H, nope, P, vd, q_lat.data(), pool);
   Vec& o_lat = sized(S.o_lat, T * H * R);  // [T, H, R]
-  std::vector<const float*>& blocks = S.blocks;
+  std::vector<const void*>& blocks = S.blocks;
   for (const SeqSpan& s : seqs) {
     blocks.clear();
     for (int64_t b = 0; b < KvCache::blocks_needed(s.n_cached + s.n_new); ++b) {
-      blocks.push_back(cache.block_data(cache_layer, s.blocks[static_cast<size_t>(b)]));
+      blocks.push_back(cache.block_ptr(cache_layer, s.blocks[static_cast<size_t>(b)]));
     }
     cpu::mla_attention(q_lat.data() + s.offset * H * R, q.data() + s.offset * H * qk, H * qk, s.n_new, H, nope, R,
-                       P, s.n_cached, blocks.data(), KvCache::kBlockSize, softmax_scale,
+                       P, s.n_cached, blocks.data(), cache.dtype(), KvCache::kBlockSize, softmax_scale,
                        o_lat.data() + s.offset * H * R, pool);
   }
   Vec& attn = sized(S.attn, T * H * vd);  // [T, H * v]
@@ -522,7 +525,7 @@ Status DeepseekModel::follow() {
     if (!step.ok()) return fail(step.error());
     if (step->kind == ModelStep::Kind::kStop) return Status::Ok();
     if (!m.replica || m.replica->capacity() != step->cache_blocks) {  // every block allocated: rank 0 owns the ids
-      auto cache = KvCache::for_model(m.config, step->cache_blocks);
+      auto cache = KvCache::for_model(m.config, step->cache_blocks, KvCache::dtype_for_precision());
       if (!cache.ok()) return fail(cache.error());
       m.replica = std::make_unique<KvCache>(std::move(*cache));
       if (auto all = m.replica->allocate(step->cache_blocks); !all.ok()) return fail(all.error());

@@ -1,31 +1,55 @@
 #include "engine/kv_cache.h"
 
 #include <algorithm>
+#include <cassert>
+#include <string>
+#include <cstdlib>
 #include <cstring>
 
 #include "engine/config.h"
+#include "kernels/cpu/ops.h"
 
 namespace latent {
 
-KvCache::KvCache(int64_t n_layers, int64_t kv_lora_rank, int64_t rope_dim, int64_t n_blocks)
+namespace {
+size_t words_per(DType dtype) { return dtype == DType::kF32 ? 2 : 1; }
+}  // namespace
+
+KvCache::KvCache(int64_t n_layers, int64_t kv_lora_rank, int64_t rope_dim, int64_t n_blocks, DType dtype)
     : n_layers_(n_layers), kv_lora_rank_(kv_lora_rank), rope_dim_(rope_dim), n_blocks_(n_blocks),
-      data_(static_cast<size_t>(n_blocks * n_layers * kBlockSize * (kv_lora_rank + rope_dim)), 0.f),
+      dtype_(dtype == DType::kBF16 ? DType::kBF16 : DType::kF32),
+      data_(static_cast<size_t>(n_blocks * n_layers * kBlockSize * (kv_lora_rank + rope_dim)) * words_per(dtype_) + 32, 0),
       refs_(static_cast<size_t>(n_blocks), 0) {
   free_.reserve(static_cast<size_t>(n_blocks));
   for (int64_t b = n_blocks - 1; b >= 0; --b) free_.push_back(static_cast<BlockId>(b));
 }
 
-Result<KvCache> KvCache::for_model(const ModelConfig& config, int64_t n_blocks) {
+Result<KvCache> KvCache::for_model(const ModelConfig& config, int64_t n_blocks, DType dtype) {
   if (n_blocks <= 0) {
     return make_error(ErrorCode::kInvalidArgument,
                       "KvCache: expected a positive block count, found " + std::to_string(n_blocks));
   }
-  return KvCache(config.n_cache_layers(), config.kv_lora_rank, config.qk_rope_head_dim, n_blocks);
+  if (dtype != DType::kF32 && dtype != DType::kBF16) {
+    return make_error(ErrorCode::kInvalidArgument, std::string("KvCache: expected dtype F32 or BF16, found ") +
+                                                       dtype_name(dtype));
+  }
+  return KvCache(config.n_cache_layers(), config.kv_lora_rank, config.qk_rope_head_dim, n_blocks, dtype);
 }
 
-int64_t KvCache::blocks_for_bytes(const ModelConfig& config, size_t bytes) {
-  size_t per_block = static_cast<size_t>(config.n_cache_layers() * kBlockSize * config.kv_cache_dim()) * sizeof(float);
+int64_t KvCache::blocks_for_bytes(const ModelConfig& config, size_t bytes, DType dtype) {
+  size_t per_block = static_cast<size_t>(config.n_cache_layers() * kBlockSize * config.kv_cache_dim()) *
+                     (dtype == DType::kBF16 ? 2 : 4);
   return static_cast<int64_t>(bytes / per_block);
+}
+
+DType KvCache::dtype_for_precision() {
+  // LATENT_KV_CACHE=bf16 asks for BF16 rows; they are kept only with the fast precision (the exact path, which
+  // the golden tests use, stays float32 throughout).
+  static const bool bf16 = [] {
+    const char* e = std::getenv("LATENT_KV_CACHE");
+    return e && std::string(e) == "bf16";
+  }();
+  return bf16 && cpu::linear_precision_in_effect() == std::string("bf16") ? DType::kBF16 : DType::kF32;
 }
 
 Result<BlockId> KvCache::allocate() {
@@ -77,18 +101,49 @@ Status KvCache::copy_block(BlockId src, BlockId dst, int64_t n_slots) {
   if (ref_count(dst) == 0) return bad_block("copy_block(dst)", dst, n_blocks_);
   n_slots = std::clamp<int64_t>(n_slots, 0, kBlockSize);
   for (int64_t l = 0; l < n_layers_; ++l) {
-    std::memcpy(block_data(l, dst), block_data(l, src), static_cast<size_t>(n_slots * token_dim()) * sizeof(float));
+    std::memcpy(block_ptr(l, dst), block_ptr(l, src), static_cast<size_t>(n_slots * token_dim()) * element_size());
   }
   if (log_copies_) copies_.push_back({src, dst, n_slots});
   return Status::Ok();
 }
 
+void* KvCache::block_ptr(int64_t layer, BlockId b) {
+  const size_t words = static_cast<size_t>((static_cast<int64_t>(b) * n_layers_ + layer) * kBlockSize * token_dim());
+  return data_.data() + words * words_per(dtype_);
+}
+
+const void* KvCache::block_ptr(int64_t layer, BlockId b) const {
+  return const_cast<KvCache*>(this)->block_ptr(layer, b);
+}
+
 float* KvCache::block_data(int64_t layer, BlockId b) {
-  return data_.data() + ((static_cast<int64_t>(b) * n_layers_ + layer) * kBlockSize) * token_dim();
+  assert(dtype_ == DType::kF32);
+  return static_cast<float*>(block_ptr(layer, b));
 }
 
 const float* KvCache::block_data(int64_t layer, BlockId b) const {
-  return data_.data() + ((static_cast<int64_t>(b) * n_layers_ + layer) * kBlockSize) * token_dim();
+  assert(dtype_ == DType::kF32);
+  return static_cast<const float*>(block_ptr(layer, b));
+}
+
+void KvCache::write_token(int64_t layer, BlockId b, int64_t slot, const float* src) {
+  const int64_t D = token_dim();
+  if (dtype_ == DType::kF32) {
+    std::memcpy(token(layer, b, slot), src, static_cast<size_t>(D) * sizeof(float));
+    return;
+  }
+  uint16_t* dst = static_cast<uint16_t*>(block_ptr(layer, b)) + slot * D;
+  for (int64_t i = 0; i < D; ++i) dst[i] = f32_to_bf16(src[i]);
+}
+
+void KvCache::read_token(int64_t layer, BlockId b, int64_t slot, float* dst) const {
+  const int64_t D = token_dim();
+  if (dtype_ == DType::kF32) {
+    std::memcpy(dst, block_data(layer, b) + slot * D, static_cast<size_t>(D) * sizeof(float));
+    return;
+  }
+  const uint16_t* src = static_cast<const uint16_t*>(block_ptr(layer, b)) + slot * D;
+  for (int64_t i = 0; i < D; ++i) dst[i] = bf16_to_f32(src[i]);
 }
 
 }  // namespace latent

@@ -1,6 +1,7 @@
 #pragma once
-// KvCache: MLA's paged latent cache. Per layer and token it stores only kv_lora_rank floats (the latent after
-// kv_a_layernorm) then qk_rope_head_dim floats (the shared rope key after RoPE). Tokens live in fixed blocks
+// KvCache: MLA's paged latent cache. Per layer and token it stores only kv_lora_rank values (the latent after
+// kv_a_layernorm) then qk_rope_head_dim values (the shared rope key after RoPE), float32 or (opt-in,
+// LATENT_KV_CACHE=bf16, see dtype_for_precision) BF16: half the bytes per token. Tokens live in fixed blocks
 // of kBlockSize; a sequence owns a block table (block ids, position p in block_table[p / kBlockSize], slot
 // p % kBlockSize). Blocks are reference counted so that running requests and the prefix cache can share them;
 // a block returns to the free list when its count drops to 0. Capacity is fixed at construction and memory is
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "kernels/base/result.h"
+#include "kernels/cpu/dtype.h"
 
 namespace latent {
 
@@ -23,10 +25,16 @@ class KvCache {
   static constexpr int64_t kBlockSize = 64;
 
   // n_layers: decoder layers plus MTP layers (ModelConfig::n_cache_layers()).
-  KvCache(int64_t n_layers, int64_t kv_lora_rank, int64_t rope_dim, int64_t n_blocks);
-  static Result<KvCache> for_model(const ModelConfig& config, int64_t n_blocks);
+  // dtype: DType::kF32 or kBF16.
+  KvCache(int64_t n_layers, int64_t kv_lora_rank, int64_t rope_dim, int64_t n_blocks,
+          DType dtype = DType::kF32);
+  static Result<KvCache> for_model(const ModelConfig& config, int64_t n_blocks, DType dtype = DType::kF32);
   // Blocks that fit in `bytes` for this model.
-  static int64_t blocks_for_bytes(const ModelConfig& config, size_t bytes);
+  static int64_t blocks_for_bytes(const ModelConfig& config, size_t bytes, DType dtype = DType::kF32);
+  // The cache dtype latentd and the CLI use: float32, or BF16 when LATENT_KV_CACHE=bf16 and linear() rounds
+  // activations to BF16 (cpu::linear_precision_in_effect() is "bf16"). Not the default: on the random golden
+  // models the rounded cache changes greedy ids (near ties), which the fast path must keep.
+  static DType dtype_for_precision();
 
   // ---- block allocator
   Result<BlockId> allocate();                      // ref count 1; kResourceExhausted when full
@@ -54,16 +62,25 @@ class KvCache {
   int64_t kv_lora_rank() const { return kv_lora_rank_; }
   int64_t rope_dim() const { return rope_dim_; }
   int64_t token_dim() const { return kv_lora_rank_ + rope_dim_; }
-  // One layer of one block: [kBlockSize, kv_lora_rank + rope_dim], row = slot.
+  DType dtype() const { return dtype_; }
+  size_t element_size() const { return dtype_ == DType::kF32 ? 4 : 2; }
+  // One layer of one block: [kBlockSize, kv_lora_rank + rope_dim] of dtype(), row = slot.
+  void* block_ptr(int64_t layer, BlockId b);
+  const void* block_ptr(int64_t layer, BlockId b) const;
+  // The same for a float32 cache only.
   float* block_data(int64_t layer, BlockId b);
   const float* block_data(int64_t layer, BlockId b) const;
-  // One token: [kv_lora_rank latent | rope_dim rope key].
+  // One token of a float32 cache: [kv_lora_rank latent | rope_dim rope key].
   float* token(int64_t layer, BlockId b, int64_t slot) { return block_data(layer, b) + slot * token_dim(); }
-  size_t bytes() const { return data_.size() * sizeof(float); }
+  // Any dtype: stores token_dim() floats (rounded to nearest even for BF16), or reads them back widened.
+  void write_token(int64_t layer, BlockId b, int64_t slot, const float* src);
+  void read_token(int64_t layer, BlockId b, int64_t slot, float* dst) const;
+  size_t bytes() const { return data_.size() * sizeof(uint16_t); }
 
  private:
   int64_t n_layers_, kv_lora_rank_, rope_dim_, n_blocks_;
-  std::vector<float> data_;  // [n_blocks, n_layers, kBlockSize, token_dim]
+  DType dtype_;
+  std::vector<uint16_t> data_;  // [n_blocks, n_layers, kBlockSize, token_dim] of dtype_ (a float is 2 words)
   std::vector<int32_t> refs_;
   std::vector<BlockId> free_;  // stack; lowest ids handed out first
   bool log_copies_ = false;

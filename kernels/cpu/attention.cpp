@@ -1,4 +1,5 @@
-// MLA attention core. Everything runs through the linear/matmul ops: W_UK absorption as a per-head matmul
+// MLA attention core. The cache blocks are F32 or BF16 weight views: with BF16 (the fast precision's cache) the
+// scores take the BF16-activation GEMM and P·V widens the rows. Everything runs through the linear/matmul ops: W_UK absorption as a per-head matmul
 // (row-by-row axpy for a few tokens), scores as a linear against each cache block, P·V as a matmul with the
 // block as an F32 view, W_UV as a per-head linear on its rows of kv_b_proj (no copy, no transpose). Work is
 // split once over heads or query-row groups; the ops called inside a job run inline on that thread.
@@ -89,7 +90,7 @@ void mla_absorb_q(const float* q, int64_t n, int64_t q_stride, const WeightView&
 }
 
 void mla_attention(const float* q_lat, const float* q, int64_t q_stride, int64_t n, int64_t n_heads,
-                   int64_t nope, int64_t R, int64_t P, int64_t start_pos, const float* const* blocks,
+                   int64_t nope, int64_t R, int64_t P, int64_t start_pos, const void* const* blocks, DType cache_dtype,
                    int64_t block_size, float scale, float* o_lat, ThreadPool* pool) {
   const int64_t dim = R + P, H = n_heads, rows = n * H, bs = block_size;
   // LATENT_MLA_ATTENTION=generic keeps few-token steps on the generic path below (for A/B benchmarks).
@@ -98,7 +99,7 @@ void mla_attention(const float* q_lat, const float* q, int64_t q_stride, int64_t
     return !(e && std::string(e) == "generic");
   }();
   if (n <= 4 && few_ok && best_isa() == Isa::kAvx512 && mla_attention_few_avx512_supports(R, P)) {
-    return mla_attention_few_avx512(q_lat, q, q_stride, n, n_heads, nope, R, P, start_pos, blocks, block_size,
+    return mla_attention_few_avx512(q_lat, q, q_stride, n, n_heads, nope, R, P, start_pos, blocks, cache_dtype, block_size,
                                     scale, o_lat, pool ? *pool : ThreadPool::global());
   }
   // Query rows (token i, head h) -> row i * H + h, split into groups; a group attends causally up to its last
@@ -123,7 +124,7 @@ void mla_attention(const float* q_lat, const float* q, int64_t q_stride, int64_t
       }
       // Scores against each cache block: [m, R + P] x [bs, R + P]^T (slots past a row's context are masked).
       for (int64_t b = 0; b < nb; ++b) {
-        const WeightView kb{blocks[b], DType::kF32, bs, dim};
+        const WeightView kb{blocks[b], cache_dtype, bs, dim};
         const int64_t step = m <= 8 ? 4 : m;  // GEMV tiles for the few rows of a decode step
         for (int64_t s0 = 0; s0 < m; s0 += step) {
           linear_strided(qcat.data() + s0 * dim, dim, std::min(step, m - s0), kb, scores.data() + s0 * lds + b * bs,
@@ -139,7 +140,7 @@ void mla_attention(const float* q_lat, const float* q, int64_t q_stride, int64_t
       }
       // o_lat[m, R] = P[m, ctx] · latent[ctx, R], block by block.
       for (int64_t b = 0; b < nb; ++b) {
-        const WeightView kb{blocks[b], DType::kF32, bs, dim};
+        const WeightView kb{blocks[b], cache_dtype, bs, dim};
         matmul(scores.data() + b * bs, lds, m, std::min(bs, ctx_hi - b * bs), kb, 0, R, o_lat + r0 * R, R, b > 0,
                pool);
       }

@@ -19,10 +19,10 @@ void mla_absorb_q(const float* q, int64_t n, int64_t q_stride, const WeightView&
                   int64_t nope, int64_t rope, int64_t v_dim, float* q_lat, ThreadPool* pool = nullptr);
 
 // o_lat[n, H, R]: new token i sits at position start_pos + i and attends causally to positions
-// 0..start_pos+i. blocks[b] points at cache block b of this layer: [block_size, R + P], row = slot,
-// [latent R | rope key P]. q_rope is read at q[i * q_stride + h * (nope + P) + nope].
+// 0..start_pos+i. blocks[b] points at cache block b of this layer: [block_size, R + P] of cache_dtype (F32 or
+// BF16), row = slot, [latent R | rope key P]. q_rope is read at q[i * q_stride + h * (nope + P) + nope].
 void mla_attention(const float* q_lat, const float* q, int64_t q_stride, int64_t n, int64_t n_heads,
-                   int64_t nope, int64_t R, int64_t P, int64_t start_pos, const float* const* blocks,
+                   int64_t nope, int64_t R, int64_t P, int64_t start_pos, const void* const* blocks, DType cache_dtype,
                    int64_t block_size, float scale, float* o_lat, ThreadPool* pool = nullptr);
 
 // out[n, H * v_dim] = per head W_UV_h o_lat[n, h].

@@ -2,7 +2,8 @@
 // (flash-decoding): each work unit is one token and a 256-position slice of its context, and reads every
 // cache row of the slice once for all heads (the query group): scores for 4 heads x 4 rows per register tile,
 // an online softmax per head, then P.V into per-head accumulators, 4 heads x 64 latent columns per tile. The
-// slices' partial results (max, sum, accumulator) are merged per head at the end. Float32 math throughout.
+// slices' partial results (max, sum, accumulator) are merged per head at the end. Float32 math throughout; a
+// BF16 cache's rows are widened as they are loaded (half the bytes read per position).
 // The generic path (attention.cpp) instead runs per head group and reads each cache block once per 4 query
 // rows for the scores and once more, packed, for P.V.
 #include <algorithm>
@@ -22,23 +23,41 @@ constexpr int64_t kSlice = 256;  // context positions per work unit
 constexpr int kHT = 4;           // heads per register tile
 constexpr int kRT = 4;           // cache rows per score tile
 
+// 16 cache values from position k of a row, widened to float32.
+template <bool kBf16>
+LATENT_AVX512 inline __m512 load_row16(const void* row, int64_t k) {
+  if constexpr (kBf16) {
+    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(row) + k));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  } else {
+    return _mm512_loadu_ps(static_cast<const float*>(row) + k);
+  }
+}
+
+template <bool kBf16>
+inline const void* row_at(const void* rows, int64_t j, int64_t dim) {
+  if constexpr (kBf16) return static_cast<const uint16_t*>(rows) + j * dim;
+  return static_cast<const float*>(rows) + j * dim;
+}
+
 struct Shape {
   int64_t H, Hp, R, dim, bs;
   float scale;
 };
 
 // s[h][j] = scale * qc[h] . row_j for h < Hp, j < cnt (rows at `rows`, `dim` floats apart).
-LATENT_AVX512 void scores(const Shape& sh, const float* qc, const float* rows, int64_t cnt, float* s, int64_t lds) {
+template <bool kBf16>
+LATENT_AVX512 void scores(const Shape& sh, const float* qc, const void* rows, int64_t cnt, float* s, int64_t lds) {
   for (int64_t h0 = 0; h0 < sh.Hp; h0 += kHT) {
     for (int64_t j0 = 0; j0 < cnt; j0 += kRT) {
-      const float* r[kRT];
-      for (int j = 0; j < kRT; ++j) r[j] = rows + std::min(j0 + j, cnt - 1) * sh.dim;  // past cnt: a repeat, unused
+      const void* r[kRT];
+      for (int j = 0; j < kRT; ++j) r[j] = row_at<kBf16>(rows, std::min(j0 + j, cnt - 1), sh.dim);  // past cnt: a repeat, unused
       __m512 acc[kHT][kRT];
       for (int h = 0; h < kHT; ++h)
         for (int j = 0; j < kRT; ++j) acc[h][j] = _mm512_setzero_ps();
       for (int64_t k = 0; k < sh.dim; k += 16) {
         __m512 rv[kRT];
-        for (int j = 0; j < kRT; ++j) rv[j] = _mm512_loadu_ps(r[j] + k);
+        for (int j = 0; j < kRT; ++j) rv[j] = load_row16<kBf16>(r[j], k);
         for (int h = 0; h < kHT; ++h) {
           const __m512 qv = _mm512_load_ps(qc + (h0 + h) * sh.dim + k);
           for (int j = 0; j < kRT; ++j) acc[h][j] = _mm512_fmadd_ps(qv, rv[j], acc[h][j]);
@@ -80,7 +99,8 @@ LATENT_AVX512 void softmax_step(const Shape& sh, float* s, int64_t lds, int64_t 
 }
 
 // acc[h][0..R) += sum_j p[h][j] * row_j[0..R) for h < Hp (padded heads have p = 0 and are never read back).
-LATENT_AVX512 void apply_pv(const Shape& sh, const float* p, int64_t lds, const float* rows, int64_t cnt, float* acc) {
+template <bool kBf16>
+LATENT_AVX512 void apply_pv(const Shape& sh, const float* p, int64_t lds, const void* rows, int64_t cnt, float* acc) {
   for (int64_t h0 = 0; h0 < sh.Hp; h0 += kHT) {
     for (int64_t c0 = 0; c0 < sh.R; c0 += 64) {
       const int nv = static_cast<int>(std::min<int64_t>(4, (sh.R - c0) / 16));
@@ -88,9 +108,9 @@ LATENT_AVX512 void apply_pv(const Shape& sh, const float* p, int64_t lds, const 
       for (int h = 0; h < kHT; ++h)
         for (int v = 0; v < 4; ++v) a[h][v] = v < nv ? _mm512_load_ps(acc + (h0 + h) * sh.R + c0 + v * 16) : _mm512_setzero_ps();
       for (int64_t j = 0; j < cnt; ++j) {
-        const float* row = rows + j * sh.dim + c0;
+        const void* row = row_at<kBf16>(rows, j, sh.dim);
         __m512 rv[4];
-        for (int v = 0; v < 4; ++v) rv[v] = v < nv ? _mm512_loadu_ps(row + v * 16) : _mm512_setzero_ps();
+        for (int v = 0; v < 4; ++v) rv[v] = v < nv ? load_row16<kBf16>(row, c0 + v * 16) : _mm512_setzero_ps();
         for (int h = 0; h < kHT; ++h) {
           const __m512 pb = _mm512_set1_ps(p[(h0 + h) * lds + j]);
           for (int v = 0; v < 4; ++v) a[h][v] = _mm512_fmadd_ps(pb, rv[v], a[h][v]);
@@ -107,9 +127,10 @@ LATENT_AVX512 void apply_pv(const Shape& sh, const float* p, int64_t lds, const 
 bool mla_attention_few_avx512_supports(int64_t R, int64_t P) { return R % 16 == 0 && P % 16 == 0 && R > 0; }
 
 void mla_attention_few_avx512(const float* q_lat, const float* q, int64_t q_stride, int64_t n, int64_t n_heads,
-                              int64_t nope, int64_t R, int64_t P, int64_t start_pos, const float* const* blocks,
+                              int64_t nope, int64_t R, int64_t P, int64_t start_pos, const void* const* blocks, DType cache_dtype,
                               int64_t block_size, float scale, float* o_lat, ThreadPool& pool) {
   Shape sh{n_heads, (n_heads + kHT - 1) / kHT * kHT, R, R + P, block_size, scale};
+  const bool bf16 = cache_dtype == DType::kBF16;
   // qc[i][h][0..dim) = [q_lat | q_rope] of token i, heads padded to Hp with zeros (64-byte aligned rows).
   std::vector<float> qc_buf(static_cast<size_t>(n * sh.Hp * sh.dim + 16), 0.f);
   float* qc = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(qc_buf.data()) + 63) & ~uintptr_t{63});
@@ -143,10 +164,17 @@ void mla_attention_few_avx512(const float* q_lat, const float* q, int64_t q_stri
       for (int64_t pos = p0; pos < p1;) {
         const int64_t b = pos / block_size, off = pos % block_size;
         const int64_t cnt = std::min(block_size - off, p1 - pos);
-        const float* rows = blocks[b] + off * sh.dim;
-        scores(sh, qc + i * sh.Hp * sh.dim, rows, cnt, s_buf.data(), lds);
-        softmax_step(sh, s_buf.data(), lds, cnt, m, l, acc);
-        apply_pv(sh, s_buf.data(), lds, rows, cnt, acc);
+        if (bf16) {
+          const void* rows = row_at<true>(blocks[b], off, sh.dim);
+          scores<true>(sh, qc + i * sh.Hp * sh.dim, rows, cnt, s_buf.data(), lds);
+          softmax_step(sh, s_buf.data(), lds, cnt, m, l, acc);
+          apply_pv<true>(sh, s_buf.data(), lds, rows, cnt, acc);
+        } else {
+          const void* rows = row_at<false>(blocks[b], off, sh.dim);
+          scores<false>(sh, qc + i * sh.Hp * sh.dim, rows, cnt, s_buf.data(), lds);
+          softmax_step(sh, s_buf.data(), lds, cnt, m, l, acc);
+          apply_pv<false>(sh, s_buf.data(), lds, rows, cnt, acc);
+        }
         pos += cnt;
       }
     }

@@ -159,7 +159,8 @@ int run_scheduled(const Args& args, const std::vector<int32_t>& ids, int64_t n_g
   if (!(*ranked)->driver()) return follower_exit(**ranked);
   DeepseekModel* model = (*ranked)->driver();
   auto serving = serve_deepseek(*model);
-  auto cache = KvCache::for_model(model->config(), KvCache::blocks_needed(static_cast<int64_t>(ids.size()) + n_gen + 64) + 2);
+  auto cache = KvCache::for_model(model->config(), KvCache::blocks_needed(static_cast<int64_t>(ids.size()) + n_gen + 64) + 2,
+                                  KvCache::dtype_for_precision());
   if (!cache.ok()) return fail(cache.error());
   Scheduler sched(*serving, *cache);
   Request r;
@@ -268,7 +269,7 @@ int run_generate(int argc, char** argv) {
   DeepseekModel& m = *(*ranked)->driver();
   const int64_t V = m.config().vocab_size;
   const int64_t L = static_cast<int64_t>(ids->size()), total = L + *n_gen + 1;
-  auto cache = KvCache::for_model(m.config(), KvCache::blocks_needed(total));
+  auto cache = KvCache::for_model(m.config(), KvCache::blocks_needed(total), KvCache::dtype_for_precision());
   if (!cache.ok()) return fail(cache.error());
   auto blocks = cache->allocate(KvCache::blocks_needed(total));
   if (!blocks.ok()) return fail(blocks.error());

@@ -64,7 +64,7 @@ int run_logits(int argc, char** argv) {
                                                     "found none in " + args->get("model")));
   }
   const int64_t n = static_cast<int64_t>(ids->size());
-  auto cache = KvCache::for_model(m.config(), KvCache::blocks_needed(n));
+  auto cache = KvCache::for_model(m.config(), KvCache::blocks_needed(n), KvCache::dtype_for_precision());
   if (!cache.ok()) return fail(cache.error());
   auto blocks = cache->allocate(KvCache::blocks_needed(n));
   if (!blocks.ok()) return fail(blocks.error());

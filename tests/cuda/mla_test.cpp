@@ -43,10 +43,10 @@ void check_decode(const Dims& m, const std::vector<int32_t>& ctx) {
   std::vector<float> want(static_cast<size_t>(n * m.H * m.R));
   int32_t max_ctx = 0;
   for (int64_t i = 0; i < n; ++i) {
-    std::vector<const float*> blocks;
+    std::vector<const void*> blocks;
     for (int64_t b = 0; b < max_blocks; ++b) blocks.push_back(cache.block(layer, tables[static_cast<size_t>(i * max_blocks + b)]));
     cpu::mla_attention(q_lat.data() + i * m.H * m.R, q.data() + i * q_stride, q_stride, 1, m.H, m.nope, m.R, m.P,
-                       ctx[static_cast<size_t>(i)] - 1, blocks.data(), kBlock, scale, want.data() + i * m.H * m.R);
+                       ctx[static_cast<size_t>(i)] - 1, blocks.data(), DType::kF32, kBlock, scale, want.data() + i * m.H * m.R);
     max_ctx = std::max(max_ctx, ctx[static_cast<size_t>(i)]);
   }
   DeviceArray<float> dcache(cache.data), dq(q), dql(q_lat), out(n * m.H * m.R);
@@ -83,10 +83,10 @@ TEST(CudaMla, CausalPrefillMatchesCpu) {
   Cache cache(4, 1, dim);
   const std::vector<int32_t> table = {2, 0, 3};
   const std::vector<float> q = random_floats(n * q_stride, 31), q_lat = random_floats(n * H * R, 32);
-  std::vector<const float*> blocks;
+  std::vector<const void*> blocks;
   for (int32_t b : table) blocks.push_back(cache.block(0, b));
   std::vector<float> want(static_cast<size_t>(n * H * R));
-  cpu::mla_attention(q_lat.data(), q.data(), q_stride, n, H, nope, R, P, start, blocks.data(), kBlock, 0.1f, want.data());
+  cpu::mla_attention(q_lat.data(), q.data(), q_stride, n, H, nope, R, P, start, blocks.data(), DType::kF32, kBlock, 0.1f, want.data());
   DeviceArray<float> dcache(cache.data), dq(q), dql(q_lat), out(n * H * R);
   DeviceArray<int32_t> dtable(table);
   MlaAttentionArgs a;

@@ -186,9 +186,9 @@ TEST(MlaAttention, AbsorbedEqualsNaive) {
     if (dt == DType::kF8E4M3) w.scale_inv = &s8;
     kvb = dt == DType::kF32 ? f32 : dt == DType::kBF16 ? from16 : from8;
     std::vector<float> q_lat(n * H * R), o_lat(n * H * R), out(n * H * vd);
-    const float* blocks[2] = {cache.data(), cache.data() + B * (R + P)};
+    const void* blocks[2] = {cache.data(), cache.data() + B * (R + P)};
     cpu::mla_absorb_q(q.data(), n, qs, w, H, nope, P, vd, q_lat.data());
-    cpu::mla_attention(q_lat.data(), q.data(), qs, n, H, nope, R, P, start, blocks, B, scale, o_lat.data());
+    cpu::mla_attention(q_lat.data(), q.data(), qs, n, H, nope, R, P, start, blocks, DType::kF32, B, scale, o_lat.data());
     cpu::mla_apply_uv(o_lat.data(), n, w, H, nope, vd, out.data());
     // naive: k_nope = W_UK latent, v = W_UV latent per position and head
     for (int64_t i = 0; i < n; ++i) {

@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "kernels/cpu/attention.h"
+#include "kernels/cpu/dtype.h"
+#include "kernels/cpu/ops.h"
 #include "kernels/cpu/thread_pool.h"
 
 namespace latent::cpu {
@@ -43,7 +45,9 @@ std::vector<double> reference(const Case& c, const std::vector<float>& q_lat, co
   return o;
 }
 
-void check(const Case& c, ThreadPool* pool) {
+// dtype: the cache's (a BF16 cache holds the values rounded; the reference uses the rounded values too).
+// tol: relative and absolute tolerance (float32 math: 2e-5; the fast precision rounds q to BF16 for the scores).
+void check(const Case& c, ThreadPool* pool, DType dtype = DType::kF32, double tol = 2e-5) {
   constexpr int64_t bs = 64;
   const int64_t dim = c.R + c.P, q_stride = c.H * (c.nope + c.P) + 3, ctx = c.start_pos + c.n;
   const int64_t nb = (ctx + bs - 1) / bs;
@@ -54,17 +58,27 @@ void check(const Case& c, ThreadPool* pool) {
   for (float& v : q_lat) v = nd(rng) * 0.3f;
   for (float& v : q) v = nd(rng) * 0.3f;
   for (int64_t t = 0; t < ctx * dim; ++t) cache[static_cast<size_t>(t)] = nd(rng);
-  std::vector<const float*> blocks;
-  for (int64_t b = 0; b < nb; ++b) blocks.push_back(cache.data() + b * bs * dim);
+  std::vector<uint16_t> cache16(cache.size());
+  if (dtype == DType::kBF16) {
+    for (size_t t = 0; t < cache.size(); ++t) {
+      cache16[t] = f32_to_bf16(cache[t]);  // NaN past the context stays NaN
+      if (static_cast<int64_t>(t) < ctx * dim) cache[t] = bf16_to_f32(cache16[t]);
+    }
+  }
+  std::vector<const void*> blocks;
+  for (int64_t b = 0; b < nb; ++b) {
+    blocks.push_back(dtype == DType::kBF16 ? static_cast<const void*>(cache16.data() + b * bs * dim)
+                                           : static_cast<const void*>(cache.data() + b * bs * dim));
+  }
   const float scale = 1.f / std::sqrt(static_cast<float>(c.nope + c.P));
   std::vector<float> o(q_lat.size(), NAN);
-  mla_attention(q_lat.data(), q.data(), q_stride, c.n, c.H, c.nope, c.R, c.P, c.start_pos, blocks.data(), bs, scale,
+  mla_attention(q_lat.data(), q.data(), q_stride, c.n, c.H, c.nope, c.R, c.P, c.start_pos, blocks.data(), dtype, bs, scale,
                 o.data(), pool);
   std::vector<double> ref = reference(c, q_lat, q, q_stride, cache, scale);
   int bad = 0;
   for (size_t k = 0; k < ref.size(); ++k) {
-    if (!(std::fabs(o[k] - ref[k]) <= 2e-5 + 2e-5 * std::fabs(ref[k])) && bad++ < 5) {
-      ADD_FAILURE() << "n=" << c.n << " H=" << c.H << " R=" << c.R << " start=" << c.start_pos << " at " << k
+    if (!(std::fabs(o[k] - ref[k]) <= tol + tol * std::fabs(ref[k])) && bad++ < 5) {
+      ADD_FAILURE() << dtype_name(dtype) << " n=" << c.n << " H=" << c.H << " R=" << c.R << " start=" << c.start_pos << " at " << k
                     << ": expected " << ref[k] << ", found " << o[k];
     }
   }
@@ -82,6 +96,23 @@ TEST(MlaAttention, MatchesReferenceFewAndManyTokens) {
     check(c, &pool);
     check(c, nullptr);
   }
+}
+
+// A BF16 cache (the fast precision's): the same attention over the rounded values. With exact linears the
+// result is float32 math on those values; with BF16 activations the scores also round q (about 2^-9 of each
+// product), which the tolerance allows for.
+TEST(MlaAttention, Bf16CacheMatchesReferenceOnRoundedValues) {
+  ThreadPool pool(2);
+  const LinearPrecision before = linear_precision();
+  const std::vector<Case> cases = {{1, 16, 128, 512, 64, 0}, {1, 16, 128, 512, 64, 700}, {4, 16, 128, 512, 64, 511},
+                                   {9, 4, 32, 32, 16, 70},   {40, 16, 128, 512, 64, 100}, {2, 4, 32, 40, 24, 90}};
+  set_linear_precision(LinearPrecision::kExact);
+  for (const Case& c : cases) check(c, &pool, DType::kBF16, 2e-5);
+  if (bf16_activations_available()) {
+    set_linear_precision(LinearPrecision::kBf16Activations);
+    for (const Case& c : cases) check(c, &pool, DType::kBF16, 2e-2);
+  }
+  set_linear_precision(before);
 }
 
 }  // namespace

@@ -167,10 +167,10 @@ void bench_mla(Report& rep, int64_t batch, int64_t ctx, int iters) {
   DeviceArray<float> ws(mla_attention_workspace(a));
   die_if(mla_attention(a, pc, ws.data(), nullptr), "mla_attention");
   // CPU reference for the first row.
-  std::vector<const float*> bp;
+  std::vector<const void*> bp;
   for (int64_t b = 0; b < blocks_per; ++b) bp.push_back(cache.data() + tables[static_cast<size_t>(b)] * 64 * D);
   std::vector<float> want(static_cast<size_t>(H * R));
-  cpu::mla_attention(q_lat.data(), q.data(), q_stride, 1, H, nope, R, P, ctx - 1, bp.data(), 64, a.scale, want.data());
+  cpu::mla_attention(q_lat.data(), q.data(), q_stride, 1, H, nope, R, P, ctx - 1, bp.data(), DType::kF32, 64, a.scale, want.data());
   std::vector<float> got = out.to_host();
   got.resize(want.size());
   const double err = rel_err(got, want);
