@@ -42,6 +42,9 @@ LspServer::~LspServer() {
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& [id, t] : inflight_) tickets.push_back(t);
   }
+  // The connection is gone (shutdown, or a client that vanished: stdin closed, socket dropped): its requests
+  // are cancelled and stop at the engine's next step.
+  if (!tickets.empty()) LATENT_LOG_INFO("connection closed: cancelling %zu request(s) in flight", tickets.size());
   for (auto t : tickets) core_.cancel(t);
   agent_.reset();  // its tasks end before the core's documents and index go
   core_.quiesce();  // a completion finishing on the engine thread may still be inside our on_done

@@ -156,6 +156,10 @@ lsp::CompletionBackend::Handle EngineCompletionBackend::start(lsp::CompletionJob
         if (on_usage) on_usage(usage_of(e));
         if (e.finish == FinishReason::kCancelled || e.finish == FinishReason::kSuperseded ||
             e.finish == FinishReason::kPreempted) {
+          // What a vanished client's cancel stopped (tests/node/disconnect.test.mjs reads this over stdio).
+          LATENT_LOG_DEBUG("completion %s: %d prompt tokens (%d cached), %d fed, %d generated",
+                           finish_reason_name(e.finish), e.usage.prompt_tokens, e.usage.cached_tokens,
+                           e.usage.forward_tokens, e.usage.completion_tokens);
           on_done(make_error(ErrorCode::kCancelled, std::string("engine: ") + finish_reason_name(e.finish)));
           return;
         }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <thread>
 
 #include "engine/stop_tokenizer.h"
 #include "kernels/base/log.h"
@@ -57,6 +58,16 @@ Result<std::unique_ptr<EngineHost>> EngineHost::load(const EngineHostOptions& op
 
 EngineHost::~EngineHost() {
   if (thread_) thread_->stop();
+}
+
+bool EngineHost::wait_idle(std::chrono::milliseconds bound) {
+  // Polled: only the exit path of a stdio session calls it, once.
+  const auto deadline = std::chrono::steady_clock::now() + bound;
+  while (scheduler_->has_work()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
 }
 
 std::vector<int32_t> EngineHost::stop_ids() const {

@@ -7,6 +7,7 @@
 // /metrics wants engine state that only the engine thread may read; sample() (call it on the engine thread,
 // e.g. from an event callback) copies it into atomics that snapshot() returns on any thread.
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -35,7 +36,11 @@ struct EngineHostOptions {
 class EngineHost {
  public:
   static Result<std::unique_ptr<EngineHost>> load(const EngineHostOptions& options);
-  ~EngineHost();  // stops the engine thread first
+  ~EngineHost();  // stops the engine thread first (requests still queued or running end without an event)
+  // Any thread: waits until the scheduler has no request queued or running and no cancel pending, at most
+  // `bound`. A client that went away has had its requests cancelled; they end at the engine's next step, so
+  // this returns within one step unless another client still has work. Returns whether it became idle.
+  bool wait_idle(std::chrono::milliseconds bound);
 
   Scheduler& scheduler() { return *scheduler_; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }

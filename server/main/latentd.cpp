@@ -407,6 +407,9 @@ int main(int argc, char** argv) {
     }
     latent::server::StdioTransport transport(STDIN_FILENO, STDOUT_FILENO, static_cast<size_t>(*max_message));
     bool clean = serve(transport);
+    // stdin closed (or exit): the session's requests were cancelled; let the engine end them (one step) before
+    // the host stops, so that nothing is cut off mid-step and the log says how each ended.
+    if (host && !host->wait_idle(std::chrono::seconds(30))) LATENT_LOG_WARN("exit: the engine is still busy after 30 s");
     return clean ? 0 : 1;  // LSP: exit without shutdown is an error exit
   }
 
