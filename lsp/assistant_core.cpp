@@ -369,6 +369,7 @@ Result<AssistantCore::Ticket> AssistantCore::complete(const CompletionRequest& r
   cj.doc_key = doc_key_prefix_ + request.uri;  // supersedes only this connection's own completions
   cj.priority = 10;
   cj.tenant = options_.tenant;
+  cj.tenant_weight = options_.tenant_weight;
   cj.max_tokens = max_tokens;
   cj.time_budget = options_.time_budget;
   std::weak_ptr<Job> weak = job;

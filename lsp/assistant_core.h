@@ -42,6 +42,7 @@ struct AssistantOptions {
   size_t min_time_tokens = 256;
   size_t recent_files = 8;  // closed documents kept for snippet search
   std::string tenant;  // this connection's user (latentd --users), for fair sharing of the engine
+  double tenant_weight = 1.0;  // that user's weight (users file "weight"; Request::tenant_weight)
   bool type_through = true;  // false: a cancelled or superseded completion's generation stops at once
   // Completions are checked with the document's grammar before they are shown (lsp/syntax_check.h).
   SyntaxMode syntax = SyntaxMode::kTrim;

@@ -24,6 +24,7 @@ struct CompletionJob {
   std::string prompt;             // render_fim(fim), the same prompt as text
   std::string doc_key;            // a newer job with the same key supersedes an older one
   std::string tenant;             // whose job (fair sharing between users: Request::tenant)
+  double tenant_weight = 1.0;     // that user's weight (> 0: Request::tenant_weight)
   int priority = 0;               // higher first; inline completions are interactive (10)
   int max_tokens = 128;
   std::vector<std::string> stop;  // stop strings (not included in the output)

@@ -109,6 +109,7 @@ lsp::CompletionBackend::Handle EngineCompletionBackend::start(lsp::CompletionJob
   req.priority = agent ? Priority::kAgent : Priority::kInteractive;
   req.document_key = job.doc_key;
   req.tenant = job.tenant;
+  req.tenant_weight = job.tenant_weight;
   req.sampling.temperature = 0.0f;  // ghost text: the most likely continuation
   if (job.sample > 0) {  // a ranked completion's other candidates (as server/openai/rank.cpp samples them)
     req.sampling.temperature = 0.8f;

@@ -187,12 +187,16 @@ Access check_access(const Shared& s, const HttpRequest& r, bool is_public = fals
       return {std::move(r)};
     }
   }
-  return {std::nullopt, SessionUser{user->name, user->scopes}};
+  return {std::nullopt, SessionUser{user->name, user->scopes, user->weight}};
 }
 
-http::response<http::string_body> to_beast(const HttpResponse& r, unsigned version, bool keep_alive) {
+constexpr const char* kReplicaHeader = "X-Latent-Replica";
+
+http::response<http::string_body> to_beast(const HttpResponse& r, unsigned version, bool keep_alive,
+                                           const std::string& replica) {
   http::response<http::string_body> res{static_cast<http::status>(r.status), version};
   res.set(http::field::server, "latentd/" LATENT_VERSION);
+  res.set(kReplicaHeader, replica);
   res.set(http::field::content_type, r.content_type);
   for (const auto& [k, v] : r.headers) res.set(k, v);
   res.keep_alive(keep_alive);
@@ -222,8 +226,9 @@ class WebSocketSession : public lsp::MessageTransport,
   void start(http::request<http::string_body> req) {
     ws_.set_option(websocket::stream_base::timeout{std::chrono::seconds(30), shared_->options.idle_timeout, true});
     ws_.read_message_max(shared_->options.max_message_bytes);
-    ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
+    ws_.set_option(websocket::stream_base::decorator([replica = shared_->options.replica_id](websocket::response_type& res) {
       res.set(http::field::server, "latentd/" LATENT_VERSION);
+      res.set(kReplicaHeader, replica);
     }));
     ws_.async_accept(req, beast::bind_front_handler(&WebSocketSession::on_accept, shared_from_this()));
   }
@@ -464,7 +469,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     if (upgrade) {
       res = HttpResponse::error(404, "not_found", "no WebSocket endpoint at " + r.path + " (expected /lsp)");
     } else if (r.method == "GET" && r.path == "/health") {
-      res = HttpResponse::json(200, {{"status", "ok"}, {"version", LATENT_VERSION}});
+      res = HttpResponse::json(200, {{"status", "ok"}, {"version", LATENT_VERSION}, {"replica", shared_->options.replica_id}});
     } else if (Access access = check_access(*shared_, r, shared_->router->is_public(r.method, r.path));
                access.refusal) {
       res = *access.refusal;
@@ -482,14 +487,16 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
       res.deferred(openai::make_beast_exchange(stream_, buffer_, req.version(), req.keep_alive(), shared_from_this(),
                                                [self = shared_from_this(), slot](bool reuse) {
                                                  if (reuse) self->do_read();
-                                               }));
+                                               },
+                                               16 << 20,
+                                               std::string(kReplicaHeader) + ": " + shared_->options.replica_id + "\r\n"));
       return;
     }
     send(res, req.version(), req.keep_alive());
   }
 
   void send(const HttpResponse& r, unsigned version, bool keep_alive) {
-    auto res = std::make_shared<http::response<http::string_body>>(to_beast(r, version, keep_alive));
+    auto res = std::make_shared<http::response<http::string_body>>(to_beast(r, version, keep_alive, shared_->options.replica_id));
     http::async_write(stream_, *res, [self = shared_from_this(), res, keep_alive](beast::error_code ec, size_t) {
       if (ec) return;
       if (!keep_alive) {
@@ -589,6 +596,9 @@ Status NetServer::start() {
     return make_error(ErrorCode::kIo, "bind " + o.host + ":" + std::to_string(o.port) + ": " + ec.message());
   }
   if (a.listen(net::socket_base::max_listen_connections, ec); ec) return make_error(ErrorCode::kIo, "listen: " + ec.message());
+  if (impl_->shared->options.replica_id.empty()) {
+    impl_->shared->options.replica_id = o.host + ":" + std::to_string(port());
+  }
   impl_->do_accept();
   return Status::Ok();
 }

@@ -44,12 +44,17 @@ struct NetOptions {
   size_t max_queued_messages = 256;       // read but not yet handled, per connection
   std::chrono::seconds idle_timeout{600}; // HTTP keep-alive and WebSocket idle limit
   int threads = 2;
+  // Which replica answers (--replica-id; empty: "HOST:PORT" as bound): in GET /health's "replica" and in an
+  // X-Latent-Replica header on every HTTP answer and WebSocket upgrade, so that a load balancer's routing
+  // can be seen and checked (docs/team.md).
+  std::string replica_id;
 };
 
 // Who a connection authenticated as: with --users the user and their scopes; otherwise name "" and every scope.
 struct SessionUser {
   std::string name;
   unsigned scopes = ~0u;
+  double weight = 1.0;  // fair-share weight (users file "weight")
 };
 
 // Runs one LSP connection to its end on the calling thread (a thread of its own per connection).

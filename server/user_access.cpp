@@ -8,6 +8,8 @@ namespace latent::server {
 lsp::LspServerOptions options_for_user(lsp::LspServerOptions base, const SessionUser& user, MetricsRegistry& metrics,
                                        std::shared_ptr<UserQuotas> quotas) {
   if (user.name.empty()) return base;
+  base.agent.tenant = user.name;  // agent turns share the engine fairly, as the user's completions do
+  base.agent.tenant_weight = user.weight;
   base.refuse_call = [user, &metrics, quotas](std::string_view method) -> std::optional<lsp::RpcError> {
     const Scope need = scope_for_lsp_method(method);
     if (need == kScopeComplete && (user.scopes & need) && quotas && method == "textDocument/inlineCompletion") {

@@ -8,6 +8,7 @@
 
 #include <cctype>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -30,6 +31,9 @@ bool valid_user_name(const std::string& s) {
   }
   return true;
 }
+
+bool valid_weight(double w) { return std::isfinite(w) && w > 0 && w <= kMaxUserWeight; }
+std::string weight_limit() { return std::to_string(static_cast<int>(kMaxUserWeight)); }
 
 bool is_sha256_hex(const std::string& s) {
   if (s.size() != 64) return false;
@@ -149,6 +153,13 @@ Result<UserTable> UserTable::parse(const std::string& text, const std::string& f
       }
       u.scopes |= *bit;
     }
+    if (auto w = j.find("weight"); w != j.end()) {
+      if (!w->is_number() || !valid_weight(w->get<double>())) {
+        return make_error(ErrorCode::kInvalidArgument, where + "expected \"weight\": a number in (0, " +
+                                                               weight_limit() + "], found " + w->dump());
+      }
+      u.weight = w->get<double>();
+    }
     if (auto it = names.find(u.name); it != names.end()) {
       return make_error(ErrorCode::kInvalidArgument, where + "expected each user once, found '" + u.name +
                                                              "' again (first on line " + std::to_string(it->second) + ")");
@@ -215,6 +226,16 @@ std::optional<User> UserDirectory::authenticate(const std::string& token) const 
   return *u;
 }
 
+double UserDirectory::weight_of(const std::string& name) const {
+  std::shared_ptr<const UserTable> t;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    t = table_;
+  }
+  const User* u = t ? t->find_name(name) : nullptr;
+  return u ? u->weight : 1.0;
+}
+
 std::string sha256_hex(std::string_view data) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int n = 0;
@@ -230,10 +251,15 @@ Result<std::string> new_token() {
   return "lat_" + hex(bytes, sizeof bytes);
 }
 
-Status append_user(const std::string& path, const std::string& name, unsigned scopes, const std::string& token) {
+Status append_user(const std::string& path, const std::string& name, unsigned scopes, const std::string& token,
+                   double weight) {
   if (!valid_user_name(name)) {
     return make_error(ErrorCode::kInvalidArgument,
                       "expected a user name of 1-64 letters, digits or ._-@, found '" + name + "'");
+  }
+  if (!valid_weight(weight)) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "--weight: expected a number in (0, " + weight_limit() + "], found " + std::to_string(weight));
   }
   // O_CREAT with 0600: a new file is never readable by others, not even for a moment.
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -255,7 +281,9 @@ Status append_user(const std::string& path, const std::string& name, unsigned sc
   for (unsigned i = 0; i < 4; ++i) {
     if (scopes & (1u << i)) scope_list.push_back(kScopeNames[i]);
   }
-  std::string line = json{{"user", name}, {"token_sha256", sha256_hex(token)}, {"scopes", scope_list}}.dump() + "\n";
+  json entry{{"user", name}, {"token_sha256", sha256_hex(token)}, {"scopes", scope_list}};
+  if (weight != 1.0) entry["weight"] = weight;
+  std::string line = entry.dump() + "\n";
   if (!text.empty() && text.back() != '\n') line = "\n" + line;
   const bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
   const int err = errno;

@@ -2,7 +2,9 @@
 // Per-user tokens and scopes for a team's latentd (--users FILE; docs/team.md).
 //
 // The file holds one JSON object per line; blank lines are skipped:
-//   {"user": "ada", "token_sha256": "<64 lower-case hex>", "scopes": ["complete", "chat"]}
+//   {"user": "ada", "token_sha256": "<64 lower-case hex>", "scopes": ["complete", "chat"], "weight": 2}
+// "weight" is optional (default 1): the user's share of the engine against other users' (fair queueing,
+// Request::tenant_weight; twice the weight, twice the turns when both wait), a number in (0, 1000].
 // Only the SHA-256 of a token is stored (`latent user add` makes the token and prints it once). Scopes:
 //   complete  POST /v1/completions, POST /infill, LSP textDocument/inlineCompletion, latent/explainContext
 //   chat      POST /v1/chat/completions
@@ -49,7 +51,10 @@ struct User {
   std::string name;
   std::string token_sha256;  // lower-case hex
   unsigned scopes = 0;
+  double weight = 1.0;  // fair-share weight, in (0, kMaxUserWeight]
 };
+
+constexpr double kMaxUserWeight = 1000;
 
 class UserTable {
  public:
@@ -71,6 +76,8 @@ class UserDirectory {
   // Reads the file again; on error the previous table stays. Returns the number of users loaded.
   Result<size_t> reload();
   std::optional<User> authenticate(const std::string& token) const;
+  // The weight of user `name` in the current table; 1 for a name it does not hold.
+  double weight_of(const std::string& name) const;
   const std::string& path() const { return path_; }
 
  private:
@@ -82,8 +89,10 @@ class UserDirectory {
 std::string sha256_hex(std::string_view data);
 // 32 random bytes (OpenSSL's CSPRNG) as "lat_" + 64 hex digits.
 Result<std::string> new_token();
-// Appends {user, token_sha256, scopes} to `path`, creating it with mode 0600. Refuses a name already in the
-// file and a file that does not parse (it would be refused at startup anyway).
-Status append_user(const std::string& path, const std::string& name, unsigned scopes, const std::string& token);
+// Appends {user, token_sha256, scopes[, weight]} to `path` (weight only when not 1), creating it with mode 0600.
+// Refuses a name already in the file, a weight outside (0, kMaxUserWeight] and a file that does not parse (it
+// would be refused at startup anyway).
+Status append_user(const std::string& path, const std::string& name, unsigned scopes, const std::string& token,
+                   double weight = 1.0);
 
 }  // namespace latent::server

@@ -318,6 +318,8 @@ void AgentSession::run(const std::shared_ptr<Task>& t) {
     job.prompt = render_chat(ChatFormat::kDeepseekV3, plan->messages, true, std::string(chat::kBos),
                              std::string(chat::kEos)) + plan->prefill;
     job.doc_key = "agent:" + id;
+    job.tenant = options_.tenant;
+    job.tenant_weight = options_.tenant_weight;
     job.priority = 1;  // below keystroke completions (10)
     job.max_tokens = options_.max_tokens;
     job.time_budget = options_.turn_budget;

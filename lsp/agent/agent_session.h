@@ -56,6 +56,9 @@ struct AgentOptions {
   std::chrono::milliseconds turn_budget{180000};  // per model turn
   size_t max_tasks = 4;                           // running at once per session
   PositionEncoding encoding = PositionEncoding::kUtf16;
+  // Whose turns these are (latentd --users): model turns share the engine fairly with other users' work.
+  std::string tenant;
+  double tenant_weight = 1.0;
 };
 
 struct TaskRequest {

@@ -38,6 +38,7 @@ CompletionBackend::Handle ScriptedModel::start(CompletionJob job, OnDelta on_del
   std::lock_guard<std::mutex> lock(mu_);
   Handle h = next_++;
   prompts_.push_back(job.prompt);
+  tenants_.emplace_back(job.tenant, job.tenant_weight);
   if (next_turn_ >= turns_.size()) {
     std::string msg = "scripted model: the script has " + std::to_string(turns_.size()) + " turns, asked for turn " +
                       std::to_string(next_turn_ + 1);
@@ -79,6 +80,11 @@ void ScriptedModel::cancel(Handle handle) {
 std::vector<std::string> ScriptedModel::prompts() const {
   std::lock_guard<std::mutex> lock(mu_);
   return prompts_;
+}
+
+std::vector<std::pair<std::string, double>> ScriptedModel::tenants() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return tenants_;
 }
 
 }  // namespace latent::lsp::agent

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "lsp/completion_backend.h"
@@ -29,6 +30,8 @@ class ScriptedModel : public CompletionBackend {
   std::string describe() const override { return "scripted agent model (test double, no model)"; }
 
   std::vector<std::string> prompts() const;
+  // Each job's tenant and weight, in order (whose turns they were).
+  std::vector<std::pair<std::string, double>> tenants() const;
 
  private:
   mutable std::mutex mu_;
@@ -37,6 +40,7 @@ class ScriptedModel : public CompletionBackend {
   size_t piece_bytes_;
   size_t next_turn_ = 0;
   std::vector<std::string> prompts_;
+  std::vector<std::pair<std::string, double>> tenants_;
   std::map<Handle, bool> cancelled_;
   std::vector<std::thread> threads_;
   Handle next_ = 1;

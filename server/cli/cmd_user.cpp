@@ -14,11 +14,12 @@ namespace {
 const std::vector<OptionSpec> kOptions = {
     {"scopes", "LIST", "comma-separated: complete, chat, agent, admin", ""},
     {"users", "FILE", "the users file latentd reads (--users); created 0600 when missing", ""},
+    {"weight", "W", "the user's share of the engine against other users' (fair queueing), in (0, 1000]", "1"},
     {"help", "", "print this help and exit", ""},
 };
 
 int run_user(int argc, char** argv) {
-  const std::string usage = "latent user add NAME --scopes complete,chat --users FILE";
+  const std::string usage = "latent user add NAME --scopes complete,chat --users FILE [--weight W]";
   auto args = Args::parse(argc, argv, 2, kOptions);
   if (!args.ok()) {
     std::fprintf(stderr, "latent user: %s\n", args.error().message.c_str());
@@ -43,12 +44,18 @@ int run_user(int argc, char** argv) {
     std::fprintf(stderr, "latent user add: %s\n", scopes.error().message.c_str());
     return 2;
   }
+  auto weight = args->get_double("weight", 1.0);
+  if (!weight.ok()) {
+    std::fprintf(stderr, "latent user add: --weight: expected a number in (0, 1000], found '%s'\n",
+                 args->get("weight").c_str());
+    return 2;
+  }
   auto token = server::new_token();
   if (!token.ok()) {
     std::fprintf(stderr, "latent user add: %s\n", token.error().message.c_str());
     return 1;
   }
-  if (auto st = server::append_user(args->get("users"), pos[1], *scopes, *token); !st.ok()) {
+  if (auto st = server::append_user(args->get("users"), pos[1], *scopes, *token, *weight); !st.ok()) {
     std::fprintf(stderr, "latent user add: %s\n", st.error().message.c_str());
     return 1;
   }

@@ -2,7 +2,9 @@
 // HTTP API on the same port.
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -61,6 +63,8 @@ const std::vector<latent::cli::OptionSpec> kOptions = latent::cli::with_parallel
     {"tokens-per-minute", "N", "with --users: prompt + completion tokens per user per minute (0: no limit)", "0"},
     {"tls-cert", "FILE", "PEM certificate (chain): serve HTTPS and WSS instead of HTTP and WS (with --tls-key)", ""},
     {"tls-key", "FILE", "PEM private key of --tls-cert (unencrypted; keep it 0600)", ""},
+    {"replica-id", "NAME", "this replica's name behind a load balancer: in GET /health and the X-Latent-Replica "
+                           "header of every answer (letters, digits, '.', '_', ':', '-'; default: HOST:PORT)", ""},
     {"allow-origin", "LIST", "comma-separated browser Origins allowed to connect (default: none; '*' = any)", ""},
     {"ui", "on|off|auto", "serve the web playground (GET /) and dashboard (GET /dashboard) from --ui-dir; "
            "auto: on when HOST is loopback", "auto"},
@@ -99,6 +103,14 @@ std::vector<std::string> split_commas(const std::string& s) {
     if (!item.empty()) out.push_back(item);
   }
   return out;
+}
+
+// --replica-id goes into a response header as it is: nothing that could end a header line or confuse a log.
+bool valid_replica_id(const std::string& id) {
+  if (id.empty() || id.size() > 64) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == ':' || c == '-';
+  });
 }
 
 // --model, else $LATENT_MODEL, else the demo model embedded in the source tree (when it is there); none with
@@ -393,6 +405,7 @@ int main(int argc, char** argv) {
   auto serve = [&](latent::lsp::Transport& transport, const latent::server::SessionUser& user = {}) {
     latent::lsp::AssistantOptions connection_options = core_options;
     connection_options.tenant = user.name;
+    connection_options.tenant_weight = user.weight;
     latent::lsp::AssistantCore core(connection_options, completion_backend);
     latent::lsp::LspServer server(transport, core, latent::server::options_for_user(lsp_options, user, metrics, user_quotas));
     return server.run();
@@ -476,6 +489,12 @@ int main(int argc, char** argv) {
                  listen.c_str());
     return 2;
   }
+  net.replica_id = args->get("replica-id");
+  if (args->has("replica-id") && !valid_replica_id(net.replica_id)) {
+    std::fprintf(stderr, "latentd: --replica-id: expected 1-64 letters, digits, '.', '_', ':' or '-', found '%s'\n",
+                 net.replica_id.c_str());
+    return 2;
+  }
   net.tls_cert = args->get("tls-cert");
   net.tls_key = args->get("tls-key");
   net.allowed_origins = split_commas(args->get("allow-origin"));
@@ -517,6 +536,9 @@ int main(int argc, char** argv) {
       return 2;
     }
     host->add_metrics(metrics);
+  }
+  if (net.users) {
+    api_options.user_weight = [users = net.users](const std::string& user) { return users->weight_of(user); };
   }
   if (user_quotas) {
     api_options.charge_user = [q = user_quotas](const std::string& user, int64_t tokens) { q->charge_tokens(user, tokens); };

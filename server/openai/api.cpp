@@ -276,6 +276,7 @@ void OpenAiApi::start(Job job, std::shared_ptr<HttpExchange> ex) {
   req.prompt = std::move(*ids);
   req.priority = job.priority;
   req.tenant = job.spec.user;  // fair sharing between users (latentd --users)
+  if (options_.user_weight && !req.tenant.empty()) req.tenant_weight = options_.user_weight(req.tenant);
   req.sampling = job.gen.sampling;
   req.spec = options_.spec;
   if (!job.gen.seeded) req.sampling.seed = random_seed();

@@ -56,6 +56,8 @@ struct ApiOptions {
   SpecParams spec;                       // speculative decoding for every HTTP request (latentd --spec)
   // latentd --users: charges each finished generation's tokens to its user (server/quota.h); may be empty.
   std::function<void(const std::string& user, int64_t tokens)> charge_user;
+  // latentd --users: a user's fair-share weight (Request::tenant_weight), looked up per request; unset: 1.
+  std::function<double(const std::string& user)> user_weight;
   // Code completions that name their "language" are checked (server/openai/syntax_gate.h; latentd --syntax-check).
   lsp::SyntaxMode syntax = lsp::SyntaxMode::kTrim;
   lsp::SyntaxStats* syntax_stats = nullptr;  // counted in /metrics when set; must outlive the API

@@ -23,14 +23,16 @@ class BeastExchange : public HttpExchange, public std::enable_shared_from_this<B
  public:
   using std::enable_shared_from_this<BeastExchange<Stream>>::shared_from_this;
   BeastExchange(Stream& stream, beast::flat_buffer& buffer, unsigned version, bool keep_alive,
-                std::shared_ptr<void> owner, std::function<void(bool)> done, size_t max_queued)
+                std::shared_ptr<void> owner, std::function<void(bool)> done, size_t max_queued,
+                std::string extra_headers)
       : stream_(stream),
         buffer_(buffer),
         version_(version),
         keep_alive_(keep_alive),
         owner_(std::move(owner)),
         done_(std::move(done)),
-        max_queued_(max_queued) {}
+        max_queued_(max_queued),
+        extra_headers_(std::move(extra_headers)) {}
 
   // On the strand: no idle timer while the engine works; watch for the client leaving.
   void start() {
@@ -116,7 +118,7 @@ class BeastExchange : public HttpExchange, public std::enable_shared_from_this<B
   std::string status_line(int status) const {
     auto reason = beast::http::obsolete_reason(static_cast<beast::http::status>(status));
     return (version_ >= 11 ? "HTTP/1.1 " : "HTTP/1.0 ") + std::to_string(status) + " " + std::string(reason) +
-           "\r\nServer: latentd/" LATENT_VERSION "\r\n";
+           "\r\nServer: latentd/" LATENT_VERSION "\r\n" + extra_headers_;
   }
 
   void enqueue(std::string bytes) {
@@ -219,6 +221,7 @@ class BeastExchange : public HttpExchange, public std::enable_shared_from_this<B
   std::shared_ptr<void> owner_;  // keeps the session (and so stream_ and buffer_) alive
   std::function<void(bool)> done_;
   size_t max_queued_;
+  const std::string extra_headers_;  // "Name: value\r\n" lines, after Server
   // Strand-only state.
   std::deque<std::string> outbox_;
   size_t queued_ = 0;
@@ -230,9 +233,9 @@ class BeastExchange : public HttpExchange, public std::enable_shared_from_this<B
 template <class Stream>
 std::shared_ptr<HttpExchange> make(Stream& stream, beast::flat_buffer& buffer, unsigned http_version,
                                    bool keep_alive, std::shared_ptr<void> owner, std::function<void(bool)> done,
-                                   size_t max_queued_bytes) {
+                                   size_t max_queued_bytes, std::string extra_headers) {
   auto ex = std::make_shared<BeastExchange<Stream>>(stream, buffer, http_version, keep_alive, std::move(owner),
-                                                    std::move(done), max_queued_bytes);
+                                                    std::move(done), max_queued_bytes, std::move(extra_headers));
   ex->start();
   return ex;
 }
@@ -242,15 +245,17 @@ std::shared_ptr<HttpExchange> make(Stream& stream, beast::flat_buffer& buffer, u
 std::shared_ptr<HttpExchange> make_beast_exchange(beast::tcp_stream& stream, beast::flat_buffer& buffer,
                                                   unsigned http_version, bool keep_alive,
                                                   std::shared_ptr<void> owner, std::function<void(bool)> done,
-                                                  size_t max_queued_bytes) {
-  return make(stream, buffer, http_version, keep_alive, std::move(owner), std::move(done), max_queued_bytes);
+                                                  size_t max_queued_bytes, std::string extra_headers) {
+  return make(stream, buffer, http_version, keep_alive, std::move(owner), std::move(done), max_queued_bytes,
+              std::move(extra_headers));
 }
 
 std::shared_ptr<HttpExchange> make_beast_exchange(beast::ssl_stream<beast::tcp_stream>& stream,
                                                   beast::flat_buffer& buffer, unsigned http_version, bool keep_alive,
                                                   std::shared_ptr<void> owner, std::function<void(bool)> done,
-                                                  size_t max_queued_bytes) {
-  return make(stream, buffer, http_version, keep_alive, std::move(owner), std::move(done), max_queued_bytes);
+                                                  size_t max_queued_bytes, std::string extra_headers) {
+  return make(stream, buffer, http_version, keep_alive, std::move(owner), std::move(done), max_queued_bytes,
+              std::move(extra_headers));
 }
 
 }  // namespace latent::openai

@@ -10,10 +10,12 @@
 // Streams use chunked transfer encoding (HTTP/1.1) or end by closing (HTTP/1.0). When the response is
 // written, `done(true)` hands the connection back for the next request, or `done(false)` after it is closed.
 // A client that stops reading is dropped once max_queued_bytes are waiting, so nothing grows without bound.
+// `extra_headers` ("Name: value\r\n" lines, e.g. X-Latent-Replica) go into the response head.
 // Thread-safety: the HttpExchange methods may be called from any thread; all socket work runs on the
 // stream's executor (the session's strand).
 #include <functional>
 #include <memory>
+#include <string>
 
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -27,12 +29,14 @@ std::shared_ptr<HttpExchange> make_beast_exchange(boost::beast::tcp_stream& stre
                                                   boost::beast::flat_buffer& buffer, unsigned http_version,
                                                   bool keep_alive, std::shared_ptr<void> owner,
                                                   std::function<void(bool reuse)> done,
-                                                  size_t max_queued_bytes = 16 << 20);
+                                                  size_t max_queued_bytes = 16 << 20,
+                                                  std::string extra_headers = {});
 // The same over TLS (latentd --tls-cert/--tls-key).
 std::shared_ptr<HttpExchange> make_beast_exchange(boost::beast::ssl_stream<boost::beast::tcp_stream>& stream,
                                                   boost::beast::flat_buffer& buffer, unsigned http_version,
                                                   bool keep_alive, std::shared_ptr<void> owner,
                                                   std::function<void(bool reuse)> done,
-                                                  size_t max_queued_bytes = 16 << 20);
+                                                  size_t max_queued_bytes = 16 << 20,
+                                                  std::string extra_headers = {});
 
 }  // namespace latent::openai

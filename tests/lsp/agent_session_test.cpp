@@ -176,6 +176,23 @@ TEST_F(AgentSessionTest, EditWaitsForApprovalThenAppliesAndReverts) {
   EXPECT_EQ(edits[1]["documentChanges"][0]["edits"][0]["newText"], "-");
 }
 
+// latentd --users: every model turn is the user's work (Request::tenant and its weight), shared fairly with
+// other users' completions.
+TEST_F(AgentSessionTest, ModelTurnsCarryTheUsersTenantAndWeight) {
+  ScriptedModel model({call("read_file", {{"path", "calc.py"}, {"startLine", 1}, {"endLine", 2}}), "Read it."});
+  AgentSession session(core, &model, client, AgentOptions{.tenant = "ada", .tenant_weight = 2.5});
+  auto id = session.start(TaskRequest{"look", {}, std::nullopt, Approval::kEachEdit});
+  ASSERT_TRUE(id.ok());
+  client.wait_status("done");
+  using Tenants = std::vector<std::pair<std::string, double>>;
+  EXPECT_EQ(model.tenants(), (Tenants{{"ada", 2.5}, {"ada", 2.5}}));
+  ScriptedModel anonymous({"ok"});
+  AgentSession plain(core, &anonymous, client);
+  ASSERT_TRUE(plain.start(TaskRequest{"hi", {}, std::nullopt, Approval::kEachEdit}).ok());
+  client.wait_for([](const Json& u) { return u["kind"] == "status" && u["state"] == "done" && u["message"] == "ok"; });
+  EXPECT_EQ(anonymous.tenants(), (Tenants{{"", 1.0}}));
+}
+
 TEST_F(AgentSessionTest, RefusedEditsTellTheModelWhichCheckFailed) {
   ScriptedModel model({call("edit", {{"path", "calc.py"}, {"old", "return"}, {"new", "yield"}}),
                        call("edit", {{"path", "calc.py"}, {"old", "return -a"}, {"new", "return -(a"}}),

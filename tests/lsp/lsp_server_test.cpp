@@ -19,8 +19,8 @@ using namespace std::chrono_literals;
 // A client over the in-memory transport, with the server's loop on a thread (clangd's LSPClient).
 class Client {
  public:
-  explicit Client(CompletionBackend* backend, LspServerOptions options = {})
-      : core_(AssistantOptions{}, backend), server_(transport_, core_, options) {
+  explicit Client(CompletionBackend* backend, LspServerOptions options = {}, AssistantOptions core_options = {})
+      : core_(std::move(core_options), backend), server_(transport_, core_, options) {
     thread_ = std::thread([this] { clean_exit_ = server_.run(); });
   }
   ~Client() {
@@ -258,6 +258,20 @@ TEST(LspServer, MaxTokensFromTheRequestOrTheSessionReachTheBackend) {
   EXPECT_EQ(jobs[0].max_tokens, 40);
   EXPECT_EQ(jobs[1].max_tokens, 7);
   EXPECT_EQ(jobs[2].max_tokens, 40);
+}
+
+// latentd --users: a connection's completions are its user's work (tenant and weight reach the engine's Request).
+TEST(LspServer, CompletionsCarryTheConnectionsTenantAndWeight) {
+  ScriptedBackend backend({"x"}, 1ms);
+  Client c(&backend, {}, AssistantOptions{.tenant = "ada", .tenant_weight = 3});
+  c.initialize();
+  c.open("file:///w/t.py", "x = ");
+  c.call(1, "textDocument/inlineCompletion", c.complete_params("file:///w/t.py", 0, 4));
+  ASSERT_TRUE(c.response(1).contains("result"));
+  auto jobs = backend.jobs();
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_EQ(jobs[0].tenant, "ada");
+  EXPECT_EQ(jobs[0].tenant_weight, 3.0);
 }
 
 TEST(LspServer, IncrementalChangesThenStreamedCompletion) {

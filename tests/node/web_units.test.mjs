@@ -61,3 +61,27 @@ test('dashboard: the /metrics reader parses labels, escapes and histograms', { t
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('workspace key: 32 random hex digits made once per browser, kept, and a bad stored value replaced', { timeout: 120_000 }, async () => {
+  assert.equal(missing, '', missing);
+  const esbuild = createRequire(path.join(modules, '/'))('esbuild');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'latent-web-units-'));
+  try {
+    const out = path.join(dir, 'workspace.mjs');
+    await esbuild.build({ entryPoints: [path.join(web, 'src/workspace.ts')], bundle: true, format: 'esm', outfile: out, logLevel: 'error' });
+    const { workspaceKey, WORKSPACE_HEADER } = await import(pathToFileURL(out).href);
+    assert.equal(WORKSPACE_HEADER, 'X-Latent-Workspace');
+    const store = new Map();
+    const storage = { getItem: (k) => store.get(k) ?? null, setItem: (k, v) => store.set(k, v) };
+    const k = workspaceKey(storage);
+    assert.match(k, /^[0-9a-f]{32}$/);
+    assert.equal(workspaceKey(storage), k, 'kept');
+    assert.notEqual(workspaceKey({ getItem: () => null, setItem: () => {} }), k, 'another browser, another key');
+    store.set('latent.workspace', 'not a key');
+    const fresh = workspaceKey(storage, (b) => b.fill(0xab));
+    assert.equal(fresh, 'ab'.repeat(16));
+    assert.equal(store.get('latent.workspace'), fresh);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

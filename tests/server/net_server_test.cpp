@@ -76,8 +76,13 @@ TEST_F(NetServerTest, HealthRoutesAndJson404) {
   auto h = get("/health");
   EXPECT_EQ(h.result_int(), 200);
   EXPECT_EQ(nlohmann::json::parse(h.body())["status"], "ok");
+  // No replica id given: HOST:PORT as bound, in /health and in a header on every answer (docs/team.md).
+  const std::string replica = "127.0.0.1:" + std::to_string(server_->port());
+  EXPECT_EQ(nlohmann::json::parse(h.body())["replica"], replica);
+  EXPECT_EQ(h["X-Latent-Replica"], replica);
   auto unauth = get("/v1/ping");
   EXPECT_EQ(unauth.result_int(), 401);
+  EXPECT_EQ(unauth["X-Latent-Replica"], replica);
   auto ok = get("/v1/ping?x=1", {{"Authorization", "Bearer s3cret"}});
   EXPECT_EQ(ok.result_int(), 200);
   EXPECT_EQ(nlohmann::json::parse(ok.body())["pong"], "x=1");

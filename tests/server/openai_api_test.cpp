@@ -116,6 +116,10 @@ class OpenaiApiEngine : public ::testing::Test {
     auto h = EngineHost::load(o);
     ASSERT_TRUE(h.ok()) << h.error().message;
     host_ = std::move(*h);
+    host_->add_metrics(metrics_);
+    api_ = std::make_unique<OpenAiApi>(access(), metrics_, ApiOptions{});
+  }
+  EngineAccess access() {
     EngineAccess e;
     e.scheduler = &host_->scheduler();
     e.tokenizer = host_->shared_tokenizer();
@@ -123,8 +127,7 @@ class OpenaiApiEngine : public ::testing::Test {
     e.stop_ids = host_->stop_ids();
     e.context_length = host_->config().max_position_embeddings;
     e.sample_engine = [h = host_.get()] { h->sample(); };
-    host_->add_metrics(metrics_);
-    api_ = std::make_unique<OpenAiApi>(e, metrics_, ApiOptions{});
+    return e;
   }
   void TearDown() override {
     api_.reset();
@@ -147,6 +150,27 @@ TEST_F(OpenaiApiEngine, StreamsChunksThenDone) {
   EXPECT_EQ(body.substr(body.size() - 14), "data: [DONE]\n\n");
   EXPECT_NE(body.find("\"finish_reason\":\"length\""), std::string::npos) << body;
   EXPECT_EQ(api_->in_flight(), 0);
+}
+
+// latentd --users: each generation looks up its user's weight (the users file's "weight") for fair queueing;
+// a request without a user asks nothing.
+TEST_F(OpenaiApiEngine, AUsersRequestsLookUpTheirWeight) {
+  auto asked = std::make_shared<std::vector<std::string>>();
+  ApiOptions options;
+  options.user_weight = [asked](const std::string& user) {
+    asked->push_back(user);
+    return 2.0;
+  };
+  MetricsRegistry metrics;
+  auto engine = std::make_unique<OpenAiApi>(access(), metrics, options);
+  for (const std::string user : {"ada", ""}) {
+    auto ex = std::make_shared<RecordingExchange>();
+    ASSERT_TRUE(engine->handle("POST", "/v1/completions", R"({"prompt":"int x = ","max_tokens":2,"ignore_eos":true})",
+                               ex, user));
+    ASSERT_TRUE(ex->wait([](const RecordingExchange& e) { return e.done(); }));
+    EXPECT_EQ(ex->status(), 200);
+  }
+  EXPECT_EQ(*asked, std::vector<std::string>{"ada"});
 }
 
 TEST_F(OpenaiApiEngine, DisconnectCancelsAndFreesTheRequestsBlocks) {

@@ -1,9 +1,11 @@
 #include "server/users.h"
+#include "server/user_access.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -61,6 +63,27 @@ TEST(Users, BadLinesNameTheLineAndWhatWasExpected) {
             "users.jsonl line 2: expected each user once, found 'ada' again (first on line 1)");
   EXPECT_EQ(error_of(line("ada", kSecretHash, "[]") + line("bob", kSecretHash, "[]")),
             "users.jsonl line 2: expected a token of its own, found the token_sha256 of user 'ada'");
+}
+
+std::string weighted(const std::string& user, const std::string& hash, const std::string& weight) {
+  return "{\"user\": \"" + user + "\", \"token_sha256\": \"" + hash + "\", \"scopes\": [\"chat\"], \"weight\": " +
+         weight + "}\n";
+}
+
+TEST(Users, WeightsDefaultToOneAndBadOnesNameWhatWasExpected) {
+  auto t = UserTable::parse(line("ada", kSecretHash, "[\"chat\"]") + weighted("bob", sha256_hex("b"), "2.5") +
+                                weighted("eve", sha256_hex("e"), "1000"),
+                            "users.jsonl");
+  ASSERT_TRUE(t.ok()) << t.error().message;
+  EXPECT_EQ(t->find_name("ada")->weight, 1.0);
+  EXPECT_EQ(t->find_name("bob")->weight, 2.5);
+  EXPECT_EQ(t->find_name("eve")->weight, 1000.0);
+  for (const std::string bad : {"0", "-1", "1001", "\"2\"", "null", "[2]", "true"}) {
+    EXPECT_EQ(error_of(line("ada", kSecretHash, "[]") + weighted("bob", sha256_hex("b"), bad)),
+              "users.jsonl line 2: expected \"weight\": a number in (0, 1000], found " + bad);
+  }
+  EXPECT_EQ(error_of(weighted("bob", sha256_hex("b"), "1e400")).substr(0, 20), "users.jsonl line 1: ")
+      << "out of double's range: refused, not infinite";
 }
 
 TEST(Users, ScopeListsAndRoutes) {
@@ -121,6 +144,37 @@ TEST_F(UsersFile, AppendCreatesA0600FileWithOnlyTheHash) {
   ASSERT_FALSE(again.ok());
   EXPECT_NE(again.error().message.find("expected a new user, found 'ada' there already"), std::string::npos);
   EXPECT_EQ(read(), before) << "a refused add leaves the file as it was";
+}
+
+TEST_F(UsersFile, AppendWritesAWeightOnlyWhenNotOneAndRefusesABadOne) {
+  ASSERT_TRUE(append_user(path_, "ada", kScopeChat, "tok-ada").ok());
+  ASSERT_TRUE(append_user(path_, "bob", kScopeChat, "tok-bob", 3).ok());
+  const std::string text = read();
+  EXPECT_EQ(text.find("weight"), text.rfind("weight")) << "only bob's line has one: " << text;
+  UserDirectory dir(path_);
+  ASSERT_EQ(*dir.reload(), 2u);
+  EXPECT_EQ(dir.authenticate("tok-bob")->weight, 3.0);
+  EXPECT_EQ(dir.weight_of("bob"), 3.0);
+  EXPECT_EQ(dir.weight_of("ada"), 1.0);
+  EXPECT_EQ(dir.weight_of("nobody"), 1.0);
+  for (double bad : {0.0, -2.0, 1e6, std::nan("")}) {
+    auto st = append_user(path_, "carol", kScopeChat, "tok-carol", bad);
+    ASSERT_FALSE(st.ok());
+    EXPECT_NE(st.error().message.find("--weight: expected a number in (0, 1000], found"), std::string::npos)
+        << st.error().message;
+  }
+  EXPECT_EQ(read(), text) << "a refused add leaves the file as it was";
+}
+
+// An LSP connection of a user: its agent turns are that user's work too (the engine's tenant and weight).
+TEST(UserAccess, AgentTurnsCarryTheUsersTenantAndWeight) {
+  MetricsRegistry metrics;
+  auto o = options_for_user(lsp::LspServerOptions{}, SessionUser{"ada", kScopeAgent, 4.0}, metrics);
+  EXPECT_EQ(o.agent.tenant, "ada");
+  EXPECT_EQ(o.agent.tenant_weight, 4.0);
+  auto anonymous = options_for_user(lsp::LspServerOptions{}, SessionUser{}, metrics);
+  EXPECT_EQ(anonymous.agent.tenant, "");
+  EXPECT_EQ(anonymous.agent.tenant_weight, 1.0);
 }
 
 TEST_F(UsersFile, ReloadKeepsThePreviousUsersWhenTheFileTurnsBad) {

@@ -1,5 +1,6 @@
 // The connection to latentd: local mode spawns `latentd --stdio [--model DIR]` and restarts it with backoff
-// when it dies; remote mode opens a WebSocket (wss://host/lsp) with the bearer token from SecretStorage.
+// when it dies; remote mode opens a WebSocket (wss://host/lsp) with the bearer token from SecretStorage and
+// the workspace key (workspace_key.ts) for a load balancer in front of several replicas.
 // Document sync is vscode-languageclient's; inline completions go through `complete` (our provider owns
 // debounce, cache and streaming, so the client's built-in inline provider is silenced by middleware).
 import * as vscode from 'vscode';
@@ -14,6 +15,7 @@ import {
 import { normalizeRemoteUrl, Settings } from './settings';
 import { connectWebSocket, WsTransports } from './websocket';
 import { findExecutable } from './which';
+import { workspaceKey } from './workspace_key';
 
 export type ClientState =
   | { kind: 'stopped' }
@@ -74,10 +76,12 @@ export class DaemonClient implements vscode.Disposable {
     } else {
       const url = normalizeRemoteUrl(s.remoteUrl);
       const token = await this.secrets.get(TOKEN_SECRET);
-      this.log.info(`connecting to ${url}${token ? ' with a token' : ' without a token'}`);
+      const workspace = workspaceKey((vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.toString()));
+      this.log.info(`connecting to ${url}${token ? ' with a token' : ' without a token'}` +
+        (workspace ? `, workspace key ${workspace}` : ''));
       let transports: WsTransports;
       try {
-        transports = await connectWebSocket(url, token);
+        transports = await connectWebSocket(url, token, undefined, workspace);
       } catch (e) {
         if (gen === this.generation) this.died((e as Error).message);
         return;

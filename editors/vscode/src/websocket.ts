@@ -1,10 +1,11 @@
 // JSON-RPC over a WebSocket for remote mode: one JSON-RPC message per text frame, as latentd's /lsp endpoint
 // speaks it (a frame that carries LSP's Content-Length header is accepted too). The bearer token goes in the
-// Authorization header of the upgrade request.
+// Authorization header of the upgrade request, the workspace key (for a load balancer) in X-Latent-Workspace.
 import WebSocket from 'ws';
 import {
   AbstractMessageReader, AbstractMessageWriter, DataCallback, Disposable, Message, MessageReader, MessageWriter,
 } from 'vscode-jsonrpc/node';
+import { WORKSPACE_HEADER } from './workspace_key';
 
 class WsReader extends AbstractMessageReader {
   private callback: DataCallback | undefined;
@@ -59,10 +60,14 @@ export function stripHeaders(frame: string): string {
 // it is tested against a real ws server without VS Code.
 export interface WsTransports { reader: MessageReader; writer: MessageWriter; }
 
-export function connectWebSocket(url: string, token: string | undefined, timeoutMs = 15_000): Promise<WsTransports> {
+// `workspace`: the workspace key (workspace_key.ts), sent so that a load balancer in front of several latentd
+// replicas keeps this workspace on one of them.
+export function connectWebSocket(url: string, token: string | undefined, timeoutMs = 15_000,
+  workspace?: string): Promise<WsTransports> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = {};
     if (token) headers.Authorization = `Bearer ${token}`;
+    if (workspace) headers[WORKSPACE_HEADER] = workspace;
     const socket = new WebSocket(url, { headers, handshakeTimeout: timeoutMs, maxPayload: 64 << 20 });
     socket.once('open', () => resolve({ reader: new WsReader(socket), writer: new WsWriter(socket) }));
     socket.once('unexpected-response', (_req, res) => {

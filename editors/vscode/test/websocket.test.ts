@@ -10,6 +10,7 @@ describe('WebSocket transport', () => {
   let wss: WebSocketServer;
   let url: string;
   const seenAuth: string[] = [];
+  const seenWorkspace: (string | undefined)[] = [];
 
   before(async () => {
     wss = new WebSocketServer({
@@ -17,6 +18,7 @@ describe('WebSocket transport', () => {
       verifyClient: (info, cb) => {
         const auth = info.req.headers.authorization ?? '';
         seenAuth.push(auth);
+        seenWorkspace.push(info.req.headers['x-latent-workspace'] as string | undefined);
         cb(auth === 'Bearer s3cret', 401);
       },
     });
@@ -49,6 +51,14 @@ describe('WebSocket transport', () => {
     assert.equal(seenAuth.at(-1), 'Bearer s3cret');
     conn.dispose();
     writer.end();
+  });
+
+  it('sends the workspace key for a load balancer, and no header without one', async () => {
+    const key = '0123456789abcdef0123456789abcdef';
+    (await connectWebSocket(url, 's3cret', undefined, key)).writer.end();
+    assert.equal(seenWorkspace.at(-1), key);
+    (await connectWebSocket(url, 's3cret')).writer.end();
+    assert.equal(seenWorkspace.at(-1), undefined);
   });
 
   it('reports a refused upgrade with its HTTP status and a hint about the token', async () => {

@@ -1,12 +1,19 @@
 // The daemon's token, when it has one (--token-file): asked for in a dialog and kept in this tab's
 // sessionStorage (gone when the tab closes). Probed with GET /v1/models, which needs the token like
 // everything else but the pages themselves.
+import { WORKSPACE_HEADER, workspaceKey } from './workspace';
+
 const KEY = 'latent.token';
 
 export function storedToken(): string { return sessionStorage.getItem(KEY) ?? ''; }
 
 export function authHeaders(token: string): Record<string, string> {
   return token ? { Authorization: `Bearer ${token}` } : {};
+}
+
+// The token and this browser's workspace key (workspace.ts), for every request to latentd.
+export function requestHeaders(token: string): Record<string, string> {
+  return { ...authHeaders(token), [WORKSPACE_HEADER]: workspaceKey() };
 }
 
 function askToken(message: string): Promise<string> {
@@ -30,7 +37,7 @@ function askToken(message: string): Promise<string> {
 export async function authorize(): Promise<string> {
   let token = storedToken();
   for (;;) {
-    const r = await fetch('/v1/models', { headers: authHeaders(token) });
+    const r = await fetch('/v1/models', { headers: requestHeaders(token) });
     if (r.ok) {
       if (token) sessionStorage.setItem(KEY, token);
       return token;

@@ -6,7 +6,7 @@ import './style.css';
 import {
   CategoryScale, Chart, Filler, Legend, LinearScale, LineController, LineElement, PointElement, Tooltip,
 } from 'chart.js';
-import { authHeaders, authorize } from './auth';
+import { authorize, requestHeaders } from './auth';
 import { intervalMean, overallMean, parseMetrics, Snapshot } from './prometheus';
 
 Chart.register(LineController, LineElement, PointElement, LinearScale, CategoryScale, Filler, Legend, Tooltip);
@@ -134,7 +134,7 @@ async function run(): Promise<void> {
   let polls = 0;
   const poll = async () => {
     try {
-      const r = await fetch('/metrics', { headers: authHeaders(token) });
+      const r = await fetch('/metrics', { headers: requestHeaders(token) });
       if (!r.ok) throw new Error(`expected GET /metrics to answer 200, found ${r.status}`);
       const cur = new Snapshot(parseMetrics(await r.text()), Date.now());
       show(prev, cur);

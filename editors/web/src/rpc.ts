@@ -5,6 +5,7 @@ import {
   AbstractMessageReader, AbstractMessageWriter, createMessageConnection, DataCallback, Disposable, Message,
   MessageConnection,
 } from 'vscode-jsonrpc/browser';
+import { workspaceKey } from './workspace';
 
 class WsReader extends AbstractMessageReader {
   private callback: DataCallback | undefined;
@@ -46,9 +47,11 @@ class WsWriter extends AbstractMessageWriter {
   end(): void { this.socket.close(); }
 }
 
-export function lspUrl(token: string): string {
+// ?workspace= is this browser's workspace key (workspace.ts), for a load balancer in front of several replicas.
+export function lspUrl(token: string, workspace = workspaceKey()): string {
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-  return `${scheme}://${location.host}/lsp${token ? `?token=${encodeURIComponent(token)}` : ''}`;
+  const query = [`workspace=${workspace}`, ...(token ? [`token=${encodeURIComponent(token)}`] : [])].join('&');
+  return `${scheme}://${location.host}/lsp?${query}`;
 }
 
 // Resolves with a listening connection once the socket is open; rejects when the upgrade is refused.

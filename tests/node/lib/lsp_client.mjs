@@ -98,18 +98,21 @@ export async function startListening(args = []) {
   return { child, port, stderr: () => stderr };
 }
 
-// Opens ws://127.0.0.1:PORT/lsp; resolves with a connection or rejects with the HTTP status of a refusal.
-export function connectWebSocket(port, { token, origin, query = '' } = {}) {
-  const headers = {};
+// Opens ws://127.0.0.1:PORT/lsp; resolves with a connection (and the upgrade answer's headers) or rejects with
+// the HTTP status of a refusal. `headers`: more headers for the upgrade request.
+export function connectWebSocket(port, { token, origin, query = '', headers: extra = {} } = {}) {
+  const headers = { ...extra };
   if (token) headers.Authorization = `Bearer ${token}`;
   if (origin) headers.Origin = origin;
   const ws = new WebSocket(`ws://127.0.0.1:${port}/lsp${query}`, { headers });
+  let upgradeHeaders = {};
+  ws.on('upgrade', (res) => { upgradeHeaders = res.headers; });
   return new Promise((resolve, reject) => {
     ws.on('unexpected-response', (_req, res) => reject(Object.assign(new Error(`HTTP ${res.statusCode}`), { status: res.statusCode })));
     ws.on('error', reject);
     ws.on('open', () => {
       const { connection, received } = connect(new WebSocketReader(ws), new WebSocketWriter(ws));
-      resolve({ connection, received, ws, raw: (text) => ws.send(text) });
+      resolve({ connection, received, ws, raw: (text) => ws.send(text), upgradeHeaders });
     });
   });
 }
