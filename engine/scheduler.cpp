@@ -334,6 +334,26 @@ bool Scheduler::over_tenant_share(const Sequence& s) const {
   return static_cast<double>(held + need) > options_.max_tenant_cache_share * static_cast<double>(cache_.capacity());
 }
 
+bool Scheduler::grows_past_tenant_share(const Sequence& s, int64_t tokens) const {
+  if (options_.max_tenant_cache_share >= 1.0) return false;
+  const int64_t need = KvCache::blocks_needed(tokens);
+  if (need <= static_cast<int64_t>(s.blocks.size())) return false;  // no new block
+  int64_t held = 0;
+  for (const auto& o : running_) {
+    if (o.get() != &s && !o->done && !o->preempted && o->req.tenant == s.req.tenant) held += static_cast<int64_t>(o->blocks.size());
+  }
+  if (held == 0) return false;  // one request of a tenant always may run
+  return static_cast<double>(held + need) > options_.max_tenant_cache_share * static_cast<double>(cache_.capacity());
+}
+
+int64_t Scheduler::tenant_blocks(const std::string& tenant) const {
+  int64_t held = 0;
+  for (const auto& o : running_) {
+    if (!o->done && !o->preempted && o->req.tenant == tenant) held += static_cast<int64_t>(o->blocks.size());
+  }
+  return held;
+}
+
 void Scheduler::preempt(Sequence& s) {
   LATENT_LOG_DEBUG("scheduler: preempting request %llu (%s)", static_cast<unsigned long long>(s.id),
                    priority_name(s.req.priority));
@@ -496,6 +516,12 @@ std::vector<Scheduler::Sequence*> Scheduler::build_batch(bool solo, int* paused)
     const int64_t n_new = n_real + static_cast<int64_t>(s.draft.size());
     const int64_t mtp_extra = uses_mtp(s) ? s.req.spec.mtp_depth : 0;
     const int64_t write_from = uses_mtp(s) ? std::min(s.n_cached, s.n_mtp) : s.n_cached;
+    if (grows_past_tenant_share(s, s.n_cached + n_new + mtp_extra)) {
+      // Its tenant would pass its cache share: back to the queue (blocks released, its prefix kept in the prefix
+      // cache), to be admitted again when the tenant's other requests leave room.
+      preempt(s);
+      return true;  // handled: not a failure to reserve
+    }
     if (!reserve(s, s.n_cached + n_new + mtp_extra, write_from)) return false;
     s.feed.assign(s.tokens.begin() + s.n_cached, s.tokens.begin() + s.n_cached + n_real);
     s.feed.insert(s.feed.end(), s.draft.begin(), s.draft.end());

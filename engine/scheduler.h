@@ -45,7 +45,8 @@ struct SchedulerOptions {
   int64_t prefix_cache_blocks = -1; // most blocks the prefix tree holds; -1 = the whole cache
   int threads_hint = 0;             // informative only
   // Most of the cache's blocks one tenant's running requests may hold, in (0, 1]: a tenant at its share gets
-  // no more requests admitted until some end (one request of a tenant always may run). 1 = no cap.
+  // no more requests admitted until some end, and a running request that would grow its tenant past the share is
+  // preempted back to the queue (one request of a tenant always may run). 1 = no cap.
   double max_tenant_cache_share = 1.0;
   // Where time budgets, queue times and TTFT read the time; empty = std::chrono::steady_clock::now. Tests
   // inject a manual clock so that a budget is checked against events, not against how busy the machine is.
@@ -128,6 +129,8 @@ class Scheduler {
   KvCache& cache() { return cache_; }
   size_t running() const { return running_.size(); }
   size_t waiting() const { return waiting_.size(); }
+  // Cache blocks held by the running requests of `tenant`.
+  int64_t tenant_blocks(const std::string& tenant) const;
 
  private:
   struct Sequence;
@@ -180,6 +183,9 @@ class Scheduler {
   void join_fair_queue(Sequence& s);
   double& service_of(const Sequence& s);
   bool over_tenant_share(const Sequence& s) const;
+  // Whether growing s to `tokens` cached tokens would take its tenant past its share while another of the
+  // tenant's requests runs (one request of a tenant always may run).
+  bool grows_past_tenant_share(const Sequence& s, int64_t tokens) const;
   std::atomic<int64_t> active_{0};  // waiting + running, readable from any thread
 };
 

@@ -131,6 +131,39 @@ TEST(SchedulerFairness, ATenantAtItsCacheShareWaitsWhileOthersAreAdmitted) {
   EXPECT_EQ(cache.free_count(), cache.capacity());
 }
 
+// The cap also binds while requests grow: two of ada's requests fit her 4 blocks when admitted (2 + 2) but each
+// grows to 4 blocks; the one that would take her past the share goes back to the queue until the other ends.
+// Checked after every step; without the growth check she holds 6-8 blocks here.
+TEST(SchedulerFairness, ARunningRequestDoesNotGrowItsTenantPastTheShare) {
+  FakeModel model;
+  KvCache cache = FakeModel::make_cache(8);  // 8 blocks of 64 tokens
+  SchedulerOptions opt;
+  opt.max_batch_tokens = 1024;
+  opt.prefill_chunk = 256;
+  opt.max_tenant_cache_share = 0.5;  // 4 blocks per tenant
+  opt.prefix_cache = false;          // blocks held are the running requests' only
+  Scheduler sched(model, cache, opt);
+  Recorder rec;
+  std::vector<RequestId> ids;
+  for (int i = 0; i < 2; ++i) ids.push_back(*sched.submit(rec.make("ada", 100, 150)));  // 2 blocks, then 4
+  ids.push_back(*sched.submit(rec.make("bob", 60, 20)));
+  int steps = 0, ada_max = 0;
+  while (sched.step()) {
+    ++steps;
+    ada_max = std::max<int>(ada_max, static_cast<int>(sched.tenant_blocks("ada")));
+    ASSERT_LE(sched.tenant_blocks("ada"), 4) << "after step " << steps;
+    ASSERT_LT(steps, 5000);
+  }
+  EXPECT_EQ(ada_max, 4);
+  EXPECT_GE(sched.stats().preemptions, 1);
+  ASSERT_EQ(rec.done.size(), 3u);
+  for (const std::string& d : rec.done) EXPECT_EQ(d.find(":error"), std::string::npos) << d;
+  EXPECT_EQ(rec.tokens[ids[0]].size(), 150u);
+  EXPECT_EQ(rec.tokens[ids[1]].size(), 150u);
+  EXPECT_EQ(rec.tokens[ids[2]].size(), 20u);
+  EXPECT_EQ(cache.free_count(), cache.capacity());
+}
+
 TEST(SchedulerFairness, WithoutTheCapTheFirstTenantFillsTheCache) {
   // The same requests with no cap: ada's third is admitted before bob's (the test above is not vacuous).
   FakeModel model;
