@@ -325,10 +325,7 @@ void Scheduler::join_fair_queue(Sequence& s) {
 
 bool Scheduler::over_tenant_share(const Sequence& s) const {
   if (options_.max_tenant_cache_share >= 1.0) return false;
-  int64_t held = 0;
-  for (const auto& o : running_) {
-    if (o.get() != &s && !o->done && o->req.tenant == s.req.tenant) held += static_cast<int64_t>(o->blocks.size());
-  }
+  const int64_t held = tenant_blocks(s.req.tenant, &s);
   if (held == 0) return false;  // one request of a tenant always may run
   const int64_t need = KvCache::blocks_needed(s.T() + 1);
   return static_cast<double>(held + need) > options_.max_tenant_cache_share * static_cast<double>(cache_.capacity());
@@ -338,18 +335,15 @@ bool Scheduler::grows_past_tenant_share(const Sequence& s, int64_t tokens) const
   if (options_.max_tenant_cache_share >= 1.0) return false;
   const int64_t need = KvCache::blocks_needed(tokens);
   if (need <= static_cast<int64_t>(s.blocks.size())) return false;  // no new block
-  int64_t held = 0;
-  for (const auto& o : running_) {
-    if (o.get() != &s && !o->done && !o->preempted && o->req.tenant == s.req.tenant) held += static_cast<int64_t>(o->blocks.size());
-  }
+  const int64_t held = tenant_blocks(s.req.tenant, &s);
   if (held == 0) return false;  // one request of a tenant always may run
   return static_cast<double>(held + need) > options_.max_tenant_cache_share * static_cast<double>(cache_.capacity());
 }
 
-int64_t Scheduler::tenant_blocks(const std::string& tenant) const {
-  int64_t held = 0;
+int64_t Scheduler::tenant_blocks(const std::string& tenant, const Sequence* except) const {
+  int64_t held = 0;  // a preempted sequence has released its blocks: it counts 0 either way
   for (const auto& o : running_) {
-    if (!o->done && !o->preempted && o->req.tenant == tenant) held += static_cast<int64_t>(o->blocks.size());
+    if (o.get() != except && !o->done && o->req.tenant == tenant) held += static_cast<int64_t>(o->blocks.size());
   }
   return held;
 }

@@ -130,7 +130,7 @@ class Scheduler {
   size_t running() const { return running_.size(); }
   size_t waiting() const { return waiting_.size(); }
   // Cache blocks held by the running requests of `tenant`.
-  int64_t tenant_blocks(const std::string& tenant) const;
+  int64_t tenant_blocks(const std::string& tenant) const { return tenant_blocks(tenant, nullptr); }
 
  private:
   struct Sequence;
@@ -182,6 +182,8 @@ class Scheduler {
   std::map<int, double> virtual_time_;
   void join_fair_queue(Sequence& s);
   double& service_of(const Sequence& s);
+  // Blocks held by the running requests of `tenant` other than `except` (the admission and growth caps).
+  int64_t tenant_blocks(const std::string& tenant, const Sequence* except) const;
   bool over_tenant_share(const Sequence& s) const;
   // Whether growing s to `tokens` cached tokens would take its tenant past its share while another of the
   // tenant's requests runs (one request of a tenant always may run).
