@@ -12,13 +12,17 @@
 namespace latent {
 
 namespace {
-size_t words_per(DType dtype) { return dtype == DType::kF32 ? 2 : 1; }
+// data_ is kept in 16-bit words: a float32 element takes 2, a BF16 one 1.
+size_t words_per(DType dtype) { return static_cast<size_t>(dtype_size(dtype)) / sizeof(uint16_t); }
+// Slack after the last block (64 bytes, one 512-bit vector), so that a SIMD load running past the end of the
+// last row stays inside the allocation.
+constexpr size_t kTailSlackWords = 64 / sizeof(uint16_t);
 }  // namespace
 
 KvCache::KvCache(int64_t n_layers, int64_t kv_lora_rank, int64_t rope_dim, int64_t n_blocks, DType dtype)
     : n_layers_(n_layers), kv_lora_rank_(kv_lora_rank), rope_dim_(rope_dim), n_blocks_(n_blocks),
       dtype_(dtype == DType::kBF16 ? DType::kBF16 : DType::kF32),
-      data_(static_cast<size_t>(n_blocks * n_layers * kBlockSize * (kv_lora_rank + rope_dim)) * words_per(dtype_) + 32, 0),
+      data_(static_cast<size_t>(n_blocks * n_layers * kBlockSize * (kv_lora_rank + rope_dim)) * words_per(dtype_) + kTailSlackWords, 0),
       refs_(static_cast<size_t>(n_blocks), 0) {
   free_.reserve(static_cast<size_t>(n_blocks));
   for (int64_t b = n_blocks - 1; b >= 0; --b) free_.push_back(static_cast<BlockId>(b));
@@ -38,7 +42,7 @@ Result<KvCache> KvCache::for_model(const ModelConfig& config, int64_t n_blocks, 
 
 int64_t KvCache::blocks_for_bytes(const ModelConfig& config, size_t bytes, DType dtype) {
   size_t per_block = static_cast<size_t>(config.n_cache_layers() * kBlockSize * config.kv_cache_dim()) *
-                     (dtype == DType::kBF16 ? 2 : 4);
+                     static_cast<size_t>(dtype_size(dtype == DType::kBF16 ? DType::kBF16 : DType::kF32));
   return static_cast<int64_t>(bytes / per_block);
 }
 

@@ -63,7 +63,7 @@ class KvCache {
   int64_t rope_dim() const { return rope_dim_; }
   int64_t token_dim() const { return kv_lora_rank_ + rope_dim_; }
   DType dtype() const { return dtype_; }
-  size_t element_size() const { return dtype_ == DType::kF32 ? 4 : 2; }
+  size_t element_size() const { return static_cast<size_t>(dtype_size(dtype_)); }
   // One layer of one block: [kBlockSize, kv_lora_rank + rope_dim] of dtype(), row = slot.
   void* block_ptr(int64_t layer, BlockId b);
   const void* block_ptr(int64_t layer, BlockId b) const;

@@ -3,7 +3,7 @@
 //
 // A Request is a prompt (token ids) plus how to sample, when to stop and how to speculate. The Scheduler
 // answers with a stream of Events through the request's callback (called on the engine thread; it must not
-// block) or, for callers that prefer to pull, through a RequestHandle (see scheduler.h):
+// block):
 //   kToken  one or more accepted tokens with their text delta (empty without a tokenizer)
 //   kDone   the request finished: why, usage (prompt, cached, completion, drafted, accepted), timings
 //   kError  the request failed (rejected, cache exhausted, model error); no further events follow

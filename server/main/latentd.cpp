@@ -329,7 +329,7 @@ int main(int argc, char** argv) {
     host = std::move(*loaded);
   }
   // Declared after the host so that it goes first.
-  std::unique_ptr<latent::lsp::CompletionBackend> model_backend;
+  std::unique_ptr<latent::server::EngineCompletionBackend> model_backend;
   if (host) {
     latent::server::EngineBackendOptions backend_options;  // --spec is validated below, with the HTTP API's
     if (!latent::parse_spec_mode(args->get("spec"), &backend_options.spec.mode)) backend_options.spec.mode = latent::SpecMode::kNone;
@@ -355,9 +355,8 @@ int main(int argc, char** argv) {
   if (host && completion_backend) {
     // The context is sized so that the first token comes within the latency budget (AssistantCore::time_limit):
     // prefill is timed once the weights are in memory (EngineCompletionBackend::measure_prefill_cost).
-    auto* engine_backend = completion_backend == model_backend.get()
-                               ? static_cast<latent::server::EngineCompletionBackend*>(model_backend.get())
-                               : nullptr;
+    latent::server::EngineCompletionBackend* engine_backend =
+        completion_backend == model_backend.get() ? model_backend.get() : nullptr;
     std::function<void(const std::atomic<bool>&)> measure;
     if (engine_backend && !args->has("no-time-sizing")) {
       measure = [engine_backend](const std::atomic<bool>& stop) {
