@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "kernels/cuda/device.h"
+#include "tests/cuda/cuda_test_util.h"
 #include "tests/cuda/gpu_forward.h"
 
 namespace latent::cuda {
@@ -21,7 +22,7 @@ namespace {
 TEST(CudaForward, DISABLED_DecodeThroughput) {
   const char* dir = std::getenv("LATENT_GPU_DECODE_MODEL");
   if (!dir) GTEST_SKIP() << "LATENT_GPU_DECODE_MODEL not set";
-  if (device_count() == 0) GTEST_SKIP() << "no CUDA device present";
+  LATENT_REQUIRE_GPU();
   const auto t_load = std::chrono::steady_clock::now();
   auto model = GpuDeepseek::load(dir, 1, 16384 / 64 + 1);
   ASSERT_TRUE(model.ok()) << model.error().to_string();

@@ -2,12 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/cuda/cuda_test_util.h"
+
 namespace latent::cuda {
 namespace {
 
 TEST(CudaDevice, DescribesEveryDeviceOrSkips) {
-  int n = device_count();
-  if (n == 0) GTEST_SKIP() << "no CUDA device present";
+  LATENT_REQUIRE_GPU();
+  const int n = device_count();
   for (int i = 0; i < n; ++i) EXPECT_FALSE(device_description(i).empty());
 }
 

@@ -12,6 +12,7 @@
 
 #include "engine/npy.h"
 #include "kernels/cuda/device.h"
+#include "tests/cuda/cuda_test_util.h"
 #include "tests/cuda/gpu_forward.h"
 
 namespace latent::cuda {
@@ -32,7 +33,7 @@ double max_abs_diff(const float* a, const float* b, size_t n) {
 class CudaForward : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(CudaForward, MatchesGoldenPrefillAndDecodeLogits) {
-  if (device_count() == 0) GTEST_SKIP() << "no CUDA device present";
+  LATENT_REQUIRE_GPU();
   const std::string dir = golden_dir(GetParam());
   auto model = GpuDeepseek::load(dir, 64, 8);
   ASSERT_TRUE(model.ok()) << model.error().to_string();
