@@ -42,6 +42,11 @@ Result<void*> DeviceArena::allocate(size_t bytes) {
 }
 
 Result<DeviceWeight> DeviceArena::upload(const cpu::WeightView& w) {
+  if (w.dtype == DType::kF8E4M3 && w.scale_inv && (w.block <= 0 || w.block % 8 != 0)) {
+    // The kernels widen eight columns at a time under one scale (weight_load.cuh load8).
+    return make_error(ErrorCode::kInvalidArgument, "upload: an FP8 weight's scale block must be a positive multiple "
+                                                   "of 8, found " + std::to_string(w.block));
+  }
   DeviceWeight d{nullptr, w.dtype, w.rows, w.cols, nullptr, w.block};
   const size_t data_bytes = static_cast<size_t>(w.rows * w.cols) * static_cast<size_t>(dtype_size(w.dtype));
   LATENT_ASSIGN_OR_RETURN(void* p, allocate(data_bytes));

@@ -105,7 +105,9 @@ __global__ void __launch_bounds__(kThreads) mla_split_kernel(KernelArgs k) {
   float* alpha_s = l_s + G;
 
   const int64_t ctx = a.ctx_lens ? a.ctx_lens[row] : a.start_pos + row + 1;
-  const int64_t t_begin = split * k.split_len, t_end = imin(ctx, t_begin + k.split_len);
+  // The last split runs to the row's end: a row longer than the plan's max_ctx is slower, never cut short.
+  const int64_t t_begin = split * k.split_len;
+  const int64_t t_end = split == k.n_splits - 1 ? ctx : imin(ctx, t_begin + k.split_len);
   for (int64_t i = threadIdx.x; i < G * D; i += kThreads) {
     const int64_t g = i / D, c = i % D, h = h0 + g;
     float v = 0.f;
@@ -173,24 +175,42 @@ __global__ void __launch_bounds__(kThreads) mla_split_kernel(KernelArgs k) {
   }
 }
 
-// o_lat[row, h, :] = Σ_s e^{m_s - M} o_s / Σ_s e^{m_s - M} l_s. Grid (H, n).
+// Max (or sum) over the CTA; every thread gets the result. blockDim.x a multiple of 32, red[32] in shared memory.
+__device__ __forceinline__ float block_reduce(float v, bool is_max, float* red) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, n_warps = blockDim.x >> 5;
+  v = is_max ? detail::warp_max(v) : detail::warp_sum(v);
+  if (lane == 0) red[warp] = v;
+  __syncthreads();
+  float r = is_max ? -INFINITY : 0.f;
+  for (int i = 0; i < n_warps; ++i) r = is_max ? fmaxf(r, red[i]) : r + red[i];
+  __syncthreads();  // red is reused by the next reduction
+  return r;
+}
+
+// o_lat[row, h, :] = Σ_s w_s o_s with w_s = e^{m_s - M} / Σ_s e^{m_s - M} l_s. Grid (H, n); dynamic shared memory
+// holds the n_splits weights, computed once per (row, head) by the threads in parallel (not once per column).
 __global__ void mla_combine_kernel(const float* part_o, const float* part_ml, int64_t n_splits, int64_t H,
                                    int64_t R, float* o_lat) {
+  extern __shared__ float w[];  // [n_splits]
+  __shared__ float red[32];
   const int64_t h = blockIdx.x, row = blockIdx.y;
-  float M = -INFINITY;
-  for (int64_t s = 0; s < n_splits; ++s) M = fmaxf(M, part_ml[((row * n_splits + s) * H + h) * 2]);
-  float L = 0.f;
-  for (int64_t s = 0; s < n_splits; ++s) {
-    const float* ml = part_ml + ((row * n_splits + s) * H + h) * 2;
-    if (ml[0] != -INFINITY) L += expf(ml[0] - M) * ml[1];
+  const float* ml = part_ml + (row * n_splits * H + h) * 2;  // split s at ml + s * H * 2
+  float m = -INFINITY;
+  for (int64_t s = threadIdx.x; s < n_splits; s += blockDim.x) m = fmaxf(m, ml[s * H * 2]);
+  const float M = block_reduce(m, true, red);
+  float l = 0.f;
+  for (int64_t s = threadIdx.x; s < n_splits; s += blockDim.x) {
+    const float ms = ml[s * H * 2];
+    const float e = ms == -INFINITY ? 0.f : expf(ms - M);
+    w[s] = e;
+    l += e * ml[s * H * 2 + 1];
   }
+  const float L = block_reduce(l, false, red);  // its barriers also publish w[]
   const float inv = L > 0.f ? 1.f / L : 0.f;
+  const float* o = part_o + (row * n_splits * H + h) * R;  // split s at o + s * H * R
   for (int64_t c = threadIdx.x; c < R; c += blockDim.x) {
     float v = 0.f;
-    for (int64_t s = 0; s < n_splits; ++s) {
-      const float m = part_ml[((row * n_splits + s) * H + h) * 2];
-      if (m != -INFINITY) v += expf(m - M) * part_o[((row * n_splits + s) * H + h) * R + c];
-    }
+    for (int64_t s = 0; s < n_splits; ++s) v += w[s] * o[s * H * R + c];
     o_lat[(row * H + h) * R + c] = v * inv;
   }
 }
@@ -255,7 +275,8 @@ Status mla_attention(const MlaAttentionArgs& a, const PagedLatentCache& cache, f
   const dim3 grid(static_cast<unsigned>(s.n_splits), static_cast<unsigned>(s.groups), static_cast<unsigned>(a.n));
   mla_split_kernel<<<grid, kThreads, smem, stream>>>(k);
   LATENT_RETURN_IF_ERROR(launch_status("mla_split_kernel"));
-  mla_combine_kernel<<<dim3(static_cast<unsigned>(a.n_heads), static_cast<unsigned>(a.n)), 128, 0, stream>>>(
+  mla_combine_kernel<<<dim3(static_cast<unsigned>(a.n_heads), static_cast<unsigned>(a.n)), 128,
+                       static_cast<size_t>(s.n_splits) * sizeof(float), stream>>>(
       k.part_o, k.part_ml, s.n_splits, a.n_heads, a.R, a.o_lat);
   return launch_status("mla_combine_kernel");
 }

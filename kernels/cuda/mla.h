@@ -39,7 +39,8 @@ struct MlaAttentionArgs {
   // replays with new lengths), or, when ctx_lens is null, start_pos + i + 1 (causal prefill of one sequence).
   const int32_t* ctx_lens = nullptr;
   int64_t start_pos = 0;
-  // Upper bound of any row's context; sets the split along the context (not read on the device).
+  // Expected upper bound of any row's context; sets the split along the context (not read on the device). A
+  // longer row is still attended over in full: its last split runs to its end (slower, never cut).
   int64_t max_ctx = 0;
   float* o_lat = nullptr;  // [n, H, R]
 };

@@ -49,16 +49,28 @@ DeviceArray<T> zeros(int64_t n) {
 
 }  // namespace
 
-struct GpuDeepseek::Impl {
-  ModelConfig c;
-  cudaStream_t stream = nullptr;  // non-blocking: graph capture needs a stream other than the legacy one
-  cudaGraphExec_t decode_graph = nullptr;
-  ~Impl() {
-    if (decode_graph) cudaGraphExecDestroy(decode_graph);
+// Owners of the step stream and the captured graph. Members are destroyed in reverse order, so declaring the
+// stream first makes it outlive the cuBLAS handle and the graph that were made on it.
+struct StreamOwner {
+  cudaStream_t stream = nullptr;
+  ~StreamOwner() {
     if (stream) cudaStreamDestroy(stream);
   }
+};
+struct GraphOwner {
+  cudaGraphExec_t exec = nullptr;
+  ~GraphOwner() {
+    if (exec) cudaGraphExecDestroy(exec);
+  }
+};
+
+struct GpuDeepseek::Impl {
+  ModelConfig c;
+  StreamOwner stream_owner;  // first: destroyed last
+  cudaStream_t stream = nullptr;  // non-blocking: graph capture needs a stream other than the legacy one
   DeviceArena arena;
   Blas blas;
+  GraphOwner decode_graph;
   std::vector<Layer> layers;
   DeviceWeight embed, lm_head;
   Gain norm;
@@ -109,7 +121,9 @@ Result<std::unique_ptr<GpuDeepseek>> GpuDeepseek::load(const std::string& dir, i
     if (e.path().extension() == ".safetensors") bytes += e.file_size();
   }
   LATENT_ASSIGN_OR_RETURN(I.arena, DeviceArena::create(bytes + (size_t{64} << 20)));
-  LATENT_RETURN_IF_ERROR(cuda_status(cudaStreamCreateWithFlags(&I.stream, cudaStreamNonBlocking), "cudaStreamCreate"));
+  LATENT_RETURN_IF_ERROR(cuda_status(cudaStreamCreateWithFlags(&I.stream_owner.stream, cudaStreamNonBlocking),
+                                     "cudaStreamCreate"));
+  I.stream = I.stream_owner.stream;
   LATENT_ASSIGN_OR_RETURN(I.blas, Blas::create(I.stream, 0));
   I.blas.tensor_core_min_tokens = int64_t{1} << 40;  // exact float32 everywhere (golden tolerance 1e-4)
   const int64_t d = c.hidden_size, V = c.vocab_size, L = c.num_hidden_layers;
@@ -197,8 +211,15 @@ Result<std::unique_ptr<GpuDeepseek>> GpuDeepseek::load(const std::string& dir, i
   ws = std::max(ws, mla_attention_workspace(probe));
   I.ws = zeros<float>(ws);
   I.inv_freq = DeviceArray<float>(rope_inv_freq(c));
-  for (const auto* a : {&I.x, &I.h, &I.q, &I.kv, &I.logits, &I.cache, &I.ws, &I.moe_h}) {
-    if (!a->ok()) return make_error(ErrorCode::kResourceExhausted, "GpuDeepseek: cudaMalloc of activations failed");
+  for (const auto* a : {&I.x, &I.h, &I.q, &I.qa, &I.qa_norm, &I.kv, &I.q_lat, &I.o_lat, &I.attn, &I.ff, &I.g, &I.u,
+                        &I.rlogits, &I.wts, &I.moe_h, &I.logits, &I.ws, &I.inv_freq, &I.cache}) {
+    if (!a->ok()) {
+      return make_error(ErrorCode::kResourceExhausted, "GpuDeepseek: expected " + std::to_string(a->size()) +
+                                                           " floats of device memory for activations, cudaMalloc failed");
+    }
+  }
+  for (const auto* a : {&I.ids, &I.pos, &I.table, &I.idx, &I.ctx_len}) {
+    if (!a->ok()) return make_error(ErrorCode::kResourceExhausted, "GpuDeepseek: cudaMalloc of step inputs failed");
   }
   // The memsets above ran on the legacy stream, which the non-blocking step stream does not wait for.
   LATENT_RETURN_IF_ERROR(cuda_status(cudaDeviceSynchronize(), "GpuDeepseek::load"));
@@ -215,6 +236,13 @@ Result<std::vector<float>> GpuDeepseek::forward(const std::vector<int32_t>& toke
     return make_error(ErrorCode::kInvalidArgument, "GpuDeepseek::forward: expected 1.." + std::to_string(I.max_tokens) +
                                                        " tokens covered by the block table, found " + std::to_string(n));
   }
+  for (size_t b = 0; b < block_table.size(); ++b) {
+    if (block_table[b] < 0 || block_table[b] >= I.n_blocks) {
+      return make_error(ErrorCode::kInvalidArgument, "GpuDeepseek::forward: expected block ids in [0, " +
+                                                         std::to_string(I.n_blocks) + "), found " +
+                                                         std::to_string(block_table[b]) + " at entry " + std::to_string(b));
+    }
+  }
   std::vector<int32_t> positions(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) positions[static_cast<size_t>(i)] = static_cast<int32_t>(n_cached + i);
   const int32_t ctx = static_cast<int32_t>(n_cached + n);
@@ -228,18 +256,19 @@ Result<std::vector<float>> GpuDeepseek::forward(const std::vector<int32_t>& toke
   if (!graph) {
     LATENT_RETURN_IF_ERROR(I.enqueue(n, n_cached, all_logits, false));
   } else {
-    if (!I.decode_graph) {  // capture once: every later decode step replays it with new inputs
+    if (!I.decode_graph.exec) {  // capture once: every later decode step replays it with new inputs
       cudaGraph_t g = nullptr;
       LATENT_RETURN_IF_ERROR(cuda_status(cudaStreamBeginCapture(I.stream, cudaStreamCaptureModeRelaxed), "BeginCapture"));
       const Status st = I.enqueue(1, 0, false, true);
-      const cudaError_t end = cudaStreamEndCapture(I.stream, &g);
+      const cudaError_t end = cudaStreamEndCapture(I.stream, &g);  // always ends the capture, even after an error
+      cudaError_t inst = cudaSuccess;
+      if (st.ok() && end == cudaSuccess) inst = cudaGraphInstantiate(&I.decode_graph.exec, g, 0);
+      if (g) cudaGraphDestroy(g);  // the captured graph is not needed once instantiated, nor after a failure
       LATENT_RETURN_IF_ERROR(st);
       LATENT_RETURN_IF_ERROR(cuda_status(end, "EndCapture"));
-      const cudaError_t inst = cudaGraphInstantiate(&I.decode_graph, g, 0);
-      cudaGraphDestroy(g);
       LATENT_RETURN_IF_ERROR(cuda_status(inst, "cudaGraphInstantiate"));
     }
-    LATENT_RETURN_IF_ERROR(cuda_status(cudaGraphLaunch(I.decode_graph, I.stream), "cudaGraphLaunch"));
+    LATENT_RETURN_IF_ERROR(cuda_status(cudaGraphLaunch(I.decode_graph.exec, I.stream), "cudaGraphLaunch"));
   }
   const int64_t rows = all_logits ? n : 1;
   std::vector<float> out(static_cast<size_t>(rows * V));

@@ -31,7 +31,9 @@ struct Dims {
   int64_t H, nope, R, P, v;
 };
 
-void check_decode(const Dims& m, const std::vector<int32_t>& ctx) {
+// plan_ctx > 0: the split plan is made for that many tokens, fewer than the longest row holds (its last split
+// must run to the row's end).
+void check_decode(const Dims& m, const std::vector<int32_t>& ctx, int32_t plan_ctx = 0) {
   const int64_t n = static_cast<int64_t>(ctx.size()), dim = m.R + m.P, layer = 1, layers = 2, q_stride = m.H * (m.nope + m.P);
   const int64_t max_blocks = 40;
   Cache cache(n * max_blocks + 3, layers, dim);
@@ -53,7 +55,8 @@ void check_decode(const Dims& m, const std::vector<int32_t>& ctx) {
   DeviceArray<int32_t> dtables(tables), dctx(ctx);
   MlaAttentionArgs a;
   a.q_lat = dql.data(), a.q = dq.data(), a.q_stride = q_stride, a.nope = m.nope;
-  a.n = n, a.n_heads = m.H, a.R = m.R, a.P = m.P, a.scale = scale, a.ctx_lens = dctx.data(), a.max_ctx = max_ctx;
+  a.n = n, a.n_heads = m.H, a.R = m.R, a.P = m.P, a.scale = scale, a.ctx_lens = dctx.data();
+  a.max_ctx = plan_ctx > 0 ? plan_ctx : max_ctx;
   a.o_lat = out.data();
   const PagedLatentCache pc{dcache.data() + layer * kBlock * dim, layers * kBlock * dim, dtables.data(), max_blocks};
   DeviceArray<float> ws(mla_attention_workspace(a));
@@ -75,6 +78,11 @@ TEST(CudaMla, DecodeMatchesCpuWithFewHeads) {
 TEST(CudaMla, DecodeMatchesCpuWithHeadGroups) {
   LATENT_REQUIRE_GPU();
   check_decode({40, 16, 64, 16, 16}, {77, 2000});  // 40 heads, long context: groups of 16, 16 and 8
+}
+
+TEST(CudaMla, RowsLongerThanThePlanAreAttendedInFull) {
+  LATENT_REQUIRE_GPU();
+  check_decode({16, 128, 512, 64, 128}, {100, 2500}, 256);  // planned for 256 tokens: 2500 must not be cut
 }
 
 TEST(CudaMla, CausalPrefillMatchesCpu) {
