@@ -4,6 +4,8 @@
 // partial result (mid-decode), or superseded by an edit plus a newer request for the same document. The rest run
 // to the end. Every request must end with a result or a cancellation error; afterwards /metrics must show no
 // cache block held by a request. Used by tests/node/cancel_storm.test.mjs (small) and bench/cancel_storm.mjs.
+// A deadlock is detected, not assumed: with a deadline, storm() rejects with a StormHang naming every client
+// that has not finished (and its stage) and every request that has not ended by then.
 import fs from 'node:fs';
 import { rpc, connectWebSocket } from './lsp_client.mjs';
 import { initialize } from './lsp_session.mjs';
@@ -49,10 +51,31 @@ function documentText(client, edit) {
 
 const CANCELLED = new Set([-32800, -32802]);  // RequestCancelled, ServerCancelled
 
-async function runClient(port, client, requests, cancelShare, seed, counts) {
+// What has not ended yet: each client's stage and each request in flight ("client C request R (kind)").
+class Tracker {
+  constructor(clients) { this.stages = Array(clients).fill('connecting'); this.open = new Set(); }
+  stage(client, what) { this.stages[client] = what; }
+  unfinished() {
+    return { clients: this.stages.flatMap((stage, client) => (stage === 'done' ? [] : [{ client, stage }])),
+             requests: [...this.open] };
+  }
+}
+
+// Thrown by storm() when the deadline passes first; `unfinished` says who hangs.
+export class StormHang extends Error {
+  constructor(deadline, unfinished) {
+    super(`cancellation storm: ${unfinished.clients.length} client(s) and ${unfinished.requests.length} ` +
+          `request(s) had not finished at the deadline (${deadline}): ${JSON.stringify(unfinished)}`);
+    this.unfinished = unfinished;
+  }
+}
+
+async function runClient(port, client, requests, cancelShare, seed, counts, tracker) {
   const random = rng(seed + client * 7919);
   const s = await connectWebSocket(port);
+  tracker.stage(client, 'initializing');
   await initialize(s.connection);
+  tracker.stage(client, 'requests');
   const uri = `file:///tmp/latent-storm/client${client}.py`;
   let version = 1;
   let text = documentText(client, 0);
@@ -60,13 +83,18 @@ async function runClient(port, client, requests, cancelShare, seed, counts) {
     textDocument: { uri, languageId: 'python', version, text },
   });
   const pending = [];
-  const settle = (promise, kind) => pending.push(promise.then(
-    () => { counts.completed++; counts[kind]++; },
-    (e) => {
-      if (e instanceof rpc.ResponseError && CANCELLED.has(e.code)) { counts.cancelled++; counts[kind]++; return; }
-      counts.errors.push(`${kind}: ${e.code ?? ''} ${e.message}`);
-    }));
-  for (let r = 0; r < requests; r++) {
+  let r = 0;
+  const settle = (promise, kind) => {
+    const name = `client ${client} request ${r} (${kind})`;
+    tracker.open.add(name);
+    pending.push(promise.finally(() => tracker.open.delete(name)).then(
+      () => { counts.completed++; counts[kind]++; },
+      (e) => {
+        if (e instanceof rpc.ResponseError && CANCELLED.has(e.code)) { counts.cancelled++; counts[kind]++; return; }
+        counts.errors.push(`${kind}: ${e.code ?? ''} ${e.message}`);
+      }));
+  };
+  for (; r < requests; r++) {
     const lines = text.split('\n');
     const position = { line: lines.length - 1, character: lines.at(-1).length };
     const params = { textDocument: { uri }, position, context: { triggerKind: 2 } };
@@ -102,15 +130,33 @@ async function runClient(port, client, requests, cancelShare, seed, counts) {
       text += extra;
     }
   }
+  tracker.stage(client, 'awaiting the last requests');
   await Promise.all(pending);
+  tracker.stage(client, 'closing');
   s.ws.close();
   await new Promise((resolve) => s.ws.once('close', resolve));
+  tracker.stage(client, 'done');
 }
 
 // Runs the storm; resolves with counts ({completed, cancelled, errors, full, early, stream, superseded}).
-export async function storm(port, { clients, requests, cancelShare = 0.9, seed = 1 }) {
+// A hang bound: deadlineMs > 0, or `deadline`, a promise (an event: the test of the bound itself); if the storm
+// has not ended when either comes, rejects with a StormHang saying which clients and requests are unfinished.
+export async function storm(port, { clients, requests, cancelShare = 0.9, seed = 1, deadlineMs = 0, deadline }) {
   const counts = { completed: 0, cancelled: 0, errors: [], full: 0, early: 0, stream: 0, superseded: 0 };
-  await Promise.all(Array.from({ length: clients }, (_, c) => runClient(port, c, requests, cancelShare, seed, counts)));
+  const tracker = new Tracker(clients);
+  const run = Promise.all(Array.from({ length: clients },
+    (_, c) => runClient(port, c, requests, cancelShare, seed, counts, tracker)));
+  const bounds = [];
+  let timer;
+  if (deadlineMs > 0) bounds.push(new Promise((resolve) => { timer = setTimeout(resolve, deadlineMs, `${deadlineMs} ms`); }));
+  if (deadline) bounds.push(deadline.then(() => 'the caller\'s event'));
+  if (bounds.length === 0) { await run; return counts; }
+  const hang = Promise.race(bounds).then((what) => { throw new StormHang(what, tracker.unfinished()); });
+  try {
+    await Promise.race([run, hang]);
+  } finally {
+    clearTimeout(timer);
+  }
   return counts;
 }
 
