@@ -109,6 +109,7 @@ struct DeepseekModel::Impl {
   Status drive(ModelStep::Kind kind, std::vector<ModelStep::Seq>& payload, KvCache& cache);
   // A failure once the ranks started a step leaves them out of step: end the group (Collective::abort).
   Error out_of_step(const Error& e) const {
+    if (comm && !following && options.on_ranks_lost) options.on_ranks_lost(e);
     if (comm) comm->abort(e.message);
     return e;
   }
@@ -520,10 +521,11 @@ Status DeepseekModel::follow() {
     m.comm->abort(e.message);  // in-process ranks learn at once; across processes rank 0 times out naming us
     return e;
   };
-  for (;;) {
+  for (int64_t steps = 1;; ++steps) {
     auto step = receive_step(*m.comm);
     if (!step.ok()) return fail(step.error());
     if (step->kind == ModelStep::Kind::kStop) return Status::Ok();
+    if (Status st = test_rank_failure(m.shard.rank, steps); !st.ok()) return fail(st.error());
     if (!m.replica || m.replica->capacity() != step->cache_blocks) {  // every block allocated: rank 0 owns the ids
       auto cache = KvCache::for_model(m.config, step->cache_blocks, KvCache::dtype_for_precision());
       if (!cache.ok()) return fail(cache.error());

@@ -15,6 +15,7 @@
 //
 // Not thread-safe: one thread (the engine thread) calls forward at a time; ops parallelize internally.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -82,6 +83,10 @@ struct ModelOptions {
   // Routed experts by id across the ranks (--ep = ranks); false: every expert split on its intermediate
   // dimension like the shared experts (--ep 1).
   bool expert_parallel = true;
+  // Rank 0 of several: called when the ranks fall out of step for good (a rank died or failed its part of a
+  // forward, a collective timed out), on the thread that ran the forward, before the group is ended. No forward
+  // can succeed after it: a daemon stops (latentd logs it and exits non-zero); empty = the error is only returned.
+  std::function<void(const Error&)> on_ranks_lost;
 };
 
 class DeepseekModel {

@@ -23,6 +23,7 @@ Result<std::unique_ptr<LocalRanks>> LocalRanks::load(const std::string& dir, con
   const int n = p.tp;
   g->comms_ = thread_group(n);
   const int threads = std::max(1, cpu::ThreadPool::default_threads() / n);
+  g->lost_->fn = base.on_ranks_lost;
   std::vector<std::future<Result<std::unique_ptr<DeepseekModel>>>> loads;
   for (int r = 0; r < n; ++r) {
     g->pools_.push_back(std::make_unique<cpu::ThreadPool>(threads));
@@ -31,6 +32,7 @@ Result<std::unique_ptr<LocalRanks>> LocalRanks::load(const std::string& dir, con
     o.comm = g->comms_[static_cast<size_t>(r)].get();
     o.expert_parallel = p.expert_parallel();
     if (r > 0) o.weights.progress = false;
+    o.on_ranks_lost = [lost = g->lost_](const Error& e) { lost->report(e, false); };
     loads.push_back(std::async(std::launch::async, [dir, o] { return DeepseekModel::load(dir, o); }));
   }
   std::optional<Error> first_error;
@@ -52,13 +54,23 @@ Result<std::unique_ptr<LocalRanks>> LocalRanks::load(const std::string& dir, con
   for (int r = 1; r < n; ++r) {
     g->followers_.emplace_back([gp = g.get(), r] {
       Status st = gp->models_[static_cast<size_t>(r)]->follow();
-      if (!st.ok()) LATENT_LOG_ERROR("rank %d stopped: %s", r, st.error().to_string().c_str());
+      if (!st.ok()) gp->lost_->report(make_error(st.error().code, "rank " + std::to_string(r) + " stopped: " + st.error().message), true);
       gp->follower_status_[static_cast<size_t>(r)] = st;
     });
   }
   LATENT_LOG_INFO("%d in-process ranks (tp %d, ep %d), %d threads each; rank 0 holds %.1f MB of weights", n, p.tp,
                   p.ep, threads, static_cast<double>(g->models_[0]->weight_bytes()) / 1e6);
   return g;
+}
+
+void LocalRanks::Lost::report(const Error& e, bool log_without_fn) {
+  std::call_once(once, [&] {
+    if (fn) {
+      fn(e);
+    } else if (log_without_fn) {
+      LATENT_LOG_ERROR("%s", e.to_string().c_str());
+    }
+  });
 }
 
 LocalRanks::~LocalRanks() {

@@ -4,9 +4,15 @@
 // caller like a single-rank model; ranks 1..n-1 each load their shard and follow rank 0 on their own thread,
 // each with its own share of the CPU threads.
 //
+// A rank that stops (its forward failed, a collective timed out) ends the group: base.on_ranks_lost is called
+// once, by rank 0's failed forward or by the follower's thread, whichever learns first (without a callback a
+// follower's failure is logged and rank 0's next forward returns it).
+//
 // Thread-safety: model() is used by one thread at a time (as DeepseekModel). The destructor stops and joins
 // the follower threads.
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -44,6 +50,12 @@ class LocalRanks {
   std::vector<std::unique_ptr<DeepseekModel>> models_;
   std::vector<std::thread> followers_;
   std::vector<Status> follower_status_;
+  struct Lost {  // the first report of a lost rank wins
+    std::once_flag once;
+    std::function<void(const Error&)> fn;
+    void report(const Error& e, bool log_without_fn);
+  };
+  std::shared_ptr<Lost> lost_ = std::make_shared<Lost>();
 };
 
 }  // namespace latent

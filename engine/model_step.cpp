@@ -1,5 +1,7 @@
 #include "engine/model_step.h"
 
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 namespace latent {
@@ -102,6 +104,18 @@ Result<ModelStep> receive_step(Collective& comm) {
   step.kind = static_cast<ModelStep::Kind>(kind);
   step.return_hidden = hidden != 0;
   return step;
+}
+
+Status test_rank_failure(int rank, int64_t step) {
+  static const std::pair<long, long> hook = [] {
+    long r = -1, s = -1;
+    const char* env = std::getenv("LATENT_TEST_RANK_FAIL");
+    if (env && std::sscanf(env, "%ld:%ld", &r, &s) != 2) r = s = -1;
+    return std::pair<long, long>{r, s};
+  }();
+  if (rank != hook.first || step != hook.second) return Status::Ok();
+  return make_error(ErrorCode::kInternal, "LATENT_TEST_RANK_FAIL: rank " + std::to_string(rank) +
+                                              " fails at step " + std::to_string(step) + " (a test hook)");
 }
 
 }  // namespace latent

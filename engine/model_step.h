@@ -32,4 +32,9 @@ Status send_step(Collective& comm, const ModelStep& step);
 // transfer after the size has arrived is held to the timeout.
 Result<ModelStep> receive_step(Collective& comm);
 
+// Test hook: LATENT_TEST_RANK_FAIL=R:S makes rank R (not 0) fail on receiving its S-th step (1-based), as a rank
+// whose forward failed or whose process died would; unset (the normal case), always Ok. Tests of "a rank dies,
+// the service stops" use it in-process and under mpirun.
+Status test_rank_failure(int rank, int64_t step);
+
 }  // namespace latent

@@ -20,6 +20,7 @@ Result<std::unique_ptr<EngineHost>> EngineHost::load(const EngineHostOptions& op
 
   ModelOptions mopt;
   mopt.load_mtp = options.load_mtp;
+  mopt.on_ranks_lost = options.on_ranks_lost;
   auto model = RankedModel::load(options.model_dir, mopt, options.parallel);
   if (!model.ok()) return model.error();
   host->ranked_ = std::move(*model);

@@ -31,6 +31,9 @@ struct EngineHostOptions {
   SchedulerOptions scheduler;
   bool load_mtp = true;
   ParallelOptions parallel;  // --tp/--ep: in-process ranks, or this process's rank 0 under mpirun
+  // Several ranks: called once when they can no longer run together (ModelOptions::on_ranks_lost), on the engine
+  // thread or a follower's; latentd logs the error and exits non-zero.
+  std::function<void(const Error&)> on_ranks_lost;
 };
 
 class EngineHost {

@@ -321,6 +321,12 @@ int main(int argc, char** argv) {
     }
     hopt.scheduler.interactive_solo_tokens = static_cast<int>(*solo);
     hopt.parallel = *parallel;
+    // A rank that stops leaves the others unable to run a forward: the service stops, saying which and why.
+    hopt.on_ranks_lost = [](const latent::Error& e) {
+      LATENT_LOG_ERROR("the model's ranks cannot run together any more, latentd stops: %s", e.to_string().c_str());
+      std::fflush(nullptr);
+      std::_Exit(1);
+    };
     auto loaded = latent::EngineHost::load(hopt);
     if (!loaded.ok()) {
       std::fprintf(stderr, "latentd: %s\n", loaded.error().message.c_str());

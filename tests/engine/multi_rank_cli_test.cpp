@@ -134,6 +134,24 @@ TEST_F(MultiRankCli, BadRankCountsAreClearErrors) {
   EXPECT_NE(o.find("--ep"), std::string::npos) << o;
 }
 
+// A rank that fails mid-run (LATENT_TEST_RANK_FAIL: rank 1 fails on its 2nd step) ends `latent generate` and
+// `latent logits` with a non-zero status and an error naming rank 1, through the model and the Scheduler.
+TEST_F(MultiRankCli, ARankThatFailsMidRunEndsTheCommandNamingIt) {
+  const std::string m = test::golden_dir("v3-tiny");
+  test::TempDir d("mr_fail");
+  for (const std::string& cmd : {" generate --model " + m + " --ids 1,2,3 -n 6 --greedy --tp 2 --ep 2",
+                                " generate --model " + m + " --ids 1,2,3 -n 6 --greedy --spec mtp --tp 2 --ep 1",
+                                " logits --model " + m + " --ids 1,2,3 --out " + (d / "x.npy") + " --mtp " +
+                                    (d / "x.mtp.npy") + " --tp 2 --ep 2"}) {
+    int rc = -1;
+    const std::string out = run("LATENT_TEST_RANK_FAIL=1:2 " + latent_bin() + cmd, &rc);
+    ASSERT_TRUE(WIFEXITED(rc)) << cmd << "\n" << out;
+    EXPECT_NE(WEXITSTATUS(rc), 0) << cmd << "\n" << out;
+    EXPECT_NE(out.find("rank 1 stopped: LATENT_TEST_RANK_FAIL: rank 1 fails at step 2"), std::string::npos)
+        << cmd << "\n" << out;
+  }
+}
+
 class MpiCli : public MultiRankCli {
  protected:
   void SetUp() override {
@@ -180,6 +198,17 @@ TEST_F(MpiCli, ARankThatDiesEndsTheRunWithAnErrorNamingIt) {
   EXPECT_NE(WEXITSTATUS(rc), 0) << out;
   EXPECT_NE(WEXITSTATUS(rc), 124) << "timed out: a hang\n" << out;
   EXPECT_NE(out.find("rank 1"), std::string::npos) << out;
+}
+
+TEST_F(MpiCli, ARankThatFailsMidRunEndsTheJobNamingIt) {
+  int rc = -1;
+  const std::string cmd = "LATENT_TEST_RANK_FAIL=1:2 " + mpirun(2) + latent_bin() + " generate --model " +
+                          test::golden_dir("v3-tiny") + " --ids 1,2,3 -n 6 --greedy --tp 2 --ep 2";
+  const std::string out = run(cmd, &rc);
+  ASSERT_TRUE(WIFEXITED(rc)) << out;
+  EXPECT_NE(WEXITSTATUS(rc), 0) << out;
+  EXPECT_NE(WEXITSTATUS(rc), 124) << "timed out: a hang\n" << out;
+  EXPECT_NE(out.find("MPI rank 1 of 2: LATENT_TEST_RANK_FAIL: rank 1 fails at step 2"), std::string::npos) << out;
 }
 
 }  // namespace

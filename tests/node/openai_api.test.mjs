@@ -23,13 +23,13 @@ const MODEL = process.env.LATENT_OPENAI_TEST_MODEL ??
 
 // Starts latentd on a free port; resolves with {proc, base} once it listens. `launcher` ({cmd, args, env}) runs
 // it through another program (mpirun).
-function startDaemon(extraArgs = [], launcher = null) {
+function startDaemon(extraArgs = [], launcher = null, env = {}) {
   return new Promise((resolve, reject) => {
     const args = ["--listen", "127.0.0.1:0", "--model", MODEL, "--cache-mb", "64", ...extraArgs];
     const proc = launcher
       ? spawn(launcher.cmd, [...launcher.args, LATENTD, ...args],
-              { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, ...launcher.env } })
-      : spawn(LATENTD, args, { stdio: ["ignore", "ignore", "pipe"] });
+              { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, ...launcher.env, ...env } })
+      : spawn(LATENTD, args, { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, ...env } });
     let log = "";
     const timer = setTimeout(() => reject(new Error(`latentd did not start in 60 s:\n${log}`)), 60000);
     proc.stderr.on("data", (d) => {
@@ -424,16 +424,22 @@ test("with --token-file the API needs the bearer token (the WebSocket's rule)", 
   }
 });
 
-test("latentd --tp 2 --ep 2 (in-process ranks, then mpirun -np 2): greedy output equals one rank's", async () => {
-  const req = { model: "any", prompt: "def fib(n):\n", max_tokens: 12, temperature: 0 };
-  const one = (await client.completions.create(req)).choices[0].text;
+// In-process ranks, then (when scripts/setup installed OpenMPI) mpirun -np 2; as root mpirun needs both allow
+// variables.
+function rankLaunchers() {
   const launchers = [null];
-  // scripts/setup installs OpenMPI; as root mpirun needs both allow variables.
   if (fs.existsSync("/usr/bin/mpirun")) {
     launchers.push({ cmd: "/usr/bin/mpirun", args: ["-np", "2", "--oversubscribe"],
                      env: { OMPI_ALLOW_RUN_AS_ROOT: "1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: "1",
                             OMPI_MCA_btl: "self,vader,tcp", OMPI_MCA_btl_tcp_if_include: "lo" } });
   }
+  return launchers;
+}
+
+test("latentd --tp 2 --ep 2 (in-process ranks, then mpirun -np 2): greedy output equals one rank's", async () => {
+  const req = { model: "any", prompt: "def fib(n):\n", max_tokens: 12, temperature: 0 };
+  const one = (await client.completions.create(req)).choices[0].text;
+  const launchers = rankLaunchers();
   for (const launcher of launchers) {
     const d = await startDaemon(["--tp", "2", "--ep", "2"], launcher);
     try {
@@ -443,6 +449,38 @@ test("latentd --tp 2 --ep 2 (in-process ranks, then mpirun -np 2): greedy output
     } finally {
       await stopDaemon(d);
     }
+  }
+});
+
+// Rank 1 fails on its second step (LATENT_TEST_RANK_FAIL, the engine's test hook): the daemon does not go on
+// serving errors but stops, non-zero, with a log line naming rank 1. The test waits for the process to exit.
+test("latentd --tp 2: a rank that dies stops the service with an error naming it (in-process and mpirun)", async () => {
+  for (const launcher of rankLaunchers()) {
+    const d = await startDaemon(["--tp", "2", "--ep", "2", "--no-time-sizing"], launcher,
+                                { LATENT_TEST_RANK_FAIL: "1:2" });
+    const exited = new Promise((resolve) => {
+      d.proc.removeAllListeners("exit");
+      d.proc.on("exit", (code, signal) => resolve({ code, signal }));
+    });
+    let gone = false;
+    exited.then(() => { gone = true; });
+    const c = new OpenAI({ baseURL: `${d.base}/v1`, apiKey: "unused-on-loopback", maxRetries: 0 });
+    // Each request runs at least one forward (a sampled end of text may end one after its first): by the
+    // second request rank 1 has met its second step.
+    let failed = 0;
+    for (let i = 0; !gone && i < 10; i++) {
+      try {
+        await c.completions.create({ model: "any", prompt: `def f${i}(x):\n`, max_tokens: 8, temperature: 0 });
+      } catch {
+        failed++;
+      }
+    }
+    assert.ok(failed >= 1, `no request failed:\n${d.log()}`);
+    const { code, signal } = await exited;
+    const who = launcher ? "mpirun" : "in-process";
+    assert.ok(code !== 0 || signal !== null, `${who}: latentd exited cleanly after losing a rank:\n${d.log()}`);
+    assert.match(d.log(), /rank 1 .*LATENT_TEST_RANK_FAIL: rank 1 fails at step 2/, `${who}:\n${d.log()}`);
+    if (!launcher) assert.match(d.log(), /latentd stops/, d.log());
   }
 });
 
