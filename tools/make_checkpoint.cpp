@@ -2,8 +2,10 @@
 // load tests where the real weights are too large (or absent).
 //
 //   make_checkpoint --preset coder-v2-lite|v2-lite|deepseek-v3 --layers 4 --dtype bf16|fp8|f32 --out DIR
-//                   [--seed S] [--mtp 0|1]
+//                   [--seed S] [--mtp 0|1] [--config-only]
 //
+// --config-only writes DIR/config.json and nothing else (for GPU benchmarks that generate the weights on the
+// device: scripts/gpu-check).
 // Writes DIR/config.json (the model's published config with num_hidden_layers overridden) and
 // DIR/model.safetensors, streamed tensor by tensor (a 4-layer Lite in BF16 is about 4.4 GB: put it in /tmp).
 // Values: linear weights ~ N(0, 0.02) (sum of four uniforms: cheap, bounded at 3.5 sigma), RMSNorm gains
@@ -271,7 +273,7 @@ bool write_tensor(const TensorSpec& t, uint64_t seed, Writer& w, std::map<std::s
 int usage(const char* msg) {
   std::fprintf(stderr,
                "%s\nusage: make_checkpoint --preset coder-v2-lite|v2-lite|deepseek-v3 --layers N "
-               "--dtype bf16|fp8|f32 --out DIR [--seed S] [--mtp 0|1]\n",
+               "--dtype bf16|fp8|f32 --out DIR [--seed S] [--mtp 0|1] [--config-only]\n",
                msg);
   return 2;
 }
@@ -280,11 +282,16 @@ int usage(const char* msg) {
 
 int main(int argc, char** argv) {
   std::string preset, dtype_arg = "bf16", out;
+  bool config_only = false;
   int64_t layers = -1, mtp_arg = -1;
   uint64_t seed = 1;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--help" || a == "-h") return usage("make_checkpoint: a random DeepSeek checkpoint with real shapes"), 0;
+    if (a == "--config-only") {
+      config_only = true;
+      continue;
+    }
     if (i + 1 >= argc) return usage(("expected a value after " + a).c_str());
     std::string v = argv[++i];
     if (a == "--preset") preset = v;
@@ -327,6 +334,10 @@ int main(int argc, char** argv) {
     std::string s = cfg.dump(2) + "\n";
     std::fwrite(s.data(), 1, s.size(), f);
     std::fclose(f);
+  }
+  if (config_only) {
+    std::fprintf(stderr, "wrote %s/config.json (--config-only: no weights)\n", out.c_str());
+    return 0;
   }
 
   std::vector<TensorSpec> tensors = tensor_list(cfg, layers, mtp, dtype);

@@ -47,6 +47,9 @@ class DeviceArena {
   }
   // Copies a host weight into the arena (synchronous: done once at load time).
   Result<DeviceWeight> upload(const cpu::WeightView& w);
+  // A [rows, cols] F32 or BF16 weight filled on the device with values uniform in [lo, hi) from `seed` (the
+  // same seed gives the same values): benchmarks of real-size shapes without a checkpoint on disk.
+  Result<DeviceWeight> random(DType dtype, int64_t rows, int64_t cols, uint64_t seed, float lo, float hi);
 
   size_t used() const { return used_; }
   size_t capacity() const { return capacity_; }
@@ -55,6 +58,9 @@ class DeviceArena {
   char* base_ = nullptr;
   size_t used_ = 0, capacity_ = 0;
 };
+
+// data[0, n) of `dtype` (F32 or BF16) = uniform [lo, hi) values hashed from (seed, index), on `stream`.
+Status fill_random(void* data, DType dtype, int64_t n, uint64_t seed, float lo, float hi, cudaStream_t stream);
 
 // A standalone device array (tests, benches, scratch that outlives no model). Move-only.
 template <typename T>

@@ -1,7 +1,9 @@
 // Batch-1 decode throughput of GpuDeepseek on a real-size checkpoint, for scripts/gpu-check. Disabled in the
-// normal test run (it needs a GPU and a 31 GB checkpoint); gpu-check runs it with
-//   LATENT_GPU_DECODE_MODEL=DIR LATENT_GPU_DECODE_OUT=FILE test_cuda --gtest_also_run_disabled_tests
-//     --gtest_filter='*DecodeThroughput*'
+// normal test run (it needs a GPU and a real-size model); gpu-check runs it with
+//   LATENT_GPU_DECODE_MODEL=DIR LATENT_GPU_DECODE_RANDOM=1 LATENT_GPU_DECODE_OUT=FILE test_cuda
+//     --gtest_also_run_disabled_tests --gtest_filter='*DecodeThroughput*'
+// where DIR holds only config.json and the weights are generated on the device (without
+// LATENT_GPU_DECODE_RANDOM, DIR is a checkpoint and is loaded)'
 // Each step is one token at position ctx - 1 over a ctx-token latent cache (its contents do not change the
 // work); a host round trip per step (ids in, logits out), eager launches, then the captured decode graph.
 #include <gtest/gtest.h>
@@ -24,10 +26,15 @@ TEST(CudaForward, DISABLED_DecodeThroughput) {
   if (!dir) GTEST_SKIP() << "LATENT_GPU_DECODE_MODEL not set";
   LATENT_REQUIRE_GPU();
   const auto t_load = std::chrono::steady_clock::now();
-  auto model = GpuDeepseek::load(dir, 1, 16384 / 64 + 1);
+  // LATENT_GPU_DECODE_RANDOM=1: DIR holds only config.json; the weights are generated on the device.
+  const char* random = std::getenv("LATENT_GPU_DECODE_RANDOM");
+  const bool on_device = random && std::string(random) == "1";
+  auto model = on_device ? GpuDeepseek::random(dir, 1, 16384 / 64 + 1) : GpuDeepseek::load(dir, 1, 16384 / 64 + 1);
   ASSERT_TRUE(model.ok()) << model.error().to_string();
   const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_load).count();
-  std::string json = "{\"model\": \"" + std::string(dir) + "\", \"load_s\": " + std::to_string(load_s) +
+  std::string json = "{\"model\": \"" + std::string(dir) + "\", \"weights\": \"" +
+                     (on_device ? "random, generated on the device" : "checkpoint") +
+                     "\", \"load_s\": " + std::to_string(load_s) +
                      ", \"mode\": \"batch 1, exact f32 GEMV, host sync per step; eager launches, then one captured CUDA graph "
                      "planned for the whole 16k cache\"";
   for (bool graph : {false, true}) {

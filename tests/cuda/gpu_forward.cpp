@@ -83,6 +83,7 @@ struct GpuDeepseek::Impl {
   DeviceArray<int32_t> ids, pos, table, idx, ctx_len;
 
   Status enqueue(int64_t n, int64_t n_cached, bool all_logits, bool graph_decode);
+  Status finish(int64_t max_tokens, int64_t n_blocks);
 
   Result<Gain> gain(const cpu::WeightView& v) {
     LATENT_ASSIGN_OR_RETURN(DeviceWeight w, arena.upload(v));
@@ -184,45 +185,140 @@ Result<std::unique_ptr<GpuDeepseek>> GpuDeepseek::load(const std::string& dir, i
     }
     I.layers.push_back(ly);
   }
-  I.router.n_experts = c.n_routed_experts, I.router.top_k = c.num_experts_per_tok, I.router.n_group = c.n_group;
-  I.router.topk_group = c.topk_group, I.router.sigmoid = c.scoring_func == ScoringFunc::kSigmoid;
-  I.router.method = static_cast<RouterParams::Method>(static_cast<int>(c.topk_method));
-  I.router.norm_topk_prob = c.norm_topk_prob;
-  I.router.routed_scaling_factor = static_cast<float>(c.routed_scaling_factor);
-  I.softmax_scale = static_cast<float>(c.softmax_scale());
-  I.max_tokens = max_tokens, I.n_blocks = n_blocks;
+  LATENT_RETURN_IF_ERROR(I.finish(max_tokens, n_blocks));
+  return m;
+}
+
+// After the weights: routing parameters, activations [max_tokens, ...], the cache and the step inputs.
+Status GpuDeepseek::Impl::finish(int64_t tokens_cap, int64_t blocks) {
+  const int64_t d = c.hidden_size, V = c.vocab_size, L = c.num_hidden_layers;
+  router.n_experts = c.n_routed_experts, router.top_k = c.num_experts_per_tok, router.n_group = c.n_group;
+  router.topk_group = c.topk_group, router.sigmoid = c.scoring_func == ScoringFunc::kSigmoid;
+  router.method = static_cast<RouterParams::Method>(static_cast<int>(c.topk_method));
+  router.norm_topk_prob = c.norm_topk_prob;
+  router.routed_scaling_factor = static_cast<float>(c.routed_scaling_factor);
+  softmax_scale = static_cast<float>(c.softmax_scale());
+  max_tokens = tokens_cap, n_blocks = blocks;
 
   const int64_t T = max_tokens, H = c.num_attention_heads, R = c.kv_lora_rank, P = c.qk_rope_head_dim;
   const int64_t qk = c.qk_nope_head_dim + P, K = std::max<int64_t>(1, c.num_experts_per_tok);
-  I.x = zeros<float>(T * d), I.h = zeros<float>(T * d), I.q = zeros<float>(T * H * qk);
-  I.qa = zeros<float>(T * c.q_lora_rank.value_or(0)), I.qa_norm = zeros<float>(T * c.q_lora_rank.value_or(0));
-  I.kv = zeros<float>(T * (R + P)), I.q_lat = zeros<float>(T * H * R), I.o_lat = zeros<float>(T * H * R);
-  I.attn = zeros<float>(T * H * c.v_head_dim), I.ff = zeros<float>(T * d);
-  I.g = zeros<float>(T * I.inter_max), I.u = zeros<float>(T * I.inter_max);
-  I.rlogits = zeros<float>(T * std::max<int64_t>(1, c.n_routed_experts)), I.wts = zeros<float>(T * K);
-  I.moe_h = zeros<float>(T * K * std::max<int64_t>(1, c.moe_intermediate_size)), I.logits = zeros<float>(T * V);
-  I.cache = zeros<float>(n_blocks * L * 64 * (R + P));
-  I.ids = zeros<int32_t>(T), I.pos = zeros<int32_t>(T), I.table = zeros<int32_t>(n_blocks), I.idx = zeros<int32_t>(T * K);
-  I.ctx_len = zeros<int32_t>(1);
+  x = zeros<float>(T * d), h = zeros<float>(T * d), q = zeros<float>(T * H * qk);
+  qa = zeros<float>(T * c.q_lora_rank.value_or(0)), qa_norm = zeros<float>(T * c.q_lora_rank.value_or(0));
+  kv = zeros<float>(T * (R + P)), q_lat = zeros<float>(T * H * R), o_lat = zeros<float>(T * H * R);
+  attn = zeros<float>(T * H * c.v_head_dim), ff = zeros<float>(T * d);
+  g = zeros<float>(T * inter_max), u = zeros<float>(T * inter_max);
+  rlogits = zeros<float>(T * std::max<int64_t>(1, c.n_routed_experts)), wts = zeros<float>(T * K);
+  moe_h = zeros<float>(T * K * std::max<int64_t>(1, c.moe_intermediate_size)), logits = zeros<float>(T * V);
+  cache = zeros<float>(n_blocks * L * 64 * (R + P));
+  ids = zeros<int32_t>(T), pos = zeros<int32_t>(T), table = zeros<int32_t>(n_blocks), idx = zeros<int32_t>(T * K);
+  ctx_len = zeros<int32_t>(1);
   MlaAttentionArgs probe;  // prefill of max_tokens, and the graph's decode row planned for the whole cache
   probe.n = T, probe.n_heads = H, probe.R = R, probe.P = P, probe.max_ctx = n_blocks * 64;
-  int64_t ws = mla_attention_workspace(probe);
+  int64_t ws_floats = mla_attention_workspace(probe);
   probe.n = 1;
-  ws = std::max(ws, mla_attention_workspace(probe));
-  I.ws = zeros<float>(ws);
-  I.inv_freq = DeviceArray<float>(rope_inv_freq(c));
-  for (const auto* a : {&I.x, &I.h, &I.q, &I.qa, &I.qa_norm, &I.kv, &I.q_lat, &I.o_lat, &I.attn, &I.ff, &I.g, &I.u,
-                        &I.rlogits, &I.wts, &I.moe_h, &I.logits, &I.ws, &I.inv_freq, &I.cache}) {
+  ws_floats = std::max(ws_floats, mla_attention_workspace(probe));
+  ws = zeros<float>(ws_floats);
+  inv_freq = DeviceArray<float>(rope_inv_freq(c));
+  for (const auto* a : {&x, &h, &q, &qa, &qa_norm, &kv, &q_lat, &o_lat, &attn, &ff, &g, &u,
+                        &rlogits, &wts, &moe_h, &logits, &ws, &inv_freq, &cache}) {
     if (!a->ok()) {
       return make_error(ErrorCode::kResourceExhausted, "GpuDeepseek: expected " + std::to_string(a->size()) +
                                                            " floats of device memory for activations, cudaMalloc failed");
     }
   }
-  for (const auto* a : {&I.ids, &I.pos, &I.table, &I.idx, &I.ctx_len}) {
+  for (const auto* a : {&ids, &pos, &table, &idx, &ctx_len}) {
     if (!a->ok()) return make_error(ErrorCode::kResourceExhausted, "GpuDeepseek: cudaMalloc of step inputs failed");
   }
   // The memsets above ran on the legacy stream, which the non-blocking step stream does not wait for.
-  LATENT_RETURN_IF_ERROR(cuda_status(cudaDeviceSynchronize(), "GpuDeepseek::load"));
+  return cuda_status(cudaDeviceSynchronize(), "GpuDeepseek: device buffers");
+}
+
+Result<std::unique_ptr<GpuDeepseek>> GpuDeepseek::random(const std::string& dir, int64_t max_tokens,
+                                                          int64_t n_blocks, uint64_t seed) {
+  auto m = std::unique_ptr<GpuDeepseek>(new GpuDeepseek());
+  m->impl_ = std::make_unique<Impl>();
+  Impl& I = *m->impl_;
+  LATENT_ASSIGN_OR_RETURN(I.c, ModelConfig::load(dir));  // config.json only: no weights are read
+  const ModelConfig& c = I.c;
+  const int64_t d = c.hidden_size, V = c.vocab_size, L = c.num_hidden_layers, H = c.num_attention_heads;
+  const int64_t R = c.kv_lora_rank, P = c.qk_rope_head_dim, nope = c.qk_nope_head_dim, vd = c.v_head_dim;
+  const int64_t qk = nope + P, qr = c.q_lora_rank.value_or(0), E = c.n_routed_experts, mi = c.moe_intermediate_size;
+  // BF16 parameters, as many as the released checkpoint's (without MTP layers), plus 256-byte alignment slack.
+  int64_t params = 2 * V * d + d, tensors = 3;
+  for (int64_t l = 0; l < L; ++l) {
+    params += 2 * d + (qr ? qr * d + qr + H * qk * qr : H * qk * d) + (R + P) * d + R + H * (nope + vd) * R + d * H * vd;
+    tensors += 10;
+    if (c.is_moe_layer(l)) {
+      params += E * d + 3 * d * mi * (E + c.n_shared_experts);
+      tensors += 3 * (E + 1) + 2;
+    } else {
+      params += 3 * d * c.intermediate_size;
+      tensors += 3;
+    }
+  }
+  LATENT_ASSIGN_OR_RETURN(I.arena, DeviceArena::create(static_cast<size_t>(2 * params + 256 * tensors) + (size_t{64} << 20)));
+  LATENT_RETURN_IF_ERROR(cuda_status(cudaStreamCreateWithFlags(&I.stream_owner.stream, cudaStreamNonBlocking),
+                                     "cudaStreamCreate"));
+  I.stream = I.stream_owner.stream;
+  LATENT_ASSIGN_OR_RETURN(I.blas, Blas::create(I.stream, 0));
+  I.blas.tensor_core_min_tokens = int64_t{1} << 40;
+  // Linear weights uniform in ±0.035 (σ ≈ 0.02, make_checkpoint's scale), RMSNorm gains in 1 ± 0.05.
+  uint64_t next = seed;
+  auto mat = [&](int64_t rows, int64_t cols) { return I.arena.random(DType::kBF16, rows, cols, next++, -0.035f, 0.035f); };
+  auto gain = [&](int64_t n) -> Result<Gain> {
+    LATENT_ASSIGN_OR_RETURN(DeviceWeight w, I.arena.random(DType::kBF16, 1, n, next++, 0.95f, 1.05f));
+    return Gain{w.data, w.dtype};
+  };
+  auto mlp = [&](int64_t inter) -> Result<Mlp> {
+    Mlp r;
+    LATENT_ASSIGN_OR_RETURN(r.gate, mat(inter, d));
+    LATENT_ASSIGN_OR_RETURN(r.up, mat(inter, d));
+    LATENT_ASSIGN_OR_RETURN(r.down, mat(d, inter));
+    I.inter_max = std::max(I.inter_max, inter);
+    return r;
+  };
+  LATENT_ASSIGN_OR_RETURN(I.embed, mat(V, d));
+  LATENT_ASSIGN_OR_RETURN(I.lm_head, mat(V, d));
+  LATENT_ASSIGN_OR_RETURN(I.norm, gain(d));
+  for (int64_t l = 0; l < L; ++l) {
+    Layer ly;
+    LATENT_ASSIGN_OR_RETURN(ly.in_norm, gain(d));
+    LATENT_ASSIGN_OR_RETURN(ly.post_norm, gain(d));
+    ly.q_lora = qr > 0;
+    if (ly.q_lora) {
+      LATENT_ASSIGN_OR_RETURN(ly.q_a_proj, mat(qr, d));
+      LATENT_ASSIGN_OR_RETURN(ly.q_a_norm, gain(qr));
+      LATENT_ASSIGN_OR_RETURN(ly.q_b_proj, mat(H * qk, qr));
+    } else {
+      LATENT_ASSIGN_OR_RETURN(ly.q_proj, mat(H * qk, d));
+    }
+    LATENT_ASSIGN_OR_RETURN(ly.kv_a, mat(R + P, d));
+    LATENT_ASSIGN_OR_RETURN(ly.kv_a_norm, gain(R));
+    LATENT_ASSIGN_OR_RETURN(ly.kv_b, mat(H * (nope + vd), R));
+    LATENT_ASSIGN_OR_RETURN(ly.o_proj, mat(d, H * vd));
+    ly.is_moe = c.is_moe_layer(l);
+    if (ly.is_moe) {
+      LATENT_ASSIGN_OR_RETURN(ly.router, mat(E, d));
+      if (c.topk_method == TopkMethod::kNoauxTc) {  // V3's e_score_correction_bias, float32
+        LATENT_ASSIGN_OR_RETURN(DeviceWeight b, I.arena.random(DType::kF32, 1, E, next++, -0.01f, 0.01f));
+        ly.bias = static_cast<const float*>(b.data);
+      }
+      std::vector<DeviceWeight> eg, eu, ed;
+      for (int64_t e = 0; e < E; ++e) {
+        LATENT_ASSIGN_OR_RETURN(Mlp em, mlp(mi));
+        eg.push_back(em.gate), eu.push_back(em.up), ed.push_back(em.down);
+      }
+      LATENT_ASSIGN_OR_RETURN(ly.experts, make_expert_table(I.arena, eg, eu, ed));
+      ly.has_shared = c.n_shared_experts > 0;
+      if (ly.has_shared) {
+        LATENT_ASSIGN_OR_RETURN(ly.shared, mlp(mi * c.n_shared_experts));
+      }
+    } else {
+      LATENT_ASSIGN_OR_RETURN(ly.mlp, mlp(c.intermediate_size));
+    }
+    I.layers.push_back(ly);
+  }
+  LATENT_RETURN_IF_ERROR(I.finish(max_tokens, n_blocks));  // also waits for the fills (legacy stream)
   return m;
 }
 

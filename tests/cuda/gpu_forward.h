@@ -18,6 +18,10 @@ class GpuDeepseek {
  public:
   // dir: config.json + model.safetensors. max_tokens: largest forward; n_blocks: 64-token cache blocks.
   static Result<std::unique_ptr<GpuDeepseek>> load(const std::string& dir, int64_t max_tokens, int64_t n_blocks);
+  // The same model shape from dir/config.json alone, with random BF16 weights generated on the device (same
+  // seed, same weights): real-size benchmarks without writing or reading a checkpoint.
+  static Result<std::unique_ptr<GpuDeepseek>> random(const std::string& dir, int64_t max_tokens, int64_t n_blocks,
+                                                     uint64_t seed = 1);
   ~GpuDeepseek();
 
   // tokens at positions n_cached.. of the sequence whose cache blocks are block_table (ids < n_blocks).
