@@ -77,6 +77,11 @@ class Collective {
 // n in-process ranks sharing memory; collective i of the result is rank i, to be used by its own thread.
 std::vector<std::unique_ptr<Collective>> thread_group(int n);
 
+// A group of some of `parent`'s ranks (the tensor-parallel ranks of one pipeline stage): group rank i is parent
+// rank members[i]; this rank must be a member. Built on the parent's send/recv (engine/collective_group.cpp),
+// deterministic like every body; abort() ends the parent. Borrows `parent`, used by the same thread.
+Result<std::unique_ptr<Collective>> sub_group(Collective& parent, const std::vector<int>& members);
+
 // This process's rank in MPI_COMM_WORLD (initializes MPI once; finalized at exit). kUnsupported when Latent
 // was built without MPI (engine/mpi/ needs libopenmpi-dev).
 Result<std::unique_ptr<Collective>> mpi_collective();

@@ -1,7 +1,8 @@
 // The DeepSeek-V2/V3 forward pass: embed -> [RMSNorm -> MLA -> RMSNorm -> MLP | MoE] x L -> norm -> lm_head,
 // plus the MTP module. Reads top to bottom; T = new tokens of all sequences, d = hidden_size, H = heads,
 // R = kv_lora_rank, P = qk_rope_head_dim, V = vocab_size. With several ranks, H and the intermediate sizes are
-// this rank's share; the all-reduces make the residual stream x whole (and bit-identical) on every rank.
+// this rank's share; the all-reduces make the residual stream x whole (and bit-identical) on every rank. With
+// pipeline stages a rank runs its stage's layers: x arrives from the previous stage and goes on to the next.
 #include "engine/deepseek_model.h"
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include "engine/mla.h"
 #include "engine/model_step.h"
 #include "engine/moe.h"
+#include "engine/pipeline.h"
 #include "engine/rope.h"
 #include "kernels/base/log.h"
 #include "kernels/cpu/attention.h"
@@ -75,23 +77,44 @@ void rms_norm(const float* x, int64_t n, const WeightView& gain, float eps, floa
   cpu::rms_norm(x, n, gain.cols, gain.data, gain.dtype, eps, y);
 }
 
+// A result's offsets for the batch, and in `rows` the tokens that want logits (every new token of an
+// all_logits sequence, else its last).
+ForwardResult result_layout(const std::vector<SeqSpan>& seqs, int64_t V, int64_t d, std::vector<int64_t>* rows) {
+  ForwardResult r;
+  r.vocab_size = V;
+  r.hidden_size = d;
+  r.logit_offset.push_back(0);
+  r.token_offset.push_back(0);
+  for (const SeqSpan& s : seqs) {
+    for (int64_t i = s.all_logits ? 0 : s.n_new - 1; i < s.n_new; ++i) rows->push_back(s.offset + i);
+    r.logit_offset.push_back(static_cast<int64_t>(rows->size()));
+    r.token_offset.push_back(s.offset + s.n_new);
+  }
+  return r;
+}
+
 }  // namespace
 
 struct DeepseekModel::Impl {
   ModelConfig config;
   Weights weights;
   ModelOptions options;
-  Collective* comm = nullptr;  // set when several ranks share the model
-  Shard shard;                 // this rank's part; {0, 1} alone
+  Collective* comm = nullptr;     // set when several ranks share the tensors (this stage's)
+  Collective* control = nullptr;  // every rank, when there are several: rank 0 drives through it
+  int rank = 0;                   // in control
+  Shard shard;                    // this rank's part of the tensors; {0, 1} alone
+  Stage stage;                    // this rank's layers: all of them without pipeline stages
+  std::unique_ptr<StageLink> link;  // with pipeline stages
+  bool has_mtp = false;           // the model has an MTP module (held by the last stage)
   ShardStore store;
   bool following = false;      // inside follow(): forward runs rank 0's step
   bool stopped = false;        // rank 0 sent the stop step
   std::unique_ptr<KvCache> replica;  // follower ranks: the latent cache, replicated
-  WeightView embed_tokens;  // [V, d]
-  WeightView norm;          // [d]
-  WeightView lm_head;       // [V', d]: this rank's vocabulary rows
-  std::vector<LayerWeights> layers;
-  std::vector<MtpWeights> mtp;  // empty, or module 0 of num_nextn_predict_layers
+  WeightView embed_tokens;  // [V, d] (first stage)
+  WeightView norm;          // [d] (last stage)
+  WeightView lm_head;       // [V', d]: this rank's vocabulary rows (last stage)
+  std::vector<LayerWeights> layers;  // this stage's: layer stage.layer_begin + i
+  std::vector<MtpWeights> mtp;  // empty, or module 0 of num_nextn_predict_layers (last stage)
   std::vector<float> inv_freq;  // [P / 2]
   float softmax_scale = 0;
   float rope_mscale = 1;  // YaRN's factor on cos/sin (ModelConfig::rope_mscale)
@@ -106,13 +129,16 @@ struct DeepseekModel::Impl {
   mutable Scratch scratch;
 
   Status check_batch(const std::vector<SeqSpan>& seqs, const KvCache& cache) const;
-  Status drive(ModelStep::Kind kind, std::vector<ModelStep::Seq>& payload, KvCache& cache);
+  Status drive(ModelStep::Kind kind, std::vector<ModelStep::Seq>& payload, KvCache& cache, bool return_hidden);
   // A failure once the ranks started a step leaves them out of step: end the group (Collective::abort).
   Error out_of_step(const Error& e) const {
-    if (comm && !following && options.on_ranks_lost) options.on_ranks_lost(e);
-    if (comm) comm->abort(e.message);
+    if (control && !following && options.on_ranks_lost) options.on_ranks_lost(e);
+    if (control) control->abort(e.message);
     return e;
   }
+  // Not the last stage: x goes on to the next stage (null: nothing to send, the MTP module runs on the last
+  // stage only); rank 0 gets the logits (and hidden states) back from the last, the others return nothing.
+  Result<ForwardResult> pass_on(const std::vector<SeqSpan>& seqs, const Vec* x, bool return_hidden) const;
   Status decoder_layer(const LayerWeights& L, int64_t cache_layer, const std::vector<SeqSpan>& seqs,
                        const Vec& rope_cs, Vec& x, KvCache& cache, ForwardTrace* trace) const;
   Result<ForwardResult> finish(const std::vector<SeqSpan>& seqs, const Vec& x, const WeightView& final_norm,
@@ -125,8 +151,9 @@ DeepseekModel::~DeepseekModel() {
 }
 const ModelConfig& DeepseekModel::config() const { return impl_->config; }
 const Weights& DeepseekModel::weights() const { return impl_->weights; }
-bool DeepseekModel::has_mtp() const { return !impl_->mtp.empty(); }
+bool DeepseekModel::has_mtp() const { return impl_->has_mtp; }
 int64_t DeepseekModel::weight_bytes() const { return impl_->store.held_bytes(); }
+int64_t DeepseekModel::stage_link_bytes() const { return impl_->link ? impl_->link->sent_bytes() : 0; }
 
 Result<std::unique_ptr<DeepseekModel>> DeepseekModel::load(const std::string& dir, const ModelOptions& options) {
   LATENT_ASSIGN_OR_RETURN(ModelConfig config, ModelConfig::load(dir));
@@ -143,6 +170,25 @@ Result<std::unique_ptr<DeepseekModel>> DeepseekModel::create(ModelConfig config,
   const ModelConfig& c = m->config;
   const Weights& w = m->weights;
   const int64_t d = c.hidden_size, V = c.vocab_size;
+  Collective* world = options.world ? options.world : options.comm;
+  if (world && world->size() > 1) {
+    m->control = world;
+    m->rank = world->rank();
+  }
+  const int stages = std::max(1, options.pipeline_stages);
+  if (!world && stages > 1) {
+    return make_error(ErrorCode::kInvalidArgument, "--pp " + std::to_string(stages) + ": expected the ranks of "
+                                                   "the stages (ModelOptions::world), found none");
+  }
+  const int per_stage = world ? world->size() / stages : 1;
+  if (world && (world->size() % stages != 0 || (options.comm ? options.comm->size() : 1) != per_stage)) {
+    return make_error(ErrorCode::kInvalidArgument, "--pp " + std::to_string(stages) + ": expected " +
+                                                       std::to_string(world->size()) + " ranks in stages of " +
+                                                       std::to_string(per_stage) + " (--tp), found " +
+                                                       std::to_string(options.comm ? options.comm->size() : 1));
+  }
+  LATENT_ASSIGN_OR_RETURN(m->stage, Stage::of(c.num_hidden_layers, m->rank / per_stage, stages));
+  if (stages > 1) m->link = std::make_unique<StageLink>(*world, options.comm, m->stage);
   if (options.comm && options.comm->size() > 1) {
     m->comm = options.comm;
     m->shard = Shard{options.comm->rank(), options.comm->size()};
@@ -153,23 +199,28 @@ Result<std::unique_ptr<DeepseekModel>> DeepseekModel::create(ModelConfig config,
                                                          std::to_string(m->shard.size) + " ranks");
     }
   }
+  // This rank's tensors only: the embedding on the first stage, its stage's layers, the head and MTP on the last.
   ShardStore& store = m->store;
+  const Stage& stage = m->stage;
   const auto [v0, v1] = m->shard.range(V);
-  LATENT_ASSIGN_OR_RETURN(m->embed_tokens, w.matrix("model.embed_tokens.weight", V, d));
-  LATENT_ASSIGN_OR_RETURN(m->norm, w.vector("model.norm.weight", d));
-  store.whole(m->embed_tokens);
-  store.whole(m->norm);
-  if (c.tie_word_embeddings && !w.has("lm_head.weight")) {
-    m->lm_head = store.rows(m->embed_tokens, v0, v1);
-  } else {
-    LATENT_ASSIGN_OR_RETURN(WeightView head, w.matrix("lm_head.weight", V, d));
-    m->lm_head = store.rows(head, v0, v1);
+  LATENT_ASSIGN_OR_RETURN(WeightView embed, w.matrix("model.embed_tokens.weight", V, d));
+  if (stage.first()) m->embed_tokens = store.whole(embed);
+  if (stage.last()) {
+    LATENT_ASSIGN_OR_RETURN(m->norm, w.vector("model.norm.weight", d));
+    store.whole(m->norm);
+    if (c.tie_word_embeddings && !w.has("lm_head.weight")) {
+      m->lm_head = store.rows(embed, v0, v1);
+    } else {
+      LATENT_ASSIGN_OR_RETURN(WeightView head, w.matrix("lm_head.weight", V, d));
+      m->lm_head = store.rows(head, v0, v1);
+    }
   }
-  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+  for (int64_t i = stage.layer_begin; i < stage.layer_end; ++i) {
     LATENT_ASSIGN_OR_RETURN(LayerWeights L, load_layer(w, c, i, m->shard, options.expert_parallel, store));
     m->layers.push_back(std::move(L));
   }
-  if (c.num_nextn_predict_layers > 0 && options.load_mtp) {
+  m->has_mtp = c.num_nextn_predict_layers > 0 && options.load_mtp;
+  if (m->has_mtp && stage.last()) {
     const int64_t i = c.num_hidden_layers;
     const std::string p = "model.layers." + std::to_string(i);
     MtpWeights t;
@@ -187,9 +238,12 @@ Result<std::unique_ptr<DeepseekModel>> DeepseekModel::create(ModelConfig config,
   m->inv_freq = rope_inv_freq(c);
   m->softmax_scale = static_cast<float>(c.softmax_scale());
   m->rope_mscale = static_cast<float>(c.rope_mscale());
-  LATENT_LOG_DEBUG("DeepseekModel: %s, %lld layers, %s MTP, rank %d of %d holds %.1f MB of weights (%.1f MB copied)",
-                   c.architecture.c_str(), static_cast<long long>(c.num_hidden_layers), m->mtp.empty() ? "no" : "with",
-                   m->shard.rank, m->shard.size, store.held_bytes() / 1e6, store.copied_bytes() / 1e6);
+  LATENT_LOG_DEBUG("DeepseekModel: %s, %lld layers, %s MTP, rank %d (stage %d of %d, layers [%lld, %lld), tensor "
+                   "part %d of %d) holds %.1f MB of weights (%.1f MB copied)",
+                   c.architecture.c_str(), static_cast<long long>(c.num_hidden_layers), m->has_mtp ? "with" : "no",
+                   m->rank, stage.index, stage.count, static_cast<long long>(stage.layer_begin),
+                   static_cast<long long>(stage.layer_end), m->shard.rank, m->shard.size, store.held_bytes() / 1e6,
+                   store.copied_bytes() / 1e6);
   return std::unique_ptr<DeepseekModel>(new DeepseekModel(std::move(m)));
 }
 
@@ -319,19 +373,10 @@ Result<ForwardResult> DeepseekModel::Impl::finish(const std::vector<SeqSpan>& se
                                                   const WeightView& final_norm, const WeightView& head,
                                                   const ForwardOptions& opt) const {
   const int64_t d = config.hidden_size, V = config.vocab_size, T = static_cast<int64_t>(x.size()) / d;
-  ForwardResult r;
-  r.vocab_size = V;
-  r.hidden_size = d;
+  std::vector<int64_t> rows;
+  ForwardResult r = result_layout(seqs, V, d, &rows);
   Vec y(static_cast<size_t>(T * d));
   rms_norm(x.data(), T, final_norm, static_cast<float>(config.rms_norm_eps), y.data());  // [T, d]
-  std::vector<int64_t> rows;
-  r.logit_offset.push_back(0);
-  r.token_offset.push_back(0);
-  for (const SeqSpan& s : seqs) {
-    for (int64_t i = s.all_logits ? 0 : s.n_new - 1; i < s.n_new; ++i) rows.push_back(s.offset + i);
-    r.logit_offset.push_back(static_cast<int64_t>(rows.size()));
-    r.token_offset.push_back(s.offset + s.n_new);
-  }
   const int64_t n = static_cast<int64_t>(rows.size());
   Vec sel(static_cast<size_t>(n * d));  // [n, d]
   for (int64_t i = 0; i < n; ++i) std::copy(y.begin() + rows[i] * d, y.begin() + (rows[i] + 1) * d, sel.begin() + i * d);
@@ -352,6 +397,27 @@ Result<ForwardResult> DeepseekModel::Impl::finish(const std::vector<SeqSpan>& se
     }
   }
   if (opt.return_hidden) r.hidden = std::move(y);
+  if (link) {  // the last stage's leader sends the result to rank 0
+    std::vector<const Vec*> parts = {&r.logits};
+    if (opt.return_hidden) parts.push_back(&r.hidden);
+    LATENT_RETURN_IF_ERROR(link->send_to_driver(parts));
+  }
+  return r;
+}
+
+Result<ForwardResult> DeepseekModel::Impl::pass_on(const std::vector<SeqSpan>& seqs, const Vec* x,
+                                                   bool return_hidden) const {
+  if (x) LATENT_RETURN_IF_ERROR(link->send_hidden(x->data(), static_cast<int64_t>(x->size())));
+  if (rank != 0) return ForwardResult{};
+  std::vector<int64_t> rows;
+  ForwardResult r = result_layout(seqs, config.vocab_size, config.hidden_size, &rows);
+  r.logits.resize(rows.size() * static_cast<size_t>(config.vocab_size));
+  std::vector<Vec*> parts = {&r.logits};
+  if (return_hidden) {
+    r.hidden.resize(static_cast<size_t>(r.token_offset.back() * config.hidden_size));
+    parts.push_back(&r.hidden);
+  }
+  LATENT_RETURN_IF_ERROR(link->receive_from_last(parts));
   return r;
 }
 
@@ -393,7 +459,7 @@ Result<ForwardResult> DeepseekModel::forward(std::span<const SequenceInput> batc
   LATENT_RETURN_IF_ERROR(m.check_batch(seqs, cache));
   const int64_t T = seqs.back().offset + seqs.back().n_new;
 
-  // Embedding: x [T, d]
+  // Embedding (the first stage): x [T, d]
   Vec x(static_cast<size_t>(T * d));
   for (size_t s = 0; s < batch.size(); ++s) {
     for (int64_t i = 0; i < seqs[s].n_new; ++i) {
@@ -403,26 +469,35 @@ Result<ForwardResult> DeepseekModel::forward(std::span<const SequenceInput> batc
                                                            std::to_string(id) + " out of range [0, " +
                                                            std::to_string(c.vocab_size) + ")");
       }
-      cpu::embedding_row(m.embed_tokens, id, x.data() + (seqs[s].offset + i) * d);
+      if (m.stage.first()) cpu::embedding_row(m.embed_tokens, id, x.data() + (seqs[s].offset + i) * d);
     }
   }
-  if (m.comm) {  // rank 0 tells the other ranks to run this forward too
+  if (m.control) {  // rank 0 tells the other ranks to run this forward too
     std::vector<ModelStep::Seq> payload;
     for (const SequenceInput& in : batch) {
       payload.push_back({{in.tokens.begin(), in.tokens.end()}, in.n_cached, {in.block_table.begin(), in.block_table.end()},
                          in.all_logits, {}});
     }
-    LATENT_RETURN_IF_ERROR(m.drive(ModelStep::Kind::kForward, payload, cache));
+    LATENT_RETURN_IF_ERROR(m.drive(ModelStep::Kind::kForward, payload, cache, options.return_hidden));
   }
   ForwardTrace* trace = options.trace;
   if (trace) *trace = ForwardTrace{};
-  if (trace) trace->layer_outputs.push_back(x);
   const Vec rope_cs = rope_table(seqs, m.inv_freq, c.qk_rope_head_dim, m.rope_mscale);  // [T, P]
+  if (!m.stage.first()) {  // x from the previous stage
+    if (Status st = m.link->receive_hidden(x.data(), T * d); !st.ok()) return m.out_of_step(st.error());
+  }
+  if (trace) trace->layer_outputs.push_back(x);
 
-  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    Status st = m.decoder_layer(m.layers[static_cast<size_t>(l)], l, seqs, rope_cs, x, cache, trace);  // x [T, d]
+  for (int64_t l = m.stage.layer_begin; l < m.stage.layer_end; ++l) {
+    const LayerWeights& L = m.layers[static_cast<size_t>(l - m.stage.layer_begin)];
+    Status st = m.decoder_layer(L, l, seqs, rope_cs, x, cache, trace);  // x [T, d]
     if (!st.ok()) return m.out_of_step(st.error());
     if (trace) trace->layer_outputs.push_back(x);
+  }
+  if (!m.stage.last()) {  // on to the next stage; rank 0 gets the logits back
+    auto r = m.pass_on(seqs, &x, options.return_hidden);
+    if (!r.ok()) return m.out_of_step(r.error());
+    return r;
   }
   if (trace) trace->hidden_prenorm = x;
   auto r = m.finish(seqs, x, m.norm, m.lm_head, options);  // logits [rows, V]
@@ -435,7 +510,7 @@ Result<ForwardResult> DeepseekModel::forward_mtp(std::span<const MtpSequenceInpu
   Impl& m = *impl_;
   const ModelConfig& c = m.config;
   const int64_t d = c.hidden_size;
-  if (m.mtp.empty()) {
+  if (!m.has_mtp) {
     return make_error(ErrorCode::kUnsupported, "forward_mtp: expected a model with an MTP module "
                                                "(num_nextn_predict_layers > 0 and load_mtp), found none");
   }
@@ -443,11 +518,6 @@ Result<ForwardResult> DeepseekModel::forward_mtp(std::span<const MtpSequenceInpu
   auto seqs = flatten<MtpSequenceInput>(batch, [](const MtpSequenceInput& s) { return static_cast<int64_t>(s.next_tokens.size()); });
   LATENT_RETURN_IF_ERROR(m.check_batch(seqs, cache));
   const int64_t T = seqs.back().offset + seqs.back().n_new;
-  const MtpWeights& t = m.mtp[0];
-  const float eps = static_cast<float>(c.rms_norm_eps);
-
-  // x = eh_proj([enorm(E[t_{i+1}]) | hnorm(h_i)]): cat [T, 2d] -> x [T, d]
-  Vec cat(static_cast<size_t>(T * 2 * d)), e(static_cast<size_t>(d));
   for (size_t s = 0; s < batch.size(); ++s) {
     if (!batch[s].hidden) return make_error(ErrorCode::kInvalidArgument, "forward_mtp: sequence " + std::to_string(s) + ": hidden is null");
     for (int64_t i = 0; i < seqs[s].n_new; ++i) {
@@ -456,13 +526,9 @@ Result<ForwardResult> DeepseekModel::forward_mtp(std::span<const MtpSequenceInpu
         return make_error(ErrorCode::kInvalidArgument, "forward_mtp: sequence " + std::to_string(s) + ": token id " +
                                                            std::to_string(id) + " out of range");
       }
-      float* row = cat.data() + (seqs[s].offset + i) * 2 * d;
-      cpu::embedding_row(t.embed_tokens, id, e.data());
-      rms_norm(e.data(), 1, t.enorm, eps, row);
-      rms_norm(batch[s].hidden + i * d, 1, t.hnorm, eps, row + d);
     }
   }
-  if (m.comm) {
+  if (m.control) {
     std::vector<ModelStep::Seq> payload;
     for (size_t s = 0; s < batch.size(); ++s) {
       const MtpSequenceInput& in = batch[s];
@@ -470,7 +536,25 @@ Result<ForwardResult> DeepseekModel::forward_mtp(std::span<const MtpSequenceInpu
                          {in.block_table.begin(), in.block_table.end()}, in.all_logits,
                          {in.hidden, in.hidden + seqs[s].n_new * d}});
     }
-    LATENT_RETURN_IF_ERROR(m.drive(ModelStep::Kind::kForwardMtp, payload, cache));
+    LATENT_RETURN_IF_ERROR(m.drive(ModelStep::Kind::kForwardMtp, payload, cache, false));
+  }
+  if (!m.stage.last()) {  // the MTP module is on the last stage: rank 0 gets its logits back
+    auto r = m.pass_on(seqs, nullptr, false);
+    if (!r.ok()) return m.out_of_step(r.error());
+    return r;
+  }
+  const MtpWeights& t = m.mtp[0];
+  const float eps = static_cast<float>(c.rms_norm_eps);
+
+  // x = eh_proj([enorm(E[t_{i+1}]) | hnorm(h_i)]): cat [T, 2d] -> x [T, d]
+  Vec cat(static_cast<size_t>(T * 2 * d)), e(static_cast<size_t>(d));
+  for (size_t s = 0; s < batch.size(); ++s) {
+    for (int64_t i = 0; i < seqs[s].n_new; ++i) {
+      float* row = cat.data() + (seqs[s].offset + i) * 2 * d;
+      cpu::embedding_row(t.embed_tokens, batch[s].next_tokens[static_cast<size_t>(i)], e.data());
+      rms_norm(e.data(), 1, t.enorm, eps, row);
+      rms_norm(batch[s].hidden + i * d, 1, t.hnorm, eps, row + d);
+    }
   }
   Vec x(static_cast<size_t>(T * d));
   cpu::linear(cat.data(), T, t.eh_proj, x.data(), m.options.pool);  // [T, d]
@@ -494,10 +578,11 @@ Result<ForwardResult> DeepseekModel::forward_mtp(std::span<const MtpSequenceInpu
 
 // Rank 0 broadcasts the step (with the cache block copies made since the last one); inside follow() the step
 // came from rank 0 and there is nothing to send.
-Status DeepseekModel::Impl::drive(ModelStep::Kind kind, std::vector<ModelStep::Seq>& payload, KvCache& cache) {
+Status DeepseekModel::Impl::drive(ModelStep::Kind kind, std::vector<ModelStep::Seq>& payload, KvCache& cache,
+                                  bool return_hidden) {
   if (following) return Status::Ok();
-  if (shard.rank != 0) {
-    return make_error(ErrorCode::kInvalidArgument, "forward on rank " + std::to_string(shard.rank) +
+  if (rank != 0) {
+    return make_error(ErrorCode::kInvalidArgument, "forward on rank " + std::to_string(rank) +
                                                        ": expected rank 0 (the other ranks run its steps in follow())");
   }
   if (stopped) return make_error(ErrorCode::kInvalidArgument, "forward: expected running ranks, found them stopped");
@@ -506,26 +591,28 @@ Status DeepseekModel::Impl::drive(ModelStep::Kind kind, std::vector<ModelStep::S
   step.kind = kind;
   step.cache_blocks = cache.capacity();
   step.copies = cache.take_copies();
+  step.return_hidden = return_hidden;
   step.seqs = std::move(payload);
-  if (Status st = send_step(*comm, step); !st.ok()) return out_of_step(st.error());
+  if (Status st = send_step(*control, step); !st.ok()) return out_of_step(st.error());
   return Status::Ok();
 }
 
 Status DeepseekModel::follow() {
   Impl& m = *impl_;
-  if (!m.comm || m.shard.rank == 0) {
+  if (!m.control || m.rank == 0) {
     return make_error(ErrorCode::kInvalidArgument, "follow: expected a rank other than 0 of several, found rank " +
-                                                       std::to_string(m.shard.rank) + " of " + std::to_string(m.shard.size));
+                                                       std::to_string(m.rank) + " of " +
+                                                       std::to_string(m.control ? m.control->size() : 1));
   }
   const auto fail = [&](const Error& e) {
-    m.comm->abort(e.message);  // in-process ranks learn at once; across processes rank 0 times out naming us
+    m.control->abort(e.message);  // in-process ranks learn at once; across processes rank 0 times out naming us
     return e;
   };
   for (int64_t steps = 1;; ++steps) {
-    auto step = receive_step(*m.comm);
+    auto step = receive_step(*m.control);
     if (!step.ok()) return fail(step.error());
     if (step->kind == ModelStep::Kind::kStop) return Status::Ok();
-    if (Status st = test_rank_failure(m.shard.rank, steps); !st.ok()) return fail(st.error());
+    if (Status st = test_rank_failure(m.rank, steps); !st.ok()) return fail(st.error());
     if (!m.replica || m.replica->capacity() != step->cache_blocks) {  // every block allocated: rank 0 owns the ids
       auto cache = KvCache::for_model(m.config, step->cache_blocks, KvCache::dtype_for_precision());
       if (!cache.ok()) return fail(cache.error());
@@ -540,7 +627,9 @@ Status DeepseekModel::follow() {
     if (step->kind == ModelStep::Kind::kForward) {
       std::vector<SequenceInput> batch;
       for (const ModelStep::Seq& q : step->seqs) batch.push_back({q.tokens, q.n_cached, q.blocks, q.all_logits});
-      auto r = forward(batch, *m.replica);
+      ForwardOptions fo;
+      fo.return_hidden = step->return_hidden;  // the last stage sends them to rank 0
+      auto r = forward(batch, *m.replica, fo);
       if (!r.ok()) st = r.error();
     } else {
       std::vector<MtpSequenceInput> batch;
@@ -563,10 +652,10 @@ Status DeepseekModel::follow() {
 
 Status DeepseekModel::stop_followers() {
   Impl& m = *impl_;
-  if (!m.comm || m.shard.rank != 0 || m.stopped) return Status::Ok();
+  if (!m.control || m.rank != 0 || m.stopped) return Status::Ok();
   m.stopped = true;
   ModelStep stop;
-  return send_step(*m.comm, stop);
+  return send_step(*m.control, stop);
 }
 
 }  // namespace latent

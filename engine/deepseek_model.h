@@ -9,9 +9,11 @@
 // Several ranks can share the model (ModelOptions::comm): attention by heads, dense and shared-expert MLPs by
 // their intermediate dimension, routed experts by id (or each split), lm_head by vocabulary; one all-reduce
 // after attention and one after the MLP/MoE of each layer, an all-gather of the logits. Each rank holds only
-// its shard of the weights and a replica of the latent cache. Rank 0 is driven like a single-rank model
-// (forward, forward_mtp); before each forward it broadcasts the batch, and the other ranks, inside follow(),
-// run the same forward on their shards.
+// its shard of the weights and a replica of the latent cache. Pipeline stages (ModelOptions::world) split the
+// layers into ranges, each on its own group of such ranks; the hidden state goes from stage to stage and the
+// logits come back to rank 0 (engine/pipeline.h). Rank 0 is driven like a single-rank model (forward,
+// forward_mtp); before each forward it broadcasts the batch, and the other ranks, inside follow(), run the same
+// forward on their shards and stages.
 //
 // Not thread-safe: one thread (the engine thread) calls forward at a time; ops parallelize internally.
 #include <cstdint>
@@ -50,6 +52,7 @@ struct MtpSequenceInput {
 };
 
 // Intermediate values for tests and diagnosis (golden debug arrays); costs copies, off by default.
+// With pipeline stages, rank 0's trace holds its own stage's layers only.
 struct ForwardTrace {
   std::vector<std::vector<float>> layer_outputs;    // [1 + n_layers][n_tokens * hidden]: embedding, then
                                                     // the residual stream after each decoder layer
@@ -78,8 +81,14 @@ struct ModelOptions {
   WeightsOptions weights;
   bool load_mtp = true;               // load the MTP module when the config declares one
   cpu::ThreadPool* pool = nullptr;    // passed to the ops; nullptr = their default
-  // The ranks sharing this model (borrowed; outlives the model). nullptr or size 1: the whole model here.
+  // The ranks sharing this model's tensors (borrowed; outlives the model): with pipeline stages, this stage's
+  // tensor-parallel group. nullptr or size 1: whole tensors here.
   Collective* comm = nullptr;
+  // Pipeline stages (engine/pipeline.h): `world` holds every rank of every stage (world rank = stage * tp + tp
+  // rank; rank 0 drives) and this rank runs stage world->rank() / tp of `pipeline_stages`, its layers only.
+  // nullptr: the world is `comm`, one stage.
+  Collective* world = nullptr;
+  int pipeline_stages = 1;
   // Routed experts by id across the ranks (--ep = ranks); false: every expert split on its intermediate
   // dimension like the shared experts (--ep 1).
   bool expert_parallel = true;
@@ -116,6 +125,9 @@ class DeepseekModel {
   Status stop_followers();
   // Bytes of weights this rank holds (its shard; the whole checkpoint's tensors when alone).
   int64_t weight_bytes() const;
+  // With pipeline stages: bytes this rank sent to other stages (hidden states; the last stage's results to
+  // rank 0); 0 without.
+  int64_t stage_link_bytes() const;
 
  private:
   struct Impl;

@@ -9,6 +9,7 @@ namespace latent {
 
 Status ParallelOptions::validate() const {
   if (tp < 1) return make_error(ErrorCode::kInvalidArgument, "--tp: expected at least 1 rank, found " + std::to_string(tp));
+  if (pp < 1) return make_error(ErrorCode::kInvalidArgument, "--pp: expected at least 1 stage, found " + std::to_string(pp));
   if (ep != 1 && ep != tp) {
     return make_error(ErrorCode::kInvalidArgument, "--ep: expected 1 (experts split like the MLPs) or the --tp value " +
                                                        std::to_string(tp) + " (experts by id), found " + std::to_string(ep));
@@ -16,11 +17,27 @@ Status ParallelOptions::validate() const {
   return Status::Ok();
 }
 
+Result<std::unique_ptr<Collective>> wire_rank(Collective& world, const ParallelOptions& p, ModelOptions& o) {
+  o.world = &world;
+  o.pipeline_stages = p.pp;
+  o.expert_parallel = p.expert_parallel();
+  o.comm = &world;
+  if (p.pp == 1) return std::unique_ptr<Collective>();
+  o.comm = nullptr;
+  if (p.tp == 1) return std::unique_ptr<Collective>();
+  const int stage = world.rank() / p.tp;
+  std::vector<int> members;
+  for (int t = 0; t < p.tp; ++t) members.push_back(stage * p.tp + t);
+  LATENT_ASSIGN_OR_RETURN(auto group, sub_group(world, members));
+  o.comm = group.get();
+  return group;
+}
+
 Result<std::unique_ptr<LocalRanks>> LocalRanks::load(const std::string& dir, const ModelOptions& base,
                                                      const ParallelOptions& p) {
   LATENT_RETURN_IF_ERROR(p.validate());
   std::unique_ptr<LocalRanks> g(new LocalRanks());
-  const int n = p.tp;
+  const int n = p.world();
   g->comms_ = thread_group(n);
   const int threads = std::max(1, cpu::ThreadPool::default_threads() / n);
   g->lost_->fn = base.on_ranks_lost;
@@ -29,8 +46,8 @@ Result<std::unique_ptr<LocalRanks>> LocalRanks::load(const std::string& dir, con
     g->pools_.push_back(std::make_unique<cpu::ThreadPool>(threads));
     ModelOptions o = base;
     o.pool = g->pools_.back().get();
-    o.comm = g->comms_[static_cast<size_t>(r)].get();
-    o.expert_parallel = p.expert_parallel();
+    LATENT_ASSIGN_OR_RETURN(auto stage_tp, wire_rank(*g->comms_[static_cast<size_t>(r)], p, o));
+    g->stage_comms_.push_back(std::move(stage_tp));
     if (r > 0) o.weights.progress = false;
     o.on_ranks_lost = [lost = g->lost_](const Error& e) { lost->report(e, false); };
     loads.push_back(std::async(std::launch::async, [dir, o] { return DeepseekModel::load(dir, o); }));
@@ -58,8 +75,8 @@ Result<std::unique_ptr<LocalRanks>> LocalRanks::load(const std::string& dir, con
       gp->follower_status_[static_cast<size_t>(r)] = st;
     });
   }
-  LATENT_LOG_INFO("%d in-process ranks (tp %d, ep %d), %d threads each; rank 0 holds %.1f MB of weights", n, p.tp,
-                  p.ep, threads, static_cast<double>(g->models_[0]->weight_bytes()) / 1e6);
+  LATENT_LOG_INFO("%d in-process ranks (pp %d, tp %d, ep %d), %d threads each; rank 0 holds %.1f MB of weights", n,
+                  p.pp, p.tp, p.ep, threads, static_cast<double>(g->models_[0]->weight_bytes()) / 1e6);
   return g;
 }
 
@@ -80,6 +97,7 @@ LocalRanks::~LocalRanks() {
   }
   for (auto& t : followers_) t.join();
   models_.clear();  // rank 0's destructor would send the stop again: already stopped
+  stage_comms_.clear();  // before the world ranks they are built on
 }
 
 }  // namespace latent

@@ -26,10 +26,17 @@ namespace latent {
 struct ParallelOptions {
   int tp = 1;  // ranks sharing attention (by heads), dense/shared MLPs and lm_head
   int ep = 1;  // ranks sharing the routed experts by id: 1 (each expert split across the tp ranks) or tp
-  // The checks every front end shares: tp >= 1, ep in {1, tp}.
+  int pp = 1;  // pipeline stages (layer ranges), each of tp ranks
+  // The checks every front end shares: tp >= 1, pp >= 1, ep in {1, tp}.
   Status validate() const;
   bool expert_parallel() const { return ep > 1; }
+  int world() const { return tp * pp; }  // ranks in all
 };
+
+// Wires this rank of `world` (world->size() = p.world()) into `o`: o.comm (its TP ranks), o.world and
+// o.pipeline_stages, o.expert_parallel. With pipeline stages and tp > 1 the TP ranks are a sub_group of world,
+// returned for the caller to keep beside the model; else null.
+Result<std::unique_ptr<Collective>> wire_rank(Collective& world, const ParallelOptions& p, ModelOptions& o);
 
 class LocalRanks {
  public:
@@ -42,10 +49,17 @@ class LocalRanks {
   int size() const { return static_cast<int>(models_.size()); }
   const Collective& comm(int rank) const { return *comms_[static_cast<size_t>(rank)]; }
   int64_t weight_bytes(int rank) const { return models_[static_cast<size_t>(rank)]->weight_bytes(); }
+  // With pipeline stages and tp > 1: rank's stage group, else its world Collective (what its tensors use).
+  const Collective& tp_comm(int rank) const {
+    const auto& g = stage_comms_[static_cast<size_t>(rank)];
+    return g ? *g : *comms_[static_cast<size_t>(rank)];
+  }
+  int64_t stage_link_bytes(int rank) const { return models_[static_cast<size_t>(rank)]->stage_link_bytes(); }
 
  private:
   LocalRanks() = default;
-  std::vector<std::unique_ptr<Collective>> comms_;
+  std::vector<std::unique_ptr<Collective>> comms_;        // world ranks
+  std::vector<std::unique_ptr<Collective>> stage_comms_;  // with --pp: each rank's stage TP group (or null)
   std::vector<std::unique_ptr<cpu::ThreadPool>> pools_;
   std::vector<std::unique_ptr<DeepseekModel>> models_;
   std::vector<std::thread> followers_;

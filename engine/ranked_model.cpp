@@ -10,14 +10,15 @@ Result<std::unique_ptr<RankedModel>> RankedModel::load(const std::string& dir, c
   std::unique_ptr<RankedModel> m(new RankedModel());
   if (launched_by_mpirun()) {
     LATENT_ASSIGN_OR_RETURN(m->mpi_, mpi_collective());
-    if (m->mpi_->size() != parallel.tp) {
-      return make_error(ErrorCode::kInvalidArgument, "--tp " + std::to_string(parallel.tp) + ": expected the " +
+    if (m->mpi_->size() != parallel.world()) {
+      return make_error(ErrorCode::kInvalidArgument, "--tp " + std::to_string(parallel.tp) + " x --pp " +
+                                                         std::to_string(parallel.pp) + ": expected the " +
                                                          std::to_string(m->mpi_->size()) +
-                                                         " ranks that mpirun started (-np), found a different count");
+                                                         " ranks that mpirun started (-np), found " +
+                                                         std::to_string(parallel.world()));
     }
     ModelOptions o = options;
-    o.comm = m->mpi_.get();
-    o.expert_parallel = parallel.expert_parallel();
+    LATENT_ASSIGN_OR_RETURN(m->stage_tp_, wire_rank(*m->mpi_, parallel, o));
     if (m->mpi_->rank() != 0) o.weights.progress = false;
     auto own = DeepseekModel::load(dir, o);
     if (!own.ok()) {  // the other ranks would wait for this one: end the job, saying why
@@ -35,7 +36,7 @@ Result<std::unique_ptr<RankedModel>> RankedModel::load(const std::string& dir, c
                      static_cast<double>(m->own_->weight_bytes()) / 1e6);
     return m;
   }
-  if (parallel.tp == 1) {
+  if (parallel.world() == 1) {
     LATENT_ASSIGN_OR_RETURN(m->own_, DeepseekModel::load(dir, options));
     m->driver_ = m->own_.get();
     return m;

@@ -1,8 +1,8 @@
 #pragma once
 // RankedModel: the model a front end (latent logits|generate, latentd) drives, on however many ranks:
 //   alone                      --tp 1 (the default);
-//   in-process ranks            --tp N [--ep N]: LocalRanks, one thread group;
-//   this process's rank of mpirun's world, when started by mpirun with more than one process: --tp must
+//   in-process ranks            --tp N [--ep N] [--pp P]: LocalRanks, one thread group;
+//   this process's rank of mpirun's world, when started by mpirun with more than one process: --tp x --pp must
 //   equal the world size; rank 0 drives, every other rank follows rank 0 inside load() until it stops.
 #include <memory>
 #include <string>
@@ -26,10 +26,13 @@ class RankedModel {
   int rank() const { return mpi_ ? mpi_->rank() : 0; }
   int size() const;
   std::string transport() const;  // "single", "threads", "mpi"
+  // This process's rank's weight bytes (under mpirun; rank 0's with in-process ranks).
+  int64_t weight_bytes() const { return own_ ? own_->weight_bytes() : driver_ ? driver_->weight_bytes() : 0; }
 
  private:
   RankedModel() = default;
   std::unique_ptr<Collective> mpi_;      // before own_: destroyed after the model that uses it
+  std::unique_ptr<Collective> stage_tp_; // --pp with --tp > 1: this rank's stage group, over mpi_
   std::unique_ptr<DeepseekModel> own_;   // alone, or this MPI rank's shard
   std::unique_ptr<LocalRanks> local_;
   DeepseekModel* driver_ = nullptr;

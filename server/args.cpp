@@ -125,6 +125,9 @@ std::vector<OptionSpec> parallel_option_specs() {
       {"tp", "N", "ranks sharing the model: attention by heads, MLPs by intermediate size, lm_head by vocabulary "
                   "(in-process threads; under mpirun, one rank per process and N = -np)", "1"},
       {"ep", "M", "ranks sharing the routed experts by id: M = N, or 1 to split every expert like the MLPs", "1"},
+      {"pp", "P", "pipeline stages: consecutive layer ranges, each on its own N ranks (P x N ranks in all; under "
+                  "mpirun -np P*N, stage s = ranks s*N .. s*N+N-1), the hidden state sent from stage to stage; at "
+                  "most num_hidden_layers", "1"},
       {"precision", "exact|bf16", "CPU math for BF16 weights: bf16 rounds activations to BF16 and uses vdpbf16ps "
                                   "(AVX512-BF16; ~1e-3 relative error), exact is float32 math (the golden tests' "
                                   "path); default bf16, or LATENT_LINEAR_PRECISION when set", ""},
@@ -147,8 +150,10 @@ Result<ParallelOptions> parse_parallel(const Args& args) {
   }
   LATENT_ASSIGN_OR_RETURN(long long tp, args.get_int("tp", 1));
   LATENT_ASSIGN_OR_RETURN(long long ep, args.get_int("ep", 1));
+  LATENT_ASSIGN_OR_RETURN(long long pp, args.get_int("pp", 1));
   if (tp < 1 || tp > 1024) return make_error(ErrorCode::kInvalidArgument, "--tp: expected 1..1024, found " + std::to_string(tp));
-  ParallelOptions p{static_cast<int>(tp), static_cast<int>(ep)};
+  if (pp < 1 || pp > 1024) return make_error(ErrorCode::kInvalidArgument, "--pp: expected 1..1024, found " + std::to_string(pp));
+  ParallelOptions p{static_cast<int>(tp), static_cast<int>(ep), static_cast<int>(pp)};
   LATENT_RETURN_IF_ERROR(p.validate());
   return p;
 }

@@ -220,7 +220,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (args->has("help")) {
-    std::printf("%s", latent::cli::format_help("latentd (--stdio | --listen HOST:PORT) [--model DIR] [--tp N --ep M]",
+    std::printf("%s", latent::cli::format_help("latentd (--stdio | --listen HOST:PORT) [--model DIR] [--tp N --ep M] [--pp P]",
                                                "Latent's daemon: code completions and edits from a local "
                                                "DeepSeek-architecture model.",
                                                kOptions)

@@ -125,5 +125,61 @@ TEST(ThreadCollective, BadPeersAreErrors) {
   EXPECT_FALSE(comms[0]->broadcast(&x, 4, 5).ok());
 }
 
+// sub_group: two groups of two over a world of four (two pipeline stages of tp 2), each reducing, gathering and
+// broadcasting on its own while the world's ranks also exchange point to point; sums in group order.
+TEST(SubGroup, EachGroupReducesGathersAndBroadcastsInGroupOrder) {
+  auto world = thread_group(4);
+  std::vector<std::unique_ptr<Collective>> groups;
+  for (int r = 0; r < 4; ++r) {
+    auto g = sub_group(*world[static_cast<size_t>(r)], r < 2 ? std::vector<int>{0, 1} : std::vector<int>{2, 3});
+    ASSERT_TRUE(g.ok()) << g.error().to_string();
+    groups.push_back(std::move(*g));
+  }
+  const float v[4] = {1e8f, 1.f, -1e8f, 2.f};
+  auto st = run_ranks(world, [&](Collective& w) -> Status {
+    Collective& g = *groups[static_cast<size_t>(w.rank())];
+    if (g.size() != 2 || g.rank() != w.rank() % 2) return make_error(ErrorCode::kInternal, "group rank");
+    for (int iter = 0; iter < 20; ++iter) {
+      float x[2] = {v[w.rank()], static_cast<float>(iter)};
+      LATENT_RETURN_IF_ERROR(g.all_reduce_sum(x, 2));
+      const float want = w.rank() < 2 ? v[0] + v[1] : v[2] + v[3];
+      if (std::memcmp(&x[0], &want, 4) != 0 || x[1] != 2.f * iter) {
+        return make_error(ErrorCode::kInternal, "all_reduce_sum: found " + std::to_string(x[0]));
+      }
+      const float mine = static_cast<float>(w.rank() * 10 + iter);
+      float all[2] = {-1, -1};
+      LATENT_RETURN_IF_ERROR(g.all_gather(&mine, 1, all));
+      const int base = w.rank() / 2 * 2;
+      if (all[0] != base * 10 + iter || all[1] != (base + 1) * 10 + iter) {
+        return make_error(ErrorCode::kInternal, "all_gather: wrong rows");
+      }
+      int64_t word = g.rank() == 1 ? 100 * w.rank() + iter : -1;
+      LATENT_RETURN_IF_ERROR(g.broadcast(&word, sizeof word, 1));
+      if (word != 100 * (base + 1) + iter) return make_error(ErrorCode::kInternal, "broadcast: found " + std::to_string(word));
+      // Stage to stage over the world, between the groups' traffic: 0 -> 2, 1 -> 3.
+      int32_t h = w.rank() * 1000 + iter;
+      if (w.rank() < 2) {
+        LATENT_RETURN_IF_ERROR(w.send(&h, sizeof h, w.rank() + 2));
+      } else {
+        LATENT_RETURN_IF_ERROR(w.recv(&h, sizeof h, w.rank() - 2));
+        if (h != (w.rank() - 2) * 1000 + iter) return make_error(ErrorCode::kInternal, "stage recv: found " + std::to_string(h));
+      }
+    }
+    return g.barrier();
+  });
+  for (int r = 0; r < 4; ++r) EXPECT_TRUE(st[static_cast<size_t>(r)].ok()) << "rank " << r << ": " << st[static_cast<size_t>(r)].error().to_string();
+  EXPECT_EQ(groups[0]->stats().all_reduce_bytes, 20 * 8);
+}
+
+TEST(SubGroup, MembersMustIncludeThisRankOnce) {
+  auto world = thread_group(3);
+  auto missing = sub_group(*world[0], {1, 2});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.error().message.find("rank 0 among the members"), std::string::npos) << missing.error().message;
+  auto twice = sub_group(*world[0], {0, 1, 1});
+  ASSERT_FALSE(twice.ok());
+  EXPECT_NE(twice.error().message.find("distinct ranks"), std::string::npos) << twice.error().message;
+}
+
 }  // namespace
 }  // namespace latent

@@ -124,6 +124,35 @@ TEST_F(MultiRankCli, GenerateGreedyAndDecodeLogitsEqualSingleRank) {
   }
 }
 
+// Pipeline stages (--pp 2: v3-tiny's 3 layers as 2 + 1, v2lite-tiny's 4 as 2 + 2), alone and with --tp 2 in each
+// stage: prefill, MTP and (generate --dump-logits) decode logits equal the single-rank ones.
+TEST_F(MultiRankCli, PipelineStagesEqualSingleRank) {
+  for (std::string model : {"v2lite-tiny", "v3-tiny", "v3-tiny-bf16"}) {
+    const auto p = test::golden_manifest(model)["prompts"][2];
+    const std::string ids = join(p["full_sequence_ids"].get<std::vector<int32_t>>(), ",");
+    const bool mtp = model != "v2lite-tiny";
+    test::TempDir d("mr_pp");
+    logits(model, ids, d / "one", mtp, "");
+    for (const std::string layout : {"--pp 2", "--pp 2 --tp 2 --ep 2", "--pp 2 --tp 2 --ep 1"}) {
+      const std::string tag = d / "pp";
+      logits(model, ids, tag, mtp, layout);
+      expect_same_npy(tag + ".npy", d / "one.npy", model + " " + layout + " logits");
+      if (mtp) expect_same_npy(tag + ".mtp.npy", d / "one.mtp.npy", model + " " + layout + " MTP");
+    }
+  }
+  const auto p = test::golden_manifest("v3-tiny")["prompts"][0];
+  test::TempDir d("mr_pp_gen");
+  const std::string gen = latent_bin() + " generate --model " + test::golden_dir("v3-tiny") + " --ids " +
+                          join(p["prompt_ids"].get<std::vector<int32_t>>(), ",") + " -n 8 --greedy --dump-logits ";
+  int rc = -1;
+  const std::string one = run(gen + (d / "one.npy"), &rc);
+  ASSERT_EQ(rc, 0) << one;
+  const std::string two = run(gen + (d / "pp.npy") + " --pp 2 --tp 2 --ep 2", &rc);
+  ASSERT_EQ(rc, 0) << two;
+  EXPECT_EQ(two.substr(two.rfind('\n', two.size() - 2) + 1), one.substr(one.rfind('\n', one.size() - 2) + 1));
+  expect_same_npy(d / "pp.npy", d / "one.npy", "v3-tiny --pp 2 --tp 2 decode logits");
+}
+
 TEST_F(MultiRankCli, BadRankCountsAreClearErrors) {
   int rc = -1;
   std::string o = run(latent_bin() + " logits --model " + test::golden_dir("v3-tiny") + " --ids 1,2 --out /dev/null --tp 3 --ep 3", &rc);
@@ -132,6 +161,9 @@ TEST_F(MultiRankCli, BadRankCountsAreClearErrors) {
   o = run(latent_bin() + " logits --model " + test::golden_dir("v3-tiny") + " --ids 1,2 --out /dev/null --tp 2 --ep 4", &rc);
   EXPECT_NE(rc, 0);
   EXPECT_NE(o.find("--ep"), std::string::npos) << o;
+  o = run(latent_bin() + " logits --model " + test::golden_dir("v3-tiny") + " --ids 1,2 --out /dev/null --pp 4", &rc);
+  EXPECT_NE(rc, 0);
+  EXPECT_NE(o.find("--pp 4: expected at most num_hidden_layers (3) pipeline stages, found 4"), std::string::npos) << o;
 }
 
 // A rank that fails mid-run (LATENT_TEST_RANK_FAIL: rank 1 fails on its 2nd step) ends `latent generate` and
@@ -183,6 +215,27 @@ TEST_F(MpiCli, MpirunTwoRanksWritesTheSameFilesAsInProcess) {
   ASSERT_EQ(rc, 0) << two;
   EXPECT_NE(two.find(one.substr(0, one.find('\n') + 1)), std::string::npos) << one << "\nvs\n" << two;
   expect_same_npy(d / "g2.npy", d / "g1.npy", "mpirun generate decode logits");
+}
+
+// mpirun -np 2 with two pipeline stages (one process each, the hidden state sent over MPI): the same files as
+// the in-process stages, and the single-rank logits.
+TEST_F(MpiCli, MpirunTwoStagesWriteTheSameFilesAsInProcess) {
+  const std::string model = "v3-tiny";
+  const std::string ids = join(test::golden_manifest(model)["prompts"][1]["full_sequence_ids"].get<std::vector<int32_t>>(), ",");
+  test::TempDir d("mr_mpi_pp");
+  logits(model, ids, d / "threads", true, "--pp 2");
+  logits(model, ids, d / "mpi", true, "--pp 2", mpirun(2));
+  EXPECT_FALSE(file_bytes(d / "mpi.npy").empty());
+  EXPECT_EQ(file_bytes(d / "mpi.npy"), file_bytes(d / "threads.npy")) << "logits: mpirun vs in-process";
+  EXPECT_EQ(file_bytes(d / "mpi.mtp.npy"), file_bytes(d / "threads.mtp.npy")) << "MTP: mpirun vs in-process";
+  logits(model, ids, d / "one", true, "");
+  expect_same_npy(d / "mpi.npy", d / "one.npy", "mpirun --pp 2 logits vs single rank");
+  expect_same_npy(d / "mpi.mtp.npy", d / "one.mtp.npy", "mpirun --pp 2 MTP vs single rank");
+  int rc = -1;
+  const std::string o = run(mpirun(2) + latent_bin() + " logits --model " + test::golden_dir(model) +
+                                " --ids 1,2 --out /dev/null --pp 2 --tp 2", &rc);
+  EXPECT_NE(rc, 0) << o;
+  EXPECT_NE(o.find("expected the 2 ranks that mpirun started (-np), found 4"), std::string::npos) << o;
 }
 
 TEST_F(MpiCli, ARankThatDiesEndsTheRunWithAnErrorNamingIt) {

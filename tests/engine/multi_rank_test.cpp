@@ -1,11 +1,13 @@
 // Several in-process ranks (LocalRanks over thread_group) against the single-rank model on every golden
-// checkpoint: prefill, decode and MTP logits within 1e-5, MoE expert choices identical, cache block copies
-// replayed on the followers' replicas, and each rank holding only its shard.
+// checkpoint, tensor-parallel and in pipeline stages: prefill, decode and MTP logits within 1e-5, MoE expert
+// choices identical (without stages: with them rank 0 traces its own layers only), cache block copies replayed
+// on the followers' replicas, and each rank holding only its shard or its stage's tensors.
 #include <gtest/gtest.h>
 
 #include <map>
 
 #include "engine/local_ranks.h"
+#include "engine/pipeline.h"
 #include "tests/engine/model_test_util.h"
 
 namespace latent {
@@ -24,7 +26,7 @@ DeepseekModel& single(const std::string& name) {
 
 struct Case {
   std::string model;
-  int tp, ep;
+  int tp, ep, pp = 1;
 };
 
 // Everything one model run produces that the ranks must agree on.
@@ -80,7 +82,10 @@ ModelRun run_model(DeepseekModel& model, const std::vector<int32_t>& prompt, con
   return run;
 }
 
-void PrintTo(const Case& c, std::ostream* os) { *os << c.model << " tp" << c.tp << " ep" << c.ep; }
+std::string name_of(const Case& c) {
+  return c.model + " tp" + std::to_string(c.tp) + " ep" + std::to_string(c.ep) + " pp" + std::to_string(c.pp);
+}
+void PrintTo(const Case& c, std::ostream* os) { *os << name_of(c); }
 
 class MultiRank : public ::testing::TestWithParam<Case> {};
 
@@ -92,20 +97,22 @@ TEST_P(MultiRank, LogitsAndExpertChoicesEqualSingleRank) {
   auto gen = p["generated_ids"].get<std::vector<int32_t>>();
   gen.resize(std::min<size_t>(gen.size(), 6));
 
-  auto ranks = LocalRanks::load(test::golden_dir(c.model), {}, ParallelOptions{c.tp, c.ep});
+  auto ranks = LocalRanks::load(test::golden_dir(c.model), {}, ParallelOptions{c.tp, c.ep, c.pp});
   ASSERT_TRUE(ranks.ok()) << ranks.error().to_string();
-  ASSERT_EQ((*ranks)->size(), c.tp);
+  ASSERT_EQ((*ranks)->size(), c.tp * c.pp);
   const ModelRun one = run_model(single(c.model), prompt, gen);
   const ModelRun many = run_model((*ranks)->model(), prompt, gen);
 
-  const std::string tag = c.model + " tp" + std::to_string(c.tp) + " ep" + std::to_string(c.ep);
+  const std::string tag = name_of(c);
   ASSERT_EQ(many.logits.size(), one.logits.size());
   for (size_t i = 0; i < one.logits.size(); ++i) {
     ASSERT_EQ(many.logits[i].size(), one.logits[i].size()) << tag << " forward " << i;
     expect_close(many.logits[i].data(), one.logits[i].data(), one.logits[i].size(), kTol, 0,
                  tag + " forward " + std::to_string(i));
   }
-  EXPECT_EQ(many.moe_choice, one.moe_choice) << tag << ": MoE expert choices differ";
+  if (c.pp == 1) {
+    EXPECT_EQ(many.moe_choice, one.moe_choice) << tag << ": MoE expert choices differ";
+  }
   EXPECT_FALSE(one.moe_choice.empty());
   ASSERT_EQ(many.copied_decode.size(), one.copied_decode.size());
   expect_close(many.copied_decode.data(), one.copied_decode.data(), one.copied_decode.size(), kTol, 0,
@@ -114,12 +121,16 @@ TEST_P(MultiRank, LogitsAndExpertChoicesEqualSingleRank) {
   // Each rank holds its shard: less than the whole, and the ranks together hold at least the whole once.
   const int64_t whole = single(c.model).weight_bytes();
   int64_t sum = 0;
-  for (int r = 0; r < c.tp; ++r) {
+  for (int r = 0; r < c.tp * c.pp; ++r) {
     EXPECT_LT((*ranks)->weight_bytes(r), whole) << tag << " rank " << r;
     sum += (*ranks)->weight_bytes(r);
   }
   EXPECT_GE(sum, whole) << tag;
-  EXPECT_GT((*ranks)->comm(0).stats().all_reduce_bytes, 0);
+  if (c.pp == 1) {
+    EXPECT_GT((*ranks)->comm(0).stats().all_reduce_bytes, 0);
+  } else {
+    EXPECT_GT((*ranks)->stage_link_bytes(0), 0) << tag << ": no hidden state sent on";
+  }
 }
 
 std::vector<Case> cases() {
@@ -128,12 +139,18 @@ std::vector<Case> cases() {
     out.push_back({m, 2, 2});
     out.push_back({m, 2, 1});
     out.push_back({m, 4, 4});
+    out.push_back({m, 1, 1, 2});  // v3-tiny's 3 layers: stages of 2 and 1
+    out.push_back({m, 2, 2, 2});
+    out.push_back({m, 2, 1, 2});
   }
+  out.push_back({"v3-tiny", 1, 1, 3});
+  out.push_back({"v2lite-tiny", 1, 1, 4});
   return out;
 }
 
 INSTANTIATE_TEST_SUITE_P(Golden, MultiRank, ::testing::ValuesIn(cases()), [](const auto& info) {
-  std::string n = info.param.model + "_tp" + std::to_string(info.param.tp) + "_ep" + std::to_string(info.param.ep);
+  std::string n = info.param.model + "_tp" + std::to_string(info.param.tp) + "_ep" + std::to_string(info.param.ep) +
+                  (info.param.pp > 1 ? "_pp" + std::to_string(info.param.pp) : "");
   for (char& ch : n) {
     if (ch == '-') ch = '_';
   }
@@ -150,6 +167,41 @@ TEST(MultiRankLoad, EpMustBeOneOrTp) {
   auto ranks = LocalRanks::load(test::golden_dir("v3-tiny"), {}, ParallelOptions{2, 4});
   ASSERT_FALSE(ranks.ok());
   EXPECT_NE(ranks.error().message.find("--ep"), std::string::npos) << ranks.error().message;
+}
+
+TEST(MultiRankLoad, MoreStagesThanLayersIsAClearError) {
+  auto ranks = LocalRanks::load(test::golden_dir("v3-tiny"), {}, ParallelOptions{1, 1, 4});
+  ASSERT_FALSE(ranks.ok());
+  EXPECT_NE(ranks.error().message.find("--pp 4: expected at most num_hidden_layers (3) pipeline stages, found 4"),
+            std::string::npos)
+      << ranks.error().message;
+}
+
+TEST(PipelineStage, LayerRangesCoverEveryLayerOnce) {
+  for (int64_t layers : {1, 3, 4, 61}) {
+    for (int count = 1; count <= std::min<int64_t>(layers, 8); ++count) {
+      int64_t next = 0;
+      for (int i = 0; i < count; ++i) {
+        auto s = Stage::of(layers, i, count);
+        ASSERT_TRUE(s.ok());
+        EXPECT_EQ(s->layer_begin, next) << layers << " layers, stage " << i << " of " << count;
+        EXPECT_GE(s->layer_end - s->layer_begin, layers / count);
+        EXPECT_LE(s->layer_end - s->layer_begin, layers / count + 1);
+        next = s->layer_end;
+      }
+      EXPECT_EQ(next, layers);
+    }
+  }
+  EXPECT_FALSE(Stage::of(3, 0, 4).ok());
+}
+
+// Each stage holds its own tensors only: the embedding on the first, the head and MTP module on the last.
+TEST(MultiRankLoad, EachStageHoldsItsLayersOnly) {
+  auto ranks = LocalRanks::load(test::golden_dir("v3-tiny"), {}, ParallelOptions{1, 1, 3});
+  ASSERT_TRUE(ranks.ok()) << ranks.error().to_string();
+  const int64_t whole = single("v3-tiny").weight_bytes();
+  EXPECT_EQ((*ranks)->weight_bytes(0) + (*ranks)->weight_bytes(1) + (*ranks)->weight_bytes(2), whole);
+  EXPECT_LT((*ranks)->weight_bytes(1), (*ranks)->weight_bytes(2)) << "the last stage holds the head and MTP too";
 }
 
 TEST(MultiRankLoad, AFollowerOnlyFollows) {

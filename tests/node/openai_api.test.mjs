@@ -436,18 +436,19 @@ function rankLaunchers() {
   return launchers;
 }
 
-test("latentd --tp 2 --ep 2 (in-process ranks, then mpirun -np 2): greedy output equals one rank's", async () => {
+test("latentd --tp 2 --ep 2 and --pp 2 (in-process ranks, then mpirun -np 2): greedy output equals one rank's", async () => {
   const req = { model: "any", prompt: "def fib(n):\n", max_tokens: 12, temperature: 0 };
   const one = (await client.completions.create(req)).choices[0].text;
-  const launchers = rankLaunchers();
-  for (const launcher of launchers) {
-    const d = await startDaemon(["--tp", "2", "--ep", "2"], launcher);
-    try {
-      const c = new OpenAI({ baseURL: `${d.base}/v1`, apiKey: "unused-on-loopback", maxRetries: 0 });
-      const r = await c.completions.create(req);
-      assert.equal(r.choices[0].text, one, `${launcher ? "mpirun" : "in-process"} ranks changed greedy output`);
-    } finally {
-      await stopDaemon(d);
+  for (const layout of [["--tp", "2", "--ep", "2"], ["--pp", "2"]]) {
+    for (const launcher of rankLaunchers()) {
+      const d = await startDaemon(layout, launcher);
+      try {
+        const c = new OpenAI({ baseURL: `${d.base}/v1`, apiKey: "unused-on-loopback", maxRetries: 0 });
+        const r = await c.completions.create(req);
+        assert.equal(r.choices[0].text, one, `${layout.join(" ")}, ${launcher ? "mpirun" : "in-process"}: greedy output changed`);
+      } finally {
+        await stopDaemon(d);
+      }
     }
   }
 });
