@@ -115,12 +115,17 @@ def js_cases(limit, per_file):
 
 # ---- judges (independent of tree-sitter) ----
 
-def py_parses(code):
+def py_error(code):
+    """CPython's message for `code`, or None when it parses."""
     try:
         ast.parse(code)
-        return True
-    except (SyntaxError, ValueError):
-        return False
+        return None
+    except (SyntaxError, ValueError) as e:
+        return getattr(e, "msg", None) or str(e)
+
+
+def py_parses(code):
+    return py_error(code) is None
 
 
 def py_judge(case, completion):
@@ -326,13 +331,15 @@ def judge(cases, rows):
     if js:
         for (i, _), v in zip(js, js_judge_all([c for _, c in js], [rows[i]["content"] for i, _ in js])):
             verdicts[i] = v
-    for r, (parses, code) in zip(rows, verdicts):
+    for r, c, (parses, code) in zip(rows, cases, verdicts):
         r["shown"] = bool(r["content"].strip())
         r["parses"] = parses
         r["code"] = code
         r["loop_free"] = loop_free(r["content"])
         r["good"] = r["shown"] and code and parses and r["loop_free"]
         r["adds_error"] = r["shown"] and not parses
+        if r["adds_error"] and c["lang"] == "python":  # what CPython says (finds rules tree-sitter lacks)
+            r["judge_error"] = py_error(c["prefix"] + r["content"].rstrip() + "\n" + c["suffix"])
 
 
 def summarize(lang, mode, rows):
@@ -352,7 +359,8 @@ def summarize(lang, mode, rows):
             "parses_of_shown": round(sum(r["parses"] and r["shown"] for r in rows) / max(1, shown), 4),
             "loop_free": round(sum(r["loop_free"] for r in rows) / max(1, n), 4),
             "completion_ms_total": round(ms, 1), "check_ms_total": round(check, 2),
-            "check_share": round(check / ms, 4) if ms else 0, "actions": actions, "rules": rules}
+            "check_share": round(check / ms, 4) if ms else 0, "actions": actions, "rules": rules,
+            "judge_errors": sorted({r["judge_error"] for r in rows if r.get("judge_error")})}
 
 
 def main():

@@ -1,5 +1,7 @@
 #include "lsp/syntax_check.h"
 
+#include "lsp/python_rules.h"
+
 #include <tree_sitter/api.h>
 
 #include <algorithm>
@@ -75,7 +77,10 @@ bool juxtaposed_statement(TSNode node) {
 // ERROR + MISSING nodes (+ empty Python blocks near the insertion, statements juxtaposed on one line in it), descending only into subtrees that hold
 // an error or overlap [lo, to] (a cursor: ts_node_child is linear in the index, so wide nodes would make a
 // child loop quadratic).
-ErrorCount count_errors(const TSTree* tree, uint32_t lo, uint32_t from, uint32_t to, bool python) {
+// Python: also the forms CPython refuses that the grammar accepts (python_rules.h), in nodes near the insertion;
+// `text` is what was parsed.
+ErrorCount count_errors(const TSTree* tree, uint32_t lo, uint32_t from, uint32_t to, bool python,
+                        std::string_view text) {
   ErrorCount n;
   TSNode root = ts_tree_root_node(tree);
   TSTreeCursor cur = ts_tree_cursor_new(root);
@@ -91,6 +96,14 @@ ErrorCount count_errors(const TSTree* tree, uint32_t lo, uint32_t from, uint32_t
       ++n.total;
       if (to > from && s <= to && e >= lo) ++n.inside;
       n.nodes.push_back({ts_node_type(node), ts_node_is_missing(node), s, e});
+    } else if (python && near) {
+      TSNode at;
+      if (const char* rule = python_refused_form(node, text, &at)) {
+        const uint32_t as = ts_node_start_byte(at), ae = ts_node_end_byte(at);
+        ++n.total;
+        if (to > from && as <= to && ae >= lo) ++n.inside;
+        n.nodes.push_back({rule, false, as, ae});
+      }
     }
     if ((err || near) && ts_tree_cursor_goto_first_child(&cur)) continue;
     bool up = false;
@@ -492,7 +505,7 @@ SyntaxChecker::SyntaxChecker(const LanguageInfo* language, std::string prefix, s
   lo_ = ls == std::string::npos ? 0 : static_cast<uint32_t>(ls + 1);
   python_ = language_->id == "python";
   if (python_) indent_ok_ = indent_.feed(prefix_) == std::string::npos;
-  ErrorCount base = count_errors(base_, lo_, 0, static_cast<uint32_t>(prefix_.size()), python_);
+  ErrorCount base = count_errors(base_, lo_, 0, static_cast<uint32_t>(prefix_.size()), python_, prefix_ + suffix_);
   errors_without_ = base.total;
   for (const auto& e : base.nodes) base_errors_.push_back({std::string(e.type), e.missing, e.start, e.end});
 }
@@ -614,7 +627,7 @@ SyntaxVerdict SyntaxChecker::check(std::string_view completion, bool final) {
       e.total = e.inside = 1 << 20;  // could not parse: never shown
       return e;
     }
-    e = count_errors(next, lo_, P, P + static_cast<uint32_t>(insert.size()), python_);
+    e = count_errors(next, lo_, P, P + static_cast<uint32_t>(insert.size()), python_, whole);
     ts_tree_delete(next);
     return e;
   };

@@ -221,6 +221,56 @@ TEST(SyntaxCheckPython, TwoStatementsOnOneLineNeedASemicolon) {
   EXPECT_EQ(v.action, SyntaxAction::kKept) << v.reason;
 }
 
+// Forms CPython's parser refuses and tree-sitter's grammar accepts (lsp/python_rules.h). Each: kept when right,
+// cut back to the lines before it, refused when it is all there is.
+TEST(SyntaxCheckPython, FormsCPythonRefusesThatTheGrammarAccepts) {
+  const std::string prefix = "def f(a, b):\n", suffix = "\n\ndef g():\n    pass\n";
+  struct Case {
+    const char* bad;   // one line CPython refuses
+    const char* good;  // the same, as CPython wants it
+  };
+  const Case cases[] = {
+      {"    return dict(a, key=b, a)\n", "    return dict(a, b, key=b)\n"},    // positional after keyword
+      {"    return dict(**a, b)\n", "    return dict(b, **a)\n"},             // ... after **kwargs
+      {"    return dict(**a, *b)\n", "    return dict(*b, **a)\n"},            // *it after **kwargs
+      {"    def h(x=1, y): pass\n", "    def h(y, x=1): pass\n"},             // non-default after default
+      {"    def h(**k, y): pass\n", "    def h(y, **k): pass\n"},             // anything after **k
+      {"    def h(*, **k): pass\n", "    def h(*, y, **k): pass\n"},          // a bare * with no name after it
+      {"    g = lambda x=1, y: x\n", "    g = lambda y, x=1: x\n"},
+      {"    print 'sum', a\n", "    print('sum', a)\n"},                       // Python 2
+      {"    exec 'a = 1'\n", "    exec('a = 1')\n"},
+      {"    return a <> b\n", "    return a != b\n"},
+      {"    return 0777\n", "    return 0o777 + 00 + 0x1F + 07j\n"},
+      {"    return 10L\n", "    return 10\n"},
+      {"    return ur'a'\n", "    return rb'a' + Rb'b' + f'{a}' + u'c'\n"},
+      {"    del f()\n", "    del a[0]\n"},
+      {"    (a, b) += 1\n", "    a += 1\n"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.bad);
+    auto v = check("python", prefix, c.bad, suffix);
+    EXPECT_EQ(v.action, SyntaxAction::kRefused) << v.reason;
+    v = check("python", prefix, std::string("    x = a\n") + c.bad + "    return x\n", suffix);
+    EXPECT_EQ(v.action, SyntaxAction::kCut) << v.reason;
+    EXPECT_EQ(v.text, "    x = a") << v.reason;
+    v = check("python", prefix, c.good, suffix);
+    EXPECT_EQ(v.action, SyntaxAction::kKept) << v.reason;
+  }
+  // Python 2's `except E, e:` in a try the completion writes whole.
+  auto v = check("python", prefix, "    try:\n        x = a\n    except E, e:\n        x = b\n    return x\n", suffix);
+  EXPECT_EQ(v.action, SyntaxAction::kRefused) << v.reason;
+  v = check("python", prefix, "    try:\n        x = a\n    except (E, F) as e:\n        x = b\n    return x\n", suffix);
+  EXPECT_EQ(v.action, SyntaxAction::kKept) << v.reason;
+  // A call the user left open: the completion finishes it, in the order CPython wants or not at all.
+  v = check("python", prefix + "    return dict(key=a, ", "b)\n", suffix);
+  EXPECT_EQ(v.action, SyntaxAction::kRefused) << v.reason;
+  v = check("python", prefix + "    return dict(key=a, ", "other=b)\n", suffix);
+  EXPECT_EQ(v.action, SyntaxAction::kKept) << v.reason;
+  // The user's own mistake elsewhere in the file is not the completion's.
+  v = check("python", "def e(x=1, y):\n    print 'e'\n\n\n" + prefix, "    return a\n", suffix);
+  EXPECT_EQ(v.action, SyntaxAction::kKept) << v.reason;
+}
+
 TEST(SyntaxCheckPython, ATryGoesOnWithExceptOrFinally) {
   PythonIndent st;
   EXPECT_EQ(st.feed("def f():\n    try:\n        import x\n    import y\n"), 35u);
