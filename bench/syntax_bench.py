@@ -26,6 +26,9 @@ Per completion:
               opener or an empty body)
   loop_free   non-blank lines at least half distinct, and no line twice in a row
   good        code and parses and loop_free (the issue's target: >= 60 %)
+  good_strict good, and the first line has the file's own indentation there, and every name the completion reads
+              is bound in the file, in the completion or by the language (Python: ast; JavaScript: a token scan):
+              string soup and made-up names fail it
   adds_error  shown and does not parse (the issue's target: < 1 % of shown)
 Cost: the check's time (latent_syntax.check_ms; LSP: explainContext's syntaxCheck.last.milliseconds) over the
 request's time (timings.prompt_ms + predicted_ms; LSP: the client's wall time from request to answer).
@@ -128,27 +131,55 @@ def py_parses(code):
     return py_error(code) is None
 
 
+def py_parse(code):
+    try:
+        return ast.parse(code)
+    except (SyntaxError, ValueError):
+        return None
+
+
 def py_judge(case, completion):
+    """(parses, code, strict): strict also wants the file's own indentation on the first line and every name the
+    completion reads bound somewhere (the file, the completion, builtins)."""
     body = completion.rstrip()
-    whole = case["prefix"] + body + "\n" + case["suffix"]
-    parses = py_parses(whole)
-    if not parses:  # a trailing block opener or an empty body: the user goes on typing
+    tree = py_parse(case["prefix"] + body + "\n" + case["suffix"])
+    if tree is None:  # a trailing block opener or an empty body: the user goes on typing
         last = body.split("\n")[-1] if body.strip() else ""
         pad = len(last) - len(last.lstrip()) + (4 if last.rstrip().endswith(":") else 0) if last.strip() \
             else case["indent"] + 4
-        parses = py_parses(case["prefix"] + body + "\n" + " " * pad + "pass\n" + case["suffix"])
-    code = False
-    if parses and body.strip():
-        try:
-            mod = ast.parse(case["prefix"] + body + "\n" + " " * (case["indent"] + 4) + "pass\n" + case["suffix"])
-            for n in ast.walk(mod):
-                if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.lineno == case["line"]:
-                    stmts = n.body[:-1]  # without the pass added above
-                    code = any(not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))
-                               for s in stmts)
-        except (SyntaxError, ValueError):
-            code = False
-    return parses, code
+        tree = py_parse(case["prefix"] + body + "\n" + " " * pad + "pass\n" + case["suffix"])
+    if tree is None or not body.strip():
+        return tree is not None, False, False
+    # The completion's statements: those of the function's body on the completion's lines (not a `pass` added
+    # after it). (Until 2026-12-06 evening the judge appended `pass` at the body's usual indentation, so that a
+    # completion indented deeper, which parses, counted as no code.)
+    first = case["prefix"].count("\n") + 1
+    last_line = first + body.count("\n")
+    stmts = []
+    for n in ast.walk(tree):
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.lineno == case["line"]:
+            stmts = [s for s in n.body if first <= s.lineno <= last_line]
+    code_stmts = [s for s in stmts if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
+    if not code_stmts:
+        return True, False, False
+    truth_lines = [ln for ln in case["truth"].split("\n") if ln.strip()]
+    want = len(truth_lines[0]) - len(truth_lines[0].lstrip()) if truth_lines else case["indent"] + 4
+    got_lines = [ln for ln in body.split("\n") if ln.strip()]
+    indent_ok = len(got_lines[0]) - len(got_lines[0].lstrip()) == want
+    known = set(dir(__builtins__)) | set(re.findall(r"[A-Za-z_]\w*", case["prefix"] + case["suffix"]))
+    stored, loaded = set(), set()
+    for s in stmts:
+        for n in ast.walk(s):
+            if isinstance(n, ast.Name):
+                (loaded if isinstance(n.ctx, ast.Load) else stored).add(n.id)
+            elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                stored.add(n.name)
+            elif isinstance(n, ast.arg):
+                stored.add(n.arg)
+            elif isinstance(n, ast.alias):
+                stored.add((n.asname or n.name).split(".")[0])
+    names_ok = loaded <= known | stored
+    return True, True, indent_ok and names_ok
 
 
 def strip_js_comments_and_strings(s):
@@ -166,8 +197,32 @@ def js_judge_all(cases, completions):
               "__filename,__dirname){'+f+'\\n})');return true}catch(e){return false}})))")
     out = subprocess.run(["node", "-e", script], input=json.dumps(files), capture_output=True, text=True, check=True)
     parses = json.loads(out.stdout)
-    return [(p, bool(re.search(r"[A-Za-z0-9_$]", strip_js_comments_and_strings(comp))))
-            for p, comp in zip(parses, completions)]
+    return [(p, code, p and code and js_strict(case, comp))
+            for p, comp, case in zip(parses, completions, cases)
+            for code in [bool(re.search(r"[A-Za-z0-9_$]", strip_js_comments_and_strings(comp)))]]
+
+
+JS_GLOBALS = set("""break case catch class const continue debugger default delete do else export extends finally for
+function if import in instanceof let new return super switch this throw try typeof var void while with yield await
+async of null true false undefined NaN Infinity Object Array String Number Boolean Symbol Map Set WeakMap Promise
+Error TypeError RangeError JSON Math Date RegExp console process require module exports Buffer globalThis
+setTimeout clearTimeout setImmediate parseInt parseFloat isNaN arguments get set static""".split())
+
+
+def js_strict(case, completion):
+    """The file's indentation on the first line, and every name the completion uses (outside strings and
+    comments, not after a '.', not an object key) known: in the file, declared or assigned in the completion,
+    or a JavaScript keyword or global. String soup (`'s.pyclass of the'`) and made-up names fail it."""
+    lines = [ln for ln in completion.rstrip().split("\n") if ln.strip()]
+    truth = [ln for ln in case["truth"].split("\n") if ln.strip()]
+    if not lines or (truth and len(lines[0]) - len(lines[0].lstrip()) != len(truth[0]) - len(truth[0].lstrip())):
+        return False
+    code = strip_js_comments_and_strings(completion)
+    known = JS_GLOBALS | set(re.findall(r"[A-Za-z_$][\w$]*", case["prefix"] + case["suffix"]))
+    known |= set(re.findall(r"(?:const|let|var|function|class)\s+([A-Za-z_$][\w$]*)", code))
+    known |= set(re.findall(r"([A-Za-z_$][\w$]*)\s*=(?!=)", code))
+    used = {m.group(1) for m in re.finditer(r"(?<![\w$.])([A-Za-z_$][\w$]*)(?!\s*:)", code)}
+    return bool(used) and used <= known
 
 
 def loop_free(completion):
@@ -331,12 +386,13 @@ def judge(cases, rows):
     if js:
         for (i, _), v in zip(js, js_judge_all([c for _, c in js], [rows[i]["content"] for i, _ in js])):
             verdicts[i] = v
-    for r, c, (parses, code) in zip(rows, cases, verdicts):
+    for r, c, (parses, code, strict) in zip(rows, cases, verdicts):
         r["shown"] = bool(r["content"].strip())
         r["parses"] = parses
         r["code"] = code
         r["loop_free"] = loop_free(r["content"])
         r["good"] = r["shown"] and code and parses and r["loop_free"]
+        r["good_strict"] = r["good"] and strict
         r["adds_error"] = r["shown"] and not parses
         if r["adds_error"] and c["lang"] == "python":  # what CPython says (finds rules tree-sitter lacks)
             r["judge_error"] = py_error(c["prefix"] + r["content"].rstrip() + "\n" + c["suffix"])
@@ -354,6 +410,7 @@ def summarize(lang, mode, rows):
         for k in r["rules"]:
             rules[k] = rules.get(k, 0) + 1
     return {"language": lang, "mode": mode, "cases": n, "good": round(sum(r["good"] for r in rows) / max(1, n), 4),
+            "good_strict": round(sum(r["good_strict"] for r in rows) / max(1, n), 4),
             "shown": shown, "adds_error_of_shown": round(sum(r["adds_error"] for r in rows) / max(1, shown), 4),
             "code": round(sum(r["code"] for r in rows) / max(1, n), 4),
             "parses_of_shown": round(sum(r["parses"] and r["shown"] for r in rows) / max(1, shown), 4),
@@ -382,6 +439,8 @@ def main():
     ap.add_argument("--seed", type=int, default=1, help="sampling seed of each request (rank's extra candidates)")
     ap.add_argument("--json", default=None, help="write every completion and verdict here")
     ap.add_argument("--self-check", action="store_true", help="judge the true bodies instead (no daemon)")
+    ap.add_argument("--rejudge", default=None, help="judge the completions of an earlier --json file again (no daemon; "
+                                                    "the same --python/--javascript counts)")
     args = ap.parse_args()
     cases = python_cases(args.python, args.per_file) + js_cases(args.javascript, args.per_file)
     if args.self_check:  # the judges on the code that was there: all should parse, most be good
@@ -389,6 +448,16 @@ def main():
         judge(cases, rows)
         for lang in ("python", "javascript"):
             print(json.dumps(summarize(lang, "truth", [r for r, c in zip(rows, cases) if c["lang"] == lang])))
+        return
+    if args.rejudge:
+        old = json.load(open(args.rejudge))
+        assert [c["name"] for c in old["cases"]] == [c["name"] for c in cases], "expected the same cases"
+        for mode, rows in old["results"].items():
+            judge(cases, rows)
+            for lang in ("python", "javascript"):
+                idx = [i for i, c in enumerate(cases) if c["lang"] == lang]
+                if idx:
+                    print(json.dumps(summarize(lang, mode, [rows[i] for i in idx])))
         return
     modes = args.modes.split(",")
     http = [m for m in modes if not m.startswith("lsp-")]

@@ -47,8 +47,13 @@ struct AssistantCore::Job {
     bool over = false;      // ended, stopped at its block end or at a loop, or failed
     bool ok = false;        // ... with text to judge
     size_t newlines = 0;
+    bool continuation = false;  // decoded after the first round's best text (`raw` starts with it)
   };
   std::vector<Candidate> candidates;
+  CompletionJob rank_base;                 // rank: the candidates' prompt and keys (continuation extends it)
+  bool continued = false;                  // the continuation round was considered
+  std::vector<std::pair<size_t, CompletionJob>> pending;  // prepared continuation candidates, to start
+  std::weak_ptr<Job> self;
   bool primary_over = false;               // the greedy candidate is over (rank: the others may still decode)
   CompletionUsage usage;
   size_t context_tokens = 0;
@@ -350,6 +355,7 @@ Result<AssistantCore::Ticket> AssistantCore::complete(const CompletionRequest& r
   }
   const int n = job->checker && syntax_mode() == SyntaxMode::kRank ? std::max(1, options_.rank_candidates) : 1;
   job->candidates.resize(static_cast<size_t>(n - 1));
+  job->self = job;
   job->t0 = std::chrono::steady_clock::now();
   job->t_request = t_request;
   job->context_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(job->t0 - t_request).count();
@@ -374,6 +380,7 @@ Result<AssistantCore::Ticket> AssistantCore::complete(const CompletionRequest& r
   cj.time_budget = options_.time_budget;
   std::weak_ptr<Job> weak = job;
   CompletionJob base = job->candidates.empty() ? CompletionJob{} : cj;
+  job->rank_base = base;
   if (request.on_usage) {
     cj.on_usage = [weak, report = request.on_usage](const CompletionUsage& engine) {
       CompletionUsage u = engine;
@@ -492,31 +499,38 @@ CompletionOutcome AssistantCore::outcome(const Job& job) const {
   return out;
 }
 
+SyntaxVerdict AssistantCore::best_verdict(Job& job) {
+  SyntaxVerdict v = job.checker->check(job.final_text, /*final=*/true);
+  // rank: the best verdict over the candidates (the greedy one wins a tie). Text the user typed through
+  // since the start must be where each shown candidate begins.
+  if (job.candidates.empty()) return v;
+  v.candidates = static_cast<int>(job.candidates.size()) + 1;
+  bool continuation = false;
+  for (size_t k = 0; k < job.candidates.size(); ++k) {
+    const auto& c = job.candidates[k];
+    if (!c.ok) continue;
+    std::string text = postprocess_completion(c.raw, job.line_prefix, job.suffix, /*final=*/true).text;
+    if (!predicted(text, job.typed)) continue;
+    SyntaxVerdict w = job.checker->check(text, /*final=*/true);
+    v.micros += w.micros;
+    v.parses += w.parses;
+    if (better_candidate(w, v)) {
+      w.micros = v.micros;
+      w.parses = v.parses;
+      w.candidates = v.candidates;
+      w.chosen = static_cast<int>(k) + 1;
+      v = std::move(w);
+      continuation = c.continuation;
+    }
+  }
+  if (continuation) v.rules.push_back("continued");
+  return v;
+}
+
 void AssistantCore::finalize(Job& job) {
   job.final_text = postprocess_completion(job.raw, job.line_prefix, job.suffix, /*final=*/true).text;
   if (job.checker) {
-    SyntaxVerdict v = job.checker->check(job.final_text, /*final=*/true);
-    // rank: the best verdict over the candidates (the greedy one wins a tie). Text the user typed through
-    // since the start must be where each shown candidate begins.
-    if (!job.candidates.empty()) {
-      v.candidates = static_cast<int>(job.candidates.size()) + 1;
-      for (size_t k = 0; k < job.candidates.size(); ++k) {
-        const auto& c = job.candidates[k];
-        if (!c.ok) continue;
-        std::string text = postprocess_completion(c.raw, job.line_prefix, job.suffix, /*final=*/true).text;
-        if (!predicted(text, job.typed)) continue;
-        SyntaxVerdict w = job.checker->check(text, /*final=*/true);
-        v.micros += w.micros;
-        v.parses += w.parses;
-        if (better_candidate(w, v)) {
-          w.micros = v.micros;
-          w.parses = v.parses;
-          w.candidates = v.candidates;
-          w.chosen = static_cast<int>(k) + 1;
-          v = std::move(w);
-        }
-      }
-    }
+    SyntaxVerdict v = best_verdict(job);
     v.micros += job.check_micros;
     v.parses += job.check_parses;
     job.final_text = v.text;
@@ -533,7 +547,7 @@ void AssistantCore::finalize(Job& job) {
 }
 
 void AssistantCore::on_delta(Job& job, std::string_view delta) {
-  std::lock_guard<std::mutex> job_lock(job.mu);
+  std::unique_lock<std::mutex> job_lock(job.mu);
   if (job.ended || job.primary_over) return;
   if (job.first_text_ns.load() == 0 && !delta.empty()) {
     job.first_text_ns = std::max<int64_t>(
@@ -555,11 +569,13 @@ void AssistantCore::on_delta(Job& job, std::string_view delta) {
   job.usage.milliseconds =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - job.t0).count();
   if (job.started && backend_) backend_->cancel(job.handle);
-  primary_over(job);
+  if (!primary_over(job)) return;
+  job_lock.unlock();
+  start_continuation(job);
 }
 
 void AssistantCore::on_end(Job& job, Result<CompletionUsage> usage) {
-  std::lock_guard<std::mutex> job_lock(job.mu);
+  std::unique_lock<std::mutex> job_lock(job.mu);
   if (job.ended || job.primary_over) return;
   if (!usage.ok()) {
     job.ended = true;
@@ -568,19 +584,22 @@ void AssistantCore::on_end(Job& job, Result<CompletionUsage> usage) {
     return;
   }
   job.usage = *usage;
-  primary_over(job);
+  if (!primary_over(job)) return;
+  job_lock.unlock();
+  start_continuation(job);
 }
 
-void AssistantCore::primary_over(Job& job) {
+bool AssistantCore::primary_over(Job& job) {
   job.primary_over = true;
-  finish_if_all_over(job);
+  return finish_if_all_over(job);
 }
 
-void AssistantCore::finish_if_all_over(Job& job) {
-  if (job.ended || !job.primary_over) return;
+bool AssistantCore::finish_if_all_over(Job& job) {
+  if (job.ended || !job.primary_over) return false;
   for (const auto& c : job.candidates) {
-    if (!c.over) return;
+    if (!c.over) return false;
   }
+  if (prepare_continuation(job)) return true;
   finalize(job);
   job.ended = true;
   if (!job.candidates.empty()) {  // the wait for the slowest candidate counts
@@ -588,6 +607,66 @@ void AssistantCore::finish_if_all_over(Job& job) {
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - job.t0).count();
   }
   answer(job, outcome(job));
+  return false;
+}
+
+bool AssistantCore::prepare_continuation(Job& job) {
+  if (job.continued || job.candidates.empty() || !job.checker || !backend_ || !options_.continue_after_text) {
+    return false;
+  }
+  job.continued = true;
+  const auto budget = job.rank_base.time_budget;
+  const auto left = budget - std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - job.t0);
+  if (left < budget / 4) return false;
+  job.final_text = postprocess_completion(job.raw, job.line_prefix, job.suffix, /*final=*/true).text;
+  SyntaxVerdict v = best_verdict(job);
+  job.check_micros += v.micros;
+  job.check_parses += v.parses;
+  if (v.action == SyntaxAction::kRefused || v.text.empty() || v.has_code || !predicted(v.text, job.typed)) {
+    return false;
+  }
+  // Decode on after the text (its open string or docstring closed): the next line is the model's again.
+  const std::string lead = v.text + "\n";
+  const size_t n = job.candidates.size() + 1;
+  for (size_t k = 0; k < n; ++k) {
+    Job::Candidate c;
+    c.raw = lead;
+    c.newlines = static_cast<size_t>(std::count(lead.begin(), lead.end(), '\n'));
+    c.continuation = true;
+    job.candidates.push_back(std::move(c));
+    CompletionJob ck = job.rank_base;
+    ck.fim.prefix += lead;
+    ck.prompt = render_fim(ck.fim);
+    ck.sample = static_cast<int>(k);  // 0: greedy
+    ck.doc_key = job.rank_base.doc_key + "#c" + std::to_string(k);
+    ck.time_budget = left;
+    job.pending.emplace_back(job.candidates.size() - 1, std::move(ck));
+  }
+  return true;
+}
+
+void AssistantCore::start_continuation(Job& job) {
+  std::vector<std::pair<size_t, CompletionJob>> todo;
+  {
+    std::lock_guard<std::mutex> lock(job.mu);
+    todo.swap(job.pending);
+  }
+  std::weak_ptr<Job> weak = job.self;
+  for (auto& [k, ck] : todo) {
+    auto h = backend_->start(
+        std::move(ck),
+        [this, weak, k = k](std::string_view delta) {
+          if (auto j = weak.lock()) on_candidate_delta(*j, k, delta);
+        },
+        [this, weak, k = k](Result<CompletionUsage> usage) {
+          if (auto j = weak.lock()) on_candidate_end(*j, k, usage.ok());
+        });
+    std::lock_guard<std::mutex> lock(job.mu);
+    auto& c = job.candidates[k];
+    c.handle = h;
+    c.started = true;
+    if (c.over || job.ended) backend_->cancel(h);
+  }
 }
 
 void AssistantCore::stop_decoding(Job& job) {
@@ -600,7 +679,7 @@ void AssistantCore::stop_decoding(Job& job) {
 }
 
 void AssistantCore::on_candidate_delta(Job& job, size_t k, std::string_view delta) {
-  std::lock_guard<std::mutex> job_lock(job.mu);
+  std::unique_lock<std::mutex> job_lock(job.mu);
   auto& c = job.candidates[k];
   if (job.ended || c.over) return;
   c.raw.append(delta);
@@ -616,16 +695,20 @@ void AssistantCore::on_candidate_delta(Job& job, size_t k, std::string_view delt
   c.over = true;
   c.ok = true;
   if (c.started && backend_) backend_->cancel(c.handle);
-  finish_if_all_over(job);
+  if (!finish_if_all_over(job)) return;
+  job_lock.unlock();
+  start_continuation(job);
 }
 
 void AssistantCore::on_candidate_end(Job& job, size_t k, bool ok) {
-  std::lock_guard<std::mutex> job_lock(job.mu);
+  std::unique_lock<std::mutex> job_lock(job.mu);
   auto& c = job.candidates[k];
   if (job.ended || c.over) return;
   c.over = true;
   c.ok = ok;
-  finish_if_all_over(job);
+  if (!finish_if_all_over(job)) return;
+  job_lock.unlock();
+  start_continuation(job);
 }
 
 // With job.mu held: ends the listening request with `result` (on_done runs under the job's lock, so that once

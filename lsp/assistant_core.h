@@ -49,6 +49,10 @@ struct AssistantOptions {
   // rank: completions decoded side by side per request (the greedy one, which streams, and rank_candidates - 1
   // sampled ones, CompletionJob::sample); when all are over, the best verdict is shown (better_candidate).
   int rank_candidates = 4;
+  // rank: when the best candidate has no code (only a docstring or comments, which the check may have closed),
+  // decode on after it: as many candidates again, from the prompt with that text appended (its closer
+  // included), while at least a quarter of time_budget is left. The shown text is then the best of both rounds.
+  bool continue_after_text = true;
   SyntaxStats* syntax_stats = nullptr;  // counters for /metrics; may be null; must outlive the core
 };
 
@@ -134,9 +138,16 @@ class AssistantCore {
   // rank: a sampled candidate's text and end.
   void on_candidate_delta(Job& job, size_t k, std::string_view delta);
   void on_candidate_end(Job& job, size_t k, bool ok);
-  // With the job's lock held: the greedy candidate is over; answers once every candidate is.
-  void primary_over(Job& job);
-  void finish_if_all_over(Job& job);
+  // With the job's lock held: the greedy candidate is over; answers once every candidate is. True when a
+  // continuation round was prepared instead: the caller starts it (start_continuation) after unlocking.
+  bool primary_over(Job& job);
+  bool finish_if_all_over(Job& job);
+  // With the job's lock held: prepares the continuation round (AssistantOptions::continue_after_text).
+  bool prepare_continuation(Job& job);
+  // Without the job's lock: starts the prepared continuation candidates (a backend may answer within start()).
+  void start_continuation(Job& job);
+  // With the job's lock held: the best verdict over the greedy text and the candidates (rank).
+  SyntaxVerdict best_verdict(Job& job);
   // With the job's lock held: stops every candidate still decoding.
   void stop_decoding(Job& job);
   void answer(Job& job, Result<CompletionOutcome> result);

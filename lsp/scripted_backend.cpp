@@ -24,6 +24,11 @@ void ScriptedBackend::set_sample_pieces(int k, std::vector<std::string> pieces) 
   sample_pieces_[k] = std::move(pieces);
 }
 
+void ScriptedBackend::set_prompt_pieces(std::string marker, std::vector<std::string> pieces) {
+  std::lock_guard<std::mutex> lock(mu_);
+  prompt_pieces_.emplace_back(std::move(marker), std::move(pieces));
+}
+
 CompletionBackend::Handle ScriptedBackend::start(CompletionJob job, OnDelta on_delta, OnDone on_done) {
   std::lock_guard<std::mutex> lock(mu_);
   Handle h = next_++;
@@ -31,6 +36,9 @@ CompletionBackend::Handle ScriptedBackend::start(CompletionJob job, OnDelta on_d
   jobs_.push_back(job);
   auto sampled = sample_pieces_.find(job.sample);
   std::vector<std::string> pieces = job.sample > 0 && sampled != sample_pieces_.end() ? sampled->second : pieces_;
+  for (const auto& [marker, by_prompt] : prompt_pieces_) {
+    if (job.prompt.find(marker) != std::string::npos) pieces = by_prompt;
+  }
   size_t prompt_bytes = job.prompt.size();
   const bool hold_after_first = !hold_marker_.empty() && job.prompt.find(hold_marker_) != std::string::npos;
   threads_.emplace_back([this, h, pieces, prompt_bytes, hold_after_first, on_delta = std::move(on_delta),

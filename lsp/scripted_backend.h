@@ -32,6 +32,9 @@ class ScriptedBackend : public CompletionBackend {
   void set_pieces(std::vector<std::string> pieces);
   // Jobs with CompletionJob::sample == k (a ranked completion's sampled candidates) send these pieces instead.
   void set_sample_pieces(int k, std::vector<std::string> pieces);
+  // Jobs whose prompt contains `marker` send these pieces instead (before the sample rule): e.g. a ranked
+  // completion's continuation round, whose prompt holds the first round's text.
+  void set_prompt_pieces(std::string marker, std::vector<std::string> pieces);
   // While held, running jobs send nothing more and do not finish (cancel still ends them): a test can then
   // rely on "still running" without depending on how fast this machine is. release() lets them go on.
   void hold();
@@ -48,6 +51,7 @@ class ScriptedBackend : public CompletionBackend {
   std::condition_variable cv_;
   std::vector<std::string> pieces_;
   std::map<int, std::vector<std::string>> sample_pieces_;
+  std::vector<std::pair<std::string, std::vector<std::string>>> prompt_pieces_;
   std::chrono::milliseconds delay_;
   std::vector<CompletionJob> jobs_;
   std::map<Handle, Running> running_;

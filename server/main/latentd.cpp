@@ -87,6 +87,8 @@ const std::vector<latent::cli::OptionSpec> kOptions = latent::cli::with_parallel
      "decoded side by side: LSP and HTTP API)", "rank"},
     {"rank-candidates", "N", "--syntax-check rank: sequences decoded side by side per completion, LSP and HTTP API "
                              "(the greedy one or the request's own, plus N-1 samples; 1-32)", "16"},
+    {"no-syntax-continue", "", "--syntax-check rank over the LSP: do not decode on after a best candidate that "
+                               "has no code (only a docstring or comments, closed by the check)", ""},
     {"test-backend", "", "protocol tests only: stream a scripted completion (\"a + b\") instead of running a model; a document containing \"latent-test: hold after the first piece\" streams \"a\" and waits to be cancelled", ""},
     {"test-agent-script", "FILE", "agent tests only: answer agent turns from a fixed transcript ({\"turns\": [...]}) "
                                   "instead of running a model", ""},
@@ -397,6 +399,7 @@ int main(int argc, char** argv) {
   }
   core_options.context.layout = layout;
   core_options.type_through = !args->has("no-type-through");
+  core_options.continue_after_text = !args->has("no-syntax-continue");
   core_options.time_budget = std::chrono::milliseconds(*budget_ms);
   core_options.syntax = syntax_mode;
   core_options.rank_candidates = static_cast<int>(*rank_candidates);

@@ -81,7 +81,8 @@ void add_syntax_metrics(MetricsRegistry& registry, const lsp::SyntaxStats& stats
             static_cast<double>(s.actions[a]));
     }
     for (const char* rule : {"parse_error", "refused_parse_error", "closed_string", "closed_brackets", "repeated_lines",
-                             "repeated_line", "repeated_ngram", "runaway_docstring", "dangling_operator", "bad_indent", "open_try"}) {
+                             "repeated_line", "repeated_ngram", "runaway_docstring", "dangling_operator", "bad_indent", "open_try",
+                             "continued"}) {
       raise(r.counter("latent_syntax_rule_total", "How often each rule of the syntax check acted", {{"rule", rule}}),
             static_cast<double>(s.rules[rule]));
     }

@@ -3,6 +3,7 @@
 // verdict through latent/explainContext and the mode through initializationOptions.latent.syntaxCheck.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -208,6 +209,69 @@ TEST(SyntaxCompletion, RankShowsTheCandidateThatParses) {
   ASSERT_TRUE(trim.outcome.ok());
   EXPECT_EQ(trim.outcome->text, "");
   EXPECT_EQ(backend.jobs().size(), 4u);
+}
+
+// rank, constrained continuation: every first-round candidate is only a docstring or a comment, so the daemon
+// decodes on after the best one (its docstring closed by the check) and shows the docstring and the code after it.
+TEST(SyntaxCompletion, RankDecodesOnAfterADocstringThatTheCheckClosed) {
+  for (bool on : {true, false}) {
+    SCOPED_TRACE(on ? "continue_after_text" : "off");
+    ScriptedBackend backend({"    \"\"\"Add a and b.\n", "\n    More text"}, 1ms);
+    backend.set_sample_pieces(1, {"    # a comment\n"});
+    backend.set_sample_pieces(2, {"    \"\"\"Add.\"\"\"\n"});
+    backend.set_prompt_pieces("More text\"\"\"\n", {"    return a + b\n"});
+    SyntaxStats stats;
+    AssistantOptions options;
+    options.syntax = SyntaxMode::kRank;
+    options.rank_candidates = 3;
+    options.continue_after_text = on;
+    options.time_budget = std::chrono::hours(1);  // the round's time check never decides here
+    options.syntax_stats = &stats;
+    AssistantCore core(options, &backend);
+    ASSERT_TRUE(core.open("file:///w/m.py", "python", 1, kDoc).ok());
+    Completion run;
+    run.start(core, "file:///w/m.py", kBody);
+    ASSERT_TRUE(run.outcome.ok()) << run.outcome.error().message;
+    ASSERT_TRUE(run.outcome->syntax.has_value());
+    const auto& v = *run.outcome->syntax;
+    const std::string docstring = "    \"\"\"Add a and b.\n\n    More text\"\"\"";
+    if (!on) {
+      EXPECT_EQ(run.outcome->text, docstring);
+      EXPECT_EQ(backend.jobs().size(), 3u);
+      continue;
+    }
+    EXPECT_EQ(run.outcome->text, docstring + "\n    return a + b") << v.reason;
+    EXPECT_TRUE(v.has_code);
+    EXPECT_EQ(v.candidates, 6);
+    EXPECT_GE(v.chosen, 3);
+    EXPECT_NE(std::find(v.rules.begin(), v.rules.end(), "continued"), v.rules.end());
+    EXPECT_EQ(stats.snapshot().rules["continued"], 1u);
+    auto jobs = backend.jobs();
+    ASSERT_EQ(jobs.size(), 6u);  // 3 candidates, then 3 more after the docstring
+    for (size_t k = 3; k < 6; ++k) {
+      EXPECT_EQ(jobs[k].sample, static_cast<int>(k - 3));
+      const std::string& prefix = jobs[k].fim.prefix;
+      EXPECT_EQ(prefix.substr(prefix.size() - docstring.size() - 1), docstring + "\n");
+    }
+  }
+}
+
+// A first round with code in it is shown as it is: no second round.
+TEST(SyntaxCompletion, RankDoesNotDecodeOnAfterCode) {
+  ScriptedBackend backend({"    \"\"\"Add.\"\"\"\n"}, 1ms);
+  backend.set_sample_pieces(1, {"    return a - b\n"});
+  backend.set_sample_pieces(2, {"    # a comment\n"});
+  AssistantOptions options;
+  options.syntax = SyntaxMode::kRank;
+  options.rank_candidates = 3;
+  options.time_budget = std::chrono::hours(1);
+  AssistantCore core(options, &backend);
+  ASSERT_TRUE(core.open("file:///w/m.py", "python", 1, kDoc).ok());
+  Completion run;
+  run.start(core, "file:///w/m.py", kBody);
+  ASSERT_TRUE(run.outcome.ok()) << run.outcome.error().message;
+  EXPECT_EQ(run.outcome->text, "    return a - b");
+  EXPECT_EQ(backend.jobs().size(), 3u);
 }
 
 }  // namespace
