@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <future>
 #include <mutex>
@@ -245,6 +246,61 @@ TEST_F(EngineBackendTest, SupersedeAndCancelStopTheEngine) {
   }
   EXPECT_FALSE(host_->scheduler().has_work());
   EXPECT_EQ(core_->running(), 0u);
+}
+
+// rank with the constrained continuation, through the real engine: an answer from the first round alone has
+// code or is empty (a first round whose best has no code, e.g. a docstring, is decoded on after it), and one
+// from the second round says so. The demo model writes docstrings at function starts: the second round runs on
+// at least one of these (each case is the same seeded candidates every time).
+TEST_F(EngineBackendTest, RankDecodesOnAfterADocstringThroughTheEngine) {
+  lsp::AssistantOptions ao;
+  ao.max_tokens = 32;
+  ao.syntax = lsp::SyntaxMode::kRank;
+  ao.rank_candidates = 4;
+  ao.time_budget = std::chrono::hours(1);  // a loaded machine never skips the second round here
+  lsp::AssistantCore core(ao, backend_.get());
+  const char* starts[] = {
+      "import os\n\n\ndef list_python_files(root):\n",
+      "class Config:\n    def load(self, path):\n",
+      "def parse_args(argv):\n",
+      "import re\n\n\ndef split_words(text):\n",
+      "def read_lines(path):\n",
+      "class Stack:\n    def push(self, item):\n",
+  };
+  int continued = 0;
+  for (const char* start : starts) {
+    SCOPED_TRACE(start);
+    const std::string doc = std::string(start) + "\n\n\ndef main():\n    return 0\n";
+    const std::string uri = "file:///w/rank.py";
+    ASSERT_TRUE(core.open(uri, "python", 1, doc).ok());
+    uint32_t line = 0;
+    for (const char* c = start; *c; ++c) line += *c == '\n';
+    auto o = std::make_shared<Outcome>();
+    auto t = core.complete(lsp::CompletionRequest{uri, {line, 0}, lsp::PositionEncoding::kUtf16}, nullptr,
+                           [o](Result<lsp::CompletionOutcome> r) { o->done.set_value(std::move(r)); });
+    ASSERT_TRUE(t.ok()) << t.error().to_string();
+    ASSERT_EQ(o->result.wait_for(120s), std::future_status::ready);
+    auto r = o->result.get();
+    ASSERT_TRUE(r.ok()) << r.error().to_string();
+    ASSERT_TRUE(r->syntax.has_value());
+    const auto& v = *r->syntax;
+    const bool second = std::find(v.rules.begin(), v.rules.end(), "continued") != v.rules.end();
+    if (v.candidates == 4) {
+      EXPECT_TRUE(v.has_code || r->text.empty()) << "a first-round answer without code: " << r->text;
+      EXPECT_FALSE(second);
+    } else {
+      EXPECT_EQ(v.candidates, 8) << v.reason;
+      ++continued;
+    }
+    if (second) {
+      EXPECT_TRUE(v.has_code) << r->text;
+    }
+    EXPECT_LE(v.errors_with, v.errors_without) << v.reason;
+    ASSERT_TRUE(core.close(uri).ok());
+  }
+  if (model_dir().find("models/demo") != std::string::npos) {
+    EXPECT_GE(continued, 1);
+  }
 }
 
 }  // namespace
