@@ -44,7 +44,7 @@ struct MtpWeights {
 
 // Layer i's weights, this rank's shard of them (the whole layer when alone).
 Result<LayerWeights> load_layer(const Weights& w, const ModelConfig& c, int64_t i, const Shard& shard,
-                                bool expert_parallel, ShardStore& store) {
+                                const Shard& attn_shard, bool expert_parallel, ShardStore& store) {
   const std::string p = "model.layers." + std::to_string(i);
   LayerWeights L;
   LATENT_ASSIGN_OR_RETURN(L.input_layernorm, w.vector(p + ".input_layernorm.weight", c.hidden_size));
@@ -52,7 +52,7 @@ Result<LayerWeights> load_layer(const Weights& w, const ModelConfig& c, int64_t 
   store.whole(L.input_layernorm);
   store.whole(L.post_attention_layernorm);
   LATENT_ASSIGN_OR_RETURN(MlaWeights attn, MlaWeights::load(w, c, p + ".self_attn"));
-  L.attn = attn.shard(c, shard, store);
+  L.attn = attn.shard(c, attn_shard, store);
   L.is_moe = c.is_moe_layer(i);
   if (L.is_moe) {
     LATENT_ASSIGN_OR_RETURN(MoeWeights moe, MoeWeights::load(w, c, p + ".mlp"));
@@ -72,6 +72,35 @@ struct SeqSpan {
   std::span<const BlockId> blocks;
   bool all_logits = false;
 };
+
+// The rows whose attention this rank computes: every row, or with data-parallel attention its share of the
+// sequences, rows [begin, end) (`seqs` rebased to begin); rank q's rows are [bounds[q], bounds[q + 1]).
+struct AttendRows {
+  int64_t begin = 0, end = 0;
+  std::vector<SeqSpan> seqs;
+  std::vector<int64_t> bounds;  // empty without data-parallel attention
+};
+
+AttendRows attend_rows(const std::vector<SeqSpan>& seqs, const Shard* dp) {
+  AttendRows a;
+  a.end = seqs.empty() ? 0 : seqs.back().offset + seqs.back().n_new;
+  if (!dp) {
+    a.seqs = seqs;
+    return a;
+  }
+  const auto row_of = [&](int64_t s) { return s < static_cast<int64_t>(seqs.size()) ? seqs[static_cast<size_t>(s)].offset : a.end; };
+  for (int q = 0; q < dp->size; ++q) a.bounds.push_back(row_of(Shard{q, dp->size}.range(static_cast<int64_t>(seqs.size())).first));
+  a.bounds.push_back(a.end);
+  const auto [s0, s1] = dp->range(static_cast<int64_t>(seqs.size()));
+  a.begin = row_of(s0);
+  a.end = row_of(s1);
+  for (int64_t s = s0; s < s1; ++s) {
+    SeqSpan r = seqs[static_cast<size_t>(s)];
+    r.offset -= a.begin;
+    a.seqs.push_back(r);
+  }
+  return a;
+}
 
 void rms_norm(const float* x, int64_t n, const WeightView& gain, float eps, float* y) {
   cpu::rms_norm(x, n, gain.cols, gain.data, gain.dtype, eps, y);
@@ -106,6 +135,7 @@ struct DeepseekModel::Impl {
   Stage stage;                    // this rank's layers: all of them without pipeline stages
   std::unique_ptr<StageLink> link;  // with pipeline stages
   bool has_mtp = false;           // the model has an MTP module (held by the last stage)
+  bool dp_attention = false;      // attention by sequences over comm's ranks (ModelOptions::dp_attention)
   ShardStore store;
   bool following = false;      // inside follow(): forward runs rank 0's step
   bool stopped = false;        // rank 0 sent the stop step
@@ -125,6 +155,7 @@ struct DeepseekModel::Impl {
     std::vector<int32_t> idx;
     std::vector<const void*> blocks;
     std::vector<float> cache_row;  // [R + P]: one token's cache row before it is stored
+    Vec part, gathered;            // data-parallel attention: this rank's rows, every rank's
   };
   mutable Scratch scratch;
 
@@ -140,7 +171,8 @@ struct DeepseekModel::Impl {
   // stage only); rank 0 gets the logits (and hidden states) back from the last, the others return nothing.
   Result<ForwardResult> pass_on(const std::vector<SeqSpan>& seqs, const Vec* x, bool return_hidden) const;
   Status decoder_layer(const LayerWeights& L, int64_t cache_layer, const std::vector<SeqSpan>& seqs,
-                       const Vec& rope_cs, Vec& x, KvCache& cache, ForwardTrace* trace) const;
+                       const AttendRows& at, const Vec& rope_cs, Vec& x, KvCache& cache, ForwardTrace* trace) const;
+  AttendRows attending(const std::vector<SeqSpan>& seqs) const { return attend_rows(seqs, dp_attention ? &shard : nullptr); }
   Result<ForwardResult> finish(const std::vector<SeqSpan>& seqs, const Vec& x, const WeightView& final_norm,
                                const WeightView& head, const ForwardOptions& opt) const;
 };
@@ -192,7 +224,8 @@ Result<std::unique_ptr<DeepseekModel>> DeepseekModel::create(ModelConfig config,
   if (options.comm && options.comm->size() > 1) {
     m->comm = options.comm;
     m->shard = Shard{options.comm->rank(), options.comm->size()};
-    if (c.num_attention_heads % m->shard.size != 0) {
+    m->dp_attention = options.dp_attention;
+    if (!m->dp_attention && c.num_attention_heads % m->shard.size != 0) {
       return make_error(ErrorCode::kInvalidArgument, "tensor parallel: expected num_attention_heads (" +
                                                          std::to_string(c.num_attention_heads) +
                                                          ") divisible by the ranks, found " +
@@ -203,6 +236,7 @@ Result<std::unique_ptr<DeepseekModel>> DeepseekModel::create(ModelConfig config,
   ShardStore& store = m->store;
   const Stage& stage = m->stage;
   const auto [v0, v1] = m->shard.range(V);
+  const Shard attn_shard = m->dp_attention ? Shard{} : m->shard;  // whole attention with DP attention
   LATENT_ASSIGN_OR_RETURN(WeightView embed, w.matrix("model.embed_tokens.weight", V, d));
   if (stage.first()) m->embed_tokens = store.whole(embed);
   if (stage.last()) {
@@ -216,7 +250,7 @@ Result<std::unique_ptr<DeepseekModel>> DeepseekModel::create(ModelConfig config,
     }
   }
   for (int64_t i = stage.layer_begin; i < stage.layer_end; ++i) {
-    LATENT_ASSIGN_OR_RETURN(LayerWeights L, load_layer(w, c, i, m->shard, options.expert_parallel, store));
+    LATENT_ASSIGN_OR_RETURN(LayerWeights L, load_layer(w, c, i, m->shard, attn_shard, options.expert_parallel, store));
     m->layers.push_back(std::move(L));
   }
   m->has_mtp = c.num_nextn_predict_layers > 0 && options.load_mtp;
@@ -232,7 +266,7 @@ Result<std::unique_ptr<DeepseekModel>> DeepseekModel::create(ModelConfig config,
     LATENT_ASSIGN_OR_RETURN(WeightView head, w.matrix(p + ".shared_head.head.weight", V, d));
     for (const WeightView* v : {&t.embed_tokens, &t.enorm, &t.hnorm, &t.eh_proj, &t.shared_head_norm}) store.whole(*v);
     t.shared_head_head = store.rows(head, v0, v1);
-    LATENT_ASSIGN_OR_RETURN(t.block, load_layer(w, c, i, m->shard, options.expert_parallel, store));
+    LATENT_ASSIGN_OR_RETURN(t.block, load_layer(w, c, i, m->shard, attn_shard, options.expert_parallel, store));
     m->mtp.push_back(std::move(t));
   }
   m->inv_freq = rope_inv_freq(c);
@@ -281,7 +315,8 @@ Status DeepseekModel::Impl::check_batch(const std::vector<SeqSpan>& seqs, const 
 
 // One decoder block over the flattened batch; x [T, d] is the residual stream, updated in place.
 Status DeepseekModel::Impl::decoder_layer(const LayerWeights& L, int64_t cache_layer, const std::vector<SeqSpan>& seqs,
-                                          const Vec& rope_cs, Vec& x, KvCache& cache, ForwardTrace* trace) const {
+                                          const AttendRows& at, const Vec& rope_cs, Vec& x, KvCache& cache,
+                                          ForwardTrace* trace) const {
   const ModelConfig& c = config;
   cpu::ThreadPool* pool = options.pool;
   const int64_t d = c.hidden_size, H = L.attn.n_heads, R = c.kv_lora_rank, P = c.qk_rope_head_dim;
@@ -290,7 +325,9 @@ Status DeepseekModel::Impl::decoder_layer(const LayerWeights& L, int64_t cache_l
   const float eps = static_cast<float>(c.rms_norm_eps);
   const MlaWeights& a = L.attn;
 
-  // ---- attention
+  // ---- attention: every token's latent row into the cache; queries for the rows this rank attends, A of them
+  // from row a0 (all T, or its sequences' with data-parallel attention)
+  const int64_t a0 = at.begin, A = at.end - at.begin;
   Scratch& S = scratch;
   const auto sized = [](Vec& v, int64_t n) -> Vec& {
     v.resize(static_cast<size_t>(n));
@@ -298,19 +335,19 @@ Status DeepseekModel::Impl::decoder_layer(const LayerWeights& L, int64_t cache_l
   };
   Vec& h = sized(S.h, T * d);
   rms_norm(x.data(), T, L.input_layernorm, eps, h.data());  // [T, d]
-  Vec& q = sized(S.q, T * H * qk);                           // [T, H, nope + P]
-  if (a.q_lora) {
+  Vec& q = sized(S.q, A * H * qk);                           // [A, H, nope + P]
+  if (A > 0 && a.q_lora) {
     const int64_t qr = a.q_a_proj.rows;
-    Vec& qa = sized(S.qa, T * qr);
-    Vec& qa_norm = sized(S.qa_norm, T * qr);
-    cpu::linear(h.data(), T, a.q_a_proj, qa.data(), pool);  // [T, q_lora_rank]
-    rms_norm(qa.data(), T, a.q_a_layernorm, eps, qa_norm.data());
-    cpu::linear(qa_norm.data(), T, a.q_b_proj, q.data(), pool);  // [T, H * (nope + P)]
-  } else {
-    cpu::linear(h.data(), T, a.q_proj, q.data(), pool);  // [T, H * (nope + P)]
+    Vec& qa = sized(S.qa, A * qr);
+    Vec& qa_norm = sized(S.qa_norm, A * qr);
+    cpu::linear(h.data() + a0 * d, A, a.q_a_proj, qa.data(), pool);  // [A, q_lora_rank]
+    rms_norm(qa.data(), A, a.q_a_layernorm, eps, qa_norm.data());
+    cpu::linear(qa_norm.data(), A, a.q_b_proj, q.data(), pool);  // [A, H * (nope + P)]
+  } else if (A > 0) {
+    cpu::linear(h.data() + a0 * d, A, a.q_proj, q.data(), pool);  // [A, H * (nope + P)]
   }
-  for (int64_t t = 0; t < T; ++t) {
-    for (int64_t hd = 0; hd < H; ++hd) rope_rotate(q.data() + t * H * qk + hd * qk + nope, P, rope_cs.data() + t * P);
+  for (int64_t t = 0; t < A; ++t) {
+    for (int64_t hd = 0; hd < H; ++hd) rope_rotate(q.data() + t * H * qk + hd * qk + nope, P, rope_cs.data() + (a0 + t) * P);
   }
   Vec& kv = sized(S.kv, T * (R + P));
   cpu::linear(h.data(), T, a.kv_a_proj_with_mqa, kv.data(), pool);  // [T, R + P]: [latent | rope key]
@@ -329,11 +366,11 @@ Status DeepseekModel::Impl::decoder_layer(const LayerWeights& L, int64_t cache_l
     }
   }
   // Weight absorption: attention runs in the latent space (MQA with one KV head of width R + P).
-  Vec& q_lat = sized(S.q_lat, T * H * R);  // [T, H, R]
-  cpu::mla_absorb_q(q.data(), T, H * qk, a.kv_b_proj, H, nope, P, vd, q_lat.data(), pool);
-  Vec& o_lat = sized(S.o_lat, T * H * R);  // [T, H, R]
+  Vec& q_lat = sized(S.q_lat, A * H * R);  // [A, H, R]
+  if (A > 0) cpu::mla_absorb_q(q.data(), A, H * qk, a.kv_b_proj, H, nope, P, vd, q_lat.data(), pool);
+  Vec& o_lat = sized(S.o_lat, A * H * R);  // [A, H, R]
   std::vector<const void*>& blocks = S.blocks;
-  for (const SeqSpan& s : seqs) {
+  for (const SeqSpan& s : at.seqs) {
     blocks.clear();
     for (int64_t b = 0; b < KvCache::blocks_needed(s.n_cached + s.n_new); ++b) {
       blocks.push_back(cache.block_ptr(cache_layer, s.blocks[static_cast<size_t>(b)]));
@@ -342,10 +379,23 @@ Status DeepseekModel::Impl::decoder_layer(const LayerWeights& L, int64_t cache_l
                        P, s.n_cached, blocks.data(), cache.dtype(), KvCache::kBlockSize, softmax_scale,
                        o_lat.data() + s.offset * H * R, pool);
   }
-  Vec& attn = sized(S.attn, T * H * vd);  // [T, H * v]
-  cpu::mla_apply_uv(o_lat.data(), T, a.kv_b_proj, H, nope, vd, attn.data(), pool);
-  cpu::linear(attn.data(), T, a.o_proj, h.data(), pool);  // [T, d]
-  if (comm) LATENT_RETURN_IF_ERROR(comm->all_reduce_sum(h.data(), T * d));  // the heads' parts, rank order
+  Vec& attn = sized(S.attn, A * H * vd);  // [A, H * v]
+  if (A > 0) cpu::mla_apply_uv(o_lat.data(), A, a.kv_b_proj, H, nope, vd, attn.data(), pool);
+  if (at.bounds.empty()) {
+    cpu::linear(attn.data(), T, a.o_proj, h.data(), pool);  // [T, d]
+    if (comm) LATENT_RETURN_IF_ERROR(comm->all_reduce_sum(h.data(), T * d));  // the heads' parts, rank order
+  } else {  // every rank's rows, padded to the most any rank has: [ranks, chunk, d] -> h [T, d]
+    int64_t chunk = 0;
+    for (size_t q = 0; q + 1 < at.bounds.size(); ++q) chunk = std::max(chunk, at.bounds[q + 1] - at.bounds[q]);
+    Vec& part = sized(S.part, chunk * d);
+    Vec& all = sized(S.gathered, shard.size * chunk * d);
+    if (A > 0) cpu::linear(attn.data(), A, a.o_proj, part.data(), pool);  // [A, d]
+    LATENT_RETURN_IF_ERROR(comm->all_gather(part.data(), chunk * d, all.data()));
+    for (int q = 0; q < shard.size; ++q) {
+      const int64_t r0 = at.bounds[static_cast<size_t>(q)], r1 = at.bounds[static_cast<size_t>(q) + 1];
+      std::copy(all.begin() + q * chunk * d, all.begin() + (q * chunk + r1 - r0) * d, h.begin() + r0 * d);
+    }
+  }
   for (int64_t i = 0; i < T * d; ++i) x[static_cast<size_t>(i)] += h[static_cast<size_t>(i)];
 
   // ---- feed-forward
@@ -487,10 +537,11 @@ Result<ForwardResult> DeepseekModel::forward(std::span<const SequenceInput> batc
     if (Status st = m.link->receive_hidden(x.data(), T * d); !st.ok()) return m.out_of_step(st.error());
   }
   if (trace) trace->layer_outputs.push_back(x);
+  const AttendRows at = m.attending(seqs);
 
   for (int64_t l = m.stage.layer_begin; l < m.stage.layer_end; ++l) {
     const LayerWeights& L = m.layers[static_cast<size_t>(l - m.stage.layer_begin)];
-    Status st = m.decoder_layer(L, l, seqs, rope_cs, x, cache, trace);  // x [T, d]
+    Status st = m.decoder_layer(L, l, seqs, at, rope_cs, x, cache, trace);  // x [T, d]
     if (!st.ok()) return m.out_of_step(st.error());
     if (trace) trace->layer_outputs.push_back(x);
   }
@@ -563,7 +614,7 @@ Result<ForwardResult> DeepseekModel::forward_mtp(std::span<const MtpSequenceInpu
   if (trace) *trace = ForwardTrace{};
   if (trace) trace->layer_outputs.push_back(x);
   const Vec rope_cs = rope_table(seqs, m.inv_freq, c.qk_rope_head_dim, m.rope_mscale);  // [T, P]
-  Status st = m.decoder_layer(t.block, c.num_hidden_layers, seqs, rope_cs, x, cache, trace);  // x [T, d]
+  Status st = m.decoder_layer(t.block, c.num_hidden_layers, seqs, m.attending(seqs), rope_cs, x, cache, trace);  // x [T, d]
   if (!st.ok()) return m.out_of_step(st.error());
   if (trace) {
     trace->layer_outputs.push_back(x);

@@ -89,6 +89,11 @@ struct ModelOptions {
   // nullptr: the world is `comm`, one stage.
   Collective* world = nullptr;
   int pipeline_stages = 1;
+  // Data-parallel attention (with comm): every rank of the TP group holds the whole attention weights and
+  // attends its share of the batch's sequences (consecutive sequences, rows [r0, r1)); the o_proj outputs are
+  // all-gathered, and the MLP/MoE stays split over all tokens. Every rank writes every token's latent row (the
+  // replicated cache). For large batches: no attention all-reduce, and attention compute divides by sequences.
+  bool dp_attention = false;
   // Routed experts by id across the ranks (--ep = ranks); false: every expert split on its intermediate
   // dimension like the shared experts (--ep 1).
   bool expert_parallel = true;

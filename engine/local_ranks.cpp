@@ -10,6 +10,11 @@ namespace latent {
 Status ParallelOptions::validate() const {
   if (tp < 1) return make_error(ErrorCode::kInvalidArgument, "--tp: expected at least 1 rank, found " + std::to_string(tp));
   if (pp < 1) return make_error(ErrorCode::kInvalidArgument, "--pp: expected at least 1 stage, found " + std::to_string(pp));
+  if (dp_attention && tp < 2) {
+    return make_error(ErrorCode::kInvalidArgument, "--dp-attention: expected --tp of at least 2 (it splits a batch's "
+                                                   "sequences across the tensor-parallel ranks), found --tp " +
+                                                       std::to_string(tp));
+  }
   if (ep != 1 && ep != tp) {
     return make_error(ErrorCode::kInvalidArgument, "--ep: expected 1 (experts split like the MLPs) or the --tp value " +
                                                        std::to_string(tp) + " (experts by id), found " + std::to_string(ep));
@@ -21,6 +26,7 @@ Result<std::unique_ptr<Collective>> wire_rank(Collective& world, const ParallelO
   o.world = &world;
   o.pipeline_stages = p.pp;
   o.expert_parallel = p.expert_parallel();
+  o.dp_attention = p.dp_attention;
   o.comm = &world;
   if (p.pp == 1) return std::unique_ptr<Collective>();
   o.comm = nullptr;

@@ -27,7 +27,8 @@ struct ParallelOptions {
   int tp = 1;  // ranks sharing attention (by heads), dense/shared MLPs and lm_head
   int ep = 1;  // ranks sharing the routed experts by id: 1 (each expert split across the tp ranks) or tp
   int pp = 1;  // pipeline stages (layer ranges), each of tp ranks
-  // The checks every front end shares: tp >= 1, pp >= 1, ep in {1, tp}.
+  bool dp_attention = false;  // attention by sequences across each stage's tp ranks (ModelOptions::dp_attention)
+  // The checks every front end shares: tp >= 1, pp >= 1, ep in {1, tp}, dp_attention only with tp > 1.
   Status validate() const;
   bool expert_parallel() const { return ep > 1; }
   int world() const { return tp * pp; }  // ranks in all

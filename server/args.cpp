@@ -128,6 +128,9 @@ std::vector<OptionSpec> parallel_option_specs() {
       {"pp", "P", "pipeline stages: consecutive layer ranges, each on its own N ranks (P x N ranks in all; under "
                   "mpirun -np P*N, stage s = ranks s*N .. s*N+N-1), the hidden state sent from stage to stage; at "
                   "most num_hidden_layers", "1"},
+      {"dp-attention", "", "data-parallel attention: each of the --tp ranks holds the whole attention weights and "
+                           "attends its share of a batch's sequences (for large batches: no attention all-reduce); "
+                           "the MoE stays split", ""},
       {"precision", "exact|bf16", "CPU math for BF16 weights: bf16 rounds activations to BF16 and uses vdpbf16ps "
                                   "(AVX512-BF16; ~1e-3 relative error), exact is float32 math (the golden tests' "
                                   "path); default bf16, or LATENT_LINEAR_PRECISION when set", ""},
@@ -153,7 +156,7 @@ Result<ParallelOptions> parse_parallel(const Args& args) {
   LATENT_ASSIGN_OR_RETURN(long long pp, args.get_int("pp", 1));
   if (tp < 1 || tp > 1024) return make_error(ErrorCode::kInvalidArgument, "--tp: expected 1..1024, found " + std::to_string(tp));
   if (pp < 1 || pp > 1024) return make_error(ErrorCode::kInvalidArgument, "--pp: expected 1..1024, found " + std::to_string(pp));
-  ParallelOptions p{static_cast<int>(tp), static_cast<int>(ep), static_cast<int>(pp)};
+  ParallelOptions p{static_cast<int>(tp), static_cast<int>(ep), static_cast<int>(pp), args.has("dp-attention")};
   LATENT_RETURN_IF_ERROR(p.validate());
   return p;
 }

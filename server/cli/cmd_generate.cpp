@@ -214,7 +214,7 @@ int run_generate(int argc, char** argv) {
   const std::string usage =
       "latent generate --model DIR --ids LIST -n N [--greedy | --temperature T --top-p P --seed S]\n"
       "                       [--dump-logits FILE.npy] [--json] [--spec none|mtp|ngram|auto [--spec-depth K]]\n"
-      "                       [--tp N --ep M] [--pp P]";
+      "                       [--tp N --ep M] [--pp P] [--dp-attention]";
   const std::string summary =
       "Prefills the prompt, then generates N tokens one at a time through the latent KV cache and prints\n"
       "their ids (space-separated). Greedy unless --temperature > 0. Does not stop at EOS unless --stop-eos.";

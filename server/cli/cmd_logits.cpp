@@ -28,7 +28,7 @@ int fail(const Error& e) {
 }
 
 int run_logits(int argc, char** argv) {
-  const std::string usage = "latent logits --model DIR --ids 1,2,3 --out FILE.npy [--mtp FILE.npy] [--tp N --ep M] [--pp P]";
+  const std::string usage = "latent logits --model DIR --ids 1,2,3 --out FILE.npy [--mtp FILE.npy] [--tp N --ep M] [--pp P] [--dp-attention]";
   const std::string summary =
       "Runs one prefill of the prompt through the model (float32 activations, weights in their stored\n"
       "dtype) and writes the logits of every prompt position. With --mtp, the MTP module (DeepSeek-V3)\n"

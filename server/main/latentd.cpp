@@ -222,7 +222,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (args->has("help")) {
-    std::printf("%s", latent::cli::format_help("latentd (--stdio | --listen HOST:PORT) [--model DIR] [--tp N --ep M] [--pp P]",
+    std::printf("%s", latent::cli::format_help("latentd (--stdio | --listen HOST:PORT) [--model DIR] [--tp N --ep M] [--pp P] [--dp-attention]",
                                                "Latent's daemon: code completions and edits from a local "
                                                "DeepSeek-architecture model.",
                                                kOptions)

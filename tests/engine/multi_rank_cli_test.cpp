@@ -125,15 +125,17 @@ TEST_F(MultiRankCli, GenerateGreedyAndDecodeLogitsEqualSingleRank) {
 }
 
 // Pipeline stages (--pp 2: v3-tiny's 3 layers as 2 + 1, v2lite-tiny's 4 as 2 + 2), alone and with --tp 2 in each
-// stage: prefill, MTP and (generate --dump-logits) decode logits equal the single-rank ones.
-TEST_F(MultiRankCli, PipelineStagesEqualSingleRank) {
+// stage, and data-parallel attention (one sequence: rank 0 attends it, rank 1 attends nothing and still runs
+// its share of the MoE): prefill, MTP and (generate --dump-logits) decode logits equal the single-rank ones.
+TEST_F(MultiRankCli, PipelineStagesAndDpAttentionEqualSingleRank) {
   for (std::string model : {"v2lite-tiny", "v3-tiny", "v3-tiny-bf16"}) {
     const auto p = test::golden_manifest(model)["prompts"][2];
     const std::string ids = join(p["full_sequence_ids"].get<std::vector<int32_t>>(), ",");
     const bool mtp = model != "v2lite-tiny";
     test::TempDir d("mr_pp");
     logits(model, ids, d / "one", mtp, "");
-    for (const std::string layout : {"--pp 2", "--pp 2 --tp 2 --ep 2", "--pp 2 --tp 2 --ep 1"}) {
+    for (const std::string layout : {"--pp 2", "--pp 2 --tp 2 --ep 2", "--pp 2 --tp 2 --ep 1", "--tp 2 --ep 2 --dp-attention",
+                                     "--pp 2 --tp 2 --ep 1 --dp-attention"}) {
       const std::string tag = d / "pp";
       logits(model, ids, tag, mtp, layout);
       expect_same_npy(tag + ".npy", d / "one.npy", model + " " + layout + " logits");
@@ -164,6 +166,9 @@ TEST_F(MultiRankCli, BadRankCountsAreClearErrors) {
   o = run(latent_bin() + " logits --model " + test::golden_dir("v3-tiny") + " --ids 1,2 --out /dev/null --pp 4", &rc);
   EXPECT_NE(rc, 0);
   EXPECT_NE(o.find("--pp 4: expected at most num_hidden_layers (3) pipeline stages, found 4"), std::string::npos) << o;
+  o = run(latent_bin() + " logits --model " + test::golden_dir("v3-tiny") + " --ids 1,2 --out /dev/null --dp-attention", &rc);
+  EXPECT_NE(rc, 0);
+  EXPECT_NE(o.find("--dp-attention: expected --tp of at least 2"), std::string::npos) << o;
 }
 
 // A rank that fails mid-run (LATENT_TEST_RANK_FAIL: rank 1 fails on its 2nd step) ends `latent generate` and
@@ -231,6 +236,10 @@ TEST_F(MpiCli, MpirunTwoStagesWriteTheSameFilesAsInProcess) {
   logits(model, ids, d / "one", true, "");
   expect_same_npy(d / "mpi.npy", d / "one.npy", "mpirun --pp 2 logits vs single rank");
   expect_same_npy(d / "mpi.mtp.npy", d / "one.mtp.npy", "mpirun --pp 2 MTP vs single rank");
+  logits(model, ids, d / "dp_threads", true, "--tp 2 --ep 2 --dp-attention");
+  logits(model, ids, d / "dp_mpi", true, "--tp 2 --ep 2 --dp-attention", mpirun(2));
+  EXPECT_EQ(file_bytes(d / "dp_mpi.npy"), file_bytes(d / "dp_threads.npy")) << "--dp-attention: mpirun vs in-process";
+  expect_same_npy(d / "dp_mpi.npy", d / "one.npy", "mpirun --dp-attention logits vs single rank");
   int rc = -1;
   const std::string o = run(mpirun(2) + latent_bin() + " logits --model " + test::golden_dir(model) +
                                 " --ids 1,2 --out /dev/null --pp 2 --tp 2", &rc);

@@ -27,6 +27,7 @@ DeepseekModel& single(const std::string& name) {
 struct Case {
   std::string model;
   int tp, ep, pp = 1;
+  bool dp = false;  // data-parallel attention
 };
 
 // Everything one model run produces that the ranks must agree on.
@@ -44,7 +45,7 @@ void keep_trace(ModelRun& run, const ForwardTrace& t) {
 // then a second sequence that shares the first's blocks through copy_block (the scheduler's copy-on-write).
 ModelRun run_model(DeepseekModel& model, const std::vector<int32_t>& prompt, const std::vector<int32_t>& gen) {
   ModelRun run;
-  KvCache cache = *KvCache::for_model(model.config(), 8);
+  KvCache cache = *KvCache::for_model(model.config(), 16);
   {
     test::SequenceRunner seq(model, cache, 256);
     ForwardTrace trace;
@@ -79,11 +80,38 @@ ModelRun run_model(DeepseekModel& model, const std::vector<int32_t>& prompt, con
   auto r = model.forward(std::span<const SequenceInput>(&in2, 1), cache);
   EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().to_string());
   if (r.ok()) run.copied_decode = r->logits;
+
+  // A batch of 5 sequences (data-parallel attention splits them 3 + 2, or 2 + 1 + 1 + 1 over 4 ranks): a
+  // prefill with every position's logits, then one decode step of all five together.
+  std::vector<std::vector<int32_t>> prompts;
+  std::vector<std::vector<BlockId>> tables;
+  std::vector<SequenceInput> batch;
+  for (int s = 0; s < 5; ++s) {
+    std::vector<int32_t> ids;
+    for (int i = 0; i < 3 + 2 * s; ++i) ids.push_back((s * 131 + i * 17 + 3) % static_cast<int32_t>(model.config().vocab_size));
+    prompts.push_back(ids);
+    tables.push_back(*cache.allocate(1));
+  }
+  for (int s = 0; s < 5; ++s) batch.push_back({prompts[static_cast<size_t>(s)], 0, tables[static_cast<size_t>(s)], true});
+  auto pre = model.forward(batch, cache);
+  EXPECT_TRUE(pre.ok()) << (pre.ok() ? "" : pre.error().to_string());
+  if (!pre.ok()) return run;
+  run.logits.push_back(pre->logits);
+  std::vector<std::vector<int32_t>> step_ids(5);
+  for (int s = 0; s < 5; ++s) {
+    step_ids[static_cast<size_t>(s)] = {(s * 7 + 1) % static_cast<int32_t>(model.config().vocab_size)};
+    batch[static_cast<size_t>(s)] = SequenceInput{step_ids[static_cast<size_t>(s)], static_cast<int64_t>(prompts[static_cast<size_t>(s)].size()),
+                                     tables[static_cast<size_t>(s)], false};
+  }
+  auto dec = model.forward(batch, cache);
+  EXPECT_TRUE(dec.ok()) << (dec.ok() ? "" : dec.error().to_string());
+  if (dec.ok()) run.logits.push_back(dec->logits);
   return run;
 }
 
 std::string name_of(const Case& c) {
-  return c.model + " tp" + std::to_string(c.tp) + " ep" + std::to_string(c.ep) + " pp" + std::to_string(c.pp);
+  return c.model + " tp" + std::to_string(c.tp) + " ep" + std::to_string(c.ep) + " pp" + std::to_string(c.pp) +
+         (c.dp ? " dp-attention" : "");
 }
 void PrintTo(const Case& c, std::ostream* os) { *os << name_of(c); }
 
@@ -97,7 +125,7 @@ TEST_P(MultiRank, LogitsAndExpertChoicesEqualSingleRank) {
   auto gen = p["generated_ids"].get<std::vector<int32_t>>();
   gen.resize(std::min<size_t>(gen.size(), 6));
 
-  auto ranks = LocalRanks::load(test::golden_dir(c.model), {}, ParallelOptions{c.tp, c.ep, c.pp});
+  auto ranks = LocalRanks::load(test::golden_dir(c.model), {}, ParallelOptions{c.tp, c.ep, c.pp, c.dp});
   ASSERT_TRUE(ranks.ok()) << ranks.error().to_string();
   ASSERT_EQ((*ranks)->size(), c.tp * c.pp);
   const ModelRun one = run_model(single(c.model), prompt, gen);
@@ -142,6 +170,10 @@ std::vector<Case> cases() {
     out.push_back({m, 1, 1, 2});  // v3-tiny's 3 layers: stages of 2 and 1
     out.push_back({m, 2, 2, 2});
     out.push_back({m, 2, 1, 2});
+    out.push_back({m, 2, 2, 1, true});
+    out.push_back({m, 2, 1, 1, true});
+    out.push_back({m, 4, 4, 1, true});
+    out.push_back({m, 2, 2, 2, true});
   }
   out.push_back({"v3-tiny", 1, 1, 3});
   out.push_back({"v2lite-tiny", 1, 1, 4});
@@ -150,7 +182,7 @@ std::vector<Case> cases() {
 
 INSTANTIATE_TEST_SUITE_P(Golden, MultiRank, ::testing::ValuesIn(cases()), [](const auto& info) {
   std::string n = info.param.model + "_tp" + std::to_string(info.param.tp) + "_ep" + std::to_string(info.param.ep) +
-                  (info.param.pp > 1 ? "_pp" + std::to_string(info.param.pp) : "");
+                  (info.param.pp > 1 ? "_pp" + std::to_string(info.param.pp) : "") + (info.param.dp ? "_dp" : "");
   for (char& ch : n) {
     if (ch == '-') ch = '_';
   }

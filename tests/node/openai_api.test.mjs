@@ -436,10 +436,10 @@ function rankLaunchers() {
   return launchers;
 }
 
-test("latentd --tp 2 --ep 2 and --pp 2 (in-process ranks, then mpirun -np 2): greedy output equals one rank's", async () => {
+test("latentd --tp 2 --ep 2, --pp 2 and --dp-attention (in-process ranks, then mpirun -np 2): greedy output equals one rank's", async () => {
   const req = { model: "any", prompt: "def fib(n):\n", max_tokens: 12, temperature: 0 };
   const one = (await client.completions.create(req)).choices[0].text;
-  for (const layout of [["--tp", "2", "--ep", "2"], ["--pp", "2"]]) {
+  for (const layout of [["--tp", "2", "--ep", "2"], ["--pp", "2"], ["--tp", "2", "--ep", "2", "--dp-attention"]]) {
     for (const launcher of rankLaunchers()) {
       const d = await startDaemon(layout, launcher);
       try {
