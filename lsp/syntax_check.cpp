@@ -200,6 +200,79 @@ void anchor_python_window(std::string* prefix, std::string* suffix) {
   }
 }
 
+// A JavaScript/TypeScript window (an HTTP client's N lines around the cursor) that starts inside a block, e.g.
+// a class body, has `}` it never opened and methods with no class around them: tree-sitter's error recovery
+// then costs most of the check and its errors hide the completion's. The check uses the window from the
+// outermost block still open at the cursor that opens after the last such `}` (its header line; a method
+// header, which is not a statement, becomes `function _() {`) to the `}` in the suffix that closes it.
+// Strings and comments are skipped roughly (quotes, `//`, `/* */`); a window that never dips below depth 0 is
+// left as it is.
+void anchor_brace_window(std::string* prefix, std::string* suffix) {
+  auto scan = [](std::string_view t, auto&& on) {  // on(char, offset) for each brace outside strings/comments
+    char quote = 0;
+    for (size_t i = 0; i < t.size(); ++i) {
+      const char c = t[i];
+      if (quote) {
+        if (c == '\\') ++i;
+        else if (c == quote || (c == '\n' && quote != '`')) quote = 0;
+        continue;
+      }
+      if (c == '/' && i + 1 < t.size() && t[i + 1] == '/') {
+        size_t nl = t.find('\n', i);
+        i = nl == std::string_view::npos ? t.size() : nl;
+        continue;
+      }
+      if (c == '/' && i + 1 < t.size() && t[i + 1] == '*') {
+        size_t e = t.find("*/", i + 2);
+        i = e == std::string_view::npos ? t.size() : e + 1;
+        continue;
+      }
+      if (c == '"' || c == '\'' || c == '`') quote = c;
+      if ((c == '{' || c == '}') && !on(c, i)) return;
+    }
+  };
+  std::vector<size_t> open;  // offsets of the `{` still open
+  bool dipped = false;
+  scan(*prefix, [&](char c, size_t i) {
+    if (c == '{') {
+      open.push_back(i);
+    } else if (open.empty()) {
+      dipped = true;  // closes a block that started before the window
+    } else {
+      open.pop_back();
+    }
+    return true;
+  });
+  if (!dipped || open.empty()) return;
+  const size_t ls = prefix->rfind('\n', open.front()) == std::string::npos ? 0 : prefix->rfind('\n', open.front()) + 1;
+  std::string_view header = std::string_view(*prefix).substr(ls, open.front() - ls);
+  const size_t ind = header.find_first_not_of(" \t");
+  std::string_view head = ind == std::string_view::npos ? std::string_view() : header.substr(ind);
+  bool statement = false;
+  for (std::string_view k : {"if", "for", "while", "switch", "try", "do", "function", "async function", "class",
+                             "const ", "let ", "var ", "export", "return", "("}) {
+    if (head.substr(0, k.size()) == k) statement = true;
+  }
+  statement |= head.find('=') != std::string_view::npos;
+  std::string rest = prefix->substr(open.front());  // from the `{` on
+  *prefix = (statement ? std::string(header) : std::string(header.substr(0, ind == std::string_view::npos ? 0 : ind)) +
+                                                   "function _() ") + rest;
+  int depth = static_cast<int>(open.size());
+  size_t close = std::string::npos;
+  scan(*suffix, [&](char c, size_t i) {
+    depth += c == '{' ? 1 : -1;
+    if (depth == 0) {
+      close = i;
+      return false;
+    }
+    return true;
+  });
+  if (close != std::string::npos) {
+    size_t nl = suffix->find('\n', close);
+    suffix->resize(nl == std::string::npos ? suffix->size() : nl + 1);
+  }
+}
+
 bool is_word_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
 
 // Whether a Python line whose last code character is t[last] ends with an operator that needs an operand on
@@ -484,6 +557,9 @@ SyntaxChecker::SyntaxChecker(const LanguageInfo* language, std::string prefix, s
   if (!tree && language_->id == "python") {
     anchor_python_window(&prefix_, &suffix_);
     prefix_ = python_window_header(prefix_, suffix_) + prefix_;
+  }
+  if (!tree && (language_->id.rfind("javascript", 0) == 0 || language_->id.rfind("typescript", 0) == 0)) {
+    anchor_brace_window(&prefix_, &suffix_);
   }
   TSPoint at = point_after({0, 0}, prefix_);
   at_row_ = at.row;

@@ -333,14 +333,26 @@ TEST(SyntaxCheckJavaScript, KeepsCutsRefusesAndStopsLoops) {
   EXPECT_EQ(v.errors_with, 0);
 }
 
-TEST(SyntaxCheckJavaScript, AWindowWithErrorsOfItsOwn) {
-  // Methods without their class: the window has errors; a completion may not trade them for its own.
+TEST(SyntaxCheckJavaScript, AWindowThatStartsInsideAClass) {
+  // Methods without their class: the window would have errors of its own (and tree-sitter's error recovery
+  // would cost most of the check); it is checked from the method that holds the cursor, as a function, to the
+  // `}` that closes it.
   std::string prefix = "      log.warn('config', 'unsupported.')\n    }\n  }\n\n  async execWorkspaces (args) {\n";
   std::string suffix = "  }\n}\n\nmodule.exports = ArboristCmd\n";
   SyntaxChecker checker(language_by_id("javascript"), prefix, suffix);
-  EXPECT_GT(checker.errors_without(), 0);
+  EXPECT_EQ(checker.errors_without(), 0);
   auto v = checker.check("    \"exec_as_external-package\".\n", true);
   EXPECT_EQ(v.action, SyntaxAction::kRefused) << v.reason;
+  v = checker.check("    const ws = await this.workspaces(args)\n    return ws.map(w => w.path)\n", true);
+  EXPECT_EQ(v.action, SyntaxAction::kKept) << v.reason;
+  v = checker.check("    const ws = await this.workspaces(args)\n    return ws.map(w => \n  }\n", true);
+  EXPECT_EQ(v.action, SyntaxAction::kCut) << v.reason;
+  EXPECT_EQ(v.text, "    const ws = await this.workspaces(args)") << v.reason;
+  // A window whose blocks all open inside it is checked as it is: an error of its own stays its own.
+  SyntaxChecker whole(language_by_id("javascript"), "function f (a) {\n  if (a) {\n", "  }\n}\nconst x = (\n");
+  EXPECT_GT(whole.errors_without(), 0);
+  v = whole.check("    return a\n", true);
+  EXPECT_EQ(v.action, SyntaxAction::kKept) << v.reason;
 }
 
 TEST(SyntaxCheckGo, CutsBackToWhatParses) {
