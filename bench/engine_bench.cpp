@@ -165,6 +165,7 @@ int main(int argc, char** argv) {
   out["linear_precision"] = cpu::linear_precision_in_effect();
   out["linear_precision_default"] = "bf16";
   out["kv_cache_dtype"] = dtype_name(KvCache::dtype_for_precision());
+  out["gemv_body"] = cpu::gemv_body();  // the decode GEMV's weight loads (LATENT_GEMV: halves | zmm | rows2)
 
   double t0 = bench::now_s();
   ModelOptions mo;

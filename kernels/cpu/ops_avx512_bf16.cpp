@@ -3,15 +3,17 @@
 // GEMM (n > 4): twice the multiply rate of the exact path. Same blocking as the exact GEMM (ops_avx512.cpp),
 // counted in k pairs: x is packed into 48-token blocks of BF16 pairs [K/2][48] (u32), W rows are copied as
 // pairs into an 8-row panel and broadcast.
-// GEMV (n <= 4, decode): one 64-byte load of weights feeds one vdpbf16ps per token, with no widening (the exact
-// GEMV needs a shift, a mask and two FMAs per load), so a thread streams weights with a third of the
-// instructions; rows are walked in order, RT at a time, each prefetching the same columns of the next tile's
-// rows (the hardware prefetchers stop at 4 KiB pages; cf. the exact n = 1 GEMV's 4 KiB-ahead prefetch).
+// GEMV (n <= 4, decode): 64 bytes of weights feed one vdpbf16ps per token, with no widening (the exact GEMV
+// needs a shift, a mask and two FMAs per load), so a thread streams weights with a third of the instructions;
+// rows are walked in order, one sequential stream per thread, read by 256-bit halves (see GemvLoad).
 #include <algorithm>
+#include <atomic>
+#include <optional>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 
+#include "kernels/base/log.h"
 #include "kernels/cpu/ops_avx512_impl.h"
 #include "kernels/cpu/ops_isa.h"
 #include "kernels/cpu/scratch.h"
@@ -192,8 +194,25 @@ LATENT_AVX512BF16 inline __m512bh as_bh(__m512i v) { return reinterpret_cast<__m
 
 constexpr int64_t kGemvPrefetchBytes = 2048;
 
+// How a GEMV body reads the weight stream.
+// kHalves (the default): each 64 bytes as two 32-byte loads joined into one zmm, no software prefetch.
+//   Measured on this project's Zen 5 (bench/README.md, "decode GEMV loads"): a stream read by 256-bit loads
+//   runs 15-30 % faster from DRAM than the same stream read by 512-bit loads (a plain sum as well as the
+//   GEMV), while the vdpbf16ps count per byte stays that of the zmm body.
+// kWhole (LATENT_GEMV=zmm, for A/B): 64-byte loads, both lines 2 KiB ahead prefetched (the previous body).
+// kWholeTile (LATENT_GEMV=rows2): 64-byte loads, one line of the next tile's row prefetched (the one before).
+enum class GemvLoad { kHalves, kWhole, kWholeTile };
+
+LATENT_AVX512BF16 inline __m512i load_w64(const uint16_t* p, GemvLoad how) {
+  if (how == GemvLoad::kHalves) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))),
+                              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 16)), 1);
+  }
+  return _mm512_loadu_si512(p);
+}
+
 // y[t][r] for rows [r0, r1): RT rows at a time, each row's 32-column steps in order, T tokens.
-template <int T, int RT, bool kAhead = true>
+template <int T, int RT, GemvLoad kHow>
 LATENT_AVX512BF16 void gemv_dp_rows(const uint16_t* xb, int64_t cols32, const WeightView& w, float* y, int64_t ldy,
                                     int64_t r0, int64_t r1) {
   const int64_t cols = w.cols;
@@ -210,16 +229,16 @@ LATENT_AVX512BF16 void gemv_dp_rows(const uint16_t* xb, int64_t cols32, const We
     for (; c + 64 <= full; c += 64) {
       for (int i = 0; i < RT; ++i) {
         const uint16_t* p = row + i * cols + c;
-        // Both cache lines of the 128 bytes 2 KiB ahead in this row's stream (which runs on into the next rows:
-        // they are contiguous). One line per step, or a whole tile's row ahead, left the stream latency-bound.
-        if constexpr (kAhead) {
+        if constexpr (kHow == GemvLoad::kWhole) {
+          // Both cache lines of the 128 bytes 2 KiB ahead in this row's stream (which runs on into the next
+          // rows: they are contiguous).
           const char* ahead = reinterpret_cast<const char*>(p) + kGemvPrefetchBytes;
           _mm_prefetch(ahead, _MM_HINT_T0);
           _mm_prefetch(ahead + 64, _MM_HINT_T0);
-        } else {  // the previous body (LATENT_GEMV=rows2, for A/B): one line of the next tile's row
+        } else if constexpr (kHow == GemvLoad::kWholeTile) {
           _mm_prefetch(reinterpret_cast<const char*>(p + RT * cols), _MM_HINT_T0);
         }
-        const __m512i w0 = _mm512_loadu_si512(p), w1 = _mm512_loadu_si512(p + 32);
+        const __m512i w0 = load_w64(p, kHow), w1 = load_w64(p + 32, kHow);
         for (int t = 0; t < T; ++t) {
           acc[i][t][0] = _mm512_dpbf16_ps(acc[i][t][0], as_bh(w0), as_bh(_mm512_load_si512(xb + t * cols32 + c)));
           acc[i][t][1] = _mm512_dpbf16_ps(acc[i][t][1], as_bh(w1), as_bh(_mm512_load_si512(xb + t * cols32 + c + 32)));
@@ -239,25 +258,62 @@ LATENT_AVX512BF16 void gemv_dp_rows(const uint16_t* xb, int64_t cols32, const We
       for (int t = 0; t < T; ++t) y[t * ldy + r + i] = _mm512_reduce_add_ps(_mm512_add_ps(acc[i][t][0], acc[i][t][1]));
   }
   if constexpr (RT > 1) {
-    if (r < r1) gemv_dp_rows<T, 1, kAhead>(xb, cols32, w, y, ldy, r, r1);
+    if (r < r1) gemv_dp_rows<T, 1, kHow>(xb, cols32, w, y, ldy, r, r1);
   }
+}
+
+constexpr const char* kGemvLoadNames[] = {"halves", "zmm", "rows2"};
+
+std::optional<GemvLoad> parse_gemv_load(const char* name) {
+  for (int i = 0; i < 3; ++i) {
+    if (std::strcmp(name, kGemvLoadNames[i]) == 0) return static_cast<GemvLoad>(i);
+  }
+  return std::nullopt;
+}
+
+std::atomic<int> g_gemv_load{-1};  // -1: LATENT_GEMV not read yet
+
+GemvLoad gemv_load() {
+  int v = g_gemv_load.load(std::memory_order_relaxed);
+  if (v < 0) {
+    GemvLoad how = GemvLoad::kHalves;
+    if (const char* e = std::getenv("LATENT_GEMV"); e && *e) {
+      if (auto parsed = parse_gemv_load(e)) {
+        how = *parsed;
+      } else {
+        LATENT_LOG_WARN("LATENT_GEMV=%s: expected halves, zmm or rows2; using halves", e);
+      }
+    }
+    int expected = -1;
+    g_gemv_load.compare_exchange_strong(expected, static_cast<int>(how));
+    v = g_gemv_load.load(std::memory_order_relaxed);
+  }
+  return static_cast<GemvLoad>(v);
 }
 
 template <int T>
 void gemv_dp(const uint16_t* xb, int64_t cols32, const WeightView& w, float* y, int64_t ldy, int64_t r0, int64_t r1) {
-  // One row at a time: one sequential stream per thread, prefetched ahead (two rows at a time, two streams,
-  // measured 0.53-0.79 of the read probe on one thread against 0.94-0.96 for one stream; 2 accumulator
-  // chains per token are plenty for a memory-bound loop).
-  static const bool rows2 = [] {
-    const char* e = std::getenv("LATENT_GEMV");
-    return e && std::string(e) == "rows2";
-  }();
-  if (T == 1 && rows2) return gemv_dp_rows<1, 2, false>(xb, cols32, w, y, ldy, r0, r1);
-  if (rows2) return gemv_dp_rows<T, 1, false>(xb, cols32, w, y, ldy, r0, r1);
-  gemv_dp_rows<T, 1>(xb, cols32, w, y, ldy, r0, r1);
+  // One row at a time: one sequential stream per thread (two rows at a time, two streams, measured 0.53-0.79
+  // of the read probe on one thread against 0.94-0.96 for one stream; 2 accumulator chains per token are
+  // plenty for a memory-bound loop).
+  switch (gemv_load()) {
+    case GemvLoad::kHalves: return gemv_dp_rows<T, 1, GemvLoad::kHalves>(xb, cols32, w, y, ldy, r0, r1);
+    case GemvLoad::kWhole: return gemv_dp_rows<T, 1, GemvLoad::kWhole>(xb, cols32, w, y, ldy, r0, r1);
+    case GemvLoad::kWholeTile:
+      if constexpr (T == 1) return gemv_dp_rows<1, 2, GemvLoad::kWholeTile>(xb, cols32, w, y, ldy, r0, r1);
+      return gemv_dp_rows<T, 1, GemvLoad::kWholeTile>(xb, cols32, w, y, ldy, r0, r1);
+  }
 }
 
 }  // namespace
+
+bool set_gemv_body(const char* name) {
+  const auto how = parse_gemv_load(name);
+  if (how) g_gemv_load.store(static_cast<int>(*how), std::memory_order_relaxed);
+  return how.has_value();
+}
+
+const char* gemv_body() { return kGemvLoadNames[static_cast<int>(gemv_load())]; }
 
 void gemv_bf16_activations_avx512(const float* x, int64_t ldx, int64_t n, const WeightView& w, float* y,
                                   int64_t ldy, ThreadPool& pool) {

@@ -38,6 +38,11 @@ void linear_pair_bf16_activations_avx512(const float* x, int64_t ldx, int64_t n,
                                          ThreadPool& pool);
 void gemv_bf16_activations_avx512(const float* x, int64_t ldx, int64_t n, const WeightView& w, float* y,
                                   int64_t ldy, ThreadPool& pool);
+// How that GEMV reads the weights, process-wide (one result: every body sums in the same order, bit for bit):
+// "halves" (the default: 32-byte loads), "zmm" (64-byte loads, prefetch 2 KiB ahead), "rows2" (64-byte loads,
+// two rows at a time: the first body). LATENT_GEMV sets it at start-up, for A/B runs. false: unknown name.
+bool set_gemv_body(const char* name);
+const char* gemv_body();
 
 // The matmul bodies: scalar (also the AVX2 level's) and AVX-512 (ops_avx512_matmul.cpp).
 void matmul_scalar(const float* a, int64_t lda, int64_t m, int64_t k, const WeightView& b, int64_t b_row0, int64_t n,

@@ -325,6 +325,33 @@ TEST(OpsBf16Activations, MatchesReferenceOnRoundedActivations) {
   set_linear_precision(before);
 }
 
+// The decode GEMV's weight-load bodies (LATENT_GEMV=halves|zmm|rows2, kept for A/B runs) sum in the same order:
+// bit for bit one result, threaded and not, on row counts that are odd (rows2's one-row tail) and column tails.
+TEST(OpsBf16Activations, GemvBodiesAgreeBitForBit) {
+  if (!bf16_activations_available()) GTEST_SKIP() << "no AVX512-BF16 here";
+  const LinearPrecision before = linear_precision();
+  const std::string body_before = gemv_body();
+  set_linear_precision(LinearPrecision::kBf16Activations);
+  EXPECT_FALSE(set_gemv_body("ymm"));
+  ThreadPool pool(2);
+  for (Shape s : std::vector<Shape>{{1, 37, 2096}, {1, 521, 1408}, {2, 19, 70}, {3, 64, 1408}, {4, 301, 512}, {1, 7, 15}}) {
+    TestWeight w = make_weight(DType::kBF16, s.rows, s.cols, 43);
+    std::vector<float> x = random_vec(s.n * s.cols, 44);
+    std::vector<std::vector<float>> ys;
+    for (const char* body : {"halves", "zmm", "rows2"}) {
+      ASSERT_TRUE(set_gemv_body(body));
+      EXPECT_STREQ(gemv_body(), body);
+      ys.emplace_back(static_cast<size_t>(s.n * s.rows), NAN);
+      linear(x.data(), s.n, w.view, ys.back().data(), &pool);
+    }
+    for (size_t b = 1; b < ys.size(); ++b)
+      for (size_t i = 0; i < ys[0].size(); ++i)
+        ASSERT_EQ(ys[b][i], ys[0][i]) << "body " << b << " n=" << s.n << " rows=" << s.rows << " cols=" << s.cols;
+  }
+  ASSERT_TRUE(set_gemv_body(body_before.c_str()));
+  set_linear_precision(before);
+}
+
 // linear_pair (an MLP's gate and up, x packed once, one pool job): bit for bit what two linear() calls give,
 // on both precisions, with row counts that are not multiples of the 8-row groups and several token blocks.
 TEST(OpsBf16Activations, LinearPairIsTwoLinears) {
