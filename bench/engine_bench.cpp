@@ -18,6 +18,7 @@
 #include "bench/bench_util.h"
 #include "engine/deepseek_model.h"
 #include "engine/kv_cache.h"
+#include "engine/moe.h"
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/ops.h"
 #include "kernels/cpu/ops_isa.h"
@@ -165,7 +166,8 @@ int main(int argc, char** argv) {
   out["linear_precision"] = cpu::linear_precision_in_effect();
   out["linear_precision_default"] = "bf16";
   out["kv_cache_dtype"] = dtype_name(KvCache::dtype_for_precision());
-  out["gemv_body"] = cpu::gemv_body();  // the decode GEMV's weight loads (LATENT_GEMV: halves | zmm | rows2)
+  out["gemv_body"] = cpu::gemv_body();
+  out["moe_decode"] = moe_decode_name(moe_decode());  // LATENT_MOE_DECODE: grouped | experts  // the decode GEMV's weight loads (LATENT_GEMV: halves | zmm | rows2)
 
   double t0 = bench::now_s();
   ModelOptions mo;

@@ -1,16 +1,46 @@
 #include "engine/moe.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <numeric>
 
 #include "engine/linear_group.h"
+#include "kernels/base/log.h"
 #include "kernels/cpu/thread_pool.h"
 
 namespace latent {
 
 // Up to this many tokens the linears are GEMVs and are grouped into few pool jobs (linear_group).
 constexpr int64_t kGroupedMaxTokens = 4;
+
+namespace {
+std::atomic<int> g_moe_decode{-1};  // -1: LATENT_MOE_DECODE not read yet
+}  // namespace
+
+MoeDecode moe_decode() {
+  int v = g_moe_decode.load(std::memory_order_relaxed);
+  if (v < 0) {
+    MoeDecode m = MoeDecode::kGrouped;
+    if (const char* e = std::getenv("LATENT_MOE_DECODE"); e && *e) {
+      if (std::strcmp(e, "experts") == 0) {
+        m = MoeDecode::kWholeExperts;
+      } else if (std::strcmp(e, "grouped") != 0) {
+        LATENT_LOG_WARN("LATENT_MOE_DECODE=%s: expected grouped or experts; using grouped", e);
+      }
+    }
+    int expected = -1;
+    g_moe_decode.compare_exchange_strong(expected, static_cast<int>(m));
+    v = g_moe_decode.load(std::memory_order_relaxed);
+  }
+  return static_cast<MoeDecode>(v);
+}
+
+void set_moe_decode(MoeDecode m) { g_moe_decode.store(static_cast<int>(m), std::memory_order_relaxed); }
+
+const char* moe_decode_name(MoeDecode m) { return m == MoeDecode::kWholeExperts ? "experts" : "grouped"; }
 
 Result<MlpWeights> MlpWeights::load(const Weights& w, const std::string& prefix, int64_t d, int64_t inter) {
   MlpWeights m;
@@ -198,14 +228,17 @@ void moe_forward(const ModelConfig& c, const MoeWeights& w, const float* x, int6
     rows += static_cast<int64_t>(S.by_expert[static_cast<size_t>(e)].size());
   }
   std::fill(y, y + n * d, 0.f);
-  if (n > kGroupedMaxTokens) {
-    // Prefill: tokens grouped by expert, xs [rows, d] (each used expert's tokens in turn), and each expert run
-    // whole (gate, up, swiglu, down: one GEMM chain) on the thread that claims it, so a layer pays one pool
-    // job instead of three per expert, and no thread waits at the end of each small GEMM. Nested linears run
-    // inline on the claiming thread. The per-token sums then add the experts in ascending order (route_token
-    // sorts each token's experts), as the per-expert loop did: the result does not depend on the threads.
+  if (n > kGroupedMaxTokens || moe_decode() == MoeDecode::kWholeExperts) {
+    // Tokens grouped by expert, xs [rows, d] (each used expert's tokens in turn), and each expert run whole
+    // (gate, up, swiglu, down) on the thread that claims it, so a layer pays one pool job instead of one per
+    // op, and no thread waits at the end of each small GEMM. Nested linears run inline on the claiming thread.
+    // The per-token sums then add the experts in ascending order (route_token sorts each token's experts), as
+    // the per-expert loop did: the result does not depend on the threads.
+    // Decode (MoeDecode::kWholeExperts): the shared experts are one more unit of the same job, claimed first
+    // (the largest: n_shared_experts routed experts' bytes), so each thread streams whole matrices.
+    const bool shared_inside = w.has_shared && n <= kGroupedMaxTokens;
     S.xs.resize(static_cast<size_t>(rows * d));
-    S.ys.resize(static_cast<size_t>(rows * d));
+    S.ys.resize(static_cast<size_t>((rows + (shared_inside ? n : 0)) * d));
     S.first_row.resize(S.used.size() + 1);
     S.tok_rows.assign(static_cast<size_t>(n * K), -1);
     S.tok_count.assign(static_cast<size_t>(n), 0);
@@ -221,8 +254,14 @@ void moe_forward(const ModelConfig& c, const MoeWeights& w, const float* x, int6
     }
     S.first_row[S.used.size()] = row;
     cpu::ThreadPool& P = pool ? *pool : cpu::ThreadPool::global();
-    P.parallel_for(static_cast<int64_t>(S.used.size()), 1, [&](int64_t u0, int64_t u1) {
-      for (int64_t u = u0; u < u1; ++u) {
+    const int64_t units = static_cast<int64_t>(S.used.size()) + (shared_inside ? 1 : 0);
+    P.parallel_for(units, 1, [&](int64_t u0, int64_t u1) {
+      for (int64_t v = u0; v < u1; ++v) {
+        if (shared_inside && v == 0) {
+          mlp_forward(w.shared_experts, x, n, S.ys.data() + rows * d, &P);  // [n, d]
+          continue;
+        }
+        const int64_t u = v - (shared_inside ? 1 : 0);
         const int64_t r0 = S.first_row[static_cast<size_t>(u)], m = S.first_row[static_cast<size_t>(u) + 1] - r0;
         mlp_forward(w.experts[static_cast<size_t>(S.used[static_cast<size_t>(u)])], S.xs.data() + r0 * d, m,
                     S.ys.data() + r0 * d, &P);  // [m, d]
@@ -239,7 +278,9 @@ void moe_forward(const ModelConfig& c, const MoeWeights& w, const float* x, int6
         }
       }
     });
-    if (w.has_shared) {
+    if (shared_inside) {
+      for (int64_t i = 0; i < n * d; ++i) y[i] += S.ys[static_cast<size_t>(rows * d + i)];
+    } else if (w.has_shared) {
       S.ys.resize(static_cast<size_t>(n * d));
       mlp_forward(w.shared_experts, x, n, S.ys.data(), pool);  // [n, d]
       for (int64_t i = 0; i < n * d; ++i) y[i] += S.ys[static_cast<size_t>(i)];
@@ -247,7 +288,7 @@ void moe_forward(const ModelConfig& c, const MoeWeights& w, const float* x, int6
     return;
   }
 
-  // Decode (a few tokens): every expert's gate and up as one job, then every down as one job.
+  // Decode (a few tokens, MoeDecode::kGrouped): every expert's gate and up as one job, then every down as one job.
   // xs [rows, d]: the tokens of each used expert in turn; gu [rows (+ n), 2 * inter]: gate | up per row.
   // inter: moe_intermediate_size, or this rank's share of it when experts are split on it.
   const int64_t inter = S.used.empty() ? c.moe_intermediate_size : w.experts[static_cast<size_t>(S.used[0])].gate_proj.rows;

@@ -44,6 +44,16 @@ struct MoeWeights {
 //   kept groups. Weights: s of the chosen, / their sum if norm_topk_prob (and top_k > 1), * routed_scaling_factor.
 void route_token(const ModelConfig& c, const float* logits, const float* bias, int32_t* idx, float* weight);
 
+// How a few tokens (decode, n <= 4) run the experts, process-wide; the result is the same bit for bit.
+// kGrouped: every expert's gate and up as one pool job cut into 256 KiB row chunks, then every down as one.
+// kWholeExperts: each expert whole (gate, up, swiglu, down) on the thread that claims it, the shared experts
+//   as one more unit: one pool job per layer, whole matrices streamed. Prefill always runs experts whole.
+// LATENT_MOE_DECODE=grouped|experts sets it at start-up (for A/B runs).
+enum class MoeDecode { kGrouped, kWholeExperts };
+MoeDecode moe_decode();
+void set_moe_decode(MoeDecode m);
+const char* moe_decode_name(MoeDecode m);  // "grouped" | "experts"
+
 // y[n, d] = MoE(x[n, d]), over the experts held (a rank's partial sum when sharded). topk_idx/topk_weight ([n, top_k]) receive the routing when not null.
 void moe_forward(const ModelConfig& c, const MoeWeights& w, const float* x, int64_t n, float* y,
                  cpu::ThreadPool* pool, int32_t* topk_idx = nullptr, float* topk_weight = nullptr);

@@ -328,11 +328,14 @@ void gemv_bf16_activations_avx512(const float* x, int64_t ldx, int64_t n, const 
       default: return gemv_dp<4>(xb, cols32, w, y, ldy, r0, r1);
     }
   };
-  // As the exact GEMV: chunks of >= 64 KiB (a multiple of 8 rows), about 4 per thread; small matrices inline.
+  // Chunks of >= 64 KiB (a multiple of 8 rows), about 4 per thread, at most 2 MiB: a thread that finishes
+  // early waits for at most one 2 MiB chunk of the other's (the lm_head's 420 MB were 8 chunks of 52 MB);
+  // small matrices inline.
   const int64_t row_bytes = std::max<int64_t>(1, w.cols * 2);
   const int64_t total = row_bytes * w.rows;
   if (total < (128 << 10) || pool.size() == 1) return body(0, w.rows);
-  int64_t grain = std::max<int64_t>((64 << 10) / row_bytes, w.rows / (pool.size() * 4));
+  int64_t grain = std::max<int64_t>((64 << 10) / row_bytes,
+                                    std::min<int64_t>(w.rows / (pool.size() * 4), (2 << 20) / row_bytes));
   grain = std::max<int64_t>(8, (grain + 7) / 8 * 8);
   pool.parallel_for(w.rows, grain, body);
 }
