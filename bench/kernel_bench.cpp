@@ -3,10 +3,18 @@
 // Prints one JSON object.
 //
 //   kernel_bench [--isa scalar|avx2|avx512] [--quick]      (threads: LATENT_THREADS, default all CPUs)
+//   kernel_bench --loads [--rounds N]   only the decode stream A/B: 64 expert-sized BF16 matrices (369 MB) read
+//                by a plain sum with 256-bit and with 512-bit loads and by each BF16 GEMV body (LATENT_GEMV
+//                halves | zmm | rows2), interleaved round by round with the read-bandwidth probe
+#include <algorithm>
+#include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <random>
 #include <string>
 #include <vector>
+
+#include <immintrin.h>
 
 #include <nlohmann/json.hpp>
 
@@ -49,6 +57,26 @@ Matrix make_matrix(DType dt, int64_t rows, int64_t cols) {
   return m;
 }
 
+// Sum of 64-bit words [0, n) with 512-bit loads (the 256-bit twin is bench::sum_words_avx2, the probe's body).
+__attribute__((target("avx512f"))) uint64_t sum_words_512(const uint64_t* w, size_t n) {
+  __m512i a0 = _mm512_setzero_si512(), a1 = a0;
+  size_t k = 0;
+  for (; k + 16 <= n; k += 16) {
+    a0 = _mm512_add_epi64(a0, _mm512_loadu_si512(w + k));
+    a1 = _mm512_add_epi64(a1, _mm512_loadu_si512(w + k + 8));
+  }
+  alignas(64) uint64_t lanes[8];
+  _mm512_store_si512(lanes, _mm512_add_epi64(a0, a1));
+  uint64_t s = 0;
+  for (uint64_t v : lanes) s += v;
+  for (; k < n; ++k) s += w[k];
+  return s;
+}
+
+// The decode weight stream read five ways, interleaved per round (each followed by a probe pass), so that all
+// see the same machine: GB/s mean and best, and the mean's ratio to the probe.
+nlohmann::ordered_json loads_ab(ThreadPool& pool, bench::ReadBandwidth& probe, int rounds);
+
 template <typename F>
 double best_time(int reps, F&& f) {
   double best = 1e30;
@@ -64,15 +92,18 @@ double best_time(int reps, F&& f) {
 
 int main(int argc, char** argv) {
   Isa isa = best_isa();
-  bool quick = false;
+  bool quick = false, loads = false;
+  int rounds = 6;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--quick") quick = true;
+    else if (a == "--loads") loads = true;
+    else if (a == "--rounds" && i + 1 < argc) rounds = std::max(1, std::atoi(argv[++i]));
     else if (a == "--isa" && i + 1 < argc) {
       std::string v = argv[++i];
       isa = v == "scalar" ? Isa::kScalar : v == "avx2" ? Isa::kAvx2 : Isa::kAvx512;
     } else {
-      std::fprintf(stderr, "usage: kernel_bench [--isa scalar|avx2|avx512] [--quick]\n");
+      std::fprintf(stderr, "usage: kernel_bench [--isa scalar|avx2|avx512] [--quick] | --loads [--rounds N]\n");
       return 2;
     }
   }
@@ -91,6 +122,12 @@ int main(int argc, char** argv) {
   out["threads"] = pool.size();
   out["read_bandwidth_GBs"] = probe.measure(pool);
   out["load_average"] = bench::load_average();
+  if (loads) {
+    out["loads"] = loads_ab(pool, probe, rounds);
+    out["load_average_end"] = bench::load_average();
+    std::printf("%s\n", out.dump(2).c_str());
+    return 0;
+  }
 
   // GEMV: 64 M weights (64-256 MB, far beyond the caches), n = 1.
   const int64_t rows = 32768, cols = 2048;
@@ -192,3 +229,64 @@ int main(int argc, char** argv) {
   std::printf("%s\n", out.dump(2).c_str());
   return 0;
 }
+
+namespace {
+
+nlohmann::ordered_json loads_ab(ThreadPool& pool, bench::ReadBandwidth& probe, int rounds) {
+  const int64_t E = 64, er = 1408, ec = 2048;
+  Matrix all = make_matrix(DType::kBF16, E * er, ec);
+  const double bytes = static_cast<double>(all.bytes.size());
+  std::vector<float> x(static_cast<size_t>(ec), 0.25f), y(static_cast<size_t>(er));
+  const char* names[] = {"read_256bit", "read_512bit", "gemv_halves", "gemv_zmm", "gemv_rows2"};
+  constexpr int kV = 5;
+  const std::string body_before = gemv_body();
+  const LinearPrecision precision_before = linear_precision();
+  set_linear_precision(LinearPrecision::kBf16Activations);
+  std::atomic<uint64_t> sink{0};
+  const auto read = [&](bool wide) {  // 256 KiB chunks claimed by the pool's threads
+    const int64_t chunk = 256 << 10, n = static_cast<int64_t>(all.bytes.size()) / chunk;
+    pool.parallel_for(n, 1, [&](int64_t c0, int64_t c1) {
+      const auto* w = reinterpret_cast<const uint64_t*>(all.bytes.data() + c0 * chunk);
+      const size_t words = static_cast<size_t>((c1 - c0) * chunk / 8);
+      sink += wide ? sum_words_512(w, words) : bench::sum_words(w, 0, words);
+    });
+  };
+  double t[kV] = {}, best[kV], tp = 0;
+  std::fill(best, best + kV, 1e30);
+  for (int r = 0; r < rounds + 1; ++r) {  // round 0 warms up
+    for (int v = 0; v < kV; ++v) {
+      if (v >= 2 && !set_gemv_body(v == 2 ? "halves" : v == 3 ? "zmm" : "rows2")) continue;
+      const double t0 = bench::now_s();
+      if (v < 2) {
+        read(v == 1);
+      } else {
+        for (int64_t e = 0; e < E; ++e) {
+          WeightView m = all.view;
+          m.data = all.bytes.data() + e * er * ec * 2;
+          m.rows = er;
+          linear(x.data(), 1, m, y.data(), &pool);
+        }
+      }
+      const double dt = bench::now_s() - t0;
+      const double p = probe.pass(pool);
+      if (r == 0) continue;
+      t[v] += dt;
+      best[v] = std::min(best[v], dt);
+      tp += p;
+    }
+  }
+  set_gemv_body(body_before.c_str());
+  set_linear_precision(precision_before);
+  const double probe_gbs = static_cast<double>(probe.bytes()) * rounds * kV / tp / 1e9;
+  nlohmann::ordered_json o = {{"matrices", E}, {"rows", er}, {"cols", ec}, {"MB", bytes / 1e6}, {"rounds", rounds},
+                              {"read_bandwidth_GBs", probe_gbs}, {"bf16_gemv", bf16_activations_available()},
+                              {"checksum", sink.load() & 0xff}};
+  for (int v = 0; v < kV; ++v) {
+    if (t[v] == 0) continue;
+    const double gbs = bytes * rounds / t[v] / 1e9;
+    o[names[v]] = {{"GBs", gbs}, {"best_GBs", bytes / best[v] / 1e9}, {"ratio", gbs / probe_gbs}};
+  }
+  return o;
+}
+
+}  // namespace
