@@ -185,6 +185,9 @@ const ModelConfig& DeepseekModel::config() const { return impl_->config; }
 const Weights& DeepseekModel::weights() const { return impl_->weights; }
 bool DeepseekModel::has_mtp() const { return impl_->has_mtp; }
 int64_t DeepseekModel::weight_bytes() const { return impl_->store.held_bytes(); }
+size_t DeepseekModel::touch_weights(const std::function<bool(size_t done, size_t total)>& progress) const {
+  return impl_->store.touch_mapped(progress);
+}
 int64_t DeepseekModel::stage_link_bytes() const { return impl_->link ? impl_->link->sent_bytes() : 0; }
 
 Result<std::unique_ptr<DeepseekModel>> DeepseekModel::load(const std::string& dir, const ModelOptions& options) {

@@ -133,6 +133,9 @@ class DeepseekModel {
   // With pipeline stages: bytes this rank sent to other stages (hidden states; the last stage's results to
   // rank 0); 0 without.
   int64_t stage_link_bytes() const;
+  // Reads this rank's tensors into the page cache (one byte per page of each mapped view; a rank of several
+  // reads only its shard or stage, unlike Weights::touch_pages). progress as Weights::touch_pages.
+  size_t touch_weights(const std::function<bool(size_t done, size_t total)>& progress) const;
 
  private:
   struct Impl;

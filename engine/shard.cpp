@@ -13,7 +13,27 @@ void ShardStore::count(const WeightView& w) {
 
 WeightView ShardStore::whole(const WeightView& w) {
   count(w);
+  mapped_.emplace_back(static_cast<const uint8_t*>(w.data), static_cast<size_t>(w.rows * w.cols * dtype_size(w.dtype)));
   return w;
+}
+
+size_t ShardStore::touch_mapped(const std::function<bool(size_t done, size_t total)>& progress) const {
+  size_t total = 0, done = 0, next_report = size_t{64} << 20;
+  for (const auto& [p, n] : mapped_) total += n;
+  volatile uint8_t sink = 0;
+  for (const auto& [p, n] : mapped_) {
+    for (size_t off = 0; off < n; off += 4096) {
+      sink = sink + p[off];
+      if (done + off >= next_report) {
+        next_report += size_t{64} << 20;
+        if (progress && !progress(done + off, total)) return done + off;
+      }
+    }
+    done += n;
+  }
+  (void)sink;
+  if (progress) progress(done, total);
+  return done;
 }
 
 WeightView ShardStore::to_f32(const WeightView& w, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
@@ -37,6 +57,7 @@ WeightView ShardStore::rows(const WeightView& w, int64_t r0, int64_t r1) {
   v.rows = r1 - r0;
   if (w.scale_inv) v.scale_inv = w.scale_inv + (r0 / w.block) * ((w.cols + w.block - 1) / w.block);
   count(v);
+  mapped_.emplace_back(static_cast<const uint8_t*>(v.data), static_cast<size_t>(v.rows * v.cols * dtype_size(v.dtype)));
   return v;
 }
 

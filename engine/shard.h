@@ -7,6 +7,7 @@
 // (exact; only tiny test models cut inside a block).
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <utility>
 #include <vector>
 
@@ -35,12 +36,17 @@ class ShardStore {
   cpu::WeightView whole(const cpu::WeightView& w);
   int64_t held_bytes() const { return held_bytes_; }
   int64_t copied_bytes() const { return copied_bytes_; }
+  // Reads one byte per page of every view into the mapping (whole tensors and row slices; copies are already in
+  // memory), so that a rank brings only its own tensors into the page cache. progress(done, total) in bytes,
+  // about every 64 MiB; returning false stops. Returns the bytes walked.
+  size_t touch_mapped(const std::function<bool(size_t done, size_t total)>& progress) const;
 
  private:
   cpu::WeightView to_f32(const cpu::WeightView& w, int64_t r0, int64_t r1, int64_t c0, int64_t c1);
   void count(const cpu::WeightView& w);
   std::deque<std::vector<uint8_t>> bytes_;
   std::deque<std::vector<float>> scales_;
+  std::vector<std::pair<const uint8_t*, size_t>> mapped_;  // views into the mapping: start, bytes
   int64_t held_bytes_ = 0, copied_bytes_ = 0;
 };
 

@@ -56,8 +56,11 @@ class EngineHost {
   int64_t context_length() const;
   std::vector<int32_t> stop_ids() const;                     // EOS (tokenizer and config.json)
   // Reads the mapped checkpoint into the page cache (Weights::touch_pages), safe beside serving: the first
-  // completion then does not wait on the disk. `progress(done, total)` returning false stops it.
+  // completion then does not wait on the disk. Under mpirun rank 0 reads only its own tensors (its shard or
+  // stage: DeepseekModel::touch_weights); in-process ranks share the process and read the whole checkpoint.
+  // `progress(done, total)` returning false stops it.
   size_t warm(const std::function<bool(size_t done, size_t total)>& progress) const {
+    if (ranked_ && ranked_->transport() == "mpi") return model_->touch_weights(progress);
     return model_->weights().touch_pages(progress);
   }
 
