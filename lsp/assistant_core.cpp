@@ -380,6 +380,13 @@ Result<AssistantCore::Ticket> AssistantCore::complete(const CompletionRequest& r
   cj.time_budget = options_.time_budget;
   std::weak_ptr<Job> weak = job;
   CompletionJob base = job->candidates.empty() ? CompletionJob{} : cj;
+  if (request.on_usage && !job->candidates.empty()) {  // every candidate's and continuation round's account too
+    base.on_usage = [report = request.on_usage](const CompletionUsage& engine) {
+      CompletionUsage u = engine;
+      u.candidate = true;
+      report(u);
+    };
+  }
   job->rank_base = base;
   if (request.on_usage) {
     cj.on_usage = [weak, report = request.on_usage](const CompletionUsage& engine) {

@@ -62,7 +62,8 @@ struct CompletionRequest {
   PositionEncoding encoding = PositionEncoding::kUtf16;
   int max_tokens = 0;  // 0: AssistantOptions::max_tokens
   // Optional: the engine's account of this completion at its end, also when it was superseded or cancelled
-  // (CompletionJob::on_usage; it may come after on_done, on the backend's thread).
+  // (CompletionJob::on_usage; it may come after on_done, on the backend's thread). With --syntax-check rank it is
+  // also called once for every sampled candidate and continuation round, with CompletionUsage::candidate set.
   std::function<void(const CompletionUsage&)> on_usage;
 };
 

@@ -55,6 +55,10 @@ struct CompletionUsage {
   double context_ms = 0;
   double first_text_ms = 0;
   std::string finish_reason;     // "stop", "length", "time", "cancelled", "superseded"
+  // The account of a ranked candidate or a continuation round (--syntax-check rank), decoded beside the shown
+  // completion: work the request caused (quotas, per-user /metrics) but not the request's own usage (latent/usage
+  // reports only that). Its prompt is the request's, mostly reused from the prefix cache (cached_tokens).
+  bool candidate = false;
 };
 
 // What a prompt costs to prefill on this engine, measured (EngineHost::measure_prefill_cost): the first token of a

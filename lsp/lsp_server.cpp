@@ -309,7 +309,7 @@ void LspServer::inline_completion(const Json& params, const Json& id) {
   if (usage_ || options_.on_usage) {
     req.on_usage = [sink = usage_, observe = options_.on_usage, id, token, uri = req.uri](const CompletionUsage& u) {
       if (observe) observe(u);
-      if (!sink) return;
+      if (!sink || u.candidate) return;  // latent/usage: the request's own account; candidates count in quotas
       std::lock_guard<std::mutex> lock(sink->mu);
       if (!sink->transport) return;
       sink->transport->notify("latent/usage", Json{{"id", id},

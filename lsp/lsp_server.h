@@ -41,8 +41,8 @@ struct LspServerOptions {
   // Calls this connection may not make now (latentd --users: the token's scopes, -32004 rpc_error::kForbidden;
   // its quota, -32005 rpc_error::kRateLimited): the error to answer before the method runs. Null: all allowed.
   std::function<std::optional<RpcError>(std::string_view method)> refuse_call;
-  // Every completion's usage, whether or not the client asked for latent/usage (latentd: per-user /metrics).
-  // Runs on the backend's thread; must not block.
+  // Every completion's usage, whether or not the client asked for latent/usage (latentd: per-user /metrics and
+  // quotas), and every ranked candidate's (CompletionUsage::candidate). Runs on the backend's thread; must not block.
   std::function<void(const CompletionUsage&)> on_usage;
 };
 

@@ -42,7 +42,7 @@ CompletionBackend::Handle ScriptedBackend::start(CompletionJob job, OnDelta on_d
   size_t prompt_bytes = job.prompt.size();
   const bool hold_after_first = !hold_marker_.empty() && job.prompt.find(hold_marker_) != std::string::npos;
   threads_.emplace_back([this, h, pieces, prompt_bytes, hold_after_first, on_delta = std::move(on_delta),
-                         on_done = std::move(on_done)] {
+                         on_done = std::move(on_done), on_usage = std::move(job.on_usage)] {
     auto t0 = std::chrono::steady_clock::now();
     size_t sent = 0;
     for (const auto& p : pieces) {
@@ -53,6 +53,13 @@ CompletionBackend::Handle ScriptedBackend::start(CompletionJob job, OnDelta on_d
         if (stop_ || running_[h].cancel) {
           running_.erase(h);
           lock.unlock();
+          if (on_usage) {
+            CompletionUsage u;
+            u.prompt_tokens = prompt_bytes / 4;
+            u.completion_tokens = sent;
+            u.finish_reason = "cancelled";
+            on_usage(u);
+          }
           on_done(make_error(ErrorCode::kCancelled, "cancelled"));
           return;
         }
@@ -69,6 +76,7 @@ CompletionBackend::Handle ScriptedBackend::start(CompletionJob job, OnDelta on_d
     u.completion_tokens = sent;
     u.milliseconds = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     u.finish_reason = "stop";
+    if (on_usage) on_usage(u);
     on_done(u);
   });
   return h;

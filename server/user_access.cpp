@@ -1,5 +1,7 @@
 #include "server/user_access.h"
 
+#include <algorithm>
+
 #include "server/user_metrics.h"
 #include "server/users.h"
 
@@ -28,6 +30,16 @@ lsp::LspServerOptions options_for_user(lsp::LspServerOptions base, const Session
                                                          "' scope for " + std::string(method) + ", found one without it"};
   };
   base.on_usage = [name = user.name, &metrics, quotas](const lsp::CompletionUsage& u) {
+    if (u.candidate) {
+      // A ranked candidate of one of the user's completions: the tokens it fed (the prompt it did not find in the
+      // cache, and its own) count against the quota and in the token series, not as a request.
+      const int64_t fed = static_cast<int64_t>(u.prompt_tokens - std::min(u.cached_tokens, u.prompt_tokens));
+      if (quotas) quotas->charge_tokens(name, fed + static_cast<int64_t>(u.completion_tokens));
+      UserUsage tokens{name, "lsp/inlineCompletion", 200, fed, static_cast<int64_t>(u.completion_tokens), 0, -1};
+      tokens.counts_request = false;
+      record_user_usage(metrics, tokens);
+      return;
+    }
     if (quotas) quotas->charge_tokens(name, static_cast<int64_t>(u.prompt_tokens + u.completion_tokens));
     record_user_usage(metrics, UserUsage{name, "lsp/inlineCompletion", 200, static_cast<int64_t>(u.prompt_tokens),
                                          static_cast<int64_t>(u.completion_tokens), u.ttft_ms / 1000.0,

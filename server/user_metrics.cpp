@@ -4,9 +4,11 @@ namespace latent {
 
 void record_user_usage(MetricsRegistry& r, const UserUsage& u) {
   if (u.user.empty()) return;
-  r.counter("latent_user_requests_total", "Requests answered, per user (--users), endpoint and status",
-            {{"user", u.user}, {"endpoint", u.endpoint}, {"status", std::to_string(u.status)}})
-      .inc();
+  if (u.counts_request) {
+    r.counter("latent_user_requests_total", "Requests answered, per user (--users), endpoint and status",
+              {{"user", u.user}, {"endpoint", u.endpoint}, {"status", std::to_string(u.status)}})
+        .inc();
+  }
   if (u.prompt_tokens > 0 || u.completion_tokens > 0) {
     const char* help = "Prompt and completion tokens, per user (--users)";
     r.counter("latent_user_tokens_total", help, {{"user", u.user}, {"kind", "prompt"}}).inc(static_cast<double>(u.prompt_tokens));

@@ -20,6 +20,7 @@ struct UserUsage {
   int64_t completion_tokens = 0;
   double ttft_seconds = 0;   // 0: no token
   double total_seconds = 0;  // < 0: unknown (errors before the engine ran)
+  bool counts_request = true;  // false: tokens only (a ranked candidate's work for a request counted already)
 };
 
 void record_user_usage(MetricsRegistry& registry, const UserUsage& usage);

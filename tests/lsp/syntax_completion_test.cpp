@@ -211,6 +211,45 @@ TEST(SyntaxCompletion, RankShowsTheCandidateThatParses) {
   EXPECT_EQ(backend.jobs().size(), 4u);
 }
 
+// rank: the request's usage callback hears the shown completion's account once and every sampled candidate's
+// (marked candidate), so that quotas and per-user metrics see the work rank adds.
+TEST(SyntaxCompletion, RankReportsEveryCandidatesUsage) {
+  ScriptedBackend backend({"    return a +* b )\n"}, 1ms);
+  backend.set_sample_pieces(1, {"    return a ", "- b\n"});
+  backend.set_sample_pieces(2, {"    # add them\n"});
+  AssistantOptions options;
+  options.syntax = SyntaxMode::kRank;
+  options.rank_candidates = 3;
+  AssistantCore core(options, &backend);
+  ASSERT_TRUE(core.open("file:///w/m.py", "python", 1, kDoc).ok());
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<CompletionUsage> usages;
+  bool done = false;
+  CompletionRequest req{"file:///w/m.py", kBody, PositionEncoding::kUtf8, 0};
+  req.on_usage = [&](const CompletionUsage& u) {
+    std::lock_guard<std::mutex> lock(mu);
+    usages.push_back(u);
+    cv.notify_all();
+  };
+  auto t = core.complete(req, [](const std::string&) {}, [&](Result<CompletionOutcome>) {
+    std::lock_guard<std::mutex> lock(mu);
+    done = true;
+    cv.notify_all();
+  });
+  ASSERT_TRUE(t.ok()) << t.error().message;
+  std::unique_lock<std::mutex> lock(mu);
+  ASSERT_TRUE(cv.wait_for(lock, 30s, [&] { return done && usages.size() >= 3; })) << usages.size() << " reports";
+  size_t own = 0, candidates = 0, candidate_tokens = 0;
+  for (const auto& u : usages) {
+    if (u.candidate) ++candidates, candidate_tokens += u.completion_tokens;
+    else ++own;
+  }
+  EXPECT_EQ(own, 1u);
+  EXPECT_EQ(candidates, 2u);
+  EXPECT_EQ(candidate_tokens, 3u) << "2 pieces of candidate 1, 1 of candidate 2";
+}
+
 // rank, constrained continuation: every first-round candidate is only a docstring or a comment, so the daemon
 // decodes on after the best one (its docstring closed by the check) and shows the docstring and the code after it.
 TEST(SyntaxCompletion, RankDecodesOnAfterADocstringThatTheCheckClosed) {

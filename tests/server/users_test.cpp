@@ -1,5 +1,6 @@
 #include "server/users.h"
 #include "server/user_access.h"
+#include "server/quota.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -175,6 +176,35 @@ TEST(UserAccess, AgentTurnsCarryTheUsersTenantAndWeight) {
   auto anonymous = options_for_user(lsp::LspServerOptions{}, SessionUser{}, metrics);
   EXPECT_EQ(anonymous.agent.tenant, "");
   EXPECT_EQ(anonymous.agent.tenant_weight, 1.0);
+}
+
+// --syntax-check rank decodes several candidates per completion: their work counts against the user's token quota
+// and in the token series (the prompt tokens they did not find in the cache, and their own), never as requests.
+TEST(UserAccess, RankedCandidatesCountInTheQuotaAndTokensNotAsRequests) {
+  MetricsRegistry metrics;
+  QuotaLimits limits;
+  limits.tokens_per_minute = 20;
+  const auto frozen = std::chrono::steady_clock::now();
+  auto quotas = std::make_shared<UserQuotas>(limits, [frozen] { return frozen; });
+  auto o = options_for_user(lsp::LspServerOptions{}, SessionUser{"ada", kScopeComplete, 1.0}, metrics, quotas);
+  ASSERT_TRUE(o.on_usage);
+  lsp::CompletionUsage shown;  // the request's own: 10 + 5 charged
+  shown.prompt_tokens = 10, shown.completion_tokens = 5;
+  o.on_usage(shown);
+  EXPECT_EQ(quotas->admit("ada"), std::nullopt);
+  lsp::CompletionUsage candidate;  // prompt from the cache: 4 charged
+  candidate.candidate = true, candidate.prompt_tokens = 10, candidate.cached_tokens = 10, candidate.completion_tokens = 4;
+  o.on_usage(candidate);
+  EXPECT_EQ(quotas->admit("ada"), std::nullopt) << "1 token left";
+  lsp::CompletionUsage uncached = candidate;  // 2 prompt tokens prefilled: the quota is spent
+  uncached.cached_tokens = 8, uncached.completion_tokens = 0;
+  o.on_usage(uncached);
+  EXPECT_NE(quotas->admit("ada"), std::nullopt) << "the candidates' tokens count against the quota";
+  const std::string text = metrics.render();
+  EXPECT_NE(text.find(R"(latent_user_requests_total{user="ada",endpoint="lsp/inlineCompletion",status="200"} 1)"),
+            std::string::npos) << text;
+  EXPECT_NE(text.find(R"(latent_user_tokens_total{user="ada",kind="prompt"} 12)"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"(latent_user_tokens_total{user="ada",kind="completion"} 9)"), std::string::npos) << text;
 }
 
 TEST_F(UsersFile, ReloadKeepsThePreviousUsersWhenTheFileTurnsBad) {
