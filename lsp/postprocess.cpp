@@ -11,12 +11,6 @@ bool is_opener(char c) { return c == '(' || c == '[' || c == '{'; }
 bool is_closer(char c) { return c == ')' || c == ']' || c == '}'; }
 char closer_of(char c) { return c == '(' ? ')' : c == '[' ? ']' : '}'; }
 
-size_t indent_of(std::string_view line) {
-  size_t n = 0;
-  while (n < line.size() && (line[n] == ' ' || line[n] == '\t')) ++n;
-  return n;
-}
-
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (is_space(s.front()) || s.front() == '\n')) s.remove_prefix(1);
   while (!s.empty() && (is_space(s.back()) || s.back() == '\n')) s.remove_suffix(1);
@@ -31,6 +25,12 @@ char first_non_space(std::string_view s) {
 }
 
 }  // namespace
+
+size_t indent_of(std::string_view line) {
+  size_t n = 0;
+  while (n < line.size() && (line[n] == ' ' || line[n] == '\t')) ++n;
+  return n;
+}
 
 PostprocessResult postprocess_completion(std::string_view raw, std::string_view line_prefix,
                                          std::string_view suffix, bool final) {

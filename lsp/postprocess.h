@@ -1,6 +1,7 @@
 #pragma once
 // Cleaning a raw completion before it is shown: stop at the end of the block the cursor is in, never repeat
 // the text after the cursor, and keep brackets balanced.
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -16,5 +17,8 @@ struct PostprocessResult {
 // (while streaming, the rest may still come).
 PostprocessResult postprocess_completion(std::string_view raw, std::string_view line_prefix,
                                          std::string_view suffix, bool final = true);
+
+// Width of a line's indentation: its leading spaces and tabs (each counts 1).
+size_t indent_of(std::string_view line);
 
 }  // namespace latent::lsp

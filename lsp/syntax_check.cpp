@@ -1,5 +1,6 @@
 #include "lsp/syntax_check.h"
 
+#include "lsp/postprocess.h"
 #include "lsp/python_rules.h"
 
 #include <tree_sitter/api.h>
@@ -150,11 +151,6 @@ bool top_level_start(std::string_view line) {
     if (line.substr(0, k.size()) == k) return true;
   }
   return false;
-}
-
-size_t indent_of(std::string_view line) {
-  size_t n = line.find_first_not_of(" \t");
-  return n == std::string_view::npos ? line.size() : n;
 }
 
 bool blank_line(std::string_view rest) {

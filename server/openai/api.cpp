@@ -9,6 +9,7 @@
 #include "kernels/base/log.h"
 #include "server/http_router.h"
 #include "server/openai/generation.h"
+#include "server/openai/json_body.h"
 #include "server/openai/rank.h"
 #include "server/openai/syntax_gate.h"
 
@@ -16,10 +17,6 @@ namespace latent::openai {
 namespace {
 
 using json = nlohmann::json;
-
-const char* kJson = "application/json";
-
-std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -134,7 +131,7 @@ bool OpenAiApi::handle(const std::string& method, const std::string& target, std
 
 void OpenAiApi::reply_error(HttpExchange& ex, const std::string& endpoint, const ApiError& e) {
   m_->requests(endpoint, e.status).inc();
-  ex.respond(e.status, kJson, dump(error_json(e)));
+  ex.respond(e.status, kJsonContentType, dump_body(error_json(e)));
 }
 
 void OpenAiApi::models(HttpExchange& ex) {
@@ -143,7 +140,7 @@ void OpenAiApi::models(HttpExchange& ex) {
   if (engine_.scheduler) ids.push_back(options_.model_id);  // no model loaded: an empty list
   json body = models_response(ids, options_.created);
   if (!ids.empty() && engine_.context_length > 0) body["data"][0]["max_model_len"] = engine_.context_length;
-  ex.respond(200, kJson, dump(body));
+  ex.respond(200, kJsonContentType, dump_body(body));
 }
 
 void OpenAiApi::completions(const std::string& body, std::shared_ptr<HttpExchange> ex, const std::string& user) {

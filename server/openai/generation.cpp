@@ -1,5 +1,6 @@
 #include "server/openai/generation.h"
 
+#include "server/openai/json_body.h"
 #include "server/user_metrics.h"
 
 #include "kernels/base/log.h"
@@ -11,10 +12,6 @@ using json = nlohmann::json;
 using Kind = GenerationSpec::Kind;
 
 const char* kSse = "text/event-stream";
-const char* kJson = "application/json";
-
-std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
-
 }  // namespace
 
 ApiMetrics::ApiMetrics(MetricsRegistry& r)
@@ -190,7 +187,7 @@ void Generation::on_done(const Event& e) {
       if (!spec_.stream) {
         json body = completion_response(spec_.meta, text_, finish, u);
         if (!syntax.is_null()) body["latent_syntax"] = syntax;
-        ex_->respond(200, kJson, dump(body));
+        ex_->respond(200, kJsonContentType, dump_body(body));
         return;
       }
       json last = completion_chunk(spec_.meta, "", finish);
@@ -214,7 +211,7 @@ void Generation::on_done(const Event& e) {
         finish = finish_reason_text(e.finish, !parsed_.tool_calls.empty());
       }
       if (!spec_.stream) {
-        ex_->respond(200, kJson, dump(chat_response(spec_.meta, parsed_, finish, u)));
+        ex_->respond(200, kJsonContentType, dump_body(chat_response(spec_.meta, parsed_, finish, u)));
         return;
       }
       write_chunk(chat_chunk(spec_.meta, json::object(), finish));
@@ -228,7 +225,7 @@ void Generation::on_done(const Event& e) {
       json final = infill_response(spec_.meta.model, r, spec_.n_predict);
       if (!syntax.is_null()) final["latent_syntax"] = syntax;
       if (!spec_.stream) {
-        ex_->respond(200, kJson, dump(final));
+        ex_->respond(200, kJsonContentType, dump_body(final));
         return;
       }
       write_chunk(final);
@@ -247,7 +244,7 @@ void Generation::on_error(const Event& e) {
   LATENT_LOG_WARN("%s: generation failed: %s", spec_.endpoint.c_str(), e.error.to_string().c_str());
   if (gone_) return;
   if (!spec_.stream) {
-    ex_->respond(err.status, kJson, dump(error_json(err)));
+    ex_->respond(err.status, kJsonContentType, dump_body(error_json(err)));
     return;
   }
   // Headers are gone already: the error travels as an event, as OpenAI's streams do.
