@@ -76,7 +76,7 @@ OpenAiApi::OpenAiApi(EngineAccess engine, MetricsRegistry& metrics, ApiOptions o
       metrics_(metrics),
       options_(std::move(options)),
       in_flight_(std::make_shared<std::atomic<int64_t>>(0)),
-      m_(std::make_unique<ApiMetrics>(metrics)) {
+      m_(std::make_shared<ApiMetrics>(metrics)) {
   m_->charge_user = options_.charge_user;
   if (options_.created == 0) options_.created = unix_now();
   // Ratios Prometheus could compute too, but that a person reading /metrics wants to see directly.
@@ -286,14 +286,15 @@ void OpenAiApi::start(Job job, std::shared_ptr<HttpExchange> ex) {
   req.text = engine_.text;
 
   auto gate = job.spec.syntax;
-  auto gen = std::make_shared<Generation>(std::move(job.spec), ex, *m_);
+  auto gen = std::make_shared<Generation>(std::move(job.spec), ex, m_);
   auto sample = engine_.sample_engine;
   auto counter = in_flight_;
   if (job.candidates > 1) return start_ranked(job.candidates, std::move(req), gen, gate, std::move(ex));
   req.on_event = [gen, sample, counter](const Event& e) {
-    if (e.kind != Event::Kind::kToken) counter->fetch_sub(1);
     gen->on_event(e);
     if (sample) sample();  // after the event: at kDone the scheduler has released the request's blocks
+    // Last: in_flight() == 0 means every generation has been answered and counted in the metrics.
+    if (e.kind != Event::Kind::kToken) counter->fetch_sub(1);
   };
 
   gen->begin();

@@ -104,7 +104,7 @@ class OpenAiApi {
   MetricsRegistry& metrics_;
   ApiOptions options_;
   std::shared_ptr<std::atomic<int64_t>> in_flight_;  // submitted, not yet done (shared with live generations)
-  std::unique_ptr<ApiMetrics> m_;
+  std::shared_ptr<ApiMetrics> m_;  // shared with live generations, which may end after the API is gone
 };
 
 // Registers every route of `api` on the daemon's router; the handlers answer through the session's connection

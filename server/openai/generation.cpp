@@ -38,8 +38,8 @@ Counter& ApiMetrics::requests(const std::string& endpoint, int status) {
                           {{"endpoint", endpoint}, {"status", std::to_string(status)}});
 }
 
-Generation::Generation(GenerationSpec spec, std::shared_ptr<HttpExchange> ex, ApiMetrics& metrics)
-    : spec_(std::move(spec)), ex_(std::move(ex)), m_(metrics) {
+Generation::Generation(GenerationSpec spec, std::shared_ptr<HttpExchange> ex, std::shared_ptr<ApiMetrics> metrics)
+    : spec_(std::move(spec)), ex_(std::move(ex)), m_(std::move(metrics)) {
   if (spec_.forced_tool) forced_call_id_ = new_response_id("call_");
   if (!spec_.prefill.empty() && !spec_.forced_tool) parser_.push(spec_.prefill);  // held: starts with a marker
 }
@@ -61,7 +61,7 @@ bool Generation::disconnected() {
   std::lock_guard lock(mu_);
   gone_ = true;
   if (done_) return false;
-  m_.cancelled_disconnect.inc();
+  m_->cancelled_disconnect.inc();
   return true;
 }
 
@@ -88,7 +88,7 @@ void Generation::on_event(const Event& e) {
       auto now = std::chrono::steady_clock::now();
       if (seen_token_ && !e.tokens.empty()) {
         double per = std::chrono::duration<double>(now - last_token_).count() / e.tokens.size();
-        for (size_t i = 0; i < e.tokens.size(); ++i) m_.token_time.observe(per);
+        for (size_t i = 0; i < e.tokens.size(); ++i) m_->token_time.observe(per);
       }
       if (!e.tokens.empty()) {
         seen_token_ = true;
@@ -154,20 +154,20 @@ void Generation::on_text(const std::string& text) {
 
 void Generation::on_done(const Event& e) {
   done_ = true;
-  m_.in_flight.add(-1);
+  m_->in_flight.add(-1);
   const Usage& u = e.usage;
-  m_.prompt_tokens.inc(u.prompt_tokens);
-  m_.cached_tokens.inc(u.cached_tokens);
-  m_.completion_tokens.inc(u.completion_tokens);
-  m_.drafted_tokens.inc(u.drafted_tokens);
-  m_.accepted_tokens.inc(u.accepted_tokens);
-  if (u.completion_tokens > 0) m_.ttft.observe(e.timings.ttft_ms / 1000.0);
-  m_.duration.observe(e.timings.total_ms / 1000.0);
-  m_.requests(spec_.endpoint, 200).inc();
-  record_user_usage(m_.registry, UserUsage{spec_.user, spec_.endpoint, 200, u.prompt_tokens, u.completion_tokens,
+  m_->prompt_tokens.inc(u.prompt_tokens);
+  m_->cached_tokens.inc(u.cached_tokens);
+  m_->completion_tokens.inc(u.completion_tokens);
+  m_->drafted_tokens.inc(u.drafted_tokens);
+  m_->accepted_tokens.inc(u.accepted_tokens);
+  if (u.completion_tokens > 0) m_->ttft.observe(e.timings.ttft_ms / 1000.0);
+  m_->duration.observe(e.timings.total_ms / 1000.0);
+  m_->requests(spec_.endpoint, 200).inc();
+  record_user_usage(m_->registry, UserUsage{spec_.user, spec_.endpoint, 200, u.prompt_tokens, u.completion_tokens,
                                            u.completion_tokens > 0 ? e.timings.ttft_ms / 1000.0 : 0,
                                            e.timings.total_ms / 1000.0});
-  if (m_.charge_user && !spec_.user.empty()) m_.charge_user(spec_.user, u.prompt_tokens + u.completion_tokens);
+  if (m_->charge_user && !spec_.user.empty()) m_->charge_user(spec_.user, u.prompt_tokens + u.completion_tokens);
   if (gone_) return;
   FinishReason finish_reason = e.finish;
   nlohmann::json syntax;
@@ -237,10 +237,10 @@ void Generation::on_done(const Event& e) {
 
 void Generation::on_error(const Event& e) {
   done_ = true;
-  m_.in_flight.add(-1);
+  m_->in_flight.add(-1);
   ApiError err = api_error_from(e.error);
-  m_.requests(spec_.endpoint, err.status).inc();
-  record_user_usage(m_.registry, UserUsage{spec_.user, spec_.endpoint, err.status, 0, 0, 0, -1});
+  m_->requests(spec_.endpoint, err.status).inc();
+  record_user_usage(m_->registry, UserUsage{spec_.user, spec_.endpoint, err.status, 0, 0, 0, -1});
   LATENT_LOG_WARN("%s: generation failed: %s", spec_.endpoint.c_str(), e.error.to_string().c_str());
   if (gone_) return;
   if (!spec_.stream) {

@@ -58,7 +58,7 @@ struct GenerationSpec {
 
 class Generation {
  public:
-  Generation(GenerationSpec spec, std::shared_ptr<HttpExchange> ex, ApiMetrics& metrics);
+  Generation(GenerationSpec spec, std::shared_ptr<HttpExchange> ex, std::shared_ptr<ApiMetrics> metrics);
 
   // Stream headers and the opening chunk (chat: the assistant role). Call before submitting.
   void begin();
@@ -78,7 +78,7 @@ class Generation {
 
   GenerationSpec spec_;
   std::shared_ptr<HttpExchange> ex_;
-  ApiMetrics& m_;
+  std::shared_ptr<ApiMetrics> m_;  // outlives the API when the engine ends a generation after it
   mutable std::mutex mu_;
   bool done_ = false;
   bool gone_ = false;
