@@ -291,10 +291,11 @@ void OpenAiApi::start(Job job, std::shared_ptr<HttpExchange> ex) {
   auto counter = in_flight_;
   if (job.candidates > 1) return start_ranked(job.candidates, std::move(req), gen, gate, std::move(ex));
   req.on_event = [gen, sample, counter](const Event& e) {
+    // First: once the client has its whole answer, in_flight() no longer counts it (the metrics below may be
+    // updated a moment later; a generation keeps them alive, so that is safe after the API is gone).
+    if (e.kind != Event::Kind::kToken) counter->fetch_sub(1);
     gen->on_event(e);
     if (sample) sample();  // after the event: at kDone the scheduler has released the request's blocks
-    // Last: in_flight() == 0 means every generation has been answered and counted in the metrics.
-    if (e.kind != Event::Kind::kToken) counter->fetch_sub(1);
   };
 
   gen->begin();

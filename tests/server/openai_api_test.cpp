@@ -181,14 +181,19 @@ TEST_F(OpenaiApiEngine, DisconnectCancelsAndFreesTheRequestsBlocks) {
                            R"({"prompt":"while True:","max_tokens":20000,"stream":true,"ignore_eos":true})", ex));
   ASSERT_TRUE(ex->wait([](const RecordingExchange& e) { return e.body().find("\"text\"") != std::string::npos; }));
   ex->disconnect();
-  // Waits on the condition; the bound only turns a hang into a failure.
+  // Waits on the condition (the cancellation counted and the blocks sampled after the request ended, which come
+  // after in_flight() drops); the bound only turns a hang into a failure.
+  const std::string cancelled = "latent_requests_cancelled_total{reason=\"client_disconnect\"} 1\n";
+  const std::string freed = "latent_kv_cache_blocks{state=\"requests\"} 0\n";
+  std::string m = metrics_.render();
   for (auto end = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-       api_->in_flight() != 0 && std::chrono::steady_clock::now() < end;) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+       (api_->in_flight() != 0 || m.find(cancelled) == std::string::npos || m.find(freed) == std::string::npos) &&
+       std::chrono::steady_clock::now() < end;
+       m = metrics_.render()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   EXPECT_EQ(api_->in_flight(), 0);
   EXPECT_FALSE(ex->done()) << "no response after the client left";
-  std::string m = metrics_.render();
   EXPECT_NE(m.find("latent_requests_cancelled_total{reason=\"client_disconnect\"} 1\n"), std::string::npos) << m;
   EXPECT_NE(m.find("latent_kv_cache_blocks{state=\"requests\"} 0\n"), std::string::npos) << m;
 }
