@@ -22,11 +22,9 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createRequire } from 'node:module';
+import { depsRequire, machine, positionAt, quantile, root } from './lib/common.mjs';
 
-const root = path.resolve(import.meta.dirname, '..');
-const require = createRequire(path.join(root, 'deps', 'package.json'));
-const rpc = require('vscode-jsonrpc/node');
+const rpc = depsRequire('vscode-jsonrpc/node');
 
 function parseArgs(argv) {
   const o = {
@@ -46,19 +44,8 @@ function parseArgs(argv) {
   return o;
 }
 
-function quantile(xs, q) {
-  if (xs.length === 0) return null;
-  const s = [...xs].sort((a, b) => a - b);
-  return Math.round(s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))] * 100) / 100;
-}
-const dist = (xs) => ({ n: xs.length, p50: quantile(xs, 0.5), p95: quantile(xs, 0.95), min: quantile(xs, 0),
-  max: quantile(xs, 1) });
-
-function positionAt(text, offset) {
-  let line = 0, ls = 0;
-  for (let i = text.indexOf('\n'); i >= 0 && i < offset; i = text.indexOf('\n', i + 1)) { line++; ls = i + 1; }
-  return { line, character: offset - ls };
-}
+const dist = (xs) => ({ n: xs.length, p50: quantile(xs, 0.5, 2), p95: quantile(xs, 0.95, 2), min: quantile(xs, 0, 2),
+  max: quantile(xs, 1, 2) });
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
@@ -139,11 +126,10 @@ async function main() {
   const ran = rows.filter((r) => r.finish !== 'type_through');
   const has = (k) => ran.filter((r) => r[k] !== undefined);
   const paired = has('daemon_first_token_ms').filter((r) => r.decode_step_ms !== undefined);
-  const cpuinfo = fs.readFileSync('/proc/cpuinfo', 'utf8');
   const out = {
     bench: 'first_token',
     date: new Date().toISOString(),
-    machine: { cpu: /model name\s*:\s*(.*)/.exec(cpuinfo)?.[1] ?? 'unknown', cores: os.cpus().length },
+    machine: machine(),
     load_average_1m: [Math.round(load0 * 100) / 100, Math.round(load1 * 100) / 100],
     model: path.basename(opts.model), threads: opts.threads,
     settings: { file: path.relative(root, opts.file), start_line: opts.start + 1, chars: typed.length,

@@ -27,14 +27,13 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createRequire } from 'node:module';
 import { makeTrace } from './keystroke_replay/trace.mjs';
 import { AdaptiveDebounce, CompletionCache, KEY_PREFIX_CHARS, KEY_SUFFIX_CHARS } from './keystroke_replay/extension_model.mjs';
 import { plotSvg } from './keystroke_replay/plot.mjs';
 
-const root = path.resolve(import.meta.dirname, '..');
-const require = createRequire(path.join(root, 'deps', 'package.json'));
-const rpc = require('vscode-jsonrpc/node');
+import { depsRequire, lspOverWebSocket, machine, positionAt, quantile, root, sleep } from './lib/common.mjs';
+
+const rpc = depsRequire('vscode-jsonrpc/node');
 
 function parseArgs(argv) {
   const o = {
@@ -55,14 +54,6 @@ function parseArgs(argv) {
   return o;
 }
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
-
-function quantile(xs, q) {
-  if (xs.length === 0) return null;
-  const s = [...xs].sort((a, b) => a - b);
-  const i = Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1));
-  return Math.round(s[i] * 10) / 10;
-}
 const dist = (xs) => ({ n: xs.length, p50: quantile(xs, 0.5), p95: quantile(xs, 0.95), p99: quantile(xs, 0.99),
   mean: xs.length ? Math.round((xs.reduce((a, b) => a + b, 0) / xs.length) * 10) / 10 : null });
 
@@ -73,19 +64,6 @@ function cpuTicks(pid) {
   } catch { return NaN; }
 }
 
-function machine() {
-  const cpuinfo = fs.readFileSync('/proc/cpuinfo', 'utf8');
-  return { cpu: /model name\s*:\s*(.*)/.exec(cpuinfo)?.[1] ?? 'unknown', cores: os.cpus().length,
-    memory_gib: Math.round(os.totalmem() / 2 ** 30) };
-}
-
-// UTF-16 offset -> LSP position.
-function positionAt(text, offset) {
-  let line = 0, ls = 0;
-  for (let i = text.indexOf('\n'); i >= 0 && i < offset; i = text.indexOf('\n', i + 1)) { line++; ls = i + 1; }
-  return { line, character: offset - ls };
-}
-
 const CONFIGS = {
   new: [],
   today: ['--prompt-layout', 'window', '--no-type-through'],
@@ -93,27 +71,6 @@ const CONFIGS = {
   window: ['--prompt-layout', 'window'],
   shared: ['--interactive-solo-tokens', '0'],
 };
-
-// LSP over WebSocket (as the extension's remote mode): vscode-jsonrpc over `ws`.
-function wsConnection(port) {
-  const WebSocket = require('ws');
-  const ws = new WebSocket(`ws://127.0.0.1:${port}/lsp`);
-  class Reader extends rpc.AbstractMessageReader {
-    listen(cb) {
-      const on = (d) => cb(JSON.parse(d.toString('utf8')));
-      ws.on('message', on);
-      return { dispose: () => ws.off('message', on) };
-    }
-  }
-  class Writer extends rpc.AbstractMessageWriter {
-    write(m) { return new Promise((res, rej) => ws.send(JSON.stringify(m), (e) => (e ? rej(e) : res()))); }
-    end() {}
-  }
-  return new Promise((resolve, reject) => {
-    ws.on('error', reject);
-    ws.on('open', () => resolve(rpc.createMessageConnection(new Reader(), new Writer())));
-  });
-}
 
 // Streams chat completions of a ~2k-token prompt one after another until stop() (HTTP API, agent priority).
 function backgroundChat(port, text, ignoreEos) {
@@ -155,7 +112,7 @@ async function replay(opts, config, trace) {
       child.stderr.on('data', () => { const m = /listening on [\d.]+:(\d+)/.exec(stderr); if (m) resolve(Number(m[1])); });
       child.on('exit', (code) => reject(new Error(`latentd exited ${code}: ${stderr}`)));
     });
-    conn = await wsConnection(port);
+    ({ conn } = await lspOverWebSocket(`ws://127.0.0.1:${port}/lsp`));
   } else {
     conn = rpc.createMessageConnection(new rpc.StreamMessageReader(child.stdout), new rpc.StreamMessageWriter(child.stdin));
   }

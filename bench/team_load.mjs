@@ -25,15 +25,13 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createRequire } from 'node:module';
 import { makeTrace, mulberry32 } from './keystroke_replay/trace.mjs';
 import { AdaptiveDebounce, CompletionCache, KEY_PREFIX_CHARS, KEY_SUFFIX_CHARS } from './keystroke_replay/extension_model.mjs';
 import { startTeam } from '../tools/deploy/team_demo.mjs';
 
-const root = path.resolve(import.meta.dirname, '..');
-const require = createRequire(path.join(root, 'deps', 'package.json'));
-const rpc = require('vscode-jsonrpc/node');
-const WebSocket = require('ws');
+import { depsRequire, lspOverWebSocket, machine, positionAt, quantile, root, sleep } from './lib/common.mjs';
+
+const rpc = depsRequire('vscode-jsonrpc/node');
 
 const HELP = `Usage: node bench/team_load.mjs [options]
   --editors N       simulated editors (1-32, default 4), each on its own workspace
@@ -71,27 +69,10 @@ function parseArgs(argv) {
   return o;
 }
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
-function quantile(xs, q) {
-  if (xs.length === 0) return null;
-  const s = [...xs].sort((a, b) => a - b);
-  return Math.round(s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))] * 10) / 10;
-}
 const dist = (xs) => ({ n: xs.length, p50: quantile(xs, 0.5), p95: quantile(xs, 0.95) });
 const round3 = (x) => (x === null || Number.isNaN(x) ? null : Math.round(x * 1000) / 1000);
 
-function machine() {
-  const cpuinfo = fs.readFileSync('/proc/cpuinfo', 'utf8');
-  return { cpu: /model name\s*:\s*(.*)/.exec(cpuinfo)?.[1] ?? 'unknown', cores: os.cpus().length,
-    memory_gib: Math.round(os.totalmem() / 2 ** 30) };
-}
 const load = () => Math.round(os.loadavg()[0] * 100) / 100;
-
-function positionAt(text, offset) {
-  let line = 0, ls = 0;
-  for (let i = text.indexOf('\n'); i >= 0 && i < offset; i = text.indexOf('\n', i + 1)) { line++; ls = i + 1; }
-  return { line, character: offset - ls };
-}
 
 // The extension's key (editors/vscode/src/workspace_key.ts) for one workspace folder.
 const workspaceKey = (uri) => createHash('sha256').update(`latent-workspace\n${uri}`).digest('hex').slice(0, 32);
@@ -120,31 +101,8 @@ function makeEditors(o) {
 }
 
 // LSP over WebSocket through nginx, as the extension's remote mode connects.
-function lspConnect(url, token, key) {
-  const ws = new WebSocket(`${url.replace('http', 'ws')}/lsp`, { headers: { Authorization: `Bearer ${token}`, 'X-Latent-Workspace': key } });
-  let replica;
-  ws.on('upgrade', (res) => { replica = res.headers['x-latent-replica']; });
-  class Reader extends rpc.AbstractMessageReader {
-    listen(cb) {
-      const on = (d) => cb(JSON.parse(d.toString('utf8')));
-      ws.on('message', on);
-      return { dispose: () => ws.off('message', on) };
-    }
-  }
-  class Writer extends rpc.AbstractMessageWriter {
-    write(m) { return new Promise((res, rej) => ws.send(JSON.stringify(m), (e) => (e ? rej(e) : res()))); }
-    end() {}
-  }
-  return new Promise((resolve, reject) => {
-    ws.on('error', reject);
-    ws.on('unexpected-response', (_q, res) => reject(new Error(`WebSocket upgrade refused: HTTP ${res.statusCode}`)));
-    ws.on('open', () => {
-      const conn = rpc.createMessageConnection(new Reader(), new Writer());
-      conn.onError(() => {});
-      resolve({ conn, ws, replica });
-    });
-  });
-}
+const lspConnect = (url, token, key) => lspOverWebSocket(`${url.replace('http', 'ws')}/lsp`,
+  { Authorization: `Bearer ${token}`, 'X-Latent-Workspace': key });
 
 async function openSession(url, token, ed, text, maxTokens) {
   const s = await lspConnect(url, token, ed.key);

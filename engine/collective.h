@@ -51,7 +51,16 @@ class Collective {
   virtual Status broadcast(void* data, int64_t bytes, int root) = 0;
   virtual Status send(const void* data, int64_t bytes, int dst) = 0;
   virtual Status recv(void* data, int64_t bytes, int src) = 0;
-  virtual Status barrier() = 0;
+  // Returns once every rank has called it. Default: an all-reduce of one value that counts as a call, not as
+  // all-reduce bytes (bodies whose all-reduce takes device pointers, or that have a cheaper wait, override it).
+  virtual Status barrier() {
+    const int64_t before = stats_.all_reduce_bytes;
+    float token = 0;
+    Status st = all_reduce_sum(&token, 1);
+    stats_.all_reduce_bytes = before;
+    ++stats_.calls;
+    return st;
+  }
   // Ends the group after a failure that leaves the ranks out of step (a rank cannot load its shard, a
   // collective failed mid-forward), so that no rank waits for the others forever or for its timeout:
   //   threads: every wait, now or later, returns an error carrying `why` (rank 0 learns at once);

@@ -78,15 +78,6 @@ class GroupCollective final : public Collective {
     return parent_.recv(data, bytes, members_[static_cast<size_t>(src)]);
   }
 
-  Status barrier() override {
-    ++stats_.calls;
-    float token = 0;
-    const int64_t before = stats_.all_reduce_bytes;
-    Status st = all_reduce_sum(&token, 1);
-    stats_.all_reduce_bytes = before;
-    return st;
-  }
-
   void abort(const std::string& why) override { parent_.abort(why); }
 
  private:

@@ -126,15 +126,6 @@ class MpiCollective final : public Collective {
     MPI_Abort(MPI_COMM_WORLD, 1);
   }
 
-  Status barrier() override {
-    ++stats_.calls;
-    float token = 0;
-    const int64_t before = stats_.all_reduce_bytes;
-    Status st = all_reduce_sum(&token, 1);
-    stats_.all_reduce_bytes = before;
-    return st;
-  }
-
  private:
   // The requests of one call, waited for together against the deadline; each remembers its peer so that a
   // timeout names the rank that did not answer.
