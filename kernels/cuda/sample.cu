@@ -1,5 +1,7 @@
 // Token selection on the device: greedy argmax and top-p sampling, one 1024-thread block per row, so the
-// logits never leave the GPU and a decode step needs no host round trip before the next one.
+// logits never leave the GPU and a decode step needs no host round trip before the next one. Top-p reads the
+// vocabulary four times (max, Z, candidate count, candidate compaction) and searches its threshold among the
+// candidates in shared memory (top_p_kernel).
 #include <cfloat>
 #include <string>
 
@@ -54,55 +56,21 @@ __global__ void __launch_bounds__(kThreads) argmax_kernel(const float* logits, i
   }
 }
 
-__global__ void __launch_bounds__(kThreads) top_p_kernel(const float* logits, int64_t vocab, float inv_temp,
-                                                         float top_p, const float* uniforms, int32_t* out) {
-  __shared__ float scratch[32];
-  __shared__ float prefix[kThreads];
-  const float* l = logits + blockIdx.x * vocab;
-  // p_i = exp((l_i - max) / T) / Z, recomputed on each pass rather than stored (vocab up to 160K).
-  float mx = -FLT_MAX;
-  for (int64_t i = threadIdx.x; i < vocab; i += kThreads) mx = fmaxf(mx, l[i]);
-  mx = block_max(mx, scratch);
-  float z = 0.f;
-  for (int64_t i = threadIdx.x; i < vocab; i += kThreads) z += expf((l[i] - mx) * inv_temp);
-  z = block_sum(z, scratch);
-  const float inv_z = 1.f / z;
-  auto prob = [&](int64_t i) { return expf((l[i] - mx) * inv_temp) * inv_z; };
-  auto mass_at_least = [&](float theta) {
-    float m = 0.f;
-    for (int64_t i = threadIdx.x; i < vocab; i += kThreads) {
-      const float p = prob(i);
-      if (p >= theta) m += p;
-    }
-    return block_sum(m, scratch);
-  };
-  // Largest threshold whose kept mass still reaches top_p, by bisection (mass falls as theta rises).
-  float lo = 0.f, hi = inv_z;  // the most probable token has p = 1 / z
-  if (mass_at_least(hi) >= top_p) {
-    lo = hi;
-  } else {
-    for (int it = 0; it < 40; ++it) {
-      const float mid = 0.5f * (lo + hi);
-      if (mass_at_least(mid) >= top_p) lo = mid; else hi = mid;
-    }
-  }
-  // Snap to the smallest kept probability so ties with it are all kept.
-  float theta = FLT_MAX;
-  for (int64_t i = threadIdx.x; i < vocab; i += kThreads) {
-    const float p = prob(i);
-    if (p >= lo) theta = fminf(theta, p);
-  }
-  theta = -block_max(-theta, scratch);
-  // Walk the kept set in index order: thread k owns the contiguous range [k * chunk, (k + 1) * chunk).
-  const int64_t chunk = (vocab + kThreads - 1) / kThreads, b = threadIdx.x * chunk, e = min(vocab, b + chunk);
+// Draws with u in [0, 1) from the items j in [0, n) whose probability p_of(j) >= theta, walked in index order
+// (index_of(j) ascending with j): thread k owns the contiguous range [k * chunk, (k + 1) * chunk). Writes the
+// token to *out; rounding fallback: the last kept token.
+template <class P, class I>
+__device__ void draw(int64_t n, const P& p_of, const I& index_of, float theta, float u, float* prefix,
+                     float* scratch, int32_t* out) {
+  __shared__ int32_t last_kept;
+  const int64_t chunk = (n + kThreads - 1) / kThreads, b = threadIdx.x * chunk, e = min(n, b + chunk);
   float part = 0.f;
   int32_t last = -1;
-  for (int64_t i = b; i < e; ++i) {
-    const float p = prob(i);
-    if (p >= theta) part += p, last = static_cast<int32_t>(i);
+  for (int64_t j = b; j < e; ++j) {
+    const float p = p_of(j);
+    if (p >= theta) part += p, last = index_of(j);
   }
   prefix[threadIdx.x] = part;
-  __shared__ int32_t last_kept;
   __syncthreads();
   if (threadIdx.x == 0) {
     float run = 0.f;
@@ -113,18 +81,124 @@ __global__ void __launch_bounds__(kThreads) top_p_kernel(const float* logits, in
   __syncthreads();
   if (last >= 0) atomicMax(&last_kept, last);
   __syncthreads();
-  const float target = uniforms[blockIdx.x] * scratch[0];
-  if (threadIdx.x == 0) out[blockIdx.x] = last_kept;  // rounding fallback: the last kept token
+  const float target = u * scratch[0];
+  if (threadIdx.x == 0) *out = last_kept;
   __syncthreads();
   float run = prefix[threadIdx.x];
   if (target >= run && target < run + part) {
-    for (int64_t i = b; i < e; ++i) {
-      const float p = prob(i);
+    for (int64_t j = b; j < e; ++j) {
+      const float p = p_of(j);
       if (p < theta) continue;
       run += p;
-      if (target < run) { out[blockIdx.x] = static_cast<int32_t>(i); break; }
+      if (target < run) { *out = index_of(j); break; }
     }
   }
+}
+
+// Largest threshold theta whose kept mass (Σ p_of(j) over p_of(j) >= theta) still reaches top_p, by bisection
+// (the mass falls as theta rises), snapped to the smallest kept probability so that ties with it are all kept.
+// hi: the largest probability.
+template <class P>
+__device__ float nucleus_threshold(int64_t n, const P& p_of, float top_p, float hi, float* scratch) {
+  auto mass_at_least = [&](float theta) {
+    float m = 0.f;
+    for (int64_t j = threadIdx.x; j < n; j += kThreads) {
+      const float p = p_of(j);
+      if (p >= theta) m += p;
+    }
+    return block_sum(m, scratch);
+  };
+  float lo = 0.f;
+  if (mass_at_least(hi) >= top_p) {
+    lo = hi;
+  } else {
+    for (int it = 0; it < 40; ++it) {
+      const float mid = 0.5f * (lo + hi);
+      if (mass_at_least(mid) >= top_p) lo = mid; else hi = mid;
+    }
+  }
+  float theta = FLT_MAX;
+  for (int64_t j = threadIdx.x; j < n; j += kThreads) {
+    const float p = p_of(j);
+    if (p >= lo) theta = fminf(theta, p);
+  }
+  return -block_max(-theta, scratch);
+}
+
+// One row per block. p_i = exp((l_i - max) / T) / Z is recomputed from the logits rather than stored (vocab up
+// to 160K). Full-vocabulary passes: max, Z, then (top_p < 1) a count and a compaction of the candidates, the
+// tokens with p >= eps = (1 - top_p) / (2 vocab): the tokens below eps hold less than (1 - top_p) / 2 of the
+// mass together, so the nucleus (taken from the most probable down) ends before it reaches any of them, and
+// the threshold search and the draw run over the candidates in shared memory. A row with more than
+// kMaxCandidates candidates (a nearly flat distribution) searches the whole vocabulary (40 passes), as does
+// nothing for top_p = 1 (every token kept).
+constexpr int kWarpsPerRow = kThreads / 32;
+constexpr int kMaxCandidates = 4096;
+
+__global__ void __launch_bounds__(kThreads) top_p_kernel(const float* logits, int64_t vocab, float inv_temp,
+                                                         float top_p, const float* uniforms, int32_t* out) {
+  __shared__ float scratch[32];
+  __shared__ float prefix[kThreads];
+  __shared__ float cand_p[kMaxCandidates];
+  __shared__ int32_t cand_i[kMaxCandidates];
+  __shared__ int32_t warp_base[kWarpsPerRow + 1];
+  const float* l = logits + blockIdx.x * vocab;
+  float mx = -FLT_MAX;
+  for (int64_t i = threadIdx.x; i < vocab; i += kThreads) mx = fmaxf(mx, l[i]);
+  mx = block_max(mx, scratch);
+  float z = 0.f;
+  for (int64_t i = threadIdx.x; i < vocab; i += kThreads) z += expf((l[i] - mx) * inv_temp);
+  z = block_sum(z, scratch);
+  const float inv_z = 1.f / z;
+  auto prob = [&](int64_t i) { return expf((l[i] - mx) * inv_temp) * inv_z; };
+  auto index = [](int64_t i) { return static_cast<int32_t>(i); };
+  const float u = uniforms[blockIdx.x];
+  if (!(top_p < 1.f)) {
+    draw(vocab, prob, index, 0.f, u, prefix, scratch, out + blockIdx.x);
+    return;
+  }
+  // Candidates in index order: warp w owns the contiguous range [w * wchunk, (w + 1) * wchunk) and walks it
+  // 32 tokens at a time; a ballot counts them (first pass) and places them (second pass).
+  const float eps = 0.5f * (1.f - top_p) / static_cast<float>(vocab);
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int64_t wchunk = ((vocab + 31) / 32 + kWarpsPerRow - 1) / kWarpsPerRow * 32;
+  const int64_t wb = warp * wchunk, we = min(vocab, wb + wchunk);
+  int count = 0;
+  for (int64_t i0 = wb; i0 < we; i0 += 32) {  // uniform over the warp: every lane takes part in the ballot
+    const int64_t i = i0 + lane;
+    count += __popc(__ballot_sync(0xffffffffu, i < we && prob(i) >= eps));
+  }
+  if (lane == 0) warp_base[warp] = count;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    int run = 0;
+    for (int w = 0; w < kWarpsPerRow; ++w) { const int c = warp_base[w]; warp_base[w] = run; run += c; }
+    warp_base[kWarpsPerRow] = run;
+  }
+  __syncthreads();
+  const int n_cand = warp_base[kWarpsPerRow];
+  if (n_cand > kMaxCandidates || n_cand == 0) {  // 0: only when rounding lost every candidate
+    const float theta = nucleus_threshold(vocab, prob, top_p, inv_z, scratch);
+    draw(vocab, prob, index, theta, u, prefix, scratch, out + blockIdx.x);
+    return;
+  }
+  int pos = warp_base[warp];
+  for (int64_t i0 = wb; i0 < we; i0 += 32) {
+    const int64_t i = i0 + lane;
+    const float p = i < we ? prob(i) : 0.f;
+    const bool keep = i < we && p >= eps;
+    const unsigned m = __ballot_sync(0xffffffffu, keep);
+    if (keep) {
+      const int at = pos + __popc(m & ((1u << lane) - 1u));
+      cand_p[at] = p, cand_i[at] = static_cast<int32_t>(i);
+    }
+    pos += __popc(m);
+  }
+  __syncthreads();
+  auto cand_prob = [&](int64_t j) { return cand_p[j]; };
+  auto cand_index = [&](int64_t j) { return cand_i[j]; };
+  const float theta = nucleus_threshold(n_cand, cand_prob, top_p, inv_z, scratch);
+  draw(n_cand, cand_prob, cand_index, theta, u, prefix, scratch, out + blockIdx.x);
 }
 
 }  // namespace

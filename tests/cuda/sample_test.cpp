@@ -69,6 +69,31 @@ TEST(CudaSample, TopPMatchesSortedNucleus) {
   }
 }
 
+// A vocabulary of DeepSeek's size, two rows in one call: row 0 peaked as a trained model's logits are (64 likely
+// tokens, the rest far below: the threshold is searched among the candidates), row 1 flat (more candidates than
+// fit in shared memory: the search runs over the whole vocabulary).
+TEST(CudaSample, TopPMatchesSortedNucleusOnPeakedAndFlatRows) {
+  LATENT_REQUIRE_GPU();
+  const int64_t vocab = 102400;
+  std::vector<float> peaked = random_floats(vocab, 21, -10.f, 0.f);
+  const std::vector<float> bumps = random_floats(64, 22, 4.f, 10.f);
+  for (size_t j = 0; j < bumps.size(); ++j) peaked[(j * 1601 + 7) % vocab] = bumps[j];
+  const std::vector<float> flat = random_floats(vocab, 23, -1.f, 1.f);
+  std::vector<float> both = peaked;
+  both.insert(both.end(), flat.begin(), flat.end());
+  DeviceArray<float> dl(both);
+  for (float top_p : {0.3f, 0.9f, 0.99f, 1.0f}) {
+    for (float u : {0.02f, 0.5f, 0.97f}) {
+      DeviceArray<float> du(std::vector<float>{u, 1.f - u});
+      DeviceArray<int32_t> out(2);
+      ASSERT_TRUE(sample_top_p(dl.data(), 2, vocab, 0.8f, top_p, du.data(), out.data(), nullptr).ok());
+      const std::vector<int32_t> got = out.to_host();
+      EXPECT_EQ(got[0], reference_top_p(peaked, 0.8f, top_p, u)) << "peaked, top_p " << top_p << " u " << u;
+      EXPECT_EQ(got[1], reference_top_p(flat, 0.8f, top_p, 1.f - u)) << "flat, top_p " << top_p << " u " << u;
+    }
+  }
+}
+
 TEST(CudaSample, TopPRejectsBadParameters) {
   LATENT_REQUIRE_GPU();
   DeviceArray<float> l(8), u(1);
