@@ -8,14 +8,13 @@
 #include <algorithm>
 
 #include "engine/collective.h"
+#include "engine/device.h"
 #include "engine/mla.h"
 #include "engine/model_step.h"
 #include "engine/moe.h"
 #include "engine/pipeline.h"
 #include "engine/rope.h"
 #include "kernels/base/log.h"
-#include "kernels/cpu/attention.h"
-#include "kernels/cpu/ops.h"
 
 namespace latent {
 
@@ -31,6 +30,7 @@ struct LayerWeights {
   bool is_moe = false;
   MlpWeights mlp;  // dense layers
   MoeWeights moe;  // MoE layers
+  std::shared_ptr<const void> moe_prepared;  // Device::prepare_moe's (null on the CPU)
 };
 
 struct MtpWeights {
@@ -64,14 +64,21 @@ Result<LayerWeights> load_layer(const Weights& w, const ModelConfig& c, int64_t 
   return L;
 }
 
-// One sequence's share of the flattened batch.
-struct SeqSpan {
-  int64_t offset = 0;  // first row in the [T, ...] activations
-  int64_t n_new = 0;
-  int64_t n_cached = 0;
-  std::span<const BlockId> blocks;
-  bool all_logits = false;
-};
+// The layer's weights into the device's memory (the CPU keeps the views as they are).
+Status upload_layer(Device& dev, const ModelConfig& c, LayerWeights& L) {
+  for (cpu::WeightView* v : {&L.input_layernorm, &L.post_attention_layernorm, &L.attn.q_proj, &L.attn.q_a_proj,
+                             &L.attn.q_a_layernorm, &L.attn.q_b_proj, &L.attn.kv_a_proj_with_mqa,
+                             &L.attn.kv_a_layernorm, &L.attn.kv_b_proj, &L.attn.o_proj, &L.mlp.gate_proj,
+                             &L.mlp.up_proj, &L.mlp.down_proj}) {
+    if (v->data) {
+      LATENT_ASSIGN_OR_RETURN(*v, dev.upload(*v));
+    }
+  }
+  if (L.is_moe) {
+    LATENT_ASSIGN_OR_RETURN(L.moe_prepared, dev.prepare_moe(c, L.moe));
+  }
+  return Status::Ok();
+}
 
 // The rows whose attention this rank computes: every row, or with data-parallel attention its share of the
 // sequences, rows [begin, end) (`seqs` rebased to begin); rank q's rows are [bounds[q], bounds[q + 1]).
@@ -100,10 +107,6 @@ AttendRows attend_rows(const std::vector<SeqSpan>& seqs, const Shard* dp) {
     a.seqs.push_back(r);
   }
   return a;
-}
-
-void rms_norm(const float* x, int64_t n, const WeightView& gain, float eps, float* y) {
-  cpu::rms_norm(x, n, gain.cols, gain.data, gain.dtype, eps, y);
 }
 
 // A result's offsets for the batch, and in `rows` the tokens that want logits (every new token of an
@@ -145,17 +148,19 @@ struct DeepseekModel::Impl {
   WeightView lm_head;       // [V', d]: this rank's vocabulary rows (last stage)
   std::vector<LayerWeights> layers;  // this stage's: layer stage.layer_begin + i
   std::vector<MtpWeights> mtp;  // empty, or module 0 of num_nextn_predict_layers (last stage)
-  std::vector<float> inv_freq;  // [P / 2]
   float softmax_scale = 0;
-  float rope_mscale = 1;  // YaRN's factor on cos/sin (ModelConfig::rope_mscale)
-  // Activation buffers of decoder_layer, kept between layers and forwards (a 512-token prefill needs tens of
-  // MB: allocated per call they cost page faults and munmap). The model runs one forward at a time.
+  std::unique_ptr<Device> dev;  // where the ops run (ModelOptions::device)
+  // Activation buffers in the device's memory, kept between layers and forwards (a 512-token prefill needs
+  // tens of MB: allocated per call they cost page faults and munmap). The model runs one forward at a time.
   struct Scratch {
-    Vec h, q, qa, qa_norm, kv, q_lat, o_lat, attn, ff, wt;
-    std::vector<int32_t> idx;
-    std::vector<const void*> blocks;
-    std::vector<float> cache_row;  // [R + P]: one token's cache row before it is stored
-    Vec part, gathered;            // data-parallel attention: this rank's rows, every rank's
+    DeviceBuffer x, h, q, qa, qa_norm, kv, q_lat, o_lat, attn, ff, y, sel, e, cat, hid;
+    std::vector<int32_t> ids;       // [T] the batch's token ids
+    std::vector<int32_t> idx;       // traces: one MoE layer's routing
+    std::vector<float> wt;
+    Vec part, gathered;             // data-parallel attention (host): this rank's rows, every rank's
+    void bind(Device* d) {
+      for (DeviceBuffer* b : {&x, &h, &q, &qa, &qa_norm, &kv, &q_lat, &o_lat, &attn, &ff, &y, &sel, &e, &cat, &hid}) b->bind(d);
+    }
   };
   mutable Scratch scratch;
 
@@ -169,12 +174,18 @@ struct DeepseekModel::Impl {
   }
   // Not the last stage: x goes on to the next stage (null: nothing to send, the MTP module runs on the last
   // stage only); rank 0 gets the logits (and hidden states) back from the last, the others return nothing.
-  Result<ForwardResult> pass_on(const std::vector<SeqSpan>& seqs, const Vec* x, bool return_hidden) const;
+  Result<ForwardResult> pass_on(const std::vector<SeqSpan>& seqs, const float* x, int64_t n, bool return_hidden) const;
   Status decoder_layer(const LayerWeights& L, int64_t cache_layer, const std::vector<SeqSpan>& seqs,
-                       const AttendRows& at, const Vec& rope_cs, Vec& x, KvCache& cache, ForwardTrace* trace) const;
+                       const AttendRows& at, int64_t T, float* x, KvCache& cache, ForwardTrace* trace) const;
   AttendRows attending(const std::vector<SeqSpan>& seqs) const { return attend_rows(seqs, dp_attention ? &shard : nullptr); }
-  Result<ForwardResult> finish(const std::vector<SeqSpan>& seqs, const Vec& x, const WeightView& final_norm,
+  Result<ForwardResult> finish(const std::vector<SeqSpan>& seqs, const float* x, int64_t T, const WeightView& final_norm,
                                const WeightView& head, const ForwardOptions& opt) const;
+  // Trace: n floats of device memory, as a host vector.
+  Status trace_push(std::vector<std::vector<float>>& into, const float* x, int64_t n) const {
+    LATENT_ASSIGN_OR_RETURN(std::vector<float> v, dev->to_host(x, n));
+    into.push_back(std::move(v));
+    return Status::Ok();
+  }
 };
 
 DeepseekModel::DeepseekModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -189,6 +200,13 @@ size_t DeepseekModel::touch_weights(const std::function<bool(size_t done, size_t
   return impl_->store.touch_mapped(progress);
 }
 int64_t DeepseekModel::stage_link_bytes() const { return impl_->link ? impl_->link->sent_bytes() : 0; }
+const Device& DeepseekModel::device() const { return *impl_->dev; }
+Result<KvCache> DeepseekModel::make_cache(int64_t n_blocks) const {
+  return impl_->dev->make_cache(impl_->config, n_blocks, impl_->dev->cache_dtype());
+}
+int64_t DeepseekModel::cache_blocks_for_bytes(size_t bytes) const {
+  return KvCache::blocks_for_bytes(impl_->config, bytes, impl_->dev->cache_dtype());
+}
 
 Result<std::unique_ptr<DeepseekModel>> DeepseekModel::load(const std::string& dir, const ModelOptions& options) {
   LATENT_ASSIGN_OR_RETURN(ModelConfig config, ModelConfig::load(dir));
@@ -211,6 +229,13 @@ Result<std::unique_ptr<DeepseekModel>> DeepseekModel::create(ModelConfig config,
     m->rank = world->rank();
   }
   const int stages = std::max(1, options.pipeline_stages);
+  LATENT_ASSIGN_OR_RETURN(m->dev, make_device(options.device, m->config, options.pool));
+  m->scratch.bind(m->dev.get());
+  if (!m->dev->is_host() && (world && world->size() > 1)) {
+    return make_error(ErrorCode::kUnsupported, "--device " + m->dev->name() + ": expected one rank (several ranks, "
+                                               "--tp/--pp, run on the CPU only for now), found " +
+                                               std::to_string(world->size()) + " ranks");
+  }
   if (!world && stages > 1) {
     return make_error(ErrorCode::kInvalidArgument, "--pp " + std::to_string(stages) + ": expected the ranks of "
                                                    "the stages (ModelOptions::world), found none");
@@ -241,7 +266,9 @@ Result<std::unique_ptr<DeepseekModel>> DeepseekModel::create(ModelConfig config,
   const auto [v0, v1] = m->shard.range(V);
   const Shard attn_shard = m->dp_attention ? Shard{} : m->shard;  // whole attention with DP attention
   LATENT_ASSIGN_OR_RETURN(WeightView embed, w.matrix("model.embed_tokens.weight", V, d));
-  if (stage.first()) m->embed_tokens = store.whole(embed);
+  if (stage.first()) {
+    LATENT_ASSIGN_OR_RETURN(m->embed_tokens, m->dev->upload(store.whole(embed)));
+  }
   if (stage.last()) {
     LATENT_ASSIGN_OR_RETURN(m->norm, w.vector("model.norm.weight", d));
     store.whole(m->norm);
@@ -251,9 +278,12 @@ Result<std::unique_ptr<DeepseekModel>> DeepseekModel::create(ModelConfig config,
       LATENT_ASSIGN_OR_RETURN(WeightView head, w.matrix("lm_head.weight", V, d));
       m->lm_head = store.rows(head, v0, v1);
     }
+    LATENT_ASSIGN_OR_RETURN(m->norm, m->dev->upload(m->norm));
+    LATENT_ASSIGN_OR_RETURN(m->lm_head, m->dev->upload(m->lm_head));
   }
   for (int64_t i = stage.layer_begin; i < stage.layer_end; ++i) {
     LATENT_ASSIGN_OR_RETURN(LayerWeights L, load_layer(w, c, i, m->shard, attn_shard, options.expert_parallel, store));
+    LATENT_RETURN_IF_ERROR(upload_layer(*m->dev, c, L));
     m->layers.push_back(std::move(L));
   }
   m->has_mtp = c.num_nextn_predict_layers > 0 && options.load_mtp;
@@ -270,14 +300,16 @@ Result<std::unique_ptr<DeepseekModel>> DeepseekModel::create(ModelConfig config,
     for (const WeightView* v : {&t.embed_tokens, &t.enorm, &t.hnorm, &t.eh_proj, &t.shared_head_norm}) store.whole(*v);
     t.shared_head_head = store.rows(head, v0, v1);
     LATENT_ASSIGN_OR_RETURN(t.block, load_layer(w, c, i, m->shard, attn_shard, options.expert_parallel, store));
+    LATENT_RETURN_IF_ERROR(upload_layer(*m->dev, c, t.block));
+    for (WeightView* v : {&t.embed_tokens, &t.enorm, &t.hnorm, &t.eh_proj, &t.shared_head_norm, &t.shared_head_head}) {
+      LATENT_ASSIGN_OR_RETURN(*v, m->dev->upload(*v));
+    }
     m->mtp.push_back(std::move(t));
   }
-  m->inv_freq = rope_inv_freq(c);
   m->softmax_scale = static_cast<float>(c.softmax_scale());
-  m->rope_mscale = static_cast<float>(c.rope_mscale());
-  LATENT_LOG_DEBUG("DeepseekModel: %s, %lld layers, %s MTP, rank %d (stage %d of %d, layers [%lld, %lld), tensor "
+  LATENT_LOG_DEBUG("DeepseekModel on %s: %s, %lld layers, %s MTP, rank %d (stage %d of %d, layers [%lld, %lld), tensor "
                    "part %d of %d) holds %.1f MB of weights (%.1f MB copied)",
-                   c.architecture.c_str(), static_cast<long long>(c.num_hidden_layers), m->has_mtp ? "with" : "no",
+                   m->dev->name().c_str(), c.architecture.c_str(), static_cast<long long>(c.num_hidden_layers), m->has_mtp ? "with" : "no",
                    m->rank, stage.index, stage.count, static_cast<long long>(stage.layer_begin),
                    static_cast<long long>(stage.layer_end), m->shard.rank, m->shard.size, store.held_bytes() / 1e6,
                    store.copied_bytes() / 1e6);
@@ -316,130 +348,107 @@ Status DeepseekModel::Impl::check_batch(const std::vector<SeqSpan>& seqs, const 
   return Status::Ok();
 }
 
-// One decoder block over the flattened batch; x [T, d] is the residual stream, updated in place.
+// One decoder block over the flattened batch; x [T, d] is the residual stream (device memory), updated in place.
 Status DeepseekModel::Impl::decoder_layer(const LayerWeights& L, int64_t cache_layer, const std::vector<SeqSpan>& seqs,
-                                          const AttendRows& at, const Vec& rope_cs, Vec& x, KvCache& cache,
+                                          const AttendRows& at, int64_t T, float* x, KvCache& cache,
                                           ForwardTrace* trace) const {
   const ModelConfig& c = config;
-  cpu::ThreadPool* pool = options.pool;
+  Device& D = *dev;
   const int64_t d = c.hidden_size, H = L.attn.n_heads, R = c.kv_lora_rank, P = c.qk_rope_head_dim;
   const int64_t nope = c.qk_nope_head_dim, vd = c.v_head_dim, qk = nope + P;
-  const int64_t T = static_cast<int64_t>(x.size()) / d;
   const float eps = static_cast<float>(c.rms_norm_eps);
   const MlaWeights& a = L.attn;
+  Scratch& S = scratch;
 
   // ---- attention: every token's latent row into the cache; queries for the rows this rank attends, A of them
   // from row a0 (all T, or its sequences' with data-parallel attention)
   const int64_t a0 = at.begin, A = at.end - at.begin;
-  Scratch& S = scratch;
-  const auto sized = [](Vec& v, int64_t n) -> Vec& {
-    v.resize(static_cast<size_t>(n));
-    return v;
-  };
-  Vec& h = sized(S.h, T * d);
-  rms_norm(x.data(), T, L.input_layernorm, eps, h.data());  // [T, d]
-  Vec& q = sized(S.q, A * H * qk);                           // [A, H, nope + P]
+  LATENT_ASSIGN_OR_RETURN(float* h, S.h.resize(T * d));
+  LATENT_RETURN_IF_ERROR(D.rms_norm(x, T, L.input_layernorm, eps, h));  // [T, d]
+  LATENT_ASSIGN_OR_RETURN(float* q, S.q.resize(A * H * qk));          // [A, H, nope + P]
   if (A > 0 && a.q_lora) {
     const int64_t qr = a.q_a_proj.rows;
-    Vec& qa = sized(S.qa, A * qr);
-    Vec& qa_norm = sized(S.qa_norm, A * qr);
-    cpu::linear(h.data() + a0 * d, A, a.q_a_proj, qa.data(), pool);  // [A, q_lora_rank]
-    rms_norm(qa.data(), A, a.q_a_layernorm, eps, qa_norm.data());
-    cpu::linear(qa_norm.data(), A, a.q_b_proj, q.data(), pool);  // [A, H * (nope + P)]
+    LATENT_ASSIGN_OR_RETURN(float* qa, S.qa.resize(A * qr));
+    LATENT_ASSIGN_OR_RETURN(float* qa_norm, S.qa_norm.resize(A * qr));
+    LATENT_RETURN_IF_ERROR(D.linear(h + a0 * d, A, a.q_a_proj, qa));  // [A, q_lora_rank]
+    LATENT_RETURN_IF_ERROR(D.rms_norm(qa, A, a.q_a_layernorm, eps, qa_norm));
+    LATENT_RETURN_IF_ERROR(D.linear(qa_norm, A, a.q_b_proj, q));  // [A, H * (nope + P)]
   } else if (A > 0) {
-    cpu::linear(h.data() + a0 * d, A, a.q_proj, q.data(), pool);  // [A, H * (nope + P)]
+    LATENT_RETURN_IF_ERROR(D.linear(h + a0 * d, A, a.q_proj, q));  // [A, H * (nope + P)]
   }
-  for (int64_t t = 0; t < A; ++t) {
-    for (int64_t hd = 0; hd < H; ++hd) rope_rotate(q.data() + t * H * qk + hd * qk + nope, P, rope_cs.data() + (a0 + t) * P);
-  }
-  Vec& kv = sized(S.kv, T * (R + P));
-  cpu::linear(h.data(), T, a.kv_a_proj_with_mqa, kv.data(), pool);  // [T, R + P]: [latent | rope key]
+  LATENT_RETURN_IF_ERROR(D.rope_q(q, a0, A, H, nope, P));
+  LATENT_ASSIGN_OR_RETURN(float* kv, S.kv.resize(T * (R + P)));
+  LATENT_RETURN_IF_ERROR(D.linear(h, T, a.kv_a_proj_with_mqa, kv));  // [T, R + P]: [latent | rope key]
   // Cache row of each new token: [kv_a_layernorm(latent) R | rope(k_rope) P]
-  S.cache_row.resize(static_cast<size_t>(R + P));
-  for (const SeqSpan& s : seqs) {
-    for (int64_t i = 0; i < s.n_new; ++i) {
-      const int64_t t = s.offset + i, pos = s.n_cached + i;
-      float* row = S.cache_row.data();
-      const float* src = kv.data() + t * (R + P);
-      rms_norm(src, 1, a.kv_a_layernorm, eps, row);
-      std::copy(src + R, src + R + P, row + R);
-      rope_rotate(row + R, P, rope_cs.data() + t * P);
-      cache.write_token(cache_layer, s.blocks[static_cast<size_t>(pos / KvCache::kBlockSize)],
-                        pos % KvCache::kBlockSize, row);  // float32, or rounded to BF16
-    }
-  }
+  LATENT_RETURN_IF_ERROR(D.write_cache(kv, a.kv_a_layernorm, eps, cache_layer, cache));
   // Weight absorption: attention runs in the latent space (MQA with one KV head of width R + P).
-  Vec& q_lat = sized(S.q_lat, A * H * R);  // [A, H, R]
-  if (A > 0) cpu::mla_absorb_q(q.data(), A, H * qk, a.kv_b_proj, H, nope, P, vd, q_lat.data(), pool);
-  Vec& o_lat = sized(S.o_lat, A * H * R);  // [A, H, R]
-  std::vector<const void*>& blocks = S.blocks;
-  for (const SeqSpan& s : at.seqs) {
-    blocks.clear();
-    for (int64_t b = 0; b < KvCache::blocks_needed(s.n_cached + s.n_new); ++b) {
-      blocks.push_back(cache.block_ptr(cache_layer, s.blocks[static_cast<size_t>(b)]));
-    }
-    cpu::mla_attention(q_lat.data() + s.offset * H * R, q.data() + s.offset * H * qk, H * qk, s.n_new, H, nope, R,
-                       P, s.n_cached, blocks.data(), cache.dtype(), KvCache::kBlockSize, softmax_scale,
-                       o_lat.data() + s.offset * H * R, pool);
-  }
-  Vec& attn = sized(S.attn, A * H * vd);  // [A, H * v]
-  if (A > 0) cpu::mla_apply_uv(o_lat.data(), A, a.kv_b_proj, H, nope, vd, attn.data(), pool);
+  LATENT_ASSIGN_OR_RETURN(float* q_lat, S.q_lat.resize(A * H * R));  // [A, H, R]
+  LATENT_RETURN_IF_ERROR(D.mla_absorb_q(q, A, H * qk, a.kv_b_proj, H, nope, P, vd, q_lat));
+  LATENT_ASSIGN_OR_RETURN(float* o_lat, S.o_lat.resize(A * H * R));  // [A, H, R]
+  LATENT_RETURN_IF_ERROR(D.mla_attention(q_lat, q, H * qk, at.seqs, H, nope, cache_layer, cache, softmax_scale, o_lat));
+  LATENT_ASSIGN_OR_RETURN(float* attn, S.attn.resize(A * H * vd));  // [A, H * v]
+  LATENT_RETURN_IF_ERROR(D.mla_apply_uv(o_lat, A, a.kv_b_proj, H, nope, vd, attn));
   if (at.bounds.empty()) {
-    cpu::linear(attn.data(), T, a.o_proj, h.data(), pool);  // [T, d]
-    if (comm) LATENT_RETURN_IF_ERROR(comm->all_reduce_sum(h.data(), T * d));  // the heads' parts, rank order
-  } else {  // every rank's rows, padded to the most any rank has: [ranks, chunk, d] -> h [T, d]
+    LATENT_RETURN_IF_ERROR(D.linear(attn, T, a.o_proj, h));  // [T, d]
+    if (comm) LATENT_RETURN_IF_ERROR(comm->all_reduce_sum(h, T * d));  // the heads' parts, rank order
+  } else {  // (host memory: several ranks) every rank's rows, padded to the most any rank has: [ranks, chunk, d] -> h [T, d]
     int64_t chunk = 0;
-    for (size_t q = 0; q + 1 < at.bounds.size(); ++q) chunk = std::max(chunk, at.bounds[q + 1] - at.bounds[q]);
-    Vec& part = sized(S.part, chunk * d);
-    Vec& all = sized(S.gathered, shard.size * chunk * d);
-    if (A > 0) cpu::linear(attn.data(), A, a.o_proj, part.data(), pool);  // [A, d]
-    LATENT_RETURN_IF_ERROR(comm->all_gather(part.data(), chunk * d, all.data()));
-    for (int q = 0; q < shard.size; ++q) {
-      const int64_t r0 = at.bounds[static_cast<size_t>(q)], r1 = at.bounds[static_cast<size_t>(q) + 1];
-      std::copy(all.begin() + q * chunk * d, all.begin() + (q * chunk + r1 - r0) * d, h.begin() + r0 * d);
+    for (size_t r = 0; r + 1 < at.bounds.size(); ++r) chunk = std::max(chunk, at.bounds[r + 1] - at.bounds[r]);
+    S.part.resize(static_cast<size_t>(chunk * d));
+    S.gathered.resize(static_cast<size_t>(shard.size * chunk * d));
+    if (A > 0) LATENT_RETURN_IF_ERROR(D.linear(attn, A, a.o_proj, S.part.data()));  // [A, d]
+    LATENT_RETURN_IF_ERROR(comm->all_gather(S.part.data(), chunk * d, S.gathered.data()));
+    for (int r = 0; r < shard.size; ++r) {
+      const int64_t r0 = at.bounds[static_cast<size_t>(r)], r1 = at.bounds[static_cast<size_t>(r) + 1];
+      std::copy(S.gathered.begin() + r * chunk * d, S.gathered.begin() + (r * chunk + r1 - r0) * d, h + r0 * d);
     }
   }
-  for (int64_t i = 0; i < T * d; ++i) x[static_cast<size_t>(i)] += h[static_cast<size_t>(i)];
+  LATENT_RETURN_IF_ERROR(D.add(h, T * d, x));  // x += attention
 
   // ---- feed-forward
-  rms_norm(x.data(), T, L.post_attention_layernorm, eps, h.data());  // [T, d]
-  Vec& ff = sized(S.ff, T * d);                                       // [T, d]
+  LATENT_RETURN_IF_ERROR(D.rms_norm(x, T, L.post_attention_layernorm, eps, h));  // [T, d]
+  LATENT_ASSIGN_OR_RETURN(float* ff, S.ff.resize(T * d));                     // [T, d]
   if (L.is_moe) {
-    const int64_t K = c.num_experts_per_tok;
-    S.idx.resize(static_cast<size_t>(T * K));
-    Vec& wt = sized(S.wt, T * K);
-    moe_forward(c, L.moe, h.data(), T, ff.data(), pool, S.idx.data(), wt.data());
+    LATENT_RETURN_IF_ERROR(D.moe(c, L.moe, L.moe_prepared.get(), h, T, ff, trace ? &S.idx : nullptr,
+                                 trace ? &S.wt : nullptr));
     if (trace) {
       trace->moe_topk_idx.push_back(S.idx);
-      trace->moe_topk_weight.push_back(wt);
+      trace->moe_topk_weight.push_back(S.wt);
     }
   } else {
-    mlp_forward(L.mlp, h.data(), T, ff.data(), pool);
+    LATENT_RETURN_IF_ERROR(D.mlp(L.mlp, h, T, ff));
   }
-  if (comm) LATENT_RETURN_IF_ERROR(comm->all_reduce_sum(ff.data(), T * d));  // experts' / intermediate parts
-  for (int64_t i = 0; i < T * d; ++i) x[static_cast<size_t>(i)] += ff[static_cast<size_t>(i)];
-  return Status::Ok();
+  if (comm) LATENT_RETURN_IF_ERROR(comm->all_reduce_sum(ff, T * d));  // experts' / intermediate parts
+  return D.add(ff, T * d, x);  // x += feed-forward
 }
 
 // Final norm, then the head over the rows that want logits (each rank its vocabulary rows, then all-gathered).
-Result<ForwardResult> DeepseekModel::Impl::finish(const std::vector<SeqSpan>& seqs, const Vec& x,
+Result<ForwardResult> DeepseekModel::Impl::finish(const std::vector<SeqSpan>& seqs, const float* x, int64_t T,
                                                   const WeightView& final_norm, const WeightView& head,
                                                   const ForwardOptions& opt) const {
-  const int64_t d = config.hidden_size, V = config.vocab_size, T = static_cast<int64_t>(x.size()) / d;
+  Device& D = *dev;
+  const int64_t d = config.hidden_size, V = config.vocab_size;
   std::vector<int64_t> rows;
   ForwardResult r = result_layout(seqs, V, d, &rows);
-  Vec y(static_cast<size_t>(T * d));
-  rms_norm(x.data(), T, final_norm, static_cast<float>(config.rms_norm_eps), y.data());  // [T, d]
-  const int64_t n = static_cast<int64_t>(rows.size());
-  Vec sel(static_cast<size_t>(n * d));  // [n, d]
-  for (int64_t i = 0; i < n; ++i) std::copy(y.begin() + rows[i] * d, y.begin() + (rows[i] + 1) * d, sel.begin() + i * d);
-  r.logits.resize(static_cast<size_t>(n * V));
-  if (!comm) {
-    cpu::linear(sel.data(), n, head, r.logits.data(), options.pool);  // [n, V]
+  float* y = nullptr;  // [T, d]: straight into the result when the caller wants it
+  if (opt.return_hidden) {
+    LATENT_ASSIGN_OR_RETURN(y, D.host_out(r.hidden, T * d));
   } else {
+    LATENT_ASSIGN_OR_RETURN(y, scratch.y.resize(T * d));
+  }
+  LATENT_RETURN_IF_ERROR(D.rms_norm(x, T, final_norm, static_cast<float>(config.rms_norm_eps), y));  // [T, d]
+  const int64_t n = static_cast<int64_t>(rows.size());
+  LATENT_ASSIGN_OR_RETURN(float* sel, scratch.sel.resize(n * d));  // [n, d]
+  LATENT_RETURN_IF_ERROR(D.gather_rows(y, d, rows, sel));
+  if (!comm) {
+    LATENT_ASSIGN_OR_RETURN(float* logits, D.host_out(r.logits, n * V));
+    LATENT_RETURN_IF_ERROR(D.linear(sel, n, head, logits));  // [n, V]
+    LATENT_RETURN_IF_ERROR(D.fetch_out(r.logits, logits));
+  } else {  // several ranks (host memory)
+    r.logits.resize(static_cast<size_t>(n * V));
     const int64_t chunk = (V + shard.size - 1) / shard.size;  // rows per rank, padded to the largest part
     Vec part(static_cast<size_t>(n * chunk), 0.f), all(static_cast<size_t>(shard.size * n * chunk));
-    cpu::linear_strided(sel.data(), d, n, head, part.data(), chunk, options.pool);  // [n, V'] in [n, chunk]
+    LATENT_RETURN_IF_ERROR(D.linear(sel, d, n, head, part.data(), chunk));  // [n, V'] in [n, chunk]
     LATENT_RETURN_IF_ERROR(comm->all_gather(part.data(), n * chunk, all.data()));   // [ranks, n, chunk]
     for (int q = 0; q < shard.size; ++q) {
       const auto [q0, q1] = Shard{q, shard.size}.range(V);
@@ -449,7 +458,7 @@ Result<ForwardResult> DeepseekModel::Impl::finish(const std::vector<SeqSpan>& se
       }
     }
   }
-  if (opt.return_hidden) r.hidden = std::move(y);
+  if (opt.return_hidden) LATENT_RETURN_IF_ERROR(D.fetch_out(r.hidden, y));
   if (link) {  // the last stage's leader sends the result to rank 0
     std::vector<const Vec*> parts = {&r.logits};
     if (opt.return_hidden) parts.push_back(&r.hidden);
@@ -458,9 +467,9 @@ Result<ForwardResult> DeepseekModel::Impl::finish(const std::vector<SeqSpan>& se
   return r;
 }
 
-Result<ForwardResult> DeepseekModel::Impl::pass_on(const std::vector<SeqSpan>& seqs, const Vec* x,
+Result<ForwardResult> DeepseekModel::Impl::pass_on(const std::vector<SeqSpan>& seqs, const float* x, int64_t n,
                                                    bool return_hidden) const {
-  if (x) LATENT_RETURN_IF_ERROR(link->send_hidden(x->data(), static_cast<int64_t>(x->size())));
+  if (x) LATENT_RETURN_IF_ERROR(link->send_hidden(x, n));
   if (rank != 0) return ForwardResult{};
   std::vector<int64_t> rows;
   ForwardResult r = result_layout(seqs, config.vocab_size, config.hidden_size, &rows);
@@ -476,7 +485,7 @@ Result<ForwardResult> DeepseekModel::Impl::pass_on(const std::vector<SeqSpan>& s
 
 namespace {
 
-// Flattens the batch: row offsets and the cos/sin of each new token's position ([T, P]).
+// Flattens the batch: each sequence's row offset in the [T, ...] activations.
 template <typename Input>
 std::vector<SeqSpan> flatten(std::span<const Input> batch, int64_t (*n_of)(const Input&)) {
   std::vector<SeqSpan> seqs;
@@ -489,40 +498,28 @@ std::vector<SeqSpan> flatten(std::span<const Input> batch, int64_t (*n_of)(const
   return seqs;
 }
 
-Vec rope_table(const std::vector<SeqSpan>& seqs, const std::vector<float>& inv_freq, int64_t P, float mscale) {
-  const int64_t T = seqs.empty() ? 0 : seqs.back().offset + seqs.back().n_new;
-  Vec cs(static_cast<size_t>(T * P));
-  for (const SeqSpan& s : seqs) {
-    for (int64_t i = 0; i < s.n_new; ++i) {
-      rope_cos_sin(inv_freq, s.n_cached + i, cs.data() + (s.offset + i) * P, mscale);
-    }
-  }
-  return cs;
-}
-
 }  // namespace
 
 Result<ForwardResult> DeepseekModel::forward(std::span<const SequenceInput> batch, KvCache& cache,
                                              const ForwardOptions& options) {
   Impl& m = *impl_;
+  Device& D = *m.dev;
   const ModelConfig& c = m.config;
   const int64_t d = c.hidden_size;
   if (batch.empty()) return make_error(ErrorCode::kInvalidArgument, "forward: expected at least one sequence, found 0");
   auto seqs = flatten<SequenceInput>(batch, [](const SequenceInput& s) { return static_cast<int64_t>(s.tokens.size()); });
   LATENT_RETURN_IF_ERROR(m.check_batch(seqs, cache));
   const int64_t T = seqs.back().offset + seqs.back().n_new;
-
-  // Embedding (the first stage): x [T, d]
-  Vec x(static_cast<size_t>(T * d));
+  std::vector<int32_t>& ids = m.scratch.ids;  // [T]
+  ids.clear();
   for (size_t s = 0; s < batch.size(); ++s) {
-    for (int64_t i = 0; i < seqs[s].n_new; ++i) {
-      const int32_t id = batch[s].tokens[static_cast<size_t>(i)];
+    for (const int32_t id : batch[s].tokens) {
       if (id < 0 || id >= c.vocab_size) {
         return make_error(ErrorCode::kInvalidArgument, "sequence " + std::to_string(s) + ": token id " +
                                                            std::to_string(id) + " out of range [0, " +
                                                            std::to_string(c.vocab_size) + ")");
       }
-      if (m.stage.first()) cpu::embedding_row(m.embed_tokens, id, x.data() + (seqs[s].offset + i) * d);
+      ids.push_back(id);
     }
   }
   if (m.control) {  // rank 0 tells the other ranks to run this forward too
@@ -535,26 +532,31 @@ Result<ForwardResult> DeepseekModel::forward(std::span<const SequenceInput> batc
   }
   ForwardTrace* trace = options.trace;
   if (trace) *trace = ForwardTrace{};
-  const Vec rope_cs = rope_table(seqs, m.inv_freq, c.qk_rope_head_dim, m.rope_mscale);  // [T, P]
-  if (!m.stage.first()) {  // x from the previous stage
-    if (Status st = m.link->receive_hidden(x.data(), T * d); !st.ok()) return m.out_of_step(st.error());
+  LATENT_RETURN_IF_ERROR(D.begin(seqs, ids, cache));  // positions, block tables, ids
+  LATENT_ASSIGN_OR_RETURN(float* x, m.scratch.x.resize(T * d));  // [T, d]
+  if (m.stage.first()) {
+    LATENT_RETURN_IF_ERROR(D.embed(m.embed_tokens, x));  // embedding: x [T, d]
+  } else {  // x from the previous stage
+    if (Status st = m.link->receive_hidden(x, T * d); !st.ok()) return m.out_of_step(st.error());
   }
-  if (trace) trace->layer_outputs.push_back(x);
+  if (trace) LATENT_RETURN_IF_ERROR(m.trace_push(trace->layer_outputs, x, T * d));
   const AttendRows at = m.attending(seqs);
 
   for (int64_t l = m.stage.layer_begin; l < m.stage.layer_end; ++l) {
     const LayerWeights& L = m.layers[static_cast<size_t>(l - m.stage.layer_begin)];
-    Status st = m.decoder_layer(L, l, seqs, at, rope_cs, x, cache, trace);  // x [T, d]
+    Status st = m.decoder_layer(L, l, seqs, at, T, x, cache, trace);  // x [T, d]
     if (!st.ok()) return m.out_of_step(st.error());
-    if (trace) trace->layer_outputs.push_back(x);
+    if (trace) LATENT_RETURN_IF_ERROR(m.trace_push(trace->layer_outputs, x, T * d));
   }
   if (!m.stage.last()) {  // on to the next stage; rank 0 gets the logits back
-    auto r = m.pass_on(seqs, &x, options.return_hidden);
+    auto r = m.pass_on(seqs, x, T * d, options.return_hidden);
     if (!r.ok()) return m.out_of_step(r.error());
     return r;
   }
-  if (trace) trace->hidden_prenorm = x;
-  auto r = m.finish(seqs, x, m.norm, m.lm_head, options);  // logits [rows, V]
+  if (trace) {
+    LATENT_ASSIGN_OR_RETURN(trace->hidden_prenorm, D.to_host(x, T * d));
+  }
+  auto r = m.finish(seqs, x, T, m.norm, m.lm_head, options);  // logits [rows, V]
   if (!r.ok()) return m.out_of_step(r.error());
   return r;
 }
@@ -562,6 +564,7 @@ Result<ForwardResult> DeepseekModel::forward(std::span<const SequenceInput> batc
 Result<ForwardResult> DeepseekModel::forward_mtp(std::span<const MtpSequenceInput> batch, KvCache& cache,
                                                  const ForwardOptions& options) {
   Impl& m = *impl_;
+  Device& D = *m.dev;
   const ModelConfig& c = m.config;
   const int64_t d = c.hidden_size;
   if (!m.has_mtp) {
@@ -572,14 +575,16 @@ Result<ForwardResult> DeepseekModel::forward_mtp(std::span<const MtpSequenceInpu
   auto seqs = flatten<MtpSequenceInput>(batch, [](const MtpSequenceInput& s) { return static_cast<int64_t>(s.next_tokens.size()); });
   LATENT_RETURN_IF_ERROR(m.check_batch(seqs, cache));
   const int64_t T = seqs.back().offset + seqs.back().n_new;
+  std::vector<int32_t>& ids = m.scratch.ids;  // [T] t[i+1]
+  ids.clear();
   for (size_t s = 0; s < batch.size(); ++s) {
     if (!batch[s].hidden) return make_error(ErrorCode::kInvalidArgument, "forward_mtp: sequence " + std::to_string(s) + ": hidden is null");
-    for (int64_t i = 0; i < seqs[s].n_new; ++i) {
-      const int32_t id = batch[s].next_tokens[static_cast<size_t>(i)];
+    for (const int32_t id : batch[s].next_tokens) {
       if (id < 0 || id >= c.vocab_size) {
         return make_error(ErrorCode::kInvalidArgument, "forward_mtp: sequence " + std::to_string(s) + ": token id " +
                                                            std::to_string(id) + " out of range");
       }
+      ids.push_back(id);
     }
   }
   if (m.control) {
@@ -593,40 +598,47 @@ Result<ForwardResult> DeepseekModel::forward_mtp(std::span<const MtpSequenceInpu
     LATENT_RETURN_IF_ERROR(m.drive(ModelStep::Kind::kForwardMtp, payload, cache, false));
   }
   if (!m.stage.last()) {  // the MTP module is on the last stage: rank 0 gets its logits back
-    auto r = m.pass_on(seqs, nullptr, false);
+    auto r = m.pass_on(seqs, nullptr, 0, false);
     if (!r.ok()) return m.out_of_step(r.error());
     return r;
   }
   const MtpWeights& t = m.mtp[0];
   const float eps = static_cast<float>(c.rms_norm_eps);
+  Impl::Scratch& S = m.scratch;
+  LATENT_RETURN_IF_ERROR(D.begin(seqs, ids, cache));
 
   // x = eh_proj([enorm(E[t_{i+1}]) | hnorm(h_i)]): cat [T, 2d] -> x [T, d]
-  Vec cat(static_cast<size_t>(T * 2 * d)), e(static_cast<size_t>(d));
-  for (size_t s = 0; s < batch.size(); ++s) {
-    for (int64_t i = 0; i < seqs[s].n_new; ++i) {
-      float* row = cat.data() + (seqs[s].offset + i) * 2 * d;
-      cpu::embedding_row(t.embed_tokens, batch[s].next_tokens[static_cast<size_t>(i)], e.data());
-      rms_norm(e.data(), 1, t.enorm, eps, row);
-      rms_norm(batch[s].hidden + i * d, 1, t.hnorm, eps, row + d);
+  LATENT_ASSIGN_OR_RETURN(float* e, S.e.resize(T * d));
+  LATENT_ASSIGN_OR_RETURN(float* cat, S.cat.resize(T * 2 * d));
+  LATENT_RETURN_IF_ERROR(D.embed(t.embed_tokens, e));                    // [T, d]
+  LATENT_RETURN_IF_ERROR(D.rms_norm(e, d, T, t.enorm, eps, cat, 2 * d));  // left halves
+  for (size_t s = 0; s < batch.size(); ++s) {  // right halves; the hidden states are host memory
+    const float* hs = batch[s].hidden;
+    const int64_t off = seqs[s].offset, n = seqs[s].n_new;
+    if (!D.is_host()) {
+      LATENT_ASSIGN_OR_RETURN(float* hid, S.hid.resize(T * d));
+      LATENT_RETURN_IF_ERROR(D.from_host(hs, n * d, hid + off * d));
+      hs = hid + off * d;
     }
+    LATENT_RETURN_IF_ERROR(D.rms_norm(hs, d, n, t.hnorm, eps, cat + off * 2 * d + d, 2 * d));
   }
-  Vec x(static_cast<size_t>(T * d));
-  cpu::linear(cat.data(), T, t.eh_proj, x.data(), m.options.pool);  // [T, d]
+  LATENT_ASSIGN_OR_RETURN(float* x, S.x.resize(T * d));
+  LATENT_RETURN_IF_ERROR(D.linear(cat, T, t.eh_proj, x));  // [T, d]
 
   ForwardTrace* trace = options.trace;
   if (trace) *trace = ForwardTrace{};
-  if (trace) trace->layer_outputs.push_back(x);
-  const Vec rope_cs = rope_table(seqs, m.inv_freq, c.qk_rope_head_dim, m.rope_mscale);  // [T, P]
-  Status st = m.decoder_layer(t.block, c.num_hidden_layers, seqs, m.attending(seqs), rope_cs, x, cache, trace);  // x [T, d]
+  if (trace) LATENT_RETURN_IF_ERROR(m.trace_push(trace->layer_outputs, x, T * d));
+  Status st = m.decoder_layer(t.block, c.num_hidden_layers, seqs, m.attending(seqs), T, x, cache, trace);  // x [T, d]
   if (!st.ok()) return m.out_of_step(st.error());
   if (trace) {
-    trace->layer_outputs.push_back(x);
-    trace->hidden_prenorm = x;
+    LATENT_RETURN_IF_ERROR(m.trace_push(trace->layer_outputs, x, T * d));
+    trace->hidden_prenorm = trace->layer_outputs.back();
   }
-  auto r = m.finish(seqs, x, t.shared_head_norm, t.shared_head_head, options);  // logits [rows, V]
+  auto r = m.finish(seqs, x, T, t.shared_head_norm, t.shared_head_head, options);  // logits [rows, V]
   if (!r.ok()) return m.out_of_step(r.error());
   return r;
 }
+
 
 // ---- several ranks: rank 0 drives, the others follow
 
@@ -668,7 +680,7 @@ Status DeepseekModel::follow() {
     if (step->kind == ModelStep::Kind::kStop) return Status::Ok();
     if (Status st = test_rank_failure(m.rank, steps); !st.ok()) return fail(st.error());
     if (!m.replica || m.replica->capacity() != step->cache_blocks) {  // every block allocated: rank 0 owns the ids
-      auto cache = KvCache::for_model(m.config, step->cache_blocks, KvCache::dtype_for_precision());
+      auto cache = m.dev->make_cache(m.config, step->cache_blocks, m.dev->cache_dtype());
       if (!cache.ok()) return fail(cache.error());
       m.replica = std::make_unique<KvCache>(std::move(*cache));
       if (auto all = m.replica->allocate(step->cache_blocks); !all.ok()) return fail(all.error());
@@ -713,3 +725,4 @@ Status DeepseekModel::stop_followers() {
 }
 
 }  // namespace latent
+

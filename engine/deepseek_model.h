@@ -1,6 +1,7 @@
 #pragma once
-// DeepseekModel: the DeepSeek-V2/V3 forward pass on CPU (float32 activations, weights read in their stored
-// dtype). A batch holds several sequences, each with its new tokens, the number of tokens already in the
+// DeepseekModel: the DeepSeek-V2/V3 forward pass, written once against engine/device.h's ops and run on the
+// device ModelOptions::device names: the CPU (the exact reference) or a CUDA GPU (float32 activations, weights
+// read in their stored dtype). A batch holds several sequences, each with its new tokens, the number of tokens already in the
 // latent cache and its block table; prefill (many new tokens) and decode (one) take the same path:
 // embed -> [RMSNorm -> MLA over the latent cache -> RMSNorm -> MLP | MoE] x L -> norm -> lm_head.
 // The MTP module (DeepSeek-V3 layer num_hidden_layers) drafts the token after next from the main model's
@@ -24,6 +25,7 @@
 #include <vector>
 
 #include "engine/config.h"
+#include "engine/device.h"
 #include "engine/kv_cache.h"
 #include "engine/weights.h"
 #include "kernels/base/result.h"
@@ -79,6 +81,7 @@ struct ForwardResult {
 
 struct ModelOptions {
   WeightsOptions weights;
+  DeviceSpec device;                  // --device: cpu (default), cuda[:N], auto
   bool load_mtp = true;               // load the MTP module when the config declares one
   cpu::ThreadPool* pool = nullptr;    // passed to the ops; nullptr = their default
   // The ranks sharing this model's tensors (borrowed; outlives the model): with pipeline stages, this stage's
@@ -114,6 +117,12 @@ class DeepseekModel {
   const ModelConfig& config() const;
   const Weights& weights() const;
   bool has_mtp() const;
+
+  const Device& device() const;
+  // The latent cache this model's device reads (host memory on the CPU, the GPU's memory on CUDA), with the
+  // device's cache dtype; forward() wants a cache made here (or, on the CPU, any KvCache::for_model).
+  Result<KvCache> make_cache(int64_t n_blocks) const;
+  int64_t cache_blocks_for_bytes(size_t bytes) const;
 
   // Writes the new tokens' latents into `cache` (every decoder layer) and returns their logits.
   // The block tables must already hold enough blocks (KvCache::blocks_needed(n_cached + n_new)).

@@ -28,6 +28,15 @@ KvCache::KvCache(int64_t n_layers, int64_t kv_lora_rank, int64_t rope_dim, int64
   for (int64_t b = n_blocks - 1; b >= 0; --b) free_.push_back(static_cast<BlockId>(b));
 }
 
+KvCache::KvCache(int64_t n_layers, int64_t kv_lora_rank, int64_t rope_dim, int64_t n_blocks, DType dtype,
+                 std::unique_ptr<KvStorage> storage)
+    : n_layers_(n_layers), kv_lora_rank_(kv_lora_rank), rope_dim_(rope_dim), n_blocks_(n_blocks),
+      dtype_(dtype == DType::kBF16 ? DType::kBF16 : DType::kF32), storage_(std::move(storage)),
+      refs_(static_cast<size_t>(n_blocks), 0) {
+  free_.reserve(static_cast<size_t>(n_blocks));
+  for (int64_t b = n_blocks - 1; b >= 0; --b) free_.push_back(static_cast<BlockId>(b));
+}
+
 Result<KvCache> KvCache::for_model(const ModelConfig& config, int64_t n_blocks, DType dtype) {
   if (n_blocks <= 0) {
     return make_error(ErrorCode::kInvalidArgument,
@@ -105,6 +114,13 @@ Status KvCache::copy_block(BlockId src, BlockId dst, int64_t n_slots) {
   if (ref_count(dst) == 0) return bad_block("copy_block(dst)", dst, n_blocks_);
   n_slots = std::clamp<int64_t>(n_slots, 0, kBlockSize);
   for (int64_t l = 0; l < n_layers_; ++l) {
+    if (storage_) {
+      const auto offset = [&](BlockId b) {
+        return static_cast<size_t>(static_cast<char*>(block_ptr(l, b)) - static_cast<char*>(storage_->base()));
+      };
+      LATENT_RETURN_IF_ERROR(storage_->copy(offset(dst), offset(src), static_cast<size_t>(n_slots * token_dim()) * element_size()));
+      continue;
+    }
     std::memcpy(block_ptr(l, dst), block_ptr(l, src), static_cast<size_t>(n_slots * token_dim()) * element_size());
   }
   if (log_copies_) copies_.push_back({src, dst, n_slots});
@@ -113,6 +129,7 @@ Status KvCache::copy_block(BlockId src, BlockId dst, int64_t n_slots) {
 
 void* KvCache::block_ptr(int64_t layer, BlockId b) {
   const size_t words = static_cast<size_t>((static_cast<int64_t>(b) * n_layers_ + layer) * kBlockSize * token_dim());
+  if (storage_) return static_cast<uint16_t*>(storage_->base()) + words * words_per(dtype_);
   return data_.data() + words * words_per(dtype_);
 }
 
@@ -131,6 +148,7 @@ const float* KvCache::block_data(int64_t layer, BlockId b) const {
 }
 
 void KvCache::write_token(int64_t layer, BlockId b, int64_t slot, const float* src) {
+  assert(!storage_ && "KvCache::write_token: the rows are not in host memory");
   const int64_t D = token_dim();
   if (dtype_ == DType::kF32) {
     std::memcpy(token(layer, b, slot), src, static_cast<size_t>(D) * sizeof(float));
@@ -141,6 +159,7 @@ void KvCache::write_token(int64_t layer, BlockId b, int64_t slot, const float* s
 }
 
 void KvCache::read_token(int64_t layer, BlockId b, int64_t slot, float* dst) const {
+  assert(!storage_ && "KvCache::read_token: the rows are not in host memory");
   const int64_t D = token_dim();
   if (dtype_ == DType::kF32) {
     std::memcpy(dst, block_data(layer, b) + slot * D, static_cast<size_t>(D) * sizeof(float));

@@ -9,6 +9,8 @@
 //
 // Not thread-safe: owned by the engine thread (the Scheduler), like the model.
 #include <cstdint>
+#include <memory>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -20,6 +22,16 @@ namespace latent {
 struct ModelConfig;
 using BlockId = int32_t;
 
+// Where a cache's rows live when not in host memory (a GPU's memory, engine/device.h): the same layout at
+// base(), and copy() moves bytes within it (copy-on-write of a block is then a device-to-device copy).
+class KvStorage {
+ public:
+  virtual ~KvStorage() = default;
+  virtual void* base() = 0;
+  virtual Status copy(size_t dst_offset, size_t src_offset, size_t bytes) = 0;
+  virtual std::string where() const = 0;  // "cuda:0"
+};
+
 class KvCache {
  public:
   static constexpr int64_t kBlockSize = 64;
@@ -29,6 +41,15 @@ class KvCache {
   KvCache(int64_t n_layers, int64_t kv_lora_rank, int64_t rope_dim, int64_t n_blocks,
           DType dtype = DType::kF32);
   static Result<KvCache> for_model(const ModelConfig& config, int64_t n_blocks, DType dtype = DType::kF32);
+  // The same layout in `storage` (of at least bytes_for(...) bytes): block_ptr() gives its addresses, and
+  // write_token/read_token/token/block_data, which touch rows from the host, must not be used.
+  KvCache(int64_t n_layers, int64_t kv_lora_rank, int64_t rope_dim, int64_t n_blocks, DType dtype,
+          std::unique_ptr<KvStorage> storage);
+  static size_t bytes_for(int64_t n_layers, int64_t token_dim, int64_t n_blocks, DType dtype) {
+    return static_cast<size_t>(n_blocks * n_layers * kBlockSize * token_dim) * static_cast<size_t>(dtype_size(dtype));
+  }
+  bool on_host() const { return storage_ == nullptr; }
+  std::string where() const { return storage_ ? storage_->where() : "host"; }
   // Blocks that fit in `bytes` for this model.
   static int64_t blocks_for_bytes(const ModelConfig& config, size_t bytes, DType dtype = DType::kF32);
   // The cache dtype latentd and the CLI use: float32, or BF16 when LATENT_KV_CACHE=bf16 and linear() rounds
@@ -75,12 +96,15 @@ class KvCache {
   // Any dtype: stores token_dim() floats (rounded to nearest even for BF16), or reads them back widened.
   void write_token(int64_t layer, BlockId b, int64_t slot, const float* src);
   void read_token(int64_t layer, BlockId b, int64_t slot, float* dst) const;
-  size_t bytes() const { return data_.size() * sizeof(uint16_t); }
+  size_t bytes() const {
+    return storage_ ? bytes_for(n_layers_, token_dim(), n_blocks_, dtype_) : data_.size() * sizeof(uint16_t);
+  }
 
  private:
   int64_t n_layers_, kv_lora_rank_, rope_dim_, n_blocks_;
   DType dtype_;
   std::vector<uint16_t> data_;  // [n_blocks, n_layers, kBlockSize, token_dim] of dtype_ (a float is 2 words)
+  std::unique_ptr<KvStorage> storage_;  // the rows elsewhere (data_ empty), or null
   std::vector<int32_t> refs_;
   std::vector<BlockId> free_;  // stack; lowest ids handed out first
   bool log_copies_ = false;

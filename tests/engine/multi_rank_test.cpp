@@ -45,7 +45,7 @@ void keep_trace(ModelRun& run, const ForwardTrace& t) {
 // then a second sequence that shares the first's blocks through copy_block (the scheduler's copy-on-write).
 ModelRun run_model(DeepseekModel& model, const std::vector<int32_t>& prompt, const std::vector<int32_t>& gen) {
   ModelRun run;
-  KvCache cache = *KvCache::for_model(model.config(), 16);
+  KvCache cache = KvCache::for_model(model.config(), 16).value();
   {
     test::SequenceRunner seq(model, cache, 256);
     ForwardTrace trace;
@@ -255,7 +255,7 @@ TEST(MultiRankLoad, AFollowerOnlyFollows) {
   o.comm = comms[1].get();
   auto m = DeepseekModel::load(test::golden_dir("v3-tiny"), o);
   ASSERT_TRUE(m.ok()) << m.error().to_string();
-  KvCache cache = *KvCache::for_model((*m)->config(), 1);
+  KvCache cache = KvCache::for_model((*m)->config(), 1).value();
   std::vector<BlockId> blocks = *cache.allocate(1);
   const std::vector<int32_t> toks = {1, 2};
   SequenceInput in{toks, 0, blocks, false};
@@ -286,7 +286,7 @@ TEST(MultiRankDeath, RankZeroReportsTheDeadRank) {
     } else {
       comms[0]->set_timeout(std::chrono::milliseconds(200));
     }
-    KvCache cache = *KvCache::for_model((*m0)->config(), 1);
+    KvCache cache = KvCache::for_model((*m0)->config(), 1).value();
     std::vector<BlockId> blocks = *cache.allocate(1);
     const std::vector<int32_t> toks = {1, 2};
     SequenceInput in{toks, 0, blocks, false};

@@ -1,0 +1,76 @@
+// DeviceSpec parsing, DeviceBuffer, and the choice of device (engine/device.h).
+#include "engine/device.h"
+
+#include <charconv>
+
+#include "kernels/base/log.h"
+
+namespace latent {
+
+Result<DeviceSpec> DeviceSpec::parse(std::string_view text) {
+  DeviceSpec s;
+  if (text == "cpu") return s;
+  if (text == "auto") {
+    s.kind = Kind::kAuto;
+    return s;
+  }
+  if (text == "cuda") {
+    s.kind = Kind::kCuda;
+    return s;
+  }
+  if (text.starts_with("cuda:")) {
+    const std::string_view n = text.substr(5);
+    int index = -1;
+    const auto [end, ec] = std::from_chars(n.data(), n.data() + n.size(), index);
+    if (ec == std::errc() && end == n.data() + n.size() && !n.empty() && index >= 0) {
+      s.kind = Kind::kCuda;
+      s.index = index;
+      return s;
+    }
+  }
+  return make_error(ErrorCode::kInvalidArgument,
+                    "--device: expected cpu, cuda, cuda:N (N >= 0) or auto, found '" + std::string(text) + "'");
+}
+
+std::string DeviceSpec::name() const {
+  switch (kind) {
+    case Kind::kCpu: return "cpu";
+    case Kind::kAuto: return "auto";
+    case Kind::kCuda: return "cuda:" + std::to_string(index);
+  }
+  return "?";
+}
+
+DeviceBuffer::~DeviceBuffer() {
+  if (p_ && device_) device_->release(p_);
+}
+
+Result<float*> DeviceBuffer::resize(int64_t n) {
+  if (n > cap_) {
+    if (!device_) return make_error(ErrorCode::kInternal, "DeviceBuffer: expected a device, found none");
+    if (p_) device_->release(p_);
+    p_ = nullptr;
+    n_ = cap_ = 0;
+    LATENT_ASSIGN_OR_RETURN(p_, device_->allocate(n));
+    cap_ = n;
+  }
+  n_ = n;
+  return p_;
+}
+
+Result<std::unique_ptr<Device>> make_device(const DeviceSpec& spec, const ModelConfig& c, cpu::ThreadPool* pool) {
+  switch (spec.kind) {
+    case DeviceSpec::Kind::kCpu: return make_cpu_device(c, pool);
+    case DeviceSpec::Kind::kCuda: return make_cuda_device(spec.index, c);
+    case DeviceSpec::Kind::kAuto: {
+      if (cuda_device_count() == 0) {
+        LATENT_LOG_INFO("--device auto: no CUDA GPU (or a build without CUDA): running on the CPU");
+        return make_cpu_device(c, pool);
+      }
+      return make_cuda_device(0, c);
+    }
+  }
+  return make_error(ErrorCode::kInvalidArgument, "--device: unknown kind");
+}
+
+}  // namespace latent
