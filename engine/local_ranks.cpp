@@ -15,6 +15,11 @@ Status ParallelOptions::validate() const {
                                                    "sequences across the tensor-parallel ranks), found --tp " +
                                                        std::to_string(tp));
   }
+  if (device.kind == DeviceSpec::Kind::kCuda && world() > 1) {
+    return make_error(ErrorCode::kUnsupported, "--device " + device.name() + ": expected one rank (--tp 1 --pp 1; "
+                                               "several ranks run on the CPU only for now), found " +
+                                               std::to_string(world()) + " ranks");
+  }
   if (ep != 1 && ep != tp) {
     return make_error(ErrorCode::kInvalidArgument, "--ep: expected 1 (experts split like the MLPs) or the --tp value " +
                                                        std::to_string(tp) + " (experts by id), found " + std::to_string(ep));

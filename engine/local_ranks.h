@@ -28,6 +28,7 @@ struct ParallelOptions {
   int ep = 1;  // ranks sharing the routed experts by id: 1 (each expert split across the tp ranks) or tp
   int pp = 1;  // pipeline stages (layer ranges), each of tp ranks
   bool dp_attention = false;  // attention by sequences across each stage's tp ranks (ModelOptions::dp_attention)
+  DeviceSpec device;          // --device (ModelOptions::device): a GPU takes one rank only, for now
   // The checks every front end shares: tp >= 1, pp >= 1, ep in {1, tp}, dp_attention only with tp > 1.
   Status validate() const;
   bool expert_parallel() const { return ep > 1; }

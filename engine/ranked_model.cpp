@@ -4,10 +4,13 @@
 
 namespace latent {
 
-Result<std::unique_ptr<RankedModel>> RankedModel::load(const std::string& dir, const ModelOptions& options,
+Result<std::unique_ptr<RankedModel>> RankedModel::load(const std::string& dir, const ModelOptions& base,
                                                        const ParallelOptions& parallel) {
   LATENT_RETURN_IF_ERROR(parallel.validate());
   std::unique_ptr<RankedModel> m(new RankedModel());
+  ModelOptions options = base;
+  options.device = parallel.device;
+  if (parallel.world() > 1 && options.device.kind == DeviceSpec::Kind::kAuto) options.device = DeviceSpec{};  // CPU ranks
   if (launched_by_mpirun()) {
     LATENT_ASSIGN_OR_RETURN(m->mpi_, mpi_collective());
     if (m->mpi_->size() != parallel.world()) {

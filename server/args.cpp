@@ -131,6 +131,8 @@ std::vector<OptionSpec> parallel_option_specs() {
       {"dp-attention", "", "data-parallel attention: each of the --tp ranks holds the whole attention weights and "
                            "attends its share of a batch's sequences (for large batches: no attention all-reduce); "
                            "the MoE stays split", ""},
+      {"device", "cpu|cuda[:N]|auto", "where the model runs: the CPU, CUDA GPU N (default 0; one rank only), or "
+                                      "auto (a GPU when the build has CUDA and one is present, else the CPU)", "cpu"},
       {"precision", "exact|bf16", "CPU math for BF16 weights: bf16 rounds activations to BF16 and uses vdpbf16ps "
                                   "(AVX512-BF16; ~1e-3 relative error), exact is float32 math (the golden tests' "
                                   "path); default bf16, or LATENT_LINEAR_PRECISION when set", ""},
@@ -156,7 +158,10 @@ Result<ParallelOptions> parse_parallel(const Args& args) {
   LATENT_ASSIGN_OR_RETURN(long long pp, args.get_int("pp", 1));
   if (tp < 1 || tp > 1024) return make_error(ErrorCode::kInvalidArgument, "--tp: expected 1..1024, found " + std::to_string(tp));
   if (pp < 1 || pp > 1024) return make_error(ErrorCode::kInvalidArgument, "--pp: expected 1..1024, found " + std::to_string(pp));
-  ParallelOptions p{static_cast<int>(tp), static_cast<int>(ep), static_cast<int>(pp), args.has("dp-attention")};
+  ParallelOptions p{static_cast<int>(tp), static_cast<int>(ep), static_cast<int>(pp), args.has("dp-attention"), {}};
+  if (args.has("device")) {
+    LATENT_ASSIGN_OR_RETURN(p.device, DeviceSpec::parse(args.get("device")));
+  }
   LATENT_RETURN_IF_ERROR(p.validate());
   return p;
 }

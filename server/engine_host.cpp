@@ -36,10 +36,11 @@ Result<std::unique_ptr<EngineHost>> EngineHost::load(const EngineHostOptions& op
                           std::to_string(config.vocab_size) + " ids, found " +
                           std::to_string(host->tokenizer_->vocab_size()));
 
-  // BF16 latent rows with the fast precision (half the bytes: twice the tokens in --cache-mb), float32 with exact.
-  const DType cache_dtype = KvCache::dtype_for_precision();
-  int64_t blocks = std::max<int64_t>(KvCache::blocks_for_bytes(config, options.cache_bytes, cache_dtype), 1);
-  auto cache = KvCache::for_model(config, blocks, cache_dtype);
+  // The model's device keeps the cache (host memory, or the GPU's): on the CPU BF16 latent rows with the fast
+  // precision (half the bytes: twice the tokens in --cache-mb), float32 with exact.
+  const DType cache_dtype = host->model_->device().cache_dtype();
+  int64_t blocks = std::max<int64_t>(host->model_->cache_blocks_for_bytes(options.cache_bytes), 1);
+  auto cache = host->model_->make_cache(blocks);
   if (!cache.ok()) return cache.error();
   host->cache_ = std::make_unique<KvCache>(std::move(*cache));
   host->serving_ = serve_deepseek(*host->model_);
@@ -49,8 +50,9 @@ Result<std::unique_ptr<EngineHost>> EngineHost::load(const EngineHostOptions& op
     host->model_id_ = std::filesystem::path(options.model_dir).lexically_normal().parent_path().filename().string();
   host->sample();  // before the engine thread starts: the engine is idle, reading is safe
   host->thread_ = std::make_unique<EngineThread>(*host->scheduler_);
-  LATENT_LOG_INFO("model %s: %lld layers, vocab %lld, latent cache %lld blocks of %lld tokens, %s (%.1f MiB)",
-                  host->model_id_.c_str(), static_cast<long long>(config.num_hidden_layers),
+  LATENT_LOG_INFO("model %s on %s: %lld layers, vocab %lld, latent cache %lld blocks of %lld tokens, %s (%.1f MiB)",
+                  host->model_id_.c_str(), host->model_->device().name().c_str(),
+                  static_cast<long long>(config.num_hidden_layers),
                   static_cast<long long>(config.vocab_size), static_cast<long long>(blocks),
                   static_cast<long long>(KvCache::kBlockSize), dtype_name(cache_dtype),
                   host->cache_->bytes() / 1048576.0);

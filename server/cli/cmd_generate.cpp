@@ -159,8 +159,7 @@ int run_scheduled(const Args& args, const std::vector<int32_t>& ids, int64_t n_g
   if (!(*ranked)->driver()) return follower_exit(**ranked);
   DeepseekModel* model = (*ranked)->driver();
   auto serving = serve_deepseek(*model);
-  auto cache = KvCache::for_model(model->config(), KvCache::blocks_needed(static_cast<int64_t>(ids.size()) + n_gen + 64) + 2,
-                                  KvCache::dtype_for_precision());
+  auto cache = model->make_cache(KvCache::blocks_needed(static_cast<int64_t>(ids.size()) + n_gen + 64) + 2);
   if (!cache.ok()) return fail(cache.error());
   Scheduler sched(*serving, *cache);
   Request r;
@@ -214,7 +213,7 @@ int run_generate(int argc, char** argv) {
   const std::string usage =
       "latent generate --model DIR --ids LIST -n N [--greedy | --temperature T --top-p P --seed S]\n"
       "                       [--dump-logits FILE.npy] [--json] [--spec none|mtp|ngram|auto [--spec-depth K]]\n"
-      "                       [--tp N --ep M] [--pp P] [--dp-attention]";
+      "                       [--device cpu|cuda[:N]|auto] [--tp N --ep M] [--pp P] [--dp-attention]";
   const std::string summary =
       "Prefills the prompt, then generates N tokens one at a time through the latent KV cache and prints\n"
       "their ids (space-separated). Greedy unless --temperature > 0. Does not stop at EOS unless --stop-eos.";
@@ -269,7 +268,7 @@ int run_generate(int argc, char** argv) {
   DeepseekModel& m = *(*ranked)->driver();
   const int64_t V = m.config().vocab_size;
   const int64_t L = static_cast<int64_t>(ids->size()), total = L + *n_gen + 1;
-  auto cache = KvCache::for_model(m.config(), KvCache::blocks_needed(total), KvCache::dtype_for_precision());
+  auto cache = m.make_cache(KvCache::blocks_needed(total));
   if (!cache.ok()) return fail(cache.error());
   auto blocks = cache->allocate(KvCache::blocks_needed(total));
   if (!blocks.ok()) return fail(blocks.error());

@@ -28,7 +28,7 @@ int fail(const Error& e) {
 }
 
 int run_logits(int argc, char** argv) {
-  const std::string usage = "latent logits --model DIR --ids 1,2,3 --out FILE.npy [--mtp FILE.npy] [--tp N --ep M] [--pp P] [--dp-attention]";
+  const std::string usage = "latent logits --model DIR --ids 1,2,3 --out FILE.npy [--mtp FILE.npy] [--device cpu|cuda[:N]|auto] [--tp N --ep M] [--pp P] [--dp-attention]";
   const std::string summary =
       "Runs one prefill of the prompt through the model (float32 activations, weights in their stored\n"
       "dtype) and writes the logits of every prompt position. With --mtp, the MTP module (DeepSeek-V3)\n"
@@ -64,7 +64,7 @@ int run_logits(int argc, char** argv) {
                                                     "found none in " + args->get("model")));
   }
   const int64_t n = static_cast<int64_t>(ids->size());
-  auto cache = KvCache::for_model(m.config(), KvCache::blocks_needed(n), KvCache::dtype_for_precision());
+  auto cache = m.make_cache(KvCache::blocks_needed(n));
   if (!cache.ok()) return fail(cache.error());
   auto blocks = cache->allocate(KvCache::blocks_needed(n));
   if (!blocks.ok()) return fail(blocks.error());
