@@ -197,6 +197,7 @@ const Weights& DeepseekModel::weights() const { return impl_->weights; }
 bool DeepseekModel::has_mtp() const { return impl_->has_mtp; }
 int64_t DeepseekModel::weight_bytes() const { return impl_->store.held_bytes(); }
 size_t DeepseekModel::touch_weights(const std::function<bool(size_t done, size_t total)>& progress) const {
+  if (impl_->weights.is_placeholder()) return 0;  // random weights: nothing mapped to read
   return impl_->store.touch_mapped(progress);
 }
 int64_t DeepseekModel::stage_link_bytes() const { return impl_->link ? impl_->link->sent_bytes() : 0; }
@@ -210,6 +211,7 @@ int64_t DeepseekModel::cache_blocks_for_bytes(size_t bytes) const {
 
 Result<std::unique_ptr<DeepseekModel>> DeepseekModel::load(const std::string& dir, const ModelOptions& options) {
   LATENT_ASSIGN_OR_RETURN(ModelConfig config, ModelConfig::load(dir));
+  if (options.random_weights_seed != 0) return create(std::move(config), Weights::placeholder(), options);
   LATENT_ASSIGN_OR_RETURN(Weights weights, Weights::open(dir, options.weights));
   return create(std::move(config), std::move(weights), options);
 }
@@ -229,7 +231,8 @@ Result<std::unique_ptr<DeepseekModel>> DeepseekModel::create(ModelConfig config,
     m->rank = world->rank();
   }
   const int stages = std::max(1, options.pipeline_stages);
-  LATENT_ASSIGN_OR_RETURN(m->dev, make_device(options.device, m->config, options.pool));
+  const uint64_t seed = w.is_placeholder() ? std::max<uint64_t>(options.random_weights_seed, 1) : 0;
+  LATENT_ASSIGN_OR_RETURN(m->dev, make_device(options.device, m->config, options.pool, seed));
   m->scratch.bind(m->dev.get());
   if (!m->dev->is_host() && (world && world->size() > 1)) {
     return make_error(ErrorCode::kUnsupported, "--device " + m->dev->name() + ": expected one rank (several ranks, "

@@ -82,6 +82,9 @@ struct ForwardResult {
 struct ModelOptions {
   WeightsOptions weights;
   DeviceSpec device;                  // --device: cpu (default), cuda[:N], auto
+  // Not 0: load() reads only DIR/config.json and the device generates random BF16 weights from this seed
+  // (Weights::placeholder; benchmarks of real-size models without a checkpoint on disk). CUDA only.
+  uint64_t random_weights_seed = 0;
   bool load_mtp = true;               // load the MTP module when the config declares one
   cpu::ThreadPool* pool = nullptr;    // passed to the ops; nullptr = their default
   // The ranks sharing this model's tensors (borrowed; outlives the model): with pipeline stages, this stage's

@@ -58,16 +58,24 @@ Result<float*> DeviceBuffer::resize(int64_t n) {
   return p_;
 }
 
-Result<std::unique_ptr<Device>> make_device(const DeviceSpec& spec, const ModelConfig& c, cpu::ThreadPool* pool) {
+Result<std::unique_ptr<Device>> make_device(const DeviceSpec& spec, const ModelConfig& c, cpu::ThreadPool* pool,
+                                            uint64_t random_seed) {
+  const auto cpu = [&]() -> Result<std::unique_ptr<Device>> {
+    if (random_seed != 0) {
+      return make_error(ErrorCode::kUnsupported, "random weights: expected a device that generates them (--device "
+                                                 "cuda), found the CPU");
+    }
+    return make_cpu_device(c, pool);
+  };
   switch (spec.kind) {
-    case DeviceSpec::Kind::kCpu: return make_cpu_device(c, pool);
-    case DeviceSpec::Kind::kCuda: return make_cuda_device(spec.index, c);
+    case DeviceSpec::Kind::kCpu: return cpu();
+    case DeviceSpec::Kind::kCuda: return make_cuda_device(spec.index, c, random_seed);
     case DeviceSpec::Kind::kAuto: {
       if (cuda_device_count() == 0) {
         LATENT_LOG_INFO("--device auto: no CUDA GPU (or a build without CUDA): running on the CPU");
-        return make_cpu_device(c, pool);
+        return cpu();
       }
-      return make_cuda_device(0, c);
+      return make_cuda_device(0, c, random_seed);
     }
   }
   return make_error(ErrorCode::kInvalidArgument, "--device: unknown kind");

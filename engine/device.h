@@ -152,10 +152,12 @@ class Device {
 // The device a spec names, or an error naming what was expected and what was found (no GPU, built without
 // CUDA, unsupported compute capability, the config needing something the device lacks). auto never fails
 // for want of a GPU: it takes the CPU. pool: the CPU ops' thread pool (nullptr = their default).
-Result<std::unique_ptr<Device>> make_device(const DeviceSpec& spec, const ModelConfig& c, cpu::ThreadPool* pool);
+// random_seed != 0: the weights are Weights::placeholder()'s and upload() generates them (CUDA only).
+Result<std::unique_ptr<Device>> make_device(const DeviceSpec& spec, const ModelConfig& c, cpu::ThreadPool* pool,
+                                            uint64_t random_seed = 0);
 std::unique_ptr<Device> make_cpu_device(const ModelConfig& c, cpu::ThreadPool* pool);
 // engine/cuda/device_cuda.cpp, or engine/nocuda/device_cuda_none.cpp (an error: built without CUDA).
-Result<std::unique_ptr<Device>> make_cuda_device(int index, const ModelConfig& c);
+Result<std::unique_ptr<Device>> make_cuda_device(int index, const ModelConfig& c, uint64_t random_seed = 0);
 // GPUs this process sees (0 where the build has no CUDA or no driver answers).
 int cuda_device_count();
 

@@ -19,7 +19,21 @@ namespace fs = std::filesystem;
 struct Weights::Impl {
   std::vector<SafetensorsFile> files;
   std::map<std::string, const TensorInfo*> tensors;  // into files[*].tensors()
+  bool placeholder = false;
+  std::map<std::string, std::unique_ptr<TensorInfo>> made;  // placeholder(): the tensors asked for
 };
+
+namespace {
+const char kPlaceholderData = 0;  // the address placeholder tensors point at (never read)
+}  // namespace
+
+Weights Weights::placeholder() {
+  Weights w;
+  w.impl_->placeholder = true;
+  return w;
+}
+
+bool Weights::is_placeholder() const { return impl_->placeholder; }
 
 namespace {
 
@@ -166,7 +180,10 @@ size_t Weights::touch_pages(const std::function<bool(size_t done, size_t total)>
   return done;
 }
 
-bool Weights::has(const std::string& name) const { return impl_->tensors.count(name) > 0; }
+bool Weights::has(const std::string& name) const {
+  if (impl_->placeholder) return !name.ends_with("e_score_correction_bias");
+  return impl_->tensors.count(name) > 0;
+}
 
 const TensorInfo* Weights::find(const std::string& name) const {
   auto it = impl_->tensors.find(name);
@@ -189,6 +206,18 @@ size_t Weights::total_bytes() const {
 
 Result<const TensorInfo*> Weights::get(const std::string& name, std::initializer_list<DType> dtypes,
                                        const std::vector<int64_t>& shape) const {
+  if (impl_->placeholder) {
+    std::unique_ptr<TensorInfo>& t = impl_->made[name];
+    if (!t) t = std::make_unique<TensorInfo>();
+    t->name = name;
+    t->dtype = std::find(dtypes.begin(), dtypes.end(), DType::kBF16) != dtypes.end() ? DType::kBF16 : *dtypes.begin();
+    t->shape = shape;
+    t->data = &kPlaceholderData;
+    int64_t n = 1;
+    for (int64_t s : shape) n *= s;
+    t->nbytes = static_cast<size_t>(n) * static_cast<size_t>(dtype_size(t->dtype));
+    return t.get();
+  }
   const TensorInfo* t = find(name);
   if (!t) return make_error(ErrorCode::kNotFound, name + ": expected a tensor of shape " + shape_string(shape) +
                                                       ", found none in the checkpoint");

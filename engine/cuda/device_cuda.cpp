@@ -102,7 +102,7 @@ struct IntArray {
 
 class CudaDevice final : public Device {
  public:
-  static Result<std::unique_ptr<Device>> create(int index, const ModelConfig& c) {
+  static Result<std::unique_ptr<Device>> create(int index, const ModelConfig& c, uint64_t random_seed) {
     const int count = cuda::device_count();
     if (count == 0) {
       return make_error(ErrorCode::kUnsupported, "--device cuda:" + std::to_string(index) +
@@ -128,6 +128,7 @@ class CudaDevice final : public Device {
     }
     auto d = std::unique_ptr<CudaDevice>(new CudaDevice(c));
     d->index_ = index;
+    d->next_seed_ = random_seed;
     d->label_ = "cuda:" + std::to_string(index) + " (" + cuda::device_description(index) + ")";
     LATENT_RETURN_IF_ERROR(cuda_status(cudaSetDevice(index), "cudaSetDevice"));
     d->s_ = std::make_shared<StreamHandle>();
@@ -172,7 +173,12 @@ class CudaDevice final : public Device {
   }
   Result<cpu::WeightView> upload(const cpu::WeightView& w) override {
     LATENT_ASSIGN_OR_RETURN(cuda::DeviceArena* arena, room(cuda::weight_bytes(w) + 512));
-    auto up = arena->upload(w);
+    // Random weights (Weights::placeholder): BF16 filled on the device on the legacy stream (begin() waits for
+    // them once); linears uniform in +-0.035 (sigma ~0.02, make_checkpoint's scale), RMSNorm gains in 1 +- 0.05.
+    auto up = next_seed_ == 0 ? arena->upload(w)
+                              : arena->random(DType::kBF16, w.rows, w.cols, next_seed_++, w.rows == 1 ? 0.95f : -0.035f,
+                                              w.rows == 1 ? 1.05f : 0.035f);
+    fills_pending_ = fills_pending_ || next_seed_ != 0;
     if (!up.ok()) return up.error();
     max_cols_ = std::max(max_cols_, w.cols);
     return cpu::WeightView{up->data, up->dtype, up->rows, up->cols, up->scale_inv, up->block};
@@ -226,7 +232,7 @@ class CudaDevice final : public Device {
                                                            " MiB of device memory for the latent cache on cuda:" +
                                                            std::to_string(index_) + ", found " + memory_note());
     }
-    if (Status st = cuda_status(cudaMemset(p, 0, bytes), "cache memset"); !st.ok()) {
+    if (Status st = cuda_status(cudaMemsetAsync(p, 0, bytes, stream_), "cache memset"); !st.ok()) {
       cudaFree(p);
       return st.error();
     }
@@ -257,6 +263,10 @@ class CudaDevice final : public Device {
   }
 
   Status begin(const std::vector<SeqSpan>& seqs, std::span<const int32_t> ids, const KvCache& cache) override {
+    if (fills_pending_) {  // random weights were filled on the legacy stream, which stream_ does not wait for
+      LATENT_RETURN_IF_ERROR(cuda_status(cudaDeviceSynchronize(), "random weights"));
+      fills_pending_ = false;
+    }
     if (cache.on_host() || cache.dtype() != DType::kF32) {
       return make_error(ErrorCode::kInvalidArgument, "--device " + label_ + ": expected a float32 latent cache in "
                                                      "device memory (DeepseekModel::make_cache), found one in " +
@@ -448,6 +458,8 @@ class CudaDevice final : public Device {
   std::vector<cuda::DeviceArena> arenas_;  // weights
   float* inv_freq_ = nullptr;             // [P / 2]
   int64_t R_, P_, max_cols_ = 0, inter_max_ = 0;
+  uint64_t next_seed_ = 0;      // random weights: the next weight's seed; 0 = upload the checkpoint's
+  bool fills_pending_ = false;  // random fills queued on the legacy stream
   // the step (begin)
   int64_t T_ = 0, W_ = 1, max_ctx_ = 1;
   std::vector<int32_t> h_pos_, h_ctx_, h_table_;
@@ -459,7 +471,9 @@ class CudaDevice final : public Device {
 
 }  // namespace
 
-Result<std::unique_ptr<Device>> make_cuda_device(int index, const ModelConfig& c) { return CudaDevice::create(index, c); }
+Result<std::unique_ptr<Device>> make_cuda_device(int index, const ModelConfig& c, uint64_t random_seed) {
+  return CudaDevice::create(index, c, random_seed);
+}
 
 int cuda_device_count() { return cuda::device_count(); }
 

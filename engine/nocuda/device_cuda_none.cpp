@@ -3,7 +3,7 @@
 
 namespace latent {
 
-Result<std::unique_ptr<Device>> make_cuda_device(int index, const ModelConfig&) {
+Result<std::unique_ptr<Device>> make_cuda_device(int index, const ModelConfig&, uint64_t) {
   return make_error(ErrorCode::kUnsupported, "--device cuda:" + std::to_string(index) +
                                                  ": expected a build with the CUDA backend, found a build without "
                                                  "it (no nvcc at configure time, or -DLATENT_CUDA=OFF); use --device cpu");

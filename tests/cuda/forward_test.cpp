@@ -1,6 +1,7 @@
-// The whole forward pass on the GPU (tests/cuda/gpu_forward.h) against the golden logits of
-// tests/data/golden: a prefill of each prompt, then 16 single-token decode steps through the device cache,
-// eagerly and through the captured decode graph.
+// The whole forward pass on the GPU: DeepseekModel (engine/deepseek_model.cpp, the one model file) driven with
+// the CUDA device (engine/cuda/device_cuda.cpp), against the golden logits of tests/data/golden and against
+// the same model on the CPU device: a prefill of each prompt, then 16 single-token decode steps through the
+// device cache; a batch mixing sequences, prefill chunks and decodes; MTP; copy-on-write of a device block.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -10,10 +11,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/deepseek_model.h"
 #include "engine/npy.h"
+#include "kernels/cpu/ops.h"
 #include "kernels/cuda/device.h"
 #include "tests/cuda/cuda_test_util.h"
-#include "tests/cuda/gpu_forward.h"
 
 namespace latent::cuda {
 namespace {
@@ -30,37 +32,53 @@ double max_abs_diff(const float* a, const float* b, size_t n) {
   return m;
 }
 
+std::unique_ptr<DeepseekModel> load(const std::string& dir, const char* device) {
+  cpu::set_linear_precision(cpu::LinearPrecision::kExact);  // float32 linears on both devices (golden tolerance)
+  ModelOptions o;
+  o.device = *DeviceSpec::parse(device);
+  auto m = DeepseekModel::load(dir, o);
+  EXPECT_TRUE(m.ok()) << device << ": " << m.error().to_string();
+  return m.ok() ? std::move(*m) : nullptr;
+}
+
 class CudaForward : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(CudaForward, MatchesGoldenPrefillAndDecodeLogits) {
   LATENT_REQUIRE_GPU();
   const std::string dir = golden_dir(GetParam());
-  auto model = GpuDeepseek::load(dir, 64, 8);
-  ASSERT_TRUE(model.ok()) << model.error().to_string();
+  auto model = load(dir, "cuda");
+  ASSERT_TRUE(model);
+  EXPECT_FALSE(model->device().is_host());
+  auto cache = model->make_cache(8);
+  ASSERT_TRUE(cache.ok()) << cache.error().to_string();
+  EXPECT_FALSE(cache->on_host());
+  ASSERT_TRUE(cache->allocate(8).ok());
+  const std::vector<BlockId> table = {3, 0, 5, 1};  // scrambled blocks: paging is exercised
   std::ifstream in(dir + "/golden/manifest.json");
   const nlohmann::json manifest = nlohmann::json::parse(in);
-  const int64_t V = (*model)->vocab();
+  const int64_t V = model->config().vocab_size;
   int prompt = 0;
   for (const auto& p : manifest["prompts"]) {
     const std::string tag = GetParam() + " p" + std::to_string(prompt++);
     const std::vector<int32_t> ids = p["prompt_ids"].get<std::vector<int32_t>>();
     const std::vector<int32_t> gen = p["generated_ids"].get<std::vector<int32_t>>();
-    const std::vector<int32_t> table = {3, 0, 5, 1};  // scrambled blocks: paging is exercised
     auto pre = read_npy(dir + "/golden/" + p["files"]["prefill_logits"]["file"].get<std::string>());
     auto dec = read_npy(dir + "/golden/" + p["files"]["decode_logits"]["file"].get<std::string>());
     ASSERT_TRUE(pre.ok() && dec.ok()) << tag;
-    for (bool graph : {false, true}) {  // decode eagerly, then again replaying the captured CUDA graph
-      const std::string mode = graph ? " (graph)" : " (eager)";
-      auto logits = (*model)->forward(ids, 0, table, true);
-      ASSERT_TRUE(logits.ok()) << logits.error().to_string();
-      EXPECT_LT(max_abs_diff(logits->data(), pre->f32.data(), pre->f32.size()), 1e-4) << tag << " prefill";
-      const int64_t L = static_cast<int64_t>(ids.size());
-      for (size_t j = 0; j < gen.size(); ++j) {
-        auto step = (*model)->forward({gen[j]}, L + static_cast<int64_t>(j), table, false, graph);
-        ASSERT_TRUE(step.ok()) << step.error().to_string();
-        EXPECT_LT(max_abs_diff(step->data(), dec->f32.data() + j * V, static_cast<size_t>(V)), 1e-4)
-            << tag << mode << " decode step " << j;
-      }
+    SequenceInput s{ids, 0, table, /*all_logits=*/true};
+    auto logits = model->forward(std::span<const SequenceInput>(&s, 1), *cache);
+    ASSERT_TRUE(logits.ok()) << logits.error().to_string();
+    ASSERT_EQ(logits->logits.size(), pre->f32.size()) << tag;
+    EXPECT_LT(max_abs_diff(logits->logits.data(), pre->f32.data(), pre->f32.size()), 1e-4) << tag << " prefill";
+    const int64_t L = static_cast<int64_t>(ids.size());
+    for (size_t j = 0; j < gen.size(); ++j) {
+      const std::vector<int32_t> one = {gen[j]};
+      SequenceInput d{one, L + static_cast<int64_t>(j), table, false};
+      auto step = model->forward(std::span<const SequenceInput>(&d, 1), *cache);
+      ASSERT_TRUE(step.ok()) << step.error().to_string();
+      ASSERT_EQ(step->logits.size(), static_cast<size_t>(V));
+      EXPECT_LT(max_abs_diff(step->logits.data(), dec->f32.data() + j * V, static_cast<size_t>(V)), 1e-4)
+          << tag << " decode step " << j;
     }
   }
 }
@@ -71,6 +89,86 @@ INSTANTIATE_TEST_SUITE_P(Golden, CudaForward, ::testing::Values("v2lite-tiny", "
                            for (char& ch : s) if (ch == '-') ch = '_';
                            return s;
                          });
+
+// The scheduler's kind of steps, on both devices: two sequences prefilled together (one in two chunks), then
+// a batch of a decode and a prefill chunk; hidden states, MTP drafts and a copied block. Logits within 1e-4.
+TEST(CudaForward, MixedBatchesMtpAndCopiedBlocksMatchTheCpu) {
+  LATENT_REQUIRE_GPU();
+  const std::string dir = golden_dir("v3-tiny");  // has an MTP module
+  auto gpu = load(dir, "cuda");
+  auto cpu_model = load(dir, "cpu");
+  ASSERT_TRUE(gpu && cpu_model);
+  ASSERT_TRUE(gpu->has_mtp());
+  struct Side {
+    DeepseekModel* m;
+    KvCache cache;
+  };
+  auto gc = gpu->make_cache(12);
+  auto cc = cpu_model->make_cache(12);
+  ASSERT_TRUE(gc.ok() && cc.ok());
+  std::vector<Side> sides;
+  sides.push_back({gpu.get(), std::move(*gc)});
+  sides.push_back({cpu_model.get(), std::move(*cc)});
+  std::vector<int32_t> a(70), b(40);
+  for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<int32_t>((i * 37 + 5) % 500);
+  for (size_t i = 0; i < b.size(); ++i) b[i] = static_cast<int32_t>((i * 11 + 3) % 500);
+  std::vector<ForwardResult> results[2];
+  for (size_t k = 0; k < 2; ++k) {
+    Side& s = sides[k];
+    ASSERT_TRUE(s.cache.allocate(12).ok());
+    const std::vector<BlockId> ta = {7, 2}, tb = {4, 9}, tc = {7, 11};  // tc: a's first block, then a copy
+    ForwardOptions fo;
+    fo.return_hidden = true;
+    // step 1: a's first 50 tokens and b's first 30, every logit and hidden state
+    std::vector<SequenceInput> s1 = {{std::span(a).first(50), 0, ta, true}, {std::span(b).first(30), 0, tb, true}};
+    auto r1 = s.m->forward(s1, s.cache, fo);
+    ASSERT_TRUE(r1.ok()) << r1.error().to_string();
+    results[k].push_back(*r1);
+    // step 2: a's remaining 20 (crossing into its second block) beside b's next token (a decode)
+    std::vector<SequenceInput> s2 = {{std::span(a).subspan(50), 50, ta, false}, {std::span(b).subspan(30, 1), 30, tb, false}};
+    auto r2 = s.m->forward(s2, s.cache, fo);
+    ASSERT_TRUE(r2.ok()) << r2.error().to_string();
+    results[k].push_back(*r2);
+    // MTP over a's first 50 positions from step 1's hidden states
+    std::vector<MtpSequenceInput> m1 = {{std::span(a).subspan(1, 49), r1->hidden.data(), 0, ta, true}};
+    auto r3 = s.m->forward_mtp(m1, s.cache);
+    ASSERT_TRUE(r3.ok()) << r3.error().to_string();
+    results[k].push_back(*r3);
+    // copy-on-write: a's second block (6 tokens: 64..69) into block 11; decode position 70 over the copy
+    ASSERT_TRUE(s.cache.copy_block(2, 11, 6).ok());
+    const std::vector<int32_t> next = {123};
+    std::vector<SequenceInput> s4 = {{next, 70, tc, false}};
+    auto r4 = s.m->forward(s4, s.cache);
+    ASSERT_TRUE(r4.ok()) << r4.error().to_string();
+    results[k].push_back(*r4);
+  }
+  const char* names[] = {"mixed prefill", "prefill chunk + decode", "MTP", "decode over a copied block"};
+  for (size_t i = 0; i < results[0].size(); ++i) {
+    const ForwardResult& g = results[0][i];
+    const ForwardResult& c = results[1][i];
+    ASSERT_EQ(g.logits.size(), c.logits.size()) << names[i];
+    EXPECT_EQ(g.logit_offset, c.logit_offset) << names[i];
+    EXPECT_LT(max_abs_diff(g.logits.data(), c.logits.data(), c.logits.size()), 1e-4) << names[i];
+    ASSERT_EQ(g.hidden.size(), c.hidden.size()) << names[i];
+    EXPECT_LT(max_abs_diff(g.hidden.data(), c.hidden.data(), c.hidden.size()), 1e-4) << names[i] << " hidden";
+  }
+}
+
+TEST(CudaForward, ACacheInHostMemoryIsAnErrorNotACrash) {
+  LATENT_REQUIRE_GPU();
+  auto gpu = load(golden_dir("v2lite-tiny"), "cuda");
+  ASSERT_TRUE(gpu);
+  auto host = KvCache::for_model(gpu->config(), 2);
+  ASSERT_TRUE(host.ok());
+  auto blocks = host->allocate(1);
+  ASSERT_TRUE(blocks.ok());
+  const std::vector<int32_t> ids = {1, 2};
+  SequenceInput s{ids, 0, *blocks, false};
+  auto r = gpu->forward(std::span<const SequenceInput>(&s, 1), *host);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("expected a float32 latent cache in device memory"), std::string::npos)
+      << r.error().message;
+}
 
 }  // namespace
 }  // namespace latent::cuda

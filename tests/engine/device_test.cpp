@@ -107,6 +107,31 @@ TEST(DeviceChoice, CpuAndAutoRunTheReferenceCudaSaysWhatIsMissing) {
       << msg;
 }
 
+TEST(DeviceChoice, RandomWeightsNeedADeviceThatMakesThem) {
+  Weights w = Weights::placeholder();
+  EXPECT_TRUE(w.is_placeholder());
+  auto m = w.matrix("model.layers.0.mlp.gate_proj.weight", 96, 64);
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->dtype, DType::kBF16);
+  EXPECT_EQ(m->rows, 96);
+  EXPECT_EQ(m->cols, 64);
+  EXPECT_NE(m->data, nullptr);
+  EXPECT_TRUE(w.has("lm_head.weight"));
+  EXPECT_FALSE(w.has("model.layers.1.mlp.gate.e_score_correction_bias"));
+  ModelOptions o;
+  o.random_weights_seed = 7;  // on the CPU: refused before anything reads the placeholder data
+  auto r = DeepseekModel::load(test::golden_dir("v3-tiny"), o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("random weights: expected a device that generates them (--device cuda), found the CPU"),
+            std::string::npos) << r.error().message;
+  if (cuda_device_count() == 0) {
+    o.device = *DeviceSpec::parse("auto");
+    r = DeepseekModel::load(test::golden_dir("v3-tiny"), o);
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.error().message.find("found the CPU"), std::string::npos) << r.error().message;
+  }
+}
+
 TEST(DeviceChoice, AGpuTakesOneRank) {
   ParallelOptions p;
   p.tp = 2;
