@@ -150,6 +150,7 @@ class CudaDevice final : public Device {
   ~CudaDevice() override {
     cudaSetDevice(index_);
     if (stream_) cudaStreamSynchronize(stream_);
+    (void)free_pinned();
     if (inv_freq_) cudaFree(inv_freq_);
   }
 
@@ -175,7 +176,7 @@ class CudaDevice final : public Device {
     LATENT_ASSIGN_OR_RETURN(cuda::DeviceArena* arena, room(cuda::weight_bytes(w) + 512));
     // Random weights (Weights::placeholder): BF16 filled on the device on the legacy stream (begin() waits for
     // them once); linears uniform in +-0.035 (sigma ~0.02, make_checkpoint's scale), RMSNorm gains in 1 +- 0.05.
-    auto up = next_seed_ == 0 ? arena->upload(w)
+    auto up = next_seed_ == 0 ? upload_pinned(*arena, w)
                               : arena->random(DType::kBF16, w.rows, w.cols, next_seed_++, w.rows == 1 ? 0.95f : -0.035f,
                                               w.rows == 1 ? 1.05f : 0.035f);
     fills_pending_ = fills_pending_ || next_seed_ != 0;
@@ -267,6 +268,7 @@ class CudaDevice final : public Device {
       LATENT_RETURN_IF_ERROR(cuda_status(cudaDeviceSynchronize(), "random weights"));
       fills_pending_ = false;
     }
+    if (pinned_[0]) LATENT_RETURN_IF_ERROR(free_pinned());  // the weights are all uploaded by the first forward
     if (cache.on_host() || cache.dtype() != DType::kF32) {
       return make_error(ErrorCode::kInvalidArgument, "--device " + label_ + ": expected a float32 latent cache in "
                                                      "device memory (DeepseekModel::make_cache), found one in " +
@@ -414,6 +416,58 @@ class CudaDevice final : public Device {
  private:
   explicit CudaDevice(const ModelConfig& c) : R_(c.kv_lora_rank), P_(c.qk_rope_head_dim) {}
 
+  // A checkpoint tensor into the arena through two pinned host buffers of kPinnedBytes: the copy of chunk i+1
+  // out of the mapped file overlaps the DMA of chunk i (asynchronous on stream_; a buffer is refilled only
+  // after the event of its previous copy). FP8 scales follow the same way.
+  static constexpr size_t kPinnedBytes = size_t{32} << 20;
+  Result<DeviceWeight> upload_pinned(cuda::DeviceArena& arena, const cpu::WeightView& w) {
+    if (w.dtype == DType::kF8E4M3 && w.scale_inv && (w.block <= 0 || w.block % 8 != 0)) {
+      return make_error(ErrorCode::kInvalidArgument, "upload: an FP8 weight's scale block must be a positive multiple "
+                                                     "of 8, found " + std::to_string(w.block));
+    }
+    DeviceWeight d{nullptr, w.dtype, w.rows, w.cols, nullptr, w.block};
+    const size_t data_bytes = static_cast<size_t>(w.rows * w.cols) * static_cast<size_t>(dtype_size(w.dtype));
+    LATENT_ASSIGN_OR_RETURN(void* p, arena.allocate(data_bytes));
+    LATENT_RETURN_IF_ERROR(copy_pinned(p, w.data, data_bytes));
+    d.data = p;
+    if (w.dtype == DType::kF8E4M3 && w.scale_inv) {
+      const int64_t n = ((w.rows + w.block - 1) / w.block) * ((w.cols + w.block - 1) / w.block);
+      LATENT_ASSIGN_OR_RETURN(float* s, arena.allocate_n<float>(n));
+      LATENT_RETURN_IF_ERROR(copy_pinned(s, w.scale_inv, static_cast<size_t>(n) * sizeof(float)));
+      d.scale_inv = s;
+    }
+    return d;
+  }
+  Status copy_pinned(void* dst, const void* src, size_t bytes) {
+    if (!pinned_[0]) {
+      for (int i = 0; i < 2; ++i) {
+        LATENT_RETURN_IF_ERROR(cuda_status(cudaHostAlloc(&pinned_[i], kPinnedBytes, cudaHostAllocDefault),
+                                           "cudaHostAlloc (pinned upload buffers)"));
+        LATENT_RETURN_IF_ERROR(cuda_status(cudaEventCreateWithFlags(&copied_[i], cudaEventDisableTiming), "cudaEventCreate"));
+      }
+    }
+    for (size_t off = 0; off < bytes; off += kPinnedBytes) {
+      const size_t n = std::min(kPinnedBytes, bytes - off);
+      const int b = next_pinned_++ % 2;
+      LATENT_RETURN_IF_ERROR(cuda_status(cudaEventSynchronize(copied_[b]), "upload"));  // its last DMA is done
+      std::memcpy(pinned_[b], static_cast<const char*>(src) + off, n);
+      LATENT_RETURN_IF_ERROR(cuda_status(cudaMemcpyAsync(static_cast<char*>(dst) + off, pinned_[b], n,
+                                                         cudaMemcpyHostToDevice, stream_), "upload weight"));
+      LATENT_RETURN_IF_ERROR(cuda_status(cudaEventRecord(copied_[b], stream_), "cudaEventRecord"));
+    }
+    return Status::Ok();
+  }
+  Status free_pinned() {
+    if (!pinned_[0]) return Status::Ok();
+    Status st = cuda_status(cudaStreamSynchronize(stream_), "weights upload");
+    for (int i = 0; i < 2; ++i) {
+      if (pinned_[i]) cudaFreeHost(pinned_[i]);
+      if (copied_[i]) cudaEventDestroy(copied_[i]);
+      pinned_[i] = nullptr, copied_[i] = nullptr;
+    }
+    return st;
+  }
+
   // An arena with `bytes` free: the last one, or a new chunk of at least 256 MiB.
   Result<cuda::DeviceArena*> room(size_t bytes) {
     if (!arenas_.empty() && arenas_.back().capacity() - arenas_.back().used() >= bytes) return &arenas_.back();
@@ -459,6 +513,9 @@ class CudaDevice final : public Device {
   float* inv_freq_ = nullptr;             // [P / 2]
   int64_t R_, P_, max_cols_ = 0, inter_max_ = 0;
   uint64_t next_seed_ = 0;      // random weights: the next weight's seed; 0 = upload the checkpoint's
+  void* pinned_[2] = {nullptr, nullptr};           // upload_pinned's buffers, freed by the first forward
+  cudaEvent_t copied_[2] = {nullptr, nullptr};     // the last DMA out of each
+  unsigned next_pinned_ = 0;
   bool fills_pending_ = false;  // random fills queued on the legacy stream
   // the step (begin)
   int64_t T_ = 0, W_ = 1, max_ctx_ = 1;
