@@ -1,5 +1,7 @@
 // The DeepSeek-V2/V3 forward pass: embed -> [RMSNorm -> MLA -> RMSNorm -> MLP | MoE] x L -> norm -> lm_head,
-// plus the MTP module. Reads top to bottom; T = new tokens of all sequences, d = hidden_size, H = heads,
+// plus the MTP module, written once against engine/device.h: every computation is a Device op (the CPU's
+// bodies are the exact reference, CUDA's run on a GPU); only collectives and pipeline links touch host memory
+// here, and they exist on the CPU only. Reads top to bottom; T = new tokens of all sequences, d = hidden_size, H = heads,
 // R = kv_lora_rank, P = qk_rope_head_dim, V = vocab_size. With several ranks, H and the intermediate sizes are
 // this rank's share; the all-reduces make the residual stream x whole (and bit-identical) on every rank. With
 // pipeline stages a rank runs its stage's layers: x arrives from the previous stage and goes on to the next.
@@ -197,7 +199,8 @@ const Weights& DeepseekModel::weights() const { return impl_->weights; }
 bool DeepseekModel::has_mtp() const { return impl_->has_mtp; }
 int64_t DeepseekModel::weight_bytes() const { return impl_->store.held_bytes(); }
 size_t DeepseekModel::touch_weights(const std::function<bool(size_t done, size_t total)>& progress) const {
-  if (impl_->weights.is_placeholder()) return 0;  // random weights: nothing mapped to read
+  // Random weights: nothing mapped to read; on a GPU the weights were uploaded at load and the mapping is cold.
+  if (impl_->weights.is_placeholder() || !impl_->dev->is_host()) return 0;
   return impl_->store.touch_mapped(progress);
 }
 int64_t DeepseekModel::stage_link_bytes() const { return impl_->link ? impl_->link->sent_bytes() : 0; }
