@@ -1,13 +1,14 @@
 // The CUDA device: the ops of engine/device.h on one GPU, wrapping kernels/cuda. Everything is queued on one
 // non-blocking stream; the host waits only where it reads a result (fetch_out, to_host, traces). Weights are
 // uploaded once into device arenas (chunks of at least 256 MiB); activations are float32 device buffers; the
-// latent cache is float32 in device memory with KvCache's layout [n_blocks, n_layers, 64, R + P], so block ids
+// latent cache lives in device memory with KvCache's layout [n_blocks, n_layers, 64, R + P] (BF16 rows with the
+// fast precision, float32 with exact; attention widens them to float32 in shared memory), so block ids
 // index it directly and copy-on-write is a device-to-device copy on the same stream.
 //
 // Per forward, begin() uploads the step's inputs: token ids [T], positions [T], context lengths [T]
 // (n_cached + i + 1: causal) and one block table per row [T, W] (W = the most blocks any sequence needs), so
 // that a batch mixing prefill chunks and decodes of several sequences is one launch per op. Linears follow
-// cpu::linear_precision_in_effect(): "exact" keeps every linear on the float32 GEMV (golden exactness),
+// cpu::linear_precision() (--precision): exact keeps every linear on the float32 GEMV (golden exactness),
 // otherwise 16+ token batches use cuBLAS with BF16 activations (kernels/cuda/ops.h).
 #include <cuda_runtime.h>
 
@@ -136,7 +137,8 @@ class CudaDevice final : public Device {
     LATENT_RETURN_IF_ERROR(cuda_status(cudaStreamCreateWithFlags(&d->s_->stream, cudaStreamNonBlocking), "cudaStreamCreate"));
     d->stream_ = d->s_->stream;
     LATENT_ASSIGN_OR_RETURN(d->blas_, cuda::Blas::create(d->stream_, 0));
-    if (std::string(cpu::linear_precision_in_effect()) == "exact") d->blas_.tensor_core_min_tokens = int64_t{1} << 40;
+    // --precision as asked (the GPU does not depend on the host CPU's AVX512-BF16, unlike linear_precision_in_effect)
+    if (cpu::linear_precision() == cpu::LinearPrecision::kExact) d->blas_.tensor_core_min_tokens = int64_t{1} << 40;
     const std::vector<float> inv = rope_inv_freq(c);
     LATENT_ASSIGN_OR_RETURN(d->inv_freq_, d->allocate(static_cast<int64_t>(inv.size())));
     LATENT_RETURN_IF_ERROR(cuda_status(cudaMemcpy(d->inv_freq_, inv.data(), inv.size() * sizeof(float), cudaMemcpyHostToDevice),
@@ -221,11 +223,15 @@ class CudaDevice final : public Device {
     }
     return std::shared_ptr<const void>(m);
   }
-  Result<KvCache> make_cache(const ModelConfig& c, int64_t n_blocks, DType) override {
+  Result<KvCache> make_cache(const ModelConfig& c, int64_t n_blocks, DType dtype) override {
+    if (dtype != DType::kF32 && dtype != DType::kBF16) {
+      return make_error(ErrorCode::kInvalidArgument, std::string("KvCache: expected dtype F32 or BF16, found ") +
+                                                         dtype_name(dtype));
+    }
     if (n_blocks <= 0) {
       return make_error(ErrorCode::kInvalidArgument, "KvCache: expected a positive block count, found " + std::to_string(n_blocks));
     }
-    const size_t bytes = KvCache::bytes_for(c.n_cache_layers(), c.kv_lora_rank + c.qk_rope_head_dim, n_blocks, DType::kF32);
+    const size_t bytes = KvCache::bytes_for(c.n_cache_layers(), c.kv_lora_rank + c.qk_rope_head_dim, n_blocks, dtype);
     void* p = nullptr;
     if (cudaMalloc(&p, bytes) != cudaSuccess) {
       cudaGetLastError();
@@ -237,10 +243,14 @@ class CudaDevice final : public Device {
       cudaFree(p);
       return st.error();
     }
-    return KvCache(c.n_cache_layers(), c.kv_lora_rank, c.qk_rope_head_dim, n_blocks, DType::kF32,
+    return KvCache(c.n_cache_layers(), c.kv_lora_rank, c.qk_rope_head_dim, n_blocks, dtype,
                    std::make_unique<CudaKvStorage>(s_, p));
   }
-  DType cache_dtype() const override { return DType::kF32; }
+  // BF16 rows (half the bytes: twice the tokens in --cache-mb) with the fast precision; float32 with exact,
+  // where the golden tests want the CPU's numbers.
+  DType cache_dtype() const override {
+    return cpu::linear_precision() == cpu::LinearPrecision::kExact ? DType::kF32 : DType::kBF16;
+  }
   Result<float*> host_out(std::vector<float>& host, int64_t n) override {
     host.resize(static_cast<size_t>(n));
     DeviceBuffer& b = out_[next_out_++ % 2];  // at most two results outstanding (hidden states and logits)
@@ -269,9 +279,9 @@ class CudaDevice final : public Device {
       fills_pending_ = false;
     }
     if (pinned_[0]) LATENT_RETURN_IF_ERROR(free_pinned());  // the weights are all uploaded by the first forward
-    if (cache.on_host() || cache.dtype() != DType::kF32) {
-      return make_error(ErrorCode::kInvalidArgument, "--device " + label_ + ": expected a float32 latent cache in "
-                                                     "device memory (DeepseekModel::make_cache), found one in " +
+    if (cache.on_host() || (cache.dtype() != DType::kF32 && cache.dtype() != DType::kBF16)) {
+      return make_error(ErrorCode::kInvalidArgument, "--device " + label_ + ": expected a float32 or BF16 latent "
+                                                     "cache in device memory (DeepseekModel::make_cache), found one in " +
                                                      cache.where() + " of " + dtype_name(cache.dtype()));
     }
     const int64_t T = seqs.empty() ? 0 : seqs.back().offset + seqs.back().n_new;
@@ -342,7 +352,8 @@ class CudaDevice final : public Device {
     const int64_t D = R_ + P_;
     LATENT_RETURN_IF_ERROR(cuda::rms_norm_strided(kv, D, T_, R_, kv_norm.data, kv_norm.dtype, eps, kv, D, stream_));
     LATENT_RETURN_IF_ERROR(cuda::rope(kv, T_, 1, D, 0, R_, P_, pos_.p, inv_freq_, stream_));
-    return cuda::mla_cache_write(kv, D, T_, D, pos_.p, layer_base(cache, layer), block_stride(cache), table_.p, W_, stream_);
+    return cuda::mla_cache_write(kv, D, T_, D, pos_.p, layer_base(cache, layer), block_stride(cache), table_.p, W_, stream_,
+                                 cache.dtype());
   }
   Status mla_absorb_q(const float* q, int64_t n, int64_t q_stride, const cpu::WeightView& kv_b, int64_t H,
                       int64_t nope, int64_t P, int64_t vd, float* q_lat) override {
@@ -362,7 +373,7 @@ class CudaDevice final : public Device {
     a.q_lat = q_lat, a.q = q, a.q_stride = q_stride, a.nope = nope, a.n = n, a.n_heads = H, a.R = R_, a.P = P_;
     a.scale = scale, a.ctx_lens = ctx_.p, a.max_ctx = max_ctx_, a.o_lat = o_lat;
     LATENT_ASSIGN_OR_RETURN(float* ws, ws_.resize(cuda::mla_attention_workspace(a)));
-    return cuda::mla_attention(a, {layer_base(cache, layer), block_stride(cache), table_.p, W_}, ws, stream_);
+    return cuda::mla_attention(a, {layer_base(cache, layer), block_stride(cache), table_.p, W_, cache.dtype()}, ws, stream_);
   }
   Status mla_apply_uv(const float* o_lat, int64_t n, const cpu::WeightView& kv_b, int64_t H, int64_t nope,
                       int64_t vd, float* out) override {
@@ -488,9 +499,7 @@ class CudaDevice final : public Device {
     for (const cuda::DeviceArena& a : arenas_) n += a.used();
     return n;
   }
-  float* layer_base(const KvCache& cache, int64_t layer) const {
-    return static_cast<float*>(const_cast<void*>(cache.block_ptr(layer, 0)));
-  }
+  void* layer_base(const KvCache& cache, int64_t layer) const { return const_cast<void*>(cache.block_ptr(layer, 0)); }
   int64_t block_stride(const KvCache& cache) const { return cache.n_layers() * KvCache::kBlockSize * (R_ + P_); }
   Status run_mlp(const DeviceWeight& gate, const DeviceWeight& up, const DeviceWeight& down, const float* x, int64_t n,
                  float* y) {

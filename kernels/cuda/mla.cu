@@ -46,10 +46,17 @@ __global__ void apply_uv_kernel(const float* o_lat, const void* w, DType dt, con
 }
 
 __global__ void cache_write_kernel(const float* src, int64_t ld_src, int64_t dim, const int32_t* positions,
-                                   float* layer_base, int64_t block_stride, const int32_t* tables, int64_t table_stride) {
+                                   void* layer_base, int64_t block_stride, const int32_t* tables, int64_t table_stride,
+                                   DType dtype) {
   const int64_t i = blockIdx.x;
   const int64_t p = positions[i];
-  float* dst = layer_base + tables[i * table_stride + p / 64] * block_stride + (p % 64) * dim;
+  const int64_t off = tables[i * table_stride + p / 64] * block_stride + (p % 64) * dim;
+  if (dtype == DType::kBF16) {
+    __nv_bfloat16* dst = static_cast<__nv_bfloat16*>(layer_base) + off;
+    for (int64_t c = threadIdx.x; c < dim; c += blockDim.x) dst[c] = __float2bfloat16_rn(src[i * ld_src + c]);
+    return;
+  }
+  float* dst = static_cast<float*>(layer_base) + off;
   for (int64_t c = threadIdx.x; c < dim; c += blockDim.x) dst[c] = src[i * ld_src + c];
 }
 
@@ -125,8 +132,15 @@ __global__ void __launch_bounds__(kThreads) mla_split_kernel(KernelArgs k) {
       float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
       if (t < nt) {
         const int64_t p = t0 + t;
-        const float* src = k.cache.layer_base + table[p / 64] * k.cache.block_stride + (p % 64) * D + c;
-        v = *reinterpret_cast<const float4*>(src);
+        const int64_t off = table[p / 64] * k.cache.block_stride + (p % 64) * D + c;  // elements; c % 4 == 0
+        if (k.cache.dtype == DType::kBF16) {  // 4 BF16 values, one 8-byte load
+          const uint2 raw = *reinterpret_cast<const uint2*>(static_cast<const __nv_bfloat16*>(k.cache.layer_base) + off);
+          const float2 lo = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw.x));
+          const float2 hi = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw.y));
+          v = make_float4(lo.x, lo.y, hi.x, hi.y);
+        } else {
+          v = *reinterpret_cast<const float4*>(static_cast<const float*>(k.cache.layer_base) + off);
+        }
       }
       float* dst = tile + t * Dp + c;
       dst[0] = v.x, dst[1] = v.y, dst[2] = v.z, dst[3] = v.w;
@@ -246,11 +260,15 @@ Status mla_apply_uv(const float* o_lat, int64_t n, const DeviceWeight& kv_b, int
 }
 
 Status mla_cache_write(const float* src, int64_t ld_src, int64_t n, int64_t dim, const int32_t* positions,
-                       float* layer_base, int64_t block_stride, const int32_t* block_tables, int64_t table_stride,
-                       cudaStream_t stream) {
+                       void* layer_base, int64_t block_stride, const int32_t* block_tables, int64_t table_stride,
+                       cudaStream_t stream, DType dtype) {
+  if (dtype != DType::kF32 && dtype != DType::kBF16) {
+    return make_error(ErrorCode::kInvalidArgument, std::string("cuda::mla_cache_write: expected an F32 or BF16 cache, found ") +
+                                                       dtype_name(dtype));
+  }
   if (n <= 0) return Status();
   cache_write_kernel<<<static_cast<unsigned>(n), 128, 0, stream>>>(src, ld_src, dim, positions, layer_base,
-                                                                   block_stride, block_tables, table_stride);
+                                                                   block_stride, block_tables, table_stride, dtype);
   return launch_status("cache_write_kernel");
 }
 
@@ -264,6 +282,10 @@ Status mla_attention(const MlaAttentionArgs& a, const PagedLatentCache& cache, f
     return make_error(ErrorCode::kInvalidArgument, "cuda::mla_attention: expected (R + P) % 4 == 0 and max_ctx > 0, "
                                                    "found R + P = " + std::to_string(a.R + a.P) + ", max_ctx " +
                                                    std::to_string(a.max_ctx));
+  }
+  if (cache.dtype != DType::kF32 && cache.dtype != DType::kBF16) {
+    return make_error(ErrorCode::kInvalidArgument, std::string("cuda::mla_attention: expected an F32 or BF16 cache, "
+                                                               "found ") + dtype_name(cache.dtype));
   }
   if (a.n <= 0) return Status();
   const Split s = plan(a);

@@ -23,10 +23,11 @@ Status mla_apply_uv(const float* o_lat, int64_t n, const DeviceWeight& kv_b, int
 //   layer_base + block_tables[i * table_stride + p / 64] * block_stride + (p % 64) * (R + P).
 // With the engine's layout, layer_base = cache + layer * 64 * (R + P) and block_stride = n_layers * 64 * (R + P).
 struct PagedLatentCache {
-  const float* layer_base = nullptr;
-  int64_t block_stride = 0;
+  const void* layer_base = nullptr;  // float32 rows, or BF16 rows when dtype is kBF16
+  int64_t block_stride = 0;          // in elements
   const int32_t* block_tables = nullptr;  // device
   int64_t table_stride = 0;               // 0: every row shares one table (prefill of one sequence)
+  DType dtype = DType::kF32;              // kF32, or kBF16 (half the bytes; widened to float32 when staged)
 };
 
 struct MlaAttentionArgs {
@@ -48,9 +49,10 @@ struct MlaAttentionArgs {
 // Stores n new tokens' rows src[n, R + P] (row i at src + i * ld_src) in the cache: row i goes to position
 // positions[i] through the table of row i (table_stride 0: one sequence's prefill). Graph-friendly: positions
 // and tables on the device.
+// dtype kBF16: the cache holds BF16 rows (rounded to nearest even, like KvCache::write_token).
 Status mla_cache_write(const float* src, int64_t ld_src, int64_t n, int64_t dim, const int32_t* positions,
-                       float* layer_base, int64_t block_stride, const int32_t* block_tables, int64_t table_stride,
-                       cudaStream_t stream);
+                       void* layer_base, int64_t block_stride, const int32_t* block_tables, int64_t table_stride,
+                       cudaStream_t stream, DType dtype = DType::kF32);
 
 // Floats of scratch mla_attention needs for these arguments (partial outputs of the context splits).
 int64_t mla_attention_workspace(const MlaAttentionArgs& a);

@@ -27,7 +27,8 @@ TEST(CudaForward, DISABLED_DecodeThroughput) {
   const char* dir = std::getenv("LATENT_GPU_DECODE_MODEL");
   if (!dir) GTEST_SKIP() << "LATENT_GPU_DECODE_MODEL not set";
   LATENT_REQUIRE_GPU();
-  cpu::set_linear_precision(cpu::LinearPrecision::kExact);  // batch 1 runs the exact f32 GEMV either way
+  // The serving default: a BF16 latent cache (batch 1 runs the exact f32 GEMV either way).
+  cpu::set_linear_precision(cpu::LinearPrecision::kBf16Activations);
   const auto t_load = std::chrono::steady_clock::now();
   const char* random = std::getenv("LATENT_GPU_DECODE_RANDOM");
   const bool on_device = random && std::string(random) == "1";
@@ -46,8 +47,9 @@ TEST(CudaForward, DISABLED_DecodeThroughput) {
   std::string json = "{\"model\": \"" + std::string(dir) + "\", \"device\": \"" + (*model)->device().name() +
                      "\", \"weights\": \"" + (on_device ? "random, generated on the device" : "checkpoint") +
                      "\", \"load_s\": " + std::to_string(load_s) +
-                     ", \"mode\": \"batch 1, DeepseekModel::forward on the CUDA device, exact f32 GEMV, logits to "
-                     "the host per step, eager launches (no CUDA graph yet)\"";
+                     ", \"mode\": \"batch 1, DeepseekModel::forward on the CUDA device, exact f32 GEMV, " +
+                     std::string(dtype_name((*model)->device().cache_dtype())) + " latent cache, logits to the host "
+                     "per step, eager launches (no CUDA graph yet)\"";
   for (int64_t ctx : {2048, 16384}) {
     const std::vector<BlockId> table(blocks->begin(), blocks->begin() + ctx / 64);
     const auto step = [&](int32_t id) {

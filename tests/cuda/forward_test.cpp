@@ -166,7 +166,7 @@ TEST(CudaForward, ACacheInHostMemoryIsAnErrorNotACrash) {
   SequenceInput s{ids, 0, *blocks, false};
   auto r = gpu->forward(std::span<const SequenceInput>(&s, 1), *host);
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.error().message.find("expected a float32 latent cache in device memory"), std::string::npos)
+  EXPECT_NE(r.error().message.find("expected a float32 or BF16 latent cache in device memory"), std::string::npos)
       << r.error().message;
 }
 

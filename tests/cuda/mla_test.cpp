@@ -33,10 +33,17 @@ struct Dims {
 
 // plan_ctx > 0: the split plan is made for that many tokens, fewer than the longest row holds (its last split
 // must run to the row's end).
-void check_decode(const Dims& m, const std::vector<int32_t>& ctx, int32_t plan_ctx = 0) {
+// cache_dtype kBF16: the rows rounded to BF16 on both sides (the CPU reads the same rounded rows).
+void check_decode(const Dims& m, const std::vector<int32_t>& ctx, int32_t plan_ctx = 0, DType cache_dtype = DType::kF32) {
   const int64_t n = static_cast<int64_t>(ctx.size()), dim = m.R + m.P, layer = 1, layers = 2, q_stride = m.H * (m.nope + m.P);
   const int64_t max_blocks = 40;
   Cache cache(n * max_blocks + 3, layers, dim);
+  std::vector<uint16_t> half(cache.data.size());
+  for (size_t i = 0; i < half.size(); ++i) half[i] = f32_to_bf16(cache.data[i]);
+  const bool bf16 = cache_dtype == DType::kBF16;
+  const auto host_block = [&](int64_t b) -> const void* {
+    return bf16 ? static_cast<const void*>(half.data() + ((b * layers + layer) * kBlock) * dim) : cache.block(layer, b);
+  };
   // Row i's table: blocks in a scrambled order so paging is really exercised.
   std::vector<int32_t> tables(static_cast<size_t>(n * max_blocks));
   for (int64_t i = 0; i < n * max_blocks; ++i) tables[static_cast<size_t>(i)] = static_cast<int32_t>((i * 37 + 3) % (n * max_blocks + 3));
@@ -46,9 +53,9 @@ void check_decode(const Dims& m, const std::vector<int32_t>& ctx, int32_t plan_c
   int32_t max_ctx = 0;
   for (int64_t i = 0; i < n; ++i) {
     std::vector<const void*> blocks;
-    for (int64_t b = 0; b < max_blocks; ++b) blocks.push_back(cache.block(layer, tables[static_cast<size_t>(i * max_blocks + b)]));
+    for (int64_t b = 0; b < max_blocks; ++b) blocks.push_back(host_block(tables[static_cast<size_t>(i * max_blocks + b)]));
     cpu::mla_attention(q_lat.data() + i * m.H * m.R, q.data() + i * q_stride, q_stride, 1, m.H, m.nope, m.R, m.P,
-                       ctx[static_cast<size_t>(i)] - 1, blocks.data(), DType::kF32, kBlock, scale, want.data() + i * m.H * m.R);
+                       ctx[static_cast<size_t>(i)] - 1, blocks.data(), cache_dtype, kBlock, scale, want.data() + i * m.H * m.R);
     max_ctx = std::max(max_ctx, ctx[static_cast<size_t>(i)]);
   }
   DeviceArray<float> dcache(cache.data), dq(q), dql(q_lat), out(n * m.H * m.R);
@@ -58,7 +65,10 @@ void check_decode(const Dims& m, const std::vector<int32_t>& ctx, int32_t plan_c
   a.n = n, a.n_heads = m.H, a.R = m.R, a.P = m.P, a.scale = scale, a.ctx_lens = dctx.data();
   a.max_ctx = plan_ctx > 0 ? plan_ctx : max_ctx;
   a.o_lat = out.data();
-  const PagedLatentCache pc{dcache.data() + layer * kBlock * dim, layers * kBlock * dim, dtables.data(), max_blocks};
+  DeviceArray<uint16_t> dhalf(half);
+  const void* base = bf16 ? static_cast<const void*>(dhalf.data() + layer * kBlock * dim)
+                          : static_cast<const void*>(dcache.data() + layer * kBlock * dim);
+  const PagedLatentCache pc{base, layers * kBlock * dim, dtables.data(), max_blocks, cache_dtype};
   DeviceArray<float> ws(mla_attention_workspace(a));
   const Status st = mla_attention(a, pc, ws.data(), nullptr);
   ASSERT_TRUE(st.ok()) << st.error().to_string();
@@ -68,6 +78,11 @@ void check_decode(const Dims& m, const std::vector<int32_t>& ctx, int32_t plan_c
 TEST(CudaMla, DecodeMatchesCpuOverPagedCacheCoderV2LiteShape) {
   LATENT_REQUIRE_GPU();
   check_decode({16, 128, 512, 64, 128}, {1, 65, 700, 2500});  // 2500 tokens: several splits merged
+}
+
+TEST(CudaMla, DecodeMatchesCpuOverABf16Cache) {
+  LATENT_REQUIRE_GPU();
+  check_decode({16, 128, 512, 64, 128}, {1, 65, 2500}, 0, DType::kBF16);
 }
 
 TEST(CudaMla, DecodeMatchesCpuWithFewHeads) {
@@ -124,6 +139,28 @@ TEST(CudaMla, AbsorbAndApplyUvMatchCpu) {
     EXPECT_LT(rel_err(got_q.to_host(), want_q), 1e-5) << dtype_name(dt);
     EXPECT_LT(rel_err(got_o.to_host(), want_o), 1e-5) << dtype_name(dt);
   }
+}
+
+TEST(CudaMla, CacheWriteRoundsToBf16LikeTheHostCache) {
+  LATENT_REQUIRE_GPU();
+  const int64_t dim = 8, layers = 2, layer = 0, n_blocks = 2;
+  std::vector<uint16_t> cache(static_cast<size_t>(n_blocks * layers * kBlock * dim), 0);
+  const std::vector<float> src = random_floats(2 * dim, 52);
+  const std::vector<int32_t> pos = {3, 70}, tables = {1, 0};  // one table shared by both rows (stride 0)
+  DeviceArray<uint16_t> dc(cache);
+  DeviceArray<float> ds(src);
+  DeviceArray<int32_t> dp(pos), dt(tables);
+  ASSERT_TRUE(mla_cache_write(ds.data(), dim, 2, dim, dp.data(), dc.data() + layer * kBlock * dim, layers * kBlock * dim,
+                              dt.data(), 0, nullptr, DType::kBF16).ok());
+  const std::vector<uint16_t> got = dc.to_host();
+  // row 0: position 3 -> block 1 slot 3; row 1: position 70 -> block 0 slot 6
+  const int64_t blocks[2] = {1, 0}, slots[2] = {3, 6};
+  for (int64_t i = 0; i < 2; ++i) {
+    const uint16_t* row = got.data() + ((blocks[i] * layers + layer) * kBlock + slots[i]) * dim;
+    for (int64_t c = 0; c < dim; ++c) EXPECT_EQ(row[c], f32_to_bf16(src[static_cast<size_t>(i * dim + c)])) << i << " " << c;
+  }
+  EXPECT_FALSE(mla_cache_write(ds.data(), dim, 2, dim, dp.data(), dc.data(), layers * kBlock * dim, dt.data(), 0, nullptr,
+                               DType::kF8E4M3).ok());
 }
 
 TEST(CudaMla, CacheWritePlacesRowsThroughBlockTables) {
