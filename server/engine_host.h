@@ -58,9 +58,9 @@ class EngineHost {
   // Reads the mapped checkpoint into the page cache (Weights::touch_pages), safe beside serving: the first
   // completion then does not wait on the disk. Under mpirun rank 0 reads only its own tensors (its shard or
   // stage: DeepseekModel::touch_weights); in-process ranks share the process and read the whole checkpoint.
-  // `progress(done, total)` returning false stops it.
+  // `progress(done, total)` returning false stops it. On a GPU the weights were uploaded at load: nothing to read.
   size_t warm(const std::function<bool(size_t done, size_t total)>& progress) const {
-    if (ranked_ && ranked_->transport() == "mpi") return model_->touch_weights(progress);
+    if (!model_->device().is_host() || (ranked_ && ranked_->transport() == "mpi")) return model_->touch_weights(progress);
     return model_->weights().touch_pages(progress);
   }
 
