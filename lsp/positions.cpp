@@ -80,6 +80,9 @@ Position position_of(std::string_view text, size_t offset, PositionEncoding enc)
   size_t end = text.find('\n', start);
   if (end == std::string_view::npos) end = text.size();
   if (end > start && text[end - 1] == '\r') --end;
+  // Past the '\r' that ends the text without a '\n' (offset_of drops it from the line as a line end): the
+  // text's end is the start of the next line, which offset_of maps back to the text's end.
+  if (offset == text.size() && end < offset && text[end] == '\r') return Position{p.line + 1, 0};
   size_t i = start;
   while (i < offset) {
     int len = utf8_sequence_length(static_cast<unsigned char>(text[i]));

@@ -50,7 +50,7 @@ TEST(Positions, RoundTrip) {
 // every offset offset_of returns maps back to itself (found by reading the fuzz target's invariant).
 TEST(Positions, RoundTripWithSequencesCutByTheLineEnd) {
   for (std::string text : {std::string("a\xF0" "b"), std::string("\xC3\r\nx"), std::string("\xE2\x82\n\xF0"),
-                           std::string("ok\xC3")}) {
+                           std::string("ok\xC3"), std::string("a\r\nb\r"), std::string("\r")}) {
     for (auto enc : {PositionEncoding::kUtf16, PositionEncoding::kUtf8, PositionEncoding::kUtf32}) {
       for (uint32_t line = 0; line < 3; ++line) {
         for (uint32_t ch = 0; ch < 6; ++ch) {
@@ -59,6 +59,18 @@ TEST(Positions, RoundTripWithSequencesCutByTheLineEnd) {
         }
       }
     }
+  }
+}
+
+// Found by fuzz_positions (tests/fuzz/positions/crashes/crash-53c2...): a '\r' that ends the text is a line end
+// (offset_of leaves it out of the line), so the text's end is the next line's start, not a column past the '\r'.
+TEST(Positions, ACarriageReturnEndingTheTextEndsTheLine) {
+  const std::string text = "a\r\nb\r";
+  for (auto enc : {PositionEncoding::kUtf16, PositionEncoding::kUtf8, PositionEncoding::kUtf32}) {
+    EXPECT_EQ(position_of(text, text.size(), enc), (Position{2, 0}));
+    EXPECT_EQ(offset_of(text, {2, 0}, enc), text.size());
+    EXPECT_EQ(position_of(text, text.size() - 1, enc), (Position{1, 1}));
+    EXPECT_EQ(offset_of(text, {1, 9}, enc), text.size() - 1);
   }
 }
 
