@@ -1,5 +1,7 @@
 #include "engine/tokenizer/json_loader.h"
 
+#include <algorithm>
+
 namespace latent::tok {
 namespace {
 
@@ -140,8 +142,11 @@ class Sax : public nlohmann::json_sax<json> {
 
 Result<TokenizerJson> parse_tokenizer_json(std::string_view text) {
   TokenizerJson out;
-  out.vocab.reserve(1 << 17);
-  out.merges.reserve(1 << 17);
+  // Room for a real vocabulary (~128k entries and merges) without reallocating, but no more than the text can
+  // hold (an entry takes at least 6 bytes of JSON): a small tokenizer.json does not allocate 13 MB.
+  const size_t room = std::min<size_t>(size_t{1} << 17, text.size() / 6 + 1);
+  out.vocab.reserve(room);
+  out.merges.reserve(room);
   Sax sax(out);
   bool ok = json::sax_parse(text.begin(), text.end(), &sax);
   if (!ok) return make_error(ErrorCode::kInvalidArgument, sax.error.empty() ? "not valid JSON" : sax.error);
