@@ -387,13 +387,13 @@ Status DeepseekModel::Impl::decoder_layer(const LayerWeights& L, int64_t cache_l
   LATENT_RETURN_IF_ERROR(D.linear(h, T, a.kv_a_proj_with_mqa, kv));  // [T, R + P]: [latent | rope key]
   // Cache row of each new token: [kv_a_layernorm(latent) R | rope(k_rope) P]
   LATENT_RETURN_IF_ERROR(D.write_cache(kv, a.kv_a_layernorm, eps, cache_layer, cache));
-  // Weight absorption: attention runs in the latent space (MQA with one KV head of width R + P).
+  // MLA core (Device::mla): weight absorption (attention in the latent space, MQA with one KV head of width
+  // R + P), or on the CPU's fast precision decompressed K/V for long prefill chunks.
   LATENT_ASSIGN_OR_RETURN(float* q_lat, S.q_lat.resize(A * H * R));  // [A, H, R]
-  LATENT_RETURN_IF_ERROR(D.mla_absorb_q(q, A, H * qk, a.kv_b_proj, H, nope, P, vd, q_lat));
   LATENT_ASSIGN_OR_RETURN(float* o_lat, S.o_lat.resize(A * H * R));  // [A, H, R]
-  LATENT_RETURN_IF_ERROR(D.mla_attention(q_lat, q, H * qk, at.seqs, H, nope, cache_layer, cache, softmax_scale, o_lat));
-  LATENT_ASSIGN_OR_RETURN(float* attn, S.attn.resize(A * H * vd));  // [A, H * v]
-  LATENT_RETURN_IF_ERROR(D.mla_apply_uv(o_lat, A, a.kv_b_proj, H, nope, vd, attn));
+  LATENT_ASSIGN_OR_RETURN(float* attn, S.attn.resize(A * H * vd));   // [A, H * v]
+  LATENT_RETURN_IF_ERROR(D.mla(q, A, H * qk, at.seqs, a.kv_b_proj, H, nope, P, vd, cache_layer, cache, softmax_scale,
+                               q_lat, o_lat, attn));
   if (at.bounds.empty()) {
     LATENT_RETURN_IF_ERROR(D.linear(attn, T, a.o_proj, h));  // [T, d]
     if (comm) LATENT_RETURN_IF_ERROR(comm->all_reduce_sum(h, T * d));  // the heads' parts, rank order

@@ -138,6 +138,17 @@ class Device {
   // out[n, H * v] = W_UV_h o_lat[n, h].
   virtual Status mla_apply_uv(const float* o_lat, int64_t n, const cpu::WeightView& kv_b, int64_t n_heads,
                               int64_t nope, int64_t v_dim, float* out) = 0;
+  // The MLA core, attn[n, H * v] from q [n, q_stride] (head h at h * (nope + P), q_rope rotated) over the rows
+  // of `seqs` and layer `layer` of the cache; q_lat, o_lat [n, H, R] are scratch. Default: the three ops above
+  // (absorb, MQA over the latent cache, W_UV). The CPU device runs long prefill chunks under its fast precision
+  // with decompressed K/V instead (kernels/cpu/attention.h, mla_prefill_decompressed).
+  virtual Status mla(const float* q, int64_t n, int64_t q_stride, const std::vector<SeqSpan>& seqs,
+                     const cpu::WeightView& kv_b, int64_t n_heads, int64_t nope, int64_t rope_dim, int64_t v_dim,
+                     int64_t layer, const KvCache& cache, float scale, float* q_lat, float* o_lat, float* attn) {
+    LATENT_RETURN_IF_ERROR(mla_absorb_q(q, n, q_stride, kv_b, n_heads, nope, rope_dim, v_dim, q_lat));
+    LATENT_RETURN_IF_ERROR(mla_attention(q_lat, q, q_stride, seqs, n_heads, nope, layer, cache, scale, o_lat));
+    return mla_apply_uv(o_lat, n, kv_b, n_heads, nope, v_dim, attn);
+  }
   // y[n, d] = down(silu(gate x) * up x).
   virtual Status mlp(const MlpWeights& w, const float* x, int64_t n, float* y) = 0;
   // y[n, d] = MoE(x) (prepared: prepare_moe's); the routing [n, top_k] into the vectors when not null.

@@ -136,6 +136,35 @@ class CpuDevice final : public Device {
     if (n > 0) cpu::mla_apply_uv(o_lat, n, kv_b, H, nope, vd, out, pool_);
     return Status::Ok();
   }
+  // Per sequence: absorbed, or (fast precision, BF16 kv_b_proj, long chunk) decompressed K/V. Absorbed sequences
+  // share the batched W_UK and W_UV; decompressed ones write their rows of attn after W_UV. F32 weights and the
+  // exact precision always absorb (their results stay bit for bit the exact path's).
+  Status mla(const float* q, int64_t n, int64_t q_stride, const std::vector<SeqSpan>& seqs, const cpu::WeightView& kv_b,
+             int64_t H, int64_t nope, int64_t P, int64_t vd, int64_t layer, const KvCache& cache, float scale,
+             float* q_lat, float* o_lat, float* attn) override {
+    const bool fast = cpu::bf16_activations_available() &&
+                      cpu::linear_precision() == cpu::LinearPrecision::kBf16Activations && kv_b.dtype == DType::kBF16;
+    absorbed_.clear();
+    decompressed_.clear();
+    for (const SeqSpan& s : seqs) {
+      const bool d = fast && cpu::mla_prefill_decompressed(s.n_new, s.n_cached, H, nope, vd, R_, P, cache.dtype());
+      (d ? decompressed_ : absorbed_).push_back(s);
+    }
+    if (!absorbed_.empty()) {
+      if (decompressed_.empty()) return Device::mla(q, n, q_stride, seqs, kv_b, H, nope, P, vd, layer, cache, scale, q_lat, o_lat, attn);
+      LATENT_RETURN_IF_ERROR(Device::mla(q, n, q_stride, absorbed_, kv_b, H, nope, P, vd, layer, cache, scale, q_lat, o_lat, attn));
+    }
+    for (const SeqSpan& s : decompressed_) {
+      blocks_.clear();
+      for (int64_t b = 0; b < KvCache::blocks_needed(s.n_cached + s.n_new); ++b) {
+        blocks_.push_back(cache.block_ptr(layer, s.blocks[static_cast<size_t>(b)]));
+      }
+      cpu::mla_attention_decompressed(q + s.offset * q_stride, q_stride, s.n_new, kv_b, H, nope, vd, P, s.n_cached,
+                                      blocks_.data(), cache.dtype(), KvCache::kBlockSize, scale,
+                                      attn + s.offset * H * vd, H * vd, pool_);  // [n_new, H * v]
+    }
+    return Status::Ok();
+  }
   Status mlp(const MlpWeights& w, const float* x, int64_t n, float* y) override {
     mlp_forward(w, x, n, y, pool_);
     return Status::Ok();
@@ -169,6 +198,7 @@ class CpuDevice final : public Device {
   std::vector<float> rope_cs_;   // [T, P]
   std::vector<float> row_;       // [R + P]: one token's cache row before it is stored
   std::vector<const void*> blocks_;
+  std::vector<SeqSpan> absorbed_, decompressed_;  // mla(): the batch split by path
   std::vector<int32_t> idx_;
   std::vector<float> wt_;
 };

@@ -159,8 +159,9 @@ void mlp_forward(const MlpWeights& w, const float* x, int64_t n, float* y, cpu::
   thread_local std::vector<float> g_tl, u_tl;
   std::vector<float>& g = g_tl;
   std::vector<float>& u = u_tl;
-  g.resize(static_cast<size_t>(n * inter));
-  u.resize(static_cast<size_t>(n * inter));
+  // Grow-only (resize zero-fills what it grows by, and expert sizes vary call to call): indexed by n, not size().
+  if (g.size() < static_cast<size_t>(n * inter)) g.resize(static_cast<size_t>(n * inter));
+  if (u.size() < static_cast<size_t>(n * inter)) u.resize(static_cast<size_t>(n * inter));
   if (n <= kGroupedMaxTokens) {  // GEMVs: gate and up as one job
     const LinearJob gu[2] = {{x, w.gate_proj.cols, n, w.gate_proj, g.data(), inter},
                              {x, w.up_proj.cols, n, w.up_proj, u.data(), inter}};
@@ -186,6 +187,11 @@ struct MoeScratch {
   std::vector<int64_t> first_row, tok_rows, tok_count;
   std::vector<float> row_wt;
 };
+
+// Grow-only buffers: indexed by the call's sizes, never by size() (no zero-fill of what a smaller call left).
+void grow(std::vector<float>& v, int64_t n) {
+  if (v.size() < static_cast<size_t>(n)) v.resize(static_cast<size_t>(n));
+}
 
 }  // namespace
 
@@ -237,8 +243,8 @@ void moe_forward(const ModelConfig& c, const MoeWeights& w, const float* x, int6
     // Decode (MoeDecode::kWholeExperts): the shared experts are one more unit of the same job, claimed first
     // (the largest: n_shared_experts routed experts' bytes), so each thread streams whole matrices.
     const bool shared_inside = w.has_shared && n <= kGroupedMaxTokens;
-    S.xs.resize(static_cast<size_t>(rows * d));
-    S.ys.resize(static_cast<size_t>((rows + (shared_inside ? n : 0)) * d));
+    grow(S.xs, rows * d);
+    grow(S.ys, (rows + (shared_inside ? n : 0)) * d);
     S.first_row.resize(S.used.size() + 1);
     S.tok_rows.assign(static_cast<size_t>(n * K), -1);
     S.tok_count.assign(static_cast<size_t>(n), 0);
@@ -281,7 +287,7 @@ void moe_forward(const ModelConfig& c, const MoeWeights& w, const float* x, int6
     if (shared_inside) {
       for (int64_t i = 0; i < n * d; ++i) y[i] += S.ys[static_cast<size_t>(rows * d + i)];
     } else if (w.has_shared) {
-      S.ys.resize(static_cast<size_t>(n * d));
+      grow(S.ys, n * d);
       mlp_forward(w.shared_experts, x, n, S.ys.data(), pool);  // [n, d]
       for (int64_t i = 0; i < n * d; ++i) y[i] += S.ys[static_cast<size_t>(i)];
     }
@@ -293,9 +299,9 @@ void moe_forward(const ModelConfig& c, const MoeWeights& w, const float* x, int6
   // inter: moe_intermediate_size, or this rank's share of it when experts are split on it.
   const int64_t inter = S.used.empty() ? c.moe_intermediate_size : w.experts[static_cast<size_t>(S.used[0])].gate_proj.rows;
   const int64_t sh_inter = w.has_shared ? w.shared_experts.gate_proj.rows : 0;
-  S.xs.resize(static_cast<size_t>(rows * d));
-  S.gu.resize(static_cast<size_t>(rows * 2 * inter + n * 2 * sh_inter));
-  S.ys.resize(static_cast<size_t>((rows + n) * d));
+  grow(S.xs, rows * d);
+  grow(S.gu, rows * 2 * inter + n * 2 * sh_inter);
+  grow(S.ys, (rows + n) * d);
   S.jobs.clear();
   int64_t row = 0;
   for (int64_t e : S.used) {

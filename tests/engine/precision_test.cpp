@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/cpu/attention.h"
 #include "kernels/cpu/ops.h"
 #include "tests/engine/model_test_util.h"
 
@@ -38,6 +39,18 @@ class PrecisionGuard {
  private:
   cpu::LinearPrecision before_;
 };
+
+// The MLA path of prefill chunks under the fast precision (absorbed, or K/V decompressed: both are checked).
+class MlaPrefillGuard {
+ public:
+  explicit MlaPrefillGuard(cpu::MlaPrefill m) : before_(cpu::mla_prefill()) { cpu::set_mla_prefill(m); }
+  ~MlaPrefillGuard() { cpu::set_mla_prefill(before_); }
+
+ private:
+  cpu::MlaPrefill before_;
+};
+
+constexpr cpu::MlaPrefill kMlaModes[] = {cpu::MlaPrefill::kAbsorbed, cpu::MlaPrefill::kDecompressed};
 
 // Prefill `prompt`, then `steps` greedy decode steps.
 RunResult run(DeepseekModel& model, const std::vector<int32_t>& prompt, int64_t steps, cpu::LinearPrecision p,
@@ -109,13 +122,15 @@ TEST_P(FastPrecision, GoldenGreedyIdsIdenticalAndLogitsWithinTolerance) {
   ASSERT_NE(model, nullptr);
   const int64_t V = model->config().vocab_size;
   const nlohmann::json manifest = test::golden_manifest(name);
+  for (cpu::MlaPrefill mla : kMlaModes) {
+  MlaPrefillGuard mla_guard(mla);
   for (size_t p = 0; p < manifest["prompts"].size(); ++p) {
     const nlohmann::json& pm = manifest["prompts"][p];
     const auto prompt = pm["prompt_ids"].get<std::vector<int32_t>>();
     std::vector<int32_t> golden = pm["generated_ids"].get<std::vector<int32_t>>();
     golden.push_back(pm["next_token_after_last_decode_step"].get<int32_t>());
     const int64_t steps = static_cast<int64_t>(golden.size()) - 1;
-    const std::string tag = name + " p" + std::to_string(p);
+    const std::string tag = name + " p" + std::to_string(p) + " mla " + cpu::mla_prefill_name(mla);
 
     RunResult exact = run(*model, prompt, steps, cpu::LinearPrecision::kExact);
     RunResult fast = run(*model, prompt, steps, cpu::LinearPrecision::kBf16Activations);
@@ -153,6 +168,7 @@ TEST_P(FastPrecision, GoldenGreedyIdsIdenticalAndLogitsWithinTolerance) {
       EXPECT_NE(fast.prefill_logits, exact.prefill_logits) << tag << ": expected the BF16-activation path to run";
     }
   }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Golden, FastPrecision, ::testing::Values("v2lite-tiny", "v3-tiny", "v3-tiny-bf16"),
@@ -170,7 +186,16 @@ TEST(FastPrecisionDemo, GreedyIdsIdenticalAndLogitsWithinTolerance) {
   std::vector<int32_t> prompt;
   for (int i = 0; i < 40; ++i) prompt.push_back(static_cast<int32_t>((i * 97 + 13) % V));
   RunResult exact = run(*model, prompt, 24, cpu::LinearPrecision::kExact);
+  RunResult absorbed;
+  for (cpu::MlaPrefill mla : kMlaModes) {
+  SCOPED_TRACE(cpu::mla_prefill_name(mla));
+  MlaPrefillGuard mla_guard(mla);
   RunResult fast = run(*model, prompt, 24, cpu::LinearPrecision::kBf16Activations);
+  if (mla == cpu::MlaPrefill::kAbsorbed) {
+    absorbed = fast;
+  } else if (cpu::bf16_activations_available()) {  // the 40-token prefill took the other path
+    EXPECT_NE(fast.prefill_logits, absorbed.prefill_logits) << "expected the decompressed MLA prefill to run";
+  }
   EXPECT_EQ(fast.greedy, exact.greedy);
   const int64_t k = model->config().num_experts_per_tok;
   int routed = 0;
@@ -185,6 +210,7 @@ TEST(FastPrecisionDemo, GreedyIdsIdenticalAndLogitsWithinTolerance) {
               1.0);
   }
   EXPECT_EQ(routed, 0) << "demo: rows routed to other experts on the fast path";
+  }
 }
 
 // The BF16 latent cache (LATENT_KV_CACHE=bf16: half the bytes per token), with the fast precision on the demo
@@ -192,6 +218,7 @@ TEST(FastPrecisionDemo, GreedyIdsIdenticalAndLogitsWithinTolerance) {
 // default: on the random golden models it changes greedy ids (near ties), which the fast path must not.
 TEST(FastPrecisionDemo, Bf16CacheLogitsWithinTolerance) {
   if (!cpu::bf16_activations_available()) GTEST_SKIP() << "no AVX512-BF16 here";
+  MlaPrefillGuard mla_guard(cpu::MlaPrefill::kAbsorbed);  // decompressed K/V widen the cache rows either way
   auto model = test::load_model(std::string(LATENT_SOURCE_DIR) + "/models/demo");
   ASSERT_NE(model, nullptr);
   const int64_t V = model->config().vocab_size;
