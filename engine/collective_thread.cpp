@@ -32,12 +32,14 @@ struct ThreadShared {
   std::vector<std::deque<std::vector<uint8_t>>> mail;  // [src * n + dst] messages in flight
   std::string aborted;             // set once: every later wait fails with it
 
-  // Publishes `ptr` as rank's slot and waits for every rank. On timeout the group is aborted (its
-  // rendezvous count no longer holds), so the other ranks fail at once instead of waiting their own timeout.
+  // Publishes `ptr` as rank's slot (unless nullptr: the closing barrier of a call, which must not write a slot
+  // that slower ranks may still be reading without the lock - a data race TSan reported) and waits for every
+  // rank. On timeout the group is aborted (its rendezvous count no longer holds), so the other ranks fail at
+  // once instead of waiting their own timeout.
   Status rendezvous(int rank, const void* ptr, const char* what, std::chrono::milliseconds timeout) {
     std::unique_lock<std::mutex> lock(mu);
     if (!aborted.empty()) return make_error(ErrorCode::kCancelled, std::string(what) + ": " + aborted);
-    slot[static_cast<size_t>(rank)] = ptr;
+    if (ptr != nullptr) slot[static_cast<size_t>(rank)] = ptr;
     here[static_cast<size_t>(rank)] = 1;
     if (++arrived == n) {
       arrived = 0;
@@ -85,7 +87,7 @@ class ThreadCollective final : public Collective {
       const float* src = static_cast<const float*>(s_->slot[static_cast<size_t>(r)]);
       for (int64_t i = 0; i < n; ++i) tmp_[static_cast<size_t>(i)] += src[i];
     }
-    LATENT_RETURN_IF_ERROR(s_->rendezvous(rank_, data, "all_reduce_sum", timeout_));
+    LATENT_RETURN_IF_ERROR(s_->rendezvous(rank_, nullptr, "all_reduce_sum", timeout_));
     std::copy(tmp_.begin(), tmp_.end(), data);
     return Status::Ok();
   }
@@ -98,7 +100,7 @@ class ThreadCollective final : public Collective {
       const float* src = static_cast<const float*>(s_->slot[static_cast<size_t>(r)]);
       std::copy(src, src + n, recv + r * n);
     }
-    return s_->rendezvous(rank_, send, "all_gather", timeout_);
+    return s_->rendezvous(rank_, nullptr, "all_gather", timeout_);
   }
 
   Status broadcast(void* data, int64_t bytes, int root) override {
@@ -110,7 +112,7 @@ class ThreadCollective final : public Collective {
     ++stats_.calls;
     LATENT_RETURN_IF_ERROR(s_->rendezvous(rank_, data, "broadcast", timeout_));
     if (rank_ != root && bytes > 0) std::memcpy(data, s_->slot[static_cast<size_t>(root)], static_cast<size_t>(bytes));
-    return s_->rendezvous(rank_, data, "broadcast", timeout_);
+    return s_->rendezvous(rank_, nullptr, "broadcast", timeout_);
   }
 
   Status send(const void* data, int64_t bytes, int dst) override {
