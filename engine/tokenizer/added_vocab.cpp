@@ -1,5 +1,7 @@
 #include "engine/tokenizer/added_vocab.h"
 
+#include "engine/tokenizer/bpe.h"
+
 #include "engine/tokenizer/byte_level.h"
 #include "engine/tokenizer/normalizer.h"
 #include "engine/tokenizer/regex.h"
@@ -32,7 +34,13 @@ Result<AddedVocabulary> AddedVocabulary::from_json(const nlohmann::json& list) {
   try {
     for (const auto& j : list) {
       AddedToken t;
-      t.id = j.at("id").get<int32_t>();
+      const int64_t id = j.at("id").get<int64_t>();
+      if (id < 0 || id >= kMaxTokenIds) {
+        return make_error(ErrorCode::kInvalidArgument, "added token " + j.at("content").dump() +
+                                                           ": expected an id in [0, " + std::to_string(kMaxTokenIds) +
+                                                           "), found " + std::to_string(id));
+      }
+      t.id = static_cast<int32_t>(id);
       t.content = j.at("content").get<std::string>();
       t.special = j.value("special", false);
       t.lstrip = j.value("lstrip", false);

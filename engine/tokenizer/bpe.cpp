@@ -80,7 +80,10 @@ Result<BpeModel> BpeModel::from_parts(const nlohmann::json& j, std::vector<std::
 
     m.vocab_.reserve(vocab.size());
     for (auto& [tok, id] : vocab) {
-      if (id < 0 || id > INT32_MAX) return bad("token '" + tok + "' has id " + std::to_string(id));
+      if (id < 0 || id >= kMaxTokenIds) {
+        return bad("token '" + tok + "': expected an id in [0, " + std::to_string(kMaxTokenIds) + "), found " +
+                   std::to_string(id));
+      }
       if (static_cast<size_t>(id) >= m.id_to_token_.size()) m.id_to_token_.resize(id + 1);
       m.id_to_token_[id] = tok;
       m.vocab_.emplace(std::move(tok), static_cast<int32_t>(id));

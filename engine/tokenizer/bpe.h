@@ -16,6 +16,10 @@
 
 namespace latent::tok {
 
+// Token ids (vocabulary and added tokens) are below 2^24, config.json's bound on vocab_size: a table indexed by
+// id is at most that long, whatever a crafted tokenizer.json claims.
+inline constexpr int64_t kMaxTokenIds = int64_t{1} << 24;
+
 class BpeModel {
  public:
   static Result<BpeModel> from_json(const nlohmann::json& model, bool byte_level);

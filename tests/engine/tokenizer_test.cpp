@@ -215,6 +215,24 @@ TEST(TokenizerErrors, UnsupportedPartsAreNamed) {
   EXPECT_NE(bad_bos.error().message.find("<s>"), std::string::npos);
 }
 
+// A crafted tokenizer.json cannot make a table indexed by id huge (found by fuzz_tokenizer: an id near 2^31 tried
+// to allocate ~39 GB): ids of the vocabulary and of added tokens are bounded like config.json's vocab_size.
+TEST(TokenizerErrors, TokenIdsOutOfRangeAreNamed) {
+  auto huge = Tokenizer::from_json_text(tiny_tokenizer("[]", R"({"ab":2147483000})"), "");
+  ASSERT_FALSE(huge.ok());
+  EXPECT_NE(huge.error().message.find("expected an id in [0, 16777216), found 2147483000"), std::string::npos)
+      << huge.error().message;
+  auto negative = Tokenizer::from_json_text(tiny_tokenizer("[]", R"({"ab":-3})"), "");
+  ASSERT_FALSE(negative.ok());
+  EXPECT_NE(negative.error().message.find("found -3"), std::string::npos) << negative.error().message;
+  for (const char* id : {"16777216", "-1", "4294967296"}) {
+    auto added = Tokenizer::from_json_text(
+        tiny_tokenizer("[]", "{}", std::string(R"([{"id":)") + id + R"(,"content":"<x>","special":true}])"), "");
+    ASSERT_FALSE(added.ok()) << id;
+    EXPECT_NE(added.error().message.find(std::string("found ") + id), std::string::npos) << added.error().message;
+  }
+}
+
 TEST(TokenizerLoad, ReadsADirectoryWithAChatTemplateFile) {
   namespace fs = std::filesystem;
   fs::path dir = fs::temp_directory_path() / "latent_tokenizer_load_test";
