@@ -29,13 +29,16 @@
 #   --depth N            the deep decode context (default 2048)
 #   --precision P        Latent's --precision (default: engine_bench's default)
 #   --out FILE           also append every JSON line to FILE
+#   --ik-reps N          llama-bench repetitions per test (default 2); ik's figure is its best repetition: its
+#                        first decode after the prefill run pays the page faults of mapping the GGUF again
+#                        (20 vs 32-36 tok/s at depth 0 with -r 3), which engine_bench avoids by prefaulting
 #   -h, --help           this text
 set -euo pipefail
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 ik_build="" gguf="" model="" latent_build="$root/build" rounds=3 threads=2 prefill=512 decode=16 depth=2048
-precision="" out=""
+precision="" out="" ik_reps=2
 while [ $# -gt 0 ]; do
   case "$1" in
     --ik-build) ik_build="$2"; shift 2 ;;
@@ -49,12 +52,13 @@ while [ $# -gt 0 ]; do
     --depth) depth="$2"; shift 2 ;;
     --precision) precision="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
+    --ik-reps) ik_reps="$2"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "ik_compare.sh: unknown argument '$1' (expected --ik-build, --gguf, --model, ...; see --help)" >&2; exit 2 ;;
   esac
 done
-for n in rounds threads prefill decode depth; do
-  [[ "${!n}" =~ ^[1-9][0-9]*$ ]] || { echo "ik_compare.sh: --$n expects a positive integer, found '${!n}'" >&2; exit 2; }
+for n in rounds threads prefill decode depth ik_reps; do
+  [[ "${!n}" =~ ^[1-9][0-9]*$ ]] || { echo "ik_compare.sh: --${n//_/-} expects a positive integer, found '${!n}'" >&2; exit 2; }
 done
 llama_bench="$ik_build/bin/llama-bench"
 engine_bench="$latent_build/bin/engine_bench"
@@ -70,7 +74,7 @@ emit() {  # one JSON line to stdout (and --out)
   if [ -n "$out" ]; then echo "$1" >> "$out"; fi
   echo "$1" >> "$tmp/all.jsonl"
 }
-ik_flags=(-m "$gguf" -t "$threads" -mla 3 -fa 1 -fmoe 1 -r 1 -o json)
+ik_flags=(-m "$gguf" -t "$threads" -mla 3 -fa 1 -fmoe 1 -r "$ik_reps" -o json)
 prec_args=()
 if [ -n "$precision" ]; then prec_args=(--precision "$precision"); fi
 export LATENT_THREADS="$threads"
@@ -82,7 +86,8 @@ import json, sys
 rnd, what, path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 for t in json.load(open(path)):
     print(json.dumps({"round": rnd, "what": what, "engine": "ik_llama.cpp", "n_prompt": t["n_prompt"],
-                      "n_gen": t["n_gen"], "tok_per_s": t["avg_ts"], "threads": t.get("n_threads"),
+                      "n_gen": t["n_gen"], "tok_per_s": max(t.get("samples_ts") or [t["avg_ts"]]),
+                      "samples_tok_per_s": t.get("samples_ts"), "threads": t.get("n_threads"),
                       "build_commit": t.get("build_commit")}, separators=(",", ":")))
 EOF
 }
