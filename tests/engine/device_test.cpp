@@ -147,18 +147,6 @@ TEST(DeviceChoice, AGpuTakesOneRank) {
 
 std::string bin(const char* name) { return std::string(LATENT_BIN_DIR) + "/" + name; }
 
-std::string run(const std::string& cmd, int* status) {
-  std::string out;
-  std::FILE* p = ::popen((cmd + " 2>&1 </dev/null").c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  const int st = ::pclose(p);
-  *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return out;
-}
-
 class DeviceCli : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -176,7 +164,7 @@ TEST_F(DeviceCli, GenerateOnCpuAndAutoGivesTheGoldenIds) {
   for (int32_t id : p["generated_ids"].get<std::vector<int32_t>>()) want += (want.empty() ? "" : " ") + std::to_string(id);
   for (const char* device : {"cpu", "auto"}) {
     int rc = -1;
-    std::string out = run(bin("latent") + " generate --model " + test::golden_dir("v2lite-tiny") + " --ids " + ids +
+    std::string out = test::run_command(bin("latent") + " generate --model " + test::golden_dir("v2lite-tiny") + " --ids " + ids +
                               " -n 16 --greedy --device " + device, &rc);
     ASSERT_EQ(rc, 0) << device << ": " << out;
     EXPECT_NE(out.find(want + "\n"), std::string::npos) << device << ": " << out;
@@ -190,7 +178,7 @@ TEST_F(DeviceCli, CudaWithoutAGpuExitsOneSayingSo) {
                                 bin("latent") + " logits" + model + " --ids 1,2 --out /dev/null --device cuda:0",
                                 bin("latentd") + " --stdio --model " + LATENT_TEST_DATA + "/openai-tiny --device cuda"}) {
     int rc = -1;
-    std::string out = run(cmd, &rc);
+    std::string out = test::run_command(cmd, &rc);
     EXPECT_EQ(rc, 1) << cmd << "\n" << out;
     EXPECT_NE(out.find("--device cuda:0: expected "), std::string::npos) << cmd << "\n" << out;
     EXPECT_TRUE(out.find("expected a CUDA GPU, found none") != std::string::npos ||
@@ -198,12 +186,12 @@ TEST_F(DeviceCli, CudaWithoutAGpuExitsOneSayingSo) {
         << cmd << "\n" << out;
   }
   int rc = -1;
-  std::string out = run(bin("latentd") + " --stdio" + model + " --device tpu", &rc);
+  std::string out = test::run_command(bin("latentd") + " --stdio" + model + " --device tpu", &rc);
   EXPECT_NE(rc, 0) << out;
   EXPECT_NE(out.find("found 'tpu'"), std::string::npos) << out;
-  out = run(bin("latent") + " generate --help", &rc);
+  out = test::run_command(bin("latent") + " generate --help", &rc);
   EXPECT_NE(out.find("--device cpu|cuda[:N]|auto"), std::string::npos) << out;
-  out = run(bin("latentd") + " --help", &rc);
+  out = test::run_command(bin("latentd") + " --help", &rc);
   EXPECT_NE(out.find("--device"), std::string::npos) << out;
 }
 

@@ -12,17 +12,6 @@ namespace {
 
 std::string latent_bin() { return std::string(LATENT_BIN_DIR) + "/latent"; }
 
-std::string run(const std::string& cmd, int* rc) {
-  std::string out;
-  std::FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  *rc = ::pclose(p);
-  return out;
-}
-
 std::string join(const std::vector<int32_t>& ids, const char* sep) {
   std::string s;
   for (size_t i = 0; i < ids.size(); ++i) s += (i ? sep : "") + std::to_string(ids[i]);
@@ -42,7 +31,7 @@ TEST_F(GoldenCli, LogitsWritesEveryPositionAndMtpRows) {
   auto ids = p["prompt_ids"].get<std::vector<int32_t>>();
   test::TempDir d("cli_logits");
   int rc = -1;
-  std::string out = run(latent_bin() + " logits --model " + test::golden_dir("v3-tiny") + " --ids " + join(ids, ",") +
+  std::string out = test::run_command(latent_bin() + " logits --model " + test::golden_dir("v3-tiny") + " --ids " + join(ids, ",") +
                             " --out " + (d / "l.npy") + " --mtp " + (d / "m.npy"),
                         &rc);
   ASSERT_EQ(rc, 0) << out;
@@ -63,7 +52,7 @@ TEST_F(GoldenCli, GenerateGreedyReproducesGoldenIdsAndDecodeLogits) {
     auto p = test::golden_manifest(model)["prompts"][2];
     test::TempDir d("cli_gen");
     int rc = -1;
-    std::string out = run(latent_bin() + " generate --model " + test::golden_dir(model) + " --ids " +
+    std::string out = test::run_command(latent_bin() + " generate --model " + test::golden_dir(model) + " --ids " +
                               join(p["prompt_ids"].get<std::vector<int32_t>>(), ",") +
                               " -n 16 --greedy --json --dump-logits " + (d / "dl.npy"),
                           &rc);
@@ -86,17 +75,17 @@ TEST_F(GoldenCli, GenerateGreedyReproducesGoldenIdsAndDecodeLogits) {
 TEST_F(GoldenCli, SamplingIsSeededAndErrorsAreClear) {
   const std::string base = latent_bin() + " generate --model " + test::golden_dir("v3-tiny") + " --ids 1,2,3 -n 8";
   int rc1 = -1, rc2 = -1, rc3 = -1;
-  std::string a = run(base + " --temperature 1.5 --top-p 0.9 --seed 11", &rc1);
-  std::string b = run(base + " --temperature 1.5 --top-p 0.9 --seed 11", &rc2);
+  std::string a = test::run_command(base + " --temperature 1.5 --top-p 0.9 --seed 11", &rc1);
+  std::string b = test::run_command(base + " --temperature 1.5 --top-p 0.9 --seed 11", &rc2);
   ASSERT_EQ(rc1, 0) << a;
   EXPECT_EQ(a, b);
-  std::string e = run(latent_bin() + " generate --model /nonexistent --ids 1", &rc3);
+  std::string e = test::run_command(latent_bin() + " generate --model /nonexistent --ids 1", &rc3);
   EXPECT_NE(rc3, 0);
   EXPECT_NE(e.find("/nonexistent"), std::string::npos) << e;
-  e = run(latent_bin() + " logits --model " + test::golden_dir("v3-tiny") + " --ids 1,x --out /dev/null", &rc3);
+  e = test::run_command(latent_bin() + " logits --model " + test::golden_dir("v3-tiny") + " --ids 1,x --out /dev/null", &rc3);
   EXPECT_NE(rc3, 0);
   EXPECT_NE(e.find("--ids: expected comma-separated token ids, found 'x'"), std::string::npos) << e;
-  e = run(latent_bin() + " logits --help", &rc3);
+  e = test::run_command(latent_bin() + " logits --help", &rc3);
   EXPECT_EQ(rc3, 0);
   EXPECT_NE(e.find("--mtp FILE.npy"), std::string::npos) << e;
 }

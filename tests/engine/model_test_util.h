@@ -3,9 +3,11 @@
 // sequences with a private KvCache, and comparing float arrays.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -21,6 +23,21 @@
 #include "engine/safetensors.h"
 
 namespace latent::test {
+
+// Runs `cmd` through the shell (stdin from /dev/null) and returns its stdout and stderr together; *exit_code is
+// its exit status, or -1 when it did not exit normally (a signal) or could not start.
+inline std::string run_command(const std::string& cmd, int* exit_code) {
+  std::string out;
+  *exit_code = -1;
+  std::FILE* p = ::popen((cmd + " 2>&1 </dev/null").c_str(), "r");
+  if (!p) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  const int st = ::pclose(p);
+  if (WIFEXITED(st)) *exit_code = WEXITSTATUS(st);
+  return out;
+}
 
 inline std::string golden_dir(const std::string& model) { return std::string(LATENT_TEST_DATA) + "/golden/" + model; }
 

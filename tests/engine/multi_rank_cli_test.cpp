@@ -14,17 +14,6 @@ namespace {
 
 std::string latent_bin() { return std::string(LATENT_BIN_DIR) + "/latent"; }
 
-std::string run(const std::string& cmd, int* rc) {
-  std::string out;
-  std::FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  *rc = ::pclose(p);
-  return out;
-}
-
 std::string join(const std::vector<int32_t>& ids, const char* sep) {
   std::string s;
   for (size_t i = 0; i < ids.size(); ++i) s += (i ? sep : "") + std::to_string(ids[i]);
@@ -74,7 +63,7 @@ class MultiRankCli : public ::testing::Test {
     int rc = -1;
     const std::string cmd = launcher + latent_bin() + " logits --model " + test::golden_dir(model) + " --ids " + ids +
                             " --out " + out + ".npy" + (mtp ? " --mtp " + out + ".mtp.npy" : "") + " " + extra;
-    std::string o = run(cmd, &rc);
+    std::string o = test::run_command(cmd, &rc);
     EXPECT_EQ(rc, 0) << cmd << "\n" << o;
     return o;
   }
@@ -104,9 +93,9 @@ TEST_F(MultiRankCli, GenerateGreedyAndDecodeLogitsEqualSingleRank) {
     const std::string base = latent_bin() + " generate --model " + test::golden_dir(model) + " --ids " + ids +
                              " -n 8 --greedy --dump-logits ";
     int rc = -1;
-    const std::string one = run(base + (d / "one.npy"), &rc);
+    const std::string one = test::run_command(base + (d / "one.npy"), &rc);
     ASSERT_EQ(rc, 0) << one;
-    const std::string two = run(base + (d / "two.npy") + " --tp 2 --ep 2", &rc);
+    const std::string two = test::run_command(base + (d / "two.npy") + " --tp 2 --ep 2", &rc);
     ASSERT_EQ(rc, 0) << two;
     EXPECT_EQ(two.substr(two.rfind('\n', two.size() - 2) + 1), one.substr(one.rfind('\n', one.size() - 2) + 1))
         << model << ": greedy ids";
@@ -115,9 +104,9 @@ TEST_F(MultiRankCli, GenerateGreedyAndDecodeLogitsEqualSingleRank) {
     if (model == "v3-tiny") {
       const std::string sched = latent_bin() + " generate --model " + test::golden_dir(model) + " --ids " + ids +
                                 " -n 8 --greedy --spec mtp";
-      const std::string s1 = run(sched, &rc);
+      const std::string s1 = test::run_command(sched, &rc);
       ASSERT_EQ(rc, 0) << s1;
-      const std::string s2 = run(sched + " --tp 2 --ep 1", &rc);
+      const std::string s2 = test::run_command(sched + " --tp 2 --ep 1", &rc);
       ASSERT_EQ(rc, 0) << s2;
       EXPECT_EQ(s2.substr(s2.rfind('\n', s2.size() - 2) + 1), s1.substr(s1.rfind('\n', s1.size() - 2) + 1));
     }
@@ -147,9 +136,9 @@ TEST_F(MultiRankCli, PipelineStagesAndDpAttentionEqualSingleRank) {
   const std::string gen = latent_bin() + " generate --model " + test::golden_dir("v3-tiny") + " --ids " +
                           join(p["prompt_ids"].get<std::vector<int32_t>>(), ",") + " -n 8 --greedy --dump-logits ";
   int rc = -1;
-  const std::string one = run(gen + (d / "one.npy"), &rc);
+  const std::string one = test::run_command(gen + (d / "one.npy"), &rc);
   ASSERT_EQ(rc, 0) << one;
-  const std::string two = run(gen + (d / "pp.npy") + " --pp 2 --tp 2 --ep 2", &rc);
+  const std::string two = test::run_command(gen + (d / "pp.npy") + " --pp 2 --tp 2 --ep 2", &rc);
   ASSERT_EQ(rc, 0) << two;
   EXPECT_EQ(two.substr(two.rfind('\n', two.size() - 2) + 1), one.substr(one.rfind('\n', one.size() - 2) + 1));
   expect_same_npy(d / "pp.npy", d / "one.npy", "v3-tiny --pp 2 --tp 2 decode logits");
@@ -157,16 +146,16 @@ TEST_F(MultiRankCli, PipelineStagesAndDpAttentionEqualSingleRank) {
 
 TEST_F(MultiRankCli, BadRankCountsAreClearErrors) {
   int rc = -1;
-  std::string o = run(latent_bin() + " logits --model " + test::golden_dir("v3-tiny") + " --ids 1,2 --out /dev/null --tp 3 --ep 3", &rc);
+  std::string o = test::run_command(latent_bin() + " logits --model " + test::golden_dir("v3-tiny") + " --ids 1,2 --out /dev/null --tp 3 --ep 3", &rc);
   EXPECT_NE(rc, 0);
   EXPECT_NE(o.find("num_attention_heads (4) divisible"), std::string::npos) << o;
-  o = run(latent_bin() + " logits --model " + test::golden_dir("v3-tiny") + " --ids 1,2 --out /dev/null --tp 2 --ep 4", &rc);
+  o = test::run_command(latent_bin() + " logits --model " + test::golden_dir("v3-tiny") + " --ids 1,2 --out /dev/null --tp 2 --ep 4", &rc);
   EXPECT_NE(rc, 0);
   EXPECT_NE(o.find("--ep"), std::string::npos) << o;
-  o = run(latent_bin() + " logits --model " + test::golden_dir("v3-tiny") + " --ids 1,2 --out /dev/null --pp 4", &rc);
+  o = test::run_command(latent_bin() + " logits --model " + test::golden_dir("v3-tiny") + " --ids 1,2 --out /dev/null --pp 4", &rc);
   EXPECT_NE(rc, 0);
   EXPECT_NE(o.find("--pp 4: expected at most num_hidden_layers (3) pipeline stages, found 4"), std::string::npos) << o;
-  o = run(latent_bin() + " logits --model " + test::golden_dir("v3-tiny") + " --ids 1,2 --out /dev/null --dp-attention", &rc);
+  o = test::run_command(latent_bin() + " logits --model " + test::golden_dir("v3-tiny") + " --ids 1,2 --out /dev/null --dp-attention", &rc);
   EXPECT_NE(rc, 0);
   EXPECT_NE(o.find("--dp-attention: expected --tp of at least 2"), std::string::npos) << o;
 }
@@ -181,9 +170,9 @@ TEST_F(MultiRankCli, ARankThatFailsMidRunEndsTheCommandNamingIt) {
                                 " logits --model " + m + " --ids 1,2,3 --out " + (d / "x.npy") + " --mtp " +
                                     (d / "x.mtp.npy") + " --tp 2 --ep 2"}) {
     int rc = -1;
-    const std::string out = run("LATENT_TEST_RANK_FAIL=1:2 " + latent_bin() + cmd, &rc);
-    ASSERT_TRUE(WIFEXITED(rc)) << cmd << "\n" << out;
-    EXPECT_NE(WEXITSTATUS(rc), 0) << cmd << "\n" << out;
+    const std::string out = test::run_command("LATENT_TEST_RANK_FAIL=1:2 " + latent_bin() + cmd, &rc);
+    ASSERT_GE(rc, 0) << "did not exit normally\n" << cmd << "\n" << out;
+    EXPECT_NE(rc, 0) << cmd << "\n" << out;
     EXPECT_NE(out.find("rank 1 stopped: LATENT_TEST_RANK_FAIL: rank 1 fails at step 2"), std::string::npos)
         << cmd << "\n" << out;
   }
@@ -214,9 +203,9 @@ TEST_F(MpiCli, MpirunTwoRanksWritesTheSameFilesAsInProcess) {
   int rc = -1;
   const std::string gen = latent_bin() + " generate --model " + test::golden_dir(model) + " --ids " + ids +
                           " -n 6 --greedy --dump-logits ";
-  const std::string one = run(gen + (d / "g1.npy"), &rc);
+  const std::string one = test::run_command(gen + (d / "g1.npy"), &rc);
   ASSERT_EQ(rc, 0) << one;
-  const std::string two = run(mpirun(2) + gen + (d / "g2.npy") + " --tp 2 --ep 2", &rc);
+  const std::string two = test::run_command(mpirun(2) + gen + (d / "g2.npy") + " --tp 2 --ep 2", &rc);
   ASSERT_EQ(rc, 0) << two;
   EXPECT_NE(two.find(one.substr(0, one.find('\n') + 1)), std::string::npos) << one << "\nvs\n" << two;
   expect_same_npy(d / "g2.npy", d / "g1.npy", "mpirun generate decode logits");
@@ -241,7 +230,7 @@ TEST_F(MpiCli, MpirunTwoStagesWriteTheSameFilesAsInProcess) {
   EXPECT_EQ(file_bytes(d / "dp_mpi.npy"), file_bytes(d / "dp_threads.npy")) << "--dp-attention: mpirun vs in-process";
   expect_same_npy(d / "dp_mpi.npy", d / "one.npy", "mpirun --dp-attention logits vs single rank");
   int rc = -1;
-  const std::string o = run(mpirun(2) + latent_bin() + " logits --model " + test::golden_dir(model) +
+  const std::string o = test::run_command(mpirun(2) + latent_bin() + " logits --model " + test::golden_dir(model) +
                                 " --ids 1,2 --out /dev/null --pp 2 --tp 2", &rc);
   EXPECT_NE(rc, 0) << o;
   EXPECT_NE(o.find("expected the 2 ranks that mpirun started (-np), found 4"), std::string::npos) << o;
@@ -255,10 +244,10 @@ TEST_F(MpiCli, ARankThatDiesEndsTheRunWithAnErrorNamingIt) {
   const std::string cmd = mpirun(2) + "sh -c 'm=" + test::golden_dir("v3-tiny") +
                           "; [ \"$OMPI_COMM_WORLD_RANK\" = 1 ] && m=/nonexistent/model; exec " + latent_bin() +
                           " logits --model $m --ids 1,2,3 --out " + (d / "x.npy") + " --tp 2 --ep 2'";
-  const std::string out = run(cmd, &rc);
-  ASSERT_TRUE(WIFEXITED(rc)) << out;
-  EXPECT_NE(WEXITSTATUS(rc), 0) << out;
-  EXPECT_NE(WEXITSTATUS(rc), 124) << "timed out: a hang\n" << out;
+  const std::string out = test::run_command(cmd, &rc);
+  ASSERT_GE(rc, 0) << "did not exit normally\n" << out;
+  EXPECT_NE(rc, 0) << out;
+  EXPECT_NE(rc, 124) << "timed out: a hang\n" << out;
   EXPECT_NE(out.find("rank 1"), std::string::npos) << out;
 }
 
@@ -266,10 +255,10 @@ TEST_F(MpiCli, ARankThatFailsMidRunEndsTheJobNamingIt) {
   int rc = -1;
   const std::string cmd = "LATENT_TEST_RANK_FAIL=1:2 " + mpirun(2) + latent_bin() + " generate --model " +
                           test::golden_dir("v3-tiny") + " --ids 1,2,3 -n 6 --greedy --tp 2 --ep 2";
-  const std::string out = run(cmd, &rc);
-  ASSERT_TRUE(WIFEXITED(rc)) << out;
-  EXPECT_NE(WEXITSTATUS(rc), 0) << out;
-  EXPECT_NE(WEXITSTATUS(rc), 124) << "timed out: a hang\n" << out;
+  const std::string out = test::run_command(cmd, &rc);
+  ASSERT_GE(rc, 0) << "did not exit normally\n" << out;
+  EXPECT_NE(rc, 0) << out;
+  EXPECT_NE(rc, 124) << "timed out: a hang\n" << out;
   EXPECT_NE(out.find("MPI rank 1 of 2: LATENT_TEST_RANK_FAIL: rank 1 fails at step 2"), std::string::npos) << out;
 }
 
