@@ -21,6 +21,7 @@
 #include "bench/bench_util.h"
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/ops.h"
+#include "kernels/cpu/packed_weights.h"
 #include "kernels/cpu/ops_isa.h"
 #include "kernels/cpu/thread_pool.h"
 
@@ -161,16 +162,36 @@ int main(int argc, char** argv) {
     const int64_t E = quick ? 16 : 64, er = 1408, ec = 2048;
     Matrix all = make_matrix(DType::kBF16, E * er, ec);
     std::vector<float> xe(static_cast<size_t>(48 * ec), 0.25f), ye(static_cast<size_t>(48 * er));
+    // The same experts repacked (packed_weights.h) and run by linear() at the fast precision ("tiles"), when
+    // this CPU has AVX512-BF16.
+    const bool tiles_ok = cpu_features().avx512bf16 && best_isa() == Isa::kAvx512;
+    TileBuffer tiles_buf = TileBuffer::allocate(tiles_ok ? bf16_tiles_bytes(E * er, ec) : 0);
+    const WeightView tiles_all = tiles_ok ? pack_bf16_tiles(all.view, tiles_buf.data(), &pool) : WeightView{};
+    const LinearPrecision before = linear_precision();
+    // body 0: the level's exact body (ops.linear); 1: linear() at the fast precision on the row-major weights;
+    // 2: the same on the repacked weights.
+    for (int body = 0; body < 3; ++body)
     for (int64_t n : {1, 48}) {
+      const bool tiles = body == 2;
+      if (body > 0 && !tiles_ok) continue;
+      set_linear_precision(LinearPrecision::kBf16Activations);
       const int reps = 3;
       double t = 0, tp = 0, cpu = 0;
       for (int r = 0; r < reps; ++r) {
         double c0 = bench::cpu_seconds(), t0 = bench::now_s();
         for (int64_t e = 0; e < E; ++e) {
+          if (tiles) {
+            linear(xe.data(), n, weight_rows(tiles_all, e * er, (e + 1) * er), ye.data(), &pool);
+            continue;
+          }
           WeightView v = all.view;
           v.data = all.bytes.data() + e * er * ec * 2;
           v.rows = er;
-          ops.linear(xe.data(), v.cols, n, v, ye.data(), v.rows, pool);
+          if (body == 1) {
+            linear(xe.data(), n, v, ye.data(), &pool);
+          } else {
+            ops.linear(xe.data(), v.cols, n, v, ye.data(), v.rows, pool);
+          }
         }
         t += bench::now_s() - t0;
         cpu += bench::cpu_seconds() - c0;
@@ -180,11 +201,12 @@ int main(int argc, char** argv) {
       cpu /= reps;
       double bw_near = static_cast<double>(probe.bytes()) * reps / tp / 1e9;
       double bytes = static_cast<double>(E * er * ec * 2);
-      out["expert_sweep"].push_back({{"n", n}, {"experts", E}, {"ms", t * 1e3}, {"weights_GBs", bytes / t / 1e9},
+      out["expert_sweep"].push_back({{"n", n}, {"body", body == 0 ? "exact" : body == 1 ? "bf16" : "bf16_tiles"}, {"experts", E}, {"ms", t * 1e3}, {"weights_GBs", bytes / t / 1e9},
                                      {"GFLOPs", 2.0 * n * E * er * ec / t / 1e9},
                                      {"GFLOPs_cpu_normalized", 2.0 * n * E * er * ec / (cpu / pool.size()) / 1e9},
                                      {"read_bandwidth_GBs", bw_near}, {"ratio", bytes / t / 1e9 / bw_near}});
     }
+    set_linear_precision(before);
   }
 
   // GEMM: Lite prefill shapes: attention q_proj (512 tokens), a routed expert's gate/up and down (~48 tokens
@@ -219,6 +241,16 @@ int main(int argc, char** argv) {
       double t = best_time(3, [&] { linear(xs.data(), s.n, m.view, ys.data(), &pool); });
       double cpu = (bench::cpu_seconds() - c0) / 3;
       out["gemm_bf16_activations"].push_back(
+          {{"shape", s.what}, {"n", s.n}, {"rows", s.rows}, {"cols", s.cols}, {"ms", t * 1e3},
+           {"GFLOPs", 2.0 * s.n * s.rows * s.cols / t / 1e9},
+           {"GFLOPs_cpu_normalized", 2.0 * s.n * s.rows * s.cols / (cpu / pool.size()) / 1e9}});
+      // The same weights repacked at load (packed_weights.h), as the engine runs them by default.
+      TileBuffer buf = TileBuffer::allocate(bf16_tiles_bytes(s.rows, s.cols));
+      const WeightView tiles = pack_bf16_tiles(m.view, buf.data(), &pool);
+      c0 = bench::cpu_seconds();
+      t = best_time(3, [&] { linear(xs.data(), s.n, tiles, ys.data(), &pool); });
+      cpu = (bench::cpu_seconds() - c0) / 3;
+      out["gemm_bf16_tiles"].push_back(
           {{"shape", s.what}, {"n", s.n}, {"rows", s.rows}, {"cols", s.cols}, {"ms", t * 1e3},
            {"GFLOPs", 2.0 * s.n * s.rows * s.cols / t / 1e9},
            {"GFLOPs_cpu_normalized", 2.0 * s.n * s.rows * s.cols / (cpu / pool.size()) / 1e9}});

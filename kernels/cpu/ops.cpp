@@ -3,11 +3,13 @@
 #include <cassert>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "kernels/base/log.h"
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/ops.h"
 #include "kernels/cpu/ops_isa.h"
+#include "kernels/cpu/packed_weights.h"
 #include "kernels/cpu/thread_pool.h"
 
 namespace latent::cpu {
@@ -77,8 +79,26 @@ bool use_bf16_activations(int64_t n, const WeightView& w) {
 }
 
 void linear_bf16(const float* x, int64_t ldx, int64_t n, const WeightView& w, float* y, int64_t ldy, ThreadPool& p) {
+  if (w.layout == WeightLayout::kBf16Tiles) return linear_bf16_tiles_avx512(x, ldx, n, w, y, ldy, p);
   if (n <= 4) return gemv_bf16_activations_avx512(x, ldx, n, w, y, ldy, p);
   linear_bf16_activations_avx512(x, ldx, n, w, y, ldy, p);
+}
+
+const OpTable& best();
+
+// A repacked weight under the exact precision (or on a CPU without the BF16 bodies): slabs of whole 64-row
+// blocks unpacked to row-major and run through the exact body, whose rows do not depend on their neighbours:
+// the results of the row-major weight, bit for bit (slower: the weights are copied once more per call).
+void linear_tiles_exact(const float* x, int64_t ldx, int64_t n, const WeightView& w, float* y, int64_t ldy,
+                        ThreadPool& p) {
+  thread_local std::vector<uint16_t> slab;
+  const int64_t rows = std::max<int64_t>(kTileRows, (int64_t{1} << 20) / std::max<int64_t>(1, w.cols * 2) / kTileRows * kTileRows);
+  for (int64_t r0 = 0; r0 < w.rows; r0 += rows) {
+    const int64_t r1 = std::min(w.rows, r0 + rows);
+    slab.resize(static_cast<size_t>((r1 - r0) * w.cols));
+    unpack_bf16_tiles(w, r0, r1, slab.data());
+    best().linear(x, ldx, n, WeightView{slab.data(), DType::kBF16, r1 - r0, w.cols}, y + r0, ldy, p);
+  }
 }
 
 const OpTable& best() {
@@ -92,6 +112,7 @@ void linear(const float* x, int64_t n, const WeightView& w, float* y, ThreadPool
   assert(w.dtype != DType::kF8E4M3 || (w.scale_inv && w.block > 0));
   ThreadPool& p = pool ? *pool : ThreadPool::global();
   if (use_bf16_activations(n, w)) return linear_bf16(x, w.cols, n, w, y, w.rows, p);
+  if (w.layout == WeightLayout::kBf16Tiles) return linear_tiles_exact(x, w.cols, n, w, y, w.rows, p);
   best().linear(x, w.cols, n, w, y, w.rows, p);
 }
 
@@ -99,7 +120,11 @@ void linear_pair(const float* x, int64_t n, const WeightView& wa, float* ya, con
                  ThreadPool* pool) {
   assert(wa.cols == wb.cols);
   ThreadPool& p = pool ? *pool : ThreadPool::global();
-  if (n > 4 && use_bf16_activations(n, wa) && use_bf16_activations(n, wb)) {
+  const bool tiles = wa.layout == WeightLayout::kBf16Tiles && wb.layout == WeightLayout::kBf16Tiles;
+  if (n > 4 && tiles && use_bf16_activations(n, wa) && use_bf16_activations(n, wb)) {
+    return linear_pair_bf16_tiles_avx512(x, wa.cols, n, wa, ya, wa.rows, wb, yb, wb.rows, p);
+  }
+  if (n > 4 && wa.layout == wb.layout && use_bf16_activations(n, wa) && use_bf16_activations(n, wb)) {
     return linear_pair_bf16_activations_avx512(x, wa.cols, n, wa, ya, wa.rows, wb, yb, wb.rows, p);
   }
   linear(x, n, wa, ya, pool);
@@ -112,6 +137,7 @@ void linear_strided(const float* x, int64_t ldx, int64_t n, const WeightView& w,
   assert(w.dtype != DType::kF8E4M3 || (w.scale_inv && w.block > 0));
   ThreadPool& p = pool ? *pool : ThreadPool::global();
   if (use_bf16_activations(n, w)) return linear_bf16(x, ldx, n, w, y, ldy, p);
+  if (w.layout == WeightLayout::kBf16Tiles) return linear_tiles_exact(x, ldx, n, w, y, ldy, p);
   best().linear(x, ldx, n, w, y, ldy, p);
 }
 
@@ -145,6 +171,7 @@ void matmul(const float* a, int64_t lda, int64_t m, int64_t k, const WeightView&
             float* c, int64_t ldc, bool accumulate, ThreadPool* pool) {
   assert(m >= 0 && k >= 0 && n >= 0 && lda >= k && ldc >= n && n <= b.cols && b_row0 >= 0 && b_row0 + k <= b.rows);
   assert(b.dtype != DType::kF8E4M3 || (b.scale_inv && b.block > 0));
+  assert(b.layout == WeightLayout::kRowMajor);
   best().matmul(a, lda, m, k, b, b_row0, n, c, ldc, accumulate, pool ? *pool : ThreadPool::global());
 }
 
@@ -153,7 +180,7 @@ void rms_norm(const float* x, int64_t n, int64_t d, const void* gain, DType gain
 }
 
 void embedding_row(const WeightView& table, int64_t id, float* out) {
-  assert(id >= 0 && id < table.rows);
+  assert(id >= 0 && id < table.rows && table.layout == WeightLayout::kRowMajor);
   best().embedding_row(table, id, out);
 }
 

@@ -13,7 +13,14 @@ namespace latent::cpu {
 
 class ThreadPool;
 
-// A weight matrix as nn.Linear stores it: [rows = out_features, cols = in_features], row-major.
+// How a weight's elements are ordered in memory.
+// kRowMajor: as nn.Linear stores it, element (r, c) at r * cols + c.
+// kBf16Tiles: BF16 repacked for the vdpbf16ps bodies (packed_weights.h): blocks of 64 rows, in each block the
+//   column pairs in order, each pair as 64 u32 (bf16 w[r][2p] | bf16 w[r][2p + 1] << 16, r = the block's rows),
+//   zero-padded past the last row and column. Only linear()/linear_pair()/linear_strided() read it.
+enum class WeightLayout : uint8_t { kRowMajor = 0, kBf16Tiles = 1 };
+
+// A weight matrix [rows = out_features, cols = in_features] (row-major unless repacked, see WeightLayout).
 struct WeightView {
   const void* data = nullptr;
   DType dtype = DType::kF32;
@@ -22,6 +29,7 @@ struct WeightView {
   // FP8 only: weight_scale_inv, [ceil(rows/128), ceil(cols/128)] float32; w = q * scale_inv[r/128][c/128].
   const float* scale_inv = nullptr;
   int64_t block = 128;
+  WeightLayout layout = WeightLayout::kRowMajor;
 
   float at(int64_t r, int64_t c) const;  // slow, for references and tests
 };

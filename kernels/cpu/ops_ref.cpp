@@ -8,6 +8,11 @@
 namespace latent::cpu {
 
 float WeightView::at(int64_t r, int64_t c) const {
+  if (layout == WeightLayout::kBf16Tiles) {  // packed_weights.h: [block][pair][64] u32 of BF16 pairs
+    const int64_t pairs = (cols + 1) / 2;
+    const int64_t i = ((r / 64 * pairs + c / 2) * 64 + r % 64) * 2 + c % 2;
+    return bf16_to_f32(static_cast<const uint16_t*>(data)[i]);
+  }
   int64_t i = r * cols + c;
   switch (dtype) {
     case DType::kF32: return static_cast<const float*>(data)[i];
