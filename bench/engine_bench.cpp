@@ -107,6 +107,7 @@ int main(int argc, char** argv) {
   int64_t n_prefill = 512, n_decode = 16, prefill_repeat = 1;
   std::vector<int64_t> depths = {0, 2048};
   bool prefault = true;
+  bool repack = true;  // ModelOptions::repack_weights (BF16 tiles for the vdpbf16ps kernels at the fast precision)
   bool probe_only = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -122,6 +123,7 @@ int main(int argc, char** argv) {
     else if (a == "--decode") n_decode = std::stoll(value());
     else if (a == "--prefill-repeat") prefill_repeat = std::max<int64_t>(1, std::stoll(value()));
     else if (a == "--no-prefault") prefault = false;
+    else if (a == "--no-repack") repack = false;
     else if (a == "--probe-only") probe_only = true;
     else if (a == "--precision") {
       std::string v = value();
@@ -139,7 +141,7 @@ int main(int argc, char** argv) {
       while (std::getline(ss, d, ',')) depths.push_back(std::stoll(d));
     } else {
       std::fprintf(stderr, "usage: engine_bench --model DIR [--prefill N] [--decode N] [--depths 0,2048] "
-                           "[--no-prefault] [--precision exact|bf16] [--prefill-repeat R] | --probe-only\n");
+                           "[--no-prefault] [--no-repack] [--precision exact|bf16] [--prefill-repeat R] | --probe-only\n");
       return 2;
     }
   }
@@ -178,6 +180,7 @@ int main(int argc, char** argv) {
   mo.weights.progress = false;
   mo.weights.prefault = prefault;
   mo.load_mtp = false;
+  mo.repack_weights = repack;
   auto loaded = DeepseekModel::load(dir, mo);
   if (!loaded.ok()) {
     std::fprintf(stderr, "engine_bench: %s\n", loaded.error().to_string().c_str());
@@ -186,6 +189,12 @@ int main(int argc, char** argv) {
   DeepseekModel& model = **loaded;
   const ModelConfig& c = model.config();
   out["load_s"] = bench::now_s() - t0;
+  // Repacked BF16 weights (engine/repack.h): their bytes, and the RSS after load, which holds the tiles instead
+  // of the mapped rows (peak_rss_MB at the end: not the two added up).
+  out["weights_layout"] = model.repacked_bytes() > 0 ? "bf16_tiles" : "row_major";
+  out["repacked_GB"] = static_cast<double>(model.repacked_bytes()) / 1e9;
+  out["mapping_released_GB"] = static_cast<double>(model.weights().released_bytes()) / 1e9;
+  out["rss_after_load_MB"] = bench::rss_mb();
   out["layers"] = c.num_hidden_layers;
   out["weights_GB"] = static_cast<double>(model.weights().total_bytes()) / 1e9;
   const double bytes_per_token = weight_bytes_per_token(model);

@@ -15,6 +15,7 @@
 #include "engine/model_step.h"
 #include "engine/moe.h"
 #include "engine/pipeline.h"
+#include "engine/repack.h"
 #include "engine/rope.h"
 #include "kernels/base/log.h"
 
@@ -142,6 +143,7 @@ struct DeepseekModel::Impl {
   bool has_mtp = false;           // the model has an MTP module (held by the last stage)
   bool dp_attention = false;      // attention by sequences over comm's ranks (ModelOptions::dp_attention)
   ShardStore store;
+  RepackedWeights repacked;  // BF16 linear weights in the CPU kernels' tile order (the views point into it)
   bool following = false;      // inside follow(): forward runs rank 0's step
   bool stopped = false;        // rank 0 sent the stop step
   std::unique_ptr<KvCache> replica;  // follower ranks: the latent cache, replicated
@@ -211,6 +213,34 @@ Result<KvCache> DeepseekModel::make_cache(int64_t n_blocks) const {
 int64_t DeepseekModel::cache_blocks_for_bytes(size_t bytes) const {
   return KvCache::blocks_for_bytes(impl_->config, bytes, impl_->dev->cache_dtype());
 }
+
+namespace {
+
+// The weights only linear() reads (repack_linears' candidates): every layer's projections, router and experts,
+// the MTP module's, and the head unless it is the embedding table (embedding_row reads that row-major).
+std::vector<WeightView*> linear_weights(std::vector<LayerWeights>& layers, std::vector<MtpWeights>& mtp, WeightView* head) {
+  std::vector<WeightView*> v;
+  const auto mlp = [&](MlpWeights& w) { v.insert(v.end(), {&w.gate_proj, &w.up_proj, &w.down_proj}); };
+  const auto layer = [&](LayerWeights& L) {
+    v.insert(v.end(), {&L.attn.q_proj, &L.attn.q_a_proj, &L.attn.q_b_proj, &L.attn.kv_a_proj_with_mqa, &L.attn.o_proj});
+    mlp(L.mlp);
+    if (!L.is_moe) return;
+    v.push_back(&L.moe.gate);
+    for (MlpWeights& e : L.moe.experts) mlp(e);
+    if (L.moe.has_shared) mlp(L.moe.shared_experts);
+  };
+  for (LayerWeights& L : layers) layer(L);
+  for (MtpWeights& t : mtp) {
+    v.insert(v.end(), {&t.eh_proj, &t.shared_head_head});
+    layer(t.block);
+  }
+  if (head) v.push_back(head);
+  return v;
+}
+
+}  // namespace
+
+int64_t DeepseekModel::repacked_bytes() const { return static_cast<int64_t>(impl_->repacked.bytes); }
 
 Result<std::unique_ptr<DeepseekModel>> DeepseekModel::load(const std::string& dir, const ModelOptions& options) {
   LATENT_ASSIGN_OR_RETURN(ModelConfig config, ModelConfig::load(dir));
@@ -311,6 +341,10 @@ Result<std::unique_ptr<DeepseekModel>> DeepseekModel::create(ModelConfig config,
       LATENT_ASSIGN_OR_RETURN(*v, m->dev->upload(*v));
     }
     m->mtp.push_back(std::move(t));
+  }
+  if (m->dev->is_host() && options.repack_weights && repack_applies() && !w.is_placeholder()) {
+    const bool tied_head = stage.last() && c.tie_word_embeddings && !w.has("lm_head.weight");
+    LATENT_RETURN_IF_ERROR(repack_linears(linear_weights(m->layers, m->mtp, tied_head || !stage.last() ? nullptr : &m->lm_head), m->weights, store, m->repacked, options.pool));
   }
   m->softmax_scale = static_cast<float>(c.softmax_scale());
   LATENT_LOG_DEBUG("DeepseekModel on %s: %s, %lld layers, %s MTP, rank %d (stage %d of %d, layers [%lld, %lld), tensor "

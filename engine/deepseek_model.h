@@ -103,6 +103,10 @@ struct ModelOptions {
   // Routed experts by id across the ranks (--ep = ranks); false: every expert split on its intermediate
   // dimension like the shared experts (--ep 1).
   bool expert_parallel = true;
+  // On the CPU under the fast precision (AVX512-BF16): BF16 weights that only linear() reads are repacked at
+  // load into the tile order of the vdpbf16ps kernels, and the mapping's pages of each are given back (one copy
+  // held; engine/repack.h). false: every weight is read from the mapping as stored (for A/B runs).
+  bool repack_weights = true;
   // Rank 0 of several: called when the ranks fall out of step for good (a rank died or failed its part of a
   // forward, a collective timed out), on the thread that ran the forward, before the group is ended. No forward
   // can succeed after it: a daemon stops (latentd logs it and exits non-zero); empty = the error is only returned.
@@ -142,6 +146,8 @@ class DeepseekModel {
   Status stop_followers();
   // Bytes of weights this rank holds (its shard; the whole checkpoint's tensors when alone).
   int64_t weight_bytes() const;
+  // Bytes of weights repacked at load (ModelOptions::repack_weights); 0 when none were.
+  int64_t repacked_bytes() const;
   // With pipeline stages: bytes this rank sent to other stages (hidden states; the last stage's results to
   // rank 0); 0 without.
   int64_t stage_link_bytes() const;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "kernels/cpu/packed_weights.h"
 #include "kernels/cpu/thread_pool.h"
 
 namespace latent {
@@ -12,15 +13,6 @@ struct Chunk {
   int32_t job;
   int64_t r0, r1;
 };
-
-// Rows [r0, r1) of w as a view of their own (FP8: r0 is a multiple of the scale block, so the scale rows follow).
-cpu::WeightView rows_of(const cpu::WeightView& w, int64_t r0, int64_t r1) {
-  cpu::WeightView v = w;
-  v.data = static_cast<const uint8_t*>(w.data) + static_cast<size_t>(r0 * w.cols) * static_cast<size_t>(dtype_size(w.dtype));
-  v.rows = r1 - r0;
-  if (w.dtype == DType::kF8E4M3) v.scale_inv = w.scale_inv + (r0 / w.block) * ((w.cols + w.block - 1) / w.block);
-  return v;
-}
 
 }  // namespace
 
@@ -33,7 +25,10 @@ void linear_group(std::span<const LinearJob> jobs, cpu::ThreadPool* pool) {
     const cpu::WeightView& w = jobs[j].w;
     if (w.rows == 0 || jobs[j].n == 0) continue;
     const int64_t row_bytes = std::max<int64_t>(1, w.cols * dtype_size(w.dtype));
-    const int64_t align = w.dtype == DType::kF8E4M3 ? w.block : 8;
+    // Whole FP8 scale blocks, whole 64-row tiles of a repacked weight (cpu::weight_rows), else 8 rows.
+    const int64_t align = w.dtype == DType::kF8E4M3                        ? w.block
+                          : w.layout == cpu::WeightLayout::kBf16Tiles ? cpu::kTileRows
+                                                                        : 8;
     int64_t step = std::max<int64_t>(1, kChunkBytes / row_bytes);
     step = (step + align - 1) / align * align;
     for (int64_t r = 0; r < w.rows; r += step) chunks.push_back({static_cast<int32_t>(j), r, std::min(w.rows, r + step)});
@@ -44,7 +39,7 @@ void linear_group(std::span<const LinearJob> jobs, cpu::ThreadPool* pool) {
       const Chunk& ch = chunks[static_cast<size_t>(c)];
       const LinearJob& jb = jobs[static_cast<size_t>(ch.job)];
       // Nested inside the job (or alone): runs inline on this thread.
-      cpu::linear_strided(jb.x, jb.ldx, jb.n, rows_of(jb.w, ch.r0, ch.r1), jb.y + ch.r0, jb.ldy, &p);
+      cpu::linear_strided(jb.x, jb.ldx, jb.n, cpu::weight_rows(jb.w, ch.r0, ch.r1), jb.y + ch.r0, jb.ldy, &p);
     }
   };
   if (chunks.size() <= 1 || p.size() == 1) return body(0, static_cast<int64_t>(chunks.size()));

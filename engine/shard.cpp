@@ -36,6 +36,10 @@ size_t ShardStore::touch_mapped(const std::function<bool(size_t done, size_t tot
   return done;
 }
 
+void ShardStore::forget_mapped(const void* data) {
+  std::erase_if(mapped_, [&](const auto& e) { return e.first == data; });
+}
+
 WeightView ShardStore::to_f32(const WeightView& w, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
   const int64_t n = (r1 - r0) * (c1 - c0);
   std::vector<uint8_t>& buf = bytes_.emplace_back(static_cast<size_t>(n * 4));

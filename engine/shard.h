@@ -40,6 +40,8 @@ class ShardStore {
   // memory), so that a rank brings only its own tensors into the page cache. progress(done, total) in bytes,
   // about every 64 MiB; returning false stops. Returns the bytes walked.
   size_t touch_mapped(const std::function<bool(size_t done, size_t total)>& progress) const;
+  // The view starting at `data` no longer reads the mapping (repacked at load): touch_mapped skips it.
+  void forget_mapped(const void* data);
 
  private:
   cpu::WeightView to_f32(const cpu::WeightView& w, int64_t r0, int64_t r1, int64_t c0, int64_t c1);

@@ -1,8 +1,12 @@
 #include "engine/weights.h"
 
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <iterator>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -21,6 +25,8 @@ struct Weights::Impl {
   std::map<std::string, const TensorInfo*> tensors;  // into files[*].tensors()
   bool placeholder = false;
   std::map<std::string, std::unique_ptr<TensorInfo>> made;  // placeholder(): the tensors asked for
+  std::map<uintptr_t, uintptr_t> released;  // page ranges given back: begin -> end (disjoint)
+  size_t released_bytes = 0;
 };
 
 namespace {
@@ -160,13 +166,45 @@ size_t Weights::file_bytes() const {
   return n;
 }
 
+bool Weights::maps(const void* p, size_t n) const {
+  const auto* b = static_cast<const uint8_t*>(p);
+  for (const auto& f : impl_->files) {
+    const MappedFile& m = f.file();
+    if (b >= m.data() && b + n <= m.data() + m.size()) return true;
+  }
+  return false;
+}
+
+void Weights::release(const void* p, size_t n) {
+  if (!maps(p, n)) return;
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page;
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(p) + n) / page * page;
+  if (end <= begin) return;
+  if (::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED) != 0) {
+    LATENT_LOG_WARN("madvise(MADV_DONTNEED) of %zu bytes of the weights' mapping failed: %s", static_cast<size_t>(end - begin),
+                    std::strerror(errno));
+    return;
+  }
+  impl_->released.emplace(begin, end);
+  impl_->released_bytes += end - begin;
+}
+
+size_t Weights::released_bytes() const { return impl_->released_bytes; }
+
 size_t Weights::touch_pages(const std::function<bool(size_t done, size_t total)>& progress) const {
   const size_t total = file_bytes(), page = 4096, chunk = size_t{64} << 20;
   size_t done = 0, next_report = chunk;
   volatile uint8_t sink = 0;
+  const auto& released = impl_->released;
   for (const auto& f : impl_->files) {
     const MappedFile& m = f.file();
     for (size_t off = 0; off < m.size(); off += page) {
+      if (!released.empty()) {  // a page given back (release) stays out of this process
+        const auto a = reinterpret_cast<uintptr_t>(m.data() + off);
+        auto it = released.upper_bound(a);
+        if (it != released.begin() && a < std::prev(it)->second) continue;
+      }
       sink = sink + m.data()[off];
       if (done + off >= next_report) {
         next_report += chunk;

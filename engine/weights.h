@@ -50,10 +50,19 @@ class Weights {
   size_t total_bytes() const;                             // sum of tensor bytes
   size_t file_bytes() const;                              // sum of the mapped files' sizes
 
-  // Reads one byte of every page of the mapped files, so that the page cache holds the checkpoint before the
+  // Reads one byte of every page of the mapped files (except released ones), so that the page cache holds the checkpoint before the
   // first forward needs it (a daemon warms up in the background). `progress(done, total)` is called every
   // 64 MiB and at the end; returning false stops early. Returns the bytes touched.
   size_t touch_pages(const std::function<bool(size_t done, size_t total)>& progress = {}) const;
+
+  // Whether [p, p + n) lies inside one of the mapped files.
+  bool maps(const void* p, size_t n) const;
+  // Gives back the mapping's pages wholly inside [p, p + n) (maps() must hold), for a tensor whose data now lives
+  // elsewhere (BF16 weights repacked at load, engine/repack.h): madvise(MADV_DONTNEED) drops them from this
+  // process (its RSS; the page cache keeps the file's pages as long as the kernel likes), and touch_pages skips
+  // them from then on. Reading them again would fault them back in: nothing must. Not thread-safe: at load only.
+  void release(const void* p, size_t n);
+  size_t released_bytes() const;
 
   // The tensor with one of `dtypes` and exactly `shape` (checked in that order: missing, dtype, shape).
   Result<const TensorInfo*> get(const std::string& name, std::initializer_list<DType> dtypes,

@@ -114,14 +114,35 @@ double worst_ratio(const std::vector<float>& fast, const std::vector<float>& exa
 
 bool has_bf16_weights(const std::string& model) { return model.find("bf16") != std::string::npos; }
 
+// The model loaded as latentd loads it under the fast precision: BF16 weights repacked into the tile order of
+// the vdpbf16ps kernels (engine/repack.h). Asserts that they were, where they can be.
+std::unique_ptr<DeepseekModel> load_repacked(const std::string& dir, bool bf16_weights) {
+  PrecisionGuard guard(cpu::LinearPrecision::kBf16Activations);
+  auto model = test::load_model(dir);
+  if (model && bf16_weights && cpu::bf16_activations_available()) {
+    EXPECT_GT(model->repacked_bytes(), 0) << dir << ": expected its BF16 weights repacked";
+  } else if (model) {
+    EXPECT_EQ(model->repacked_bytes(), 0) << dir;
+  }
+  return model;
+}
+
 class FastPrecision : public ::testing::TestWithParam<std::string> {};
 
+// Each golden model twice: as the golden tests load it (the exact precision at load: the mapped row-major
+// weights) and repacked (the fast precision at load, the daemon's default). The exact path on the repacked
+// weights is the row-major exact path bit for bit; the fast path on either is held to the tolerance below.
 TEST_P(FastPrecision, GoldenGreedyIdsIdenticalAndLogitsWithinTolerance) {
   const std::string name = GetParam();
-  auto model = test::load_model(test::golden_dir(name));
-  ASSERT_NE(model, nullptr);
-  const int64_t V = model->config().vocab_size;
+  auto row_major = test::load_model(test::golden_dir(name));
+  ASSERT_NE(row_major, nullptr);
+  EXPECT_EQ(row_major->repacked_bytes(), 0);
+  auto repacked = load_repacked(test::golden_dir(name), has_bf16_weights(name));
+  ASSERT_NE(repacked, nullptr);
+  const int64_t V = row_major->config().vocab_size;
   const nlohmann::json manifest = test::golden_manifest(name);
+  for (DeepseekModel* model : {row_major.get(), repacked.get()}) {
+  const std::string layout = model == repacked.get() ? " repacked" : "";
   for (cpu::MlaPrefill mla : kMlaModes) {
   MlaPrefillGuard mla_guard(mla);
   for (size_t p = 0; p < manifest["prompts"].size(); ++p) {
@@ -130,10 +151,15 @@ TEST_P(FastPrecision, GoldenGreedyIdsIdenticalAndLogitsWithinTolerance) {
     std::vector<int32_t> golden = pm["generated_ids"].get<std::vector<int32_t>>();
     golden.push_back(pm["next_token_after_last_decode_step"].get<int32_t>());
     const int64_t steps = static_cast<int64_t>(golden.size()) - 1;
-    const std::string tag = name + " p" + std::to_string(p) + " mla " + cpu::mla_prefill_name(mla);
+    const std::string tag = name + layout + " p" + std::to_string(p) + " mla " + cpu::mla_prefill_name(mla);
 
-    RunResult exact = run(*model, prompt, steps, cpu::LinearPrecision::kExact);
+    RunResult exact = run(*row_major, prompt, steps, cpu::LinearPrecision::kExact);
     RunResult fast = run(*model, prompt, steps, cpu::LinearPrecision::kBf16Activations);
+    if (model == repacked.get()) {
+      RunResult exact_repacked = run(*model, prompt, steps, cpu::LinearPrecision::kExact);
+      EXPECT_EQ(exact_repacked.prefill_logits, exact.prefill_logits) << tag << ": exact path on repacked weights";
+      EXPECT_EQ(exact_repacked.decode_logits, exact.decode_logits) << tag << ": exact path on repacked weights";
+    }
     EXPECT_EQ(exact.greedy, golden) << tag << " (exact path)";
     EXPECT_EQ(fast.greedy, exact.greedy) << tag << ": greedy ids differ between bf16 and exact";
     const int64_t k = model->config().num_experts_per_tok, L = static_cast<int64_t>(prompt.size());
@@ -169,6 +195,7 @@ TEST_P(FastPrecision, GoldenGreedyIdsIdenticalAndLogitsWithinTolerance) {
     }
   }
   }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Golden, FastPrecision, ::testing::Values("v2lite-tiny", "v3-tiny", "v3-tiny-bf16"),
@@ -180,12 +207,16 @@ INSTANTIATE_TEST_SUITE_P(Golden, FastPrecision, ::testing::Values("v2lite-tiny",
 
 // The demo model (BF16, trained, 128 wide): a 40-token prompt prefilled in one GEMM chunk, then 24 greedy steps.
 TEST(FastPrecisionDemo, GreedyIdsIdenticalAndLogitsWithinTolerance) {
-  auto model = test::load_model(std::string(LATENT_SOURCE_DIR) + "/models/demo");
-  ASSERT_NE(model, nullptr);
-  const int64_t V = model->config().vocab_size;
+  auto row_major = test::load_model(std::string(LATENT_SOURCE_DIR) + "/models/demo");
+  ASSERT_NE(row_major, nullptr);
+  auto repacked = load_repacked(std::string(LATENT_SOURCE_DIR) + "/models/demo", true);
+  ASSERT_NE(repacked, nullptr);
+  const int64_t V = row_major->config().vocab_size;
   std::vector<int32_t> prompt;
   for (int i = 0; i < 40; ++i) prompt.push_back(static_cast<int32_t>((i * 97 + 13) % V));
-  RunResult exact = run(*model, prompt, 24, cpu::LinearPrecision::kExact);
+  RunResult exact = run(*row_major, prompt, 24, cpu::LinearPrecision::kExact);
+  for (DeepseekModel* model : {row_major.get(), repacked.get()}) {
+  SCOPED_TRACE(model == repacked.get() ? "repacked" : "row-major");
   RunResult absorbed;
   for (cpu::MlaPrefill mla : kMlaModes) {
   SCOPED_TRACE(cpu::mla_prefill_name(mla));
@@ -210,6 +241,7 @@ TEST(FastPrecisionDemo, GreedyIdsIdenticalAndLogitsWithinTolerance) {
               1.0);
   }
   EXPECT_EQ(routed, 0) << "demo: rows routed to other experts on the fast path";
+  }
   }
 }
 
