@@ -121,6 +121,7 @@ std::unique_ptr<DeepseekModel> load_repacked(const std::string& dir, bool bf16_w
   auto model = test::load_model(dir);
   if (model && bf16_weights && cpu::bf16_activations_available()) {
     EXPECT_GT(model->repacked_bytes(), 0) << dir << ": expected its BF16 weights repacked";
+    EXPECT_GT(model->weights().released_bytes(), 0u) << dir << ": expected the mapping's pages given back";
   } else if (model) {
     EXPECT_EQ(model->repacked_bytes(), 0) << dir;
   }

@@ -31,6 +31,34 @@ TEST(Weights, OpensTheGoldenFileAndViewsTheMapping) {
   EXPECT_GT(w->total_bytes(), 0u);
 }
 
+// release (for tensors repacked at load): only whole pages inside the tensor, only memory of the mapping; the
+// bytes read the same if something touches them again (they come back from the file), and touch_pages still
+// walks the files (skipping what was given back).
+TEST(Weights, ReleaseGivesBackWholePagesOfTheMappingOnly) {
+  auto w = Weights::open(std::string(LATENT_SOURCE_DIR) + "/models/demo");
+  ASSERT_TRUE(w.ok()) << w.error().to_string();
+  const TensorInfo* big = nullptr;
+  for (const std::string& name : w->names()) {
+    const TensorInfo* t = w->find(name);
+    if (!big || t->nbytes > big->nbytes) big = t;
+  }
+  ASSERT_NE(big, nullptr);
+  ASSERT_GT(big->nbytes, size_t{3} * 4096);
+  const auto* p = static_cast<const uint8_t*>(big->data);
+  const std::vector<uint8_t> before(p, p + big->nbytes);
+  std::vector<uint8_t> heap(size_t{4} << 12, 7);
+  EXPECT_FALSE(w->maps(heap.data(), heap.size()));
+  w->release(heap.data(), heap.size());  // not the mapping's: ignored
+  EXPECT_EQ(w->released_bytes(), 0u);
+  EXPECT_EQ(heap, std::vector<uint8_t>(heap.size(), 7));
+  ASSERT_TRUE(w->maps(p, big->nbytes));
+  w->release(p, big->nbytes);
+  const uintptr_t b = reinterpret_cast<uintptr_t>(p), page = 4096;
+  EXPECT_EQ(w->released_bytes(), (b + big->nbytes) / page * page - (b + page - 1) / page * page);
+  EXPECT_EQ(std::vector<uint8_t>(p, p + big->nbytes), before);
+  EXPECT_EQ(w->touch_pages(), w->file_bytes());
+}
+
 TEST(Weights, ShardedCheckpointLoadsLikeOneFile) {
   Checkpoint c = Checkpoint::read(test::golden_dir("v3-tiny"));
   test::TempDir d("sharded");
