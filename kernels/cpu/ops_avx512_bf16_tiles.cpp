@@ -125,34 +125,45 @@ void block_masks(const WeightView& w, int64_t b, __mmask16 m[4]) {
 }
 
 // Blocks [b0, b1) of a packed w against n >= 1 rounded tokens.
+// GEMM order: column slice, then token panel (the panel's x slice, <= kPanelBytes, stays in L2 while every
+// block of the range runs over it: 512 tokens of a 2048-column x are 2 MiB, beyond L2), then block (its tile
+// slice, 256 KiB, in L2 while the panel's token tiles run over it; the next block's slice is prefetched
+// meanwhile), then token tiles. Partial sums over slices go through y.
 void tiles_blocks(const uint32_t* xq, int64_t ldq, int64_t n, const WeightView& w, float* y, int64_t ldy, int64_t b0,
                   int64_t b1) {
+  constexpr int64_t kPanelBytes = 512 << 10;
   const int64_t K2 = (w.cols + 1) / 2;
   const auto* base = static_cast<const uint32_t*>(w.data);
-  for (int64_t b = b0; b < b1; ++b) {
-    __mmask16 m[4];
-    block_masks(w, b, m);
-    const uint32_t* tile = base + b * K2 * kTileRows;
-    float* yb = y + b * kTileRows;
-    if (n <= 4) {  // decode: the whole row of pairs at once, W read once
-      tile_kernel_n<true>(static_cast<int>(n), tile, xq, ldq, K2, yb, ldy, true, m);
-      continue;
+  __mmask16 masks[4];
+  if (n <= 4) {  // decode: each block's whole row of pairs at once, W read once
+    for (int64_t b = b0; b < b1; ++b) {
+      block_masks(w, b, masks);
+      tile_kernel_n<true>(static_cast<int>(n), base + b * K2 * kTileRows, xq, ldq, K2, y + b * kTileRows, ldy, true,
+                          masks);
     }
-    const int64_t tiles = (n + kTT - 1) / kTT;
-    for (int64_t p0 = 0; p0 < K2; p0 += kKP) {
-      const int64_t pc = std::min(kKP, K2 - p0);
-      // The next slice: this block's, else the next block's first (when this thread runs it).
-      const uint32_t* next = p0 + kKP < K2 ? tile + (p0 + kKP) * kTileRows : b + 1 < b1 ? tile + K2 * kTileRows : nullptr;
-      const int64_t next_lines = next ? std::min(kKP, K2 - (next == tile + K2 * kTileRows ? 0 : p0 + kKP)) * 4 : 0;
-      const int per_step = static_cast<int>(std::clamp<int64_t>((next_lines + tiles * pc - 1) / (tiles * pc), 1, 4));
-      int64_t t0 = 0;
-      for (int64_t i = 0; i < tiles; ++i) {
-        const int tn = static_cast<int>(n / tiles + (i < n % tiles ? 1 : 0));
-        const int64_t done = i * pc * per_step;
-        const Prefetch pf{next ? reinterpret_cast<const char*>(next) + done * 64 : nullptr,
-                          std::max<int64_t>(0, next_lines - done), per_step};
-        tile_kernel_n<false>(tn, tile + p0 * kTileRows, xq + t0 * ldq + p0, ldq, pc, yb + t0 * ldy, ldy, p0 == 0, m, pf);
-        t0 += tn;
+    return;
+  }
+  const int64_t panel = std::max<int64_t>(kTT, kPanelBytes / (std::min(kKP, K2) * 4) / kTT * kTT);
+  for (int64_t p0 = 0; p0 < K2; p0 += kKP) {
+    const int64_t pc = std::min(kKP, K2 - p0);
+    for (int64_t s0 = 0; s0 < n; s0 += panel) {
+      const int64_t sn = std::min(panel, n - s0), tiles = (sn + kTT - 1) / kTT;
+      // Lines of the next block's slice asked for per column pair: all of it within this block's token tiles.
+      const int per_step = static_cast<int>(std::clamp<int64_t>((4 * pc + tiles * pc - 1) / (tiles * pc), 1, 4));
+      for (int64_t b = b0; b < b1; ++b) {
+        block_masks(w, b, masks);
+        const uint32_t* tile = base + (b * K2 + p0) * kTileRows;
+        const uint32_t* next = b + 1 < b1 ? tile + K2 * kTileRows : nullptr;
+        int64_t t0 = s0;
+        for (int64_t i = 0; i < tiles; ++i) {
+          const int tn = static_cast<int>(sn / tiles + (i < sn % tiles ? 1 : 0));
+          const int64_t done = i * pc * per_step;
+          const Prefetch pf{next ? reinterpret_cast<const char*>(next) + done * 64 : nullptr,
+                            next ? std::max<int64_t>(0, 4 * pc - done) : 0, per_step};
+          tile_kernel_n<false>(tn, tile, xq + t0 * ldq + p0, ldq, pc, y + t0 * ldy + b * kTileRows, ldy, p0 == 0,
+                               masks, pf);
+          t0 += tn;
+        }
       }
     }
   }

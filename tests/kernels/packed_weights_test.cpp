@@ -51,7 +51,8 @@ class PrecisionScope {
 struct Shape {
   int64_t rows, cols;
 };
-const Shape kShapes[] = {{1, 1}, {17, 15}, {63, 33}, {64, 64}, {65, 257}, {130, 130}, {200, 71}, {129, 1100}};
+// {70, 2100}: two column slices of the GEMM (1050 pairs > 1024) and, at 130 tokens, two token panels (126 + 4).
+const Shape kShapes[] = {{1, 1}, {17, 15}, {63, 33}, {64, 64}, {65, 257}, {130, 130}, {200, 71}, {129, 1100}, {70, 2100}};
 const int64_t kTokens[] = {1, 2, 3, 4, 5, 6, 7, 11, 12, 13, 48, 49, 97, 130};
 
 TEST(PackedWeights, ElementsAndUnpackAreTheRowMajorOnes) {
