@@ -128,9 +128,11 @@ void block_masks(const WeightView& w, int64_t b, __mmask16 m[4]) {
 // GEMM order: column slice, then token panel (the panel's x slice, <= kPanelBytes, stays in L2 while every
 // block of the range runs over it: 512 tokens of a 2048-column x are 2 MiB, beyond L2), then block (its tile
 // slice, 256 KiB, in L2 while the panel's token tiles run over it; the next block's slice is prefetched
-// meanwhile), then token tiles. Partial sums over slices go through y.
+// meanwhile), then token tiles. Partial sums over slices go through y. `after`: the block the caller runs next on
+// this thread when it is known (the next chunk when a nested job runs inline, the pair's other matrix), asked for
+// during the last block's last slice; null: none.
 void tiles_blocks(const uint32_t* xq, int64_t ldq, int64_t n, const WeightView& w, float* y, int64_t ldy, int64_t b0,
-                  int64_t b1) {
+                  int64_t b1, const uint32_t* after = nullptr) {
   constexpr int64_t kPanelBytes = 512 << 10;
   const int64_t K2 = (w.cols + 1) / 2;
   const auto* base = static_cast<const uint32_t*>(w.data);
@@ -148,18 +150,21 @@ void tiles_blocks(const uint32_t* xq, int64_t ldq, int64_t n, const WeightView& 
     const int64_t pc = std::min(kKP, K2 - p0);
     for (int64_t s0 = 0; s0 < n; s0 += panel) {
       const int64_t sn = std::min(panel, n - s0), tiles = (sn + kTT - 1) / kTT;
-      // Lines of the next block's slice asked for per column pair: all of it within this block's token tiles.
-      const int per_step = static_cast<int>(std::clamp<int64_t>((4 * pc + tiles * pc - 1) / (tiles * pc), 1, 4));
       for (int64_t b = b0; b < b1; ++b) {
         block_masks(w, b, masks);
         const uint32_t* tile = base + (b * K2 + p0) * kTileRows;
-        const uint32_t* next = b + 1 < b1 ? tile + K2 * kTileRows : nullptr;
+        const bool last = p0 + kKP >= K2 && s0 + panel >= n;
+        const uint32_t* next = b + 1 < b1 ? tile + K2 * kTileRows : last ? after : nullptr;
+        // The next slice's lines (this slice of the next block, or `after`'s first), asked for per column pair so
+        // that all of them are in flight within this block's token tiles.
+        const int64_t lines = !next ? 0 : b + 1 < b1 ? 4 * pc : 4 * std::min(kKP, K2);
+        const int per_step = static_cast<int>(std::clamp<int64_t>((lines + tiles * pc - 1) / (tiles * pc), 1, 4));
         int64_t t0 = s0;
         for (int64_t i = 0; i < tiles; ++i) {
           const int tn = static_cast<int>(sn / tiles + (i < sn % tiles ? 1 : 0));
           const int64_t done = i * pc * per_step;
           const Prefetch pf{next ? reinterpret_cast<const char*>(next) + done * 64 : nullptr,
-                            next ? std::max<int64_t>(0, 4 * pc - done) : 0, per_step};
+                            std::max<int64_t>(0, lines - done), per_step};
           tile_kernel_n<false>(tn, tile, xq + t0 * ldq + p0, ldq, pc, y + t0 * ldy + b * kTileRows, ldy, p0 == 0,
                                masks, pf);
           t0 += tn;
@@ -225,8 +230,14 @@ void linear_bf16_tiles_avx512(const float* x, int64_t ldx, int64_t n, const Weig
   const int64_t ldq = x_stride(w.cols), nb = blocks_of(w);
   const int64_t bytes = (w.cols + 1) / 2 * 4 * w.rows;
   if (pool.size() == 1 || (n <= 4 && bytes < (128 << 10))) return tiles_blocks(xq, ldq, n, w, y, ldy, 0, nb);
-  pool.parallel_for(nb, grain_of(w, n, pool.size()),
-                    [&](int64_t b0, int64_t b1) { tiles_blocks(xq, ldq, n, w, y, ldy, b0, b1); });
+  const int64_t block_u32 = (w.cols + 1) / 2 * kTileRows;
+  const auto* base = static_cast<const uint32_t*>(w.data);
+  // Inline (a nested call: an MoE expert on the thread that claimed it) the chunks run in order on this thread,
+  // so each can ask for the next one's first block; run by the pool's threads they interleave.
+  const bool in_order = ThreadPool::inside_job() || pool.size() == 1;
+  pool.parallel_for(nb, grain_of(w, n, pool.size()), [&](int64_t b0, int64_t b1) {
+    tiles_blocks(xq, ldq, n, w, y, ldy, b0, b1, in_order && b1 < nb && n > 4 ? base + b1 * block_u32 : nullptr);
+  });
 }
 
 void linear_pair_bf16_tiles_avx512(const float* x, int64_t ldx, int64_t n, const WeightView& wa, float* ya,
@@ -237,12 +248,19 @@ void linear_pair_bf16_tiles_avx512(const float* x, int64_t ldx, int64_t n, const
   // One job over both matrices' blocks: a chunk never spans the two (it is cut at ga).
   const int64_t grain = std::max<int64_t>(1, (ga + gb) / (pool.size() * 6));
   const int64_t ca = (ga + grain - 1) / grain, cb = (gb + grain - 1) / grain;
+  const auto *ta = static_cast<const uint32_t*>(wa.data), *tb = static_cast<const uint32_t*>(wb.data);
+  const int64_t ka = (wa.cols + 1) / 2 * kTileRows, kb = (wb.cols + 1) / 2 * kTileRows;
+  const bool in_order = ThreadPool::inside_job() || pool.size() == 1;
   pool.parallel_for(ca + cb, 1, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
+      // Inline (an MoE expert's gate and up on the thread that claimed it) the chunks run in order on this
+      // thread: each asks for the next one's first block, wb's first after wa's last.
       if (c < ca) {
-        tiles_blocks(xq, ldq, n, wa, ya, ldya, c * grain, std::min(ga, (c + 1) * grain));
+        const int64_t b1 = std::min(ga, (c + 1) * grain);
+        tiles_blocks(xq, ldq, n, wa, ya, ldya, c * grain, b1, !in_order ? nullptr : b1 < ga ? ta + b1 * ka : tb);
       } else {
-        tiles_blocks(xq, ldq, n, wb, yb, ldyb, (c - ca) * grain, std::min(gb, (c - ca + 1) * grain));
+        const int64_t b1 = std::min(gb, (c - ca + 1) * grain);
+        tiles_blocks(xq, ldq, n, wb, yb, ldyb, (c - ca) * grain, b1, in_order && b1 < gb ? tb + b1 * kb : nullptr);
       }
     }
   });

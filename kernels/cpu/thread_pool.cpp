@@ -101,6 +101,8 @@ void ThreadPool::worker_main() {
   }
 }
 
+bool ThreadPool::inside_job() { return t_inside_job; }
+
 void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
   if (grain <= 0) grain = (n + n_threads_ - 1) / n_threads_;

@@ -41,6 +41,8 @@ class ThreadPool {
   // this process may run on (sched_getaffinity).
   static ThreadPool& global();
   static int default_threads();
+  // Whether the calling thread is running a chunk of a job: its own parallel_for calls then run inline, in order.
+  static bool inside_job();
 
  private:
   void worker_main();

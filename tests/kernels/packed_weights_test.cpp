@@ -134,6 +134,18 @@ TEST(PackedWeights, FastPathMatchesRowMajorOnOddShapes) {
       linear_pair(x.data(), n, p, ya.data(), p, yb.data(), &pool);
       ASSERT_EQ(ya, y) << what;
       ASSERT_EQ(yb, y) << what;
+      // Nested inside a pool job (an MoE expert on the thread that claimed it: chunks run inline, in order,
+      // each prefetching the next): the same bits.
+      std::vector<float> yn(y.size(), NAN), yna(y.size(), NAN), ynb(y.size(), NAN);
+      pool.parallel_for(2, 1, [&](int64_t i0, int64_t) {
+        if (i0 != 0) return;
+        EXPECT_TRUE(ThreadPool::inside_job());
+        linear(x.data(), n, p, yn.data(), &pool);
+        linear_pair(x.data(), n, p, yna.data(), p, ynb.data(), &pool);
+      });
+      ASSERT_EQ(yn, y) << what << " nested";
+      ASSERT_EQ(yna, y) << what << " nested pair";
+      ASSERT_EQ(ynb, y) << what << " nested pair";
       if (s.rows > kTileRows) {
         const WeightView tail = weight_rows(p, kTileRows, s.rows);
         std::vector<float> yt(static_cast<size_t>(n * tail.rows), NAN);
