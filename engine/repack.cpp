@@ -62,8 +62,12 @@ Status repack_linears(std::span<cpu::WeightView* const> views, Weights& weights,
   }
   out.buffers.push_back(std::move(arena));
   out.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  LATENT_LOG_INFO("repacked %zu BF16 tensors (%.1f GB) in %.2f s; %.1f GB of the mapping given back", out.tensors,
-                  out.bytes / 1e9, out.seconds, weights.released_bytes() / 1e9);
+  if (todo > (size_t{1} << 30)) {  // a small model's repack is not worth a line
+    LATENT_LOG_INFO("repacked %zu BF16 tensors (%.1f GB) in %.2f s; %.1f GB of the mapping given back", out.tensors,
+                    out.bytes / 1e9, out.seconds, weights.released_bytes() / 1e9);
+  } else {
+    LATENT_LOG_DEBUG("repacked %zu BF16 tensors (%.1f MB) in %.3f s", out.tensors, out.bytes / 1e6, out.seconds);
+  }
   return Status::Ok();
 }
 
