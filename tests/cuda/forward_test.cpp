@@ -16,6 +16,7 @@
 #include "kernels/cpu/ops.h"
 #include "kernels/cuda/device.h"
 #include "tests/cuda/cuda_test_util.h"
+#include "tests/test_paths.h"
 
 namespace latent::cuda {
 namespace {

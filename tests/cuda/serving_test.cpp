@@ -15,6 +15,7 @@
 #include "engine/scheduler_model.h"
 #include "kernels/cpu/ops.h"
 #include "tests/cuda/cuda_test_util.h"
+#include "tests/test_paths.h"
 
 namespace latent::cuda {
 namespace {

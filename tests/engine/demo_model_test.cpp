@@ -11,6 +11,7 @@
 
 #include "engine/tokenizer/tokenizer.h"
 #include "tests/engine/model_test_util.h"
+#include "tests/test_paths.h"
 
 namespace latent {
 namespace {

@@ -12,6 +12,7 @@
 #include "engine/device.h"
 #include "engine/local_ranks.h"
 #include "tests/engine/model_test_util.h"
+#include "tests/test_paths.h"
 
 namespace latent {
 namespace {

@@ -21,6 +21,7 @@
 #include "engine/deepseek_model.h"
 #include "engine/npy.h"
 #include "engine/safetensors.h"
+#include "tests/test_paths.h"
 
 namespace latent::test {
 

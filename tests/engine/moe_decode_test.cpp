@@ -7,6 +7,7 @@
 #include "engine/moe.h"
 #include "kernels/cpu/ops.h"
 #include "tests/engine/model_test_util.h"
+#include "tests/test_paths.h"
 
 namespace latent {
 namespace {

@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "tests/engine/model_test_util.h"
+#include "tests/test_paths.h"
 
 namespace latent {
 namespace {

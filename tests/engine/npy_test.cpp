@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include "tests/test_paths.h"
 
 namespace latent {
 namespace {

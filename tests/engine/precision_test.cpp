@@ -10,6 +10,7 @@
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/ops.h"
 #include "tests/engine/model_test_util.h"
+#include "tests/test_paths.h"
 
 namespace latent {
 namespace {

@@ -5,6 +5,7 @@
 #include "engine/stop.h"
 #include "engine/stop_tokenizer.h"
 #include "engine/tokenizer/tokenizer.h"
+#include "tests/test_paths.h"
 
 namespace latent {
 namespace {

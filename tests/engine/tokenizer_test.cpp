@@ -12,6 +12,7 @@
 #include "engine/tokenizer/byte_level.h"
 #include "engine/tokenizer/prompt_format.h"
 #include "engine/tokenizer/stream_decoder.h"
+#include "tests/test_paths.h"
 
 namespace latent {
 namespace {

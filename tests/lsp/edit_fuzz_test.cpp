@@ -17,6 +17,7 @@
 #include "lsp/agent/edit_checker.h"
 #include "lsp/agent/symbol_targets.h"
 #include "lsp/agent/workspace_files.h"
+#include "tests/test_paths.h"
 
 namespace latent::lsp::agent {
 namespace {

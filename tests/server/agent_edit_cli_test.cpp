@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "tests/lsp/test_files.h"
+#include "tests/test_paths.h"
 
 namespace latent {
 namespace {

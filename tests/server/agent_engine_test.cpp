@@ -12,6 +12,7 @@
 #include "lsp/agent/agent_session.h"
 #include "server/engine_completion_backend.h"
 #include "tests/lsp/test_files.h"
+#include "tests/test_paths.h"
 
 namespace latent::server {
 namespace {

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "lsp/assistant_core.h"
+#include "tests/test_paths.h"
 
 namespace latent::server {
 namespace {

@@ -11,6 +11,7 @@
 #include "server/eval/humaneval.h"
 #include "server/eval/infill.h"
 #include "server/eval/sandbox.h"
+#include "tests/test_paths.h"
 
 namespace latent::eval {
 namespace {

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "server/engine_host.h"
+#include "tests/test_paths.h"
 
 namespace latent::openai {
 namespace {

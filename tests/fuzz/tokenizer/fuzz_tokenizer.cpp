@@ -7,6 +7,7 @@
 
 #include "engine/tokenizer/tokenizer.h"
 #include "tests/fuzz/fuzz_input.h"
+#include "tests/test_paths.h"
 
 #define FUZZ_CHECK(c) \
   if (!(c)) std::abort()
