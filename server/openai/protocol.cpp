@@ -9,6 +9,14 @@ namespace {
 
 using json = nlohmann::json;
 
+// The first `n` bytes of `s` (a JSON string's text or dump, valid UTF-8), cut back to a character boundary: an
+// error message quoting a clipped value must stay valid UTF-8, or dumping the error response throws
+// (nlohmann's type_error 316; found by fuzz_openai: a text part of 80+ bytes cut inside a 2-byte character).
+std::string clip(const std::string& s, size_t n) {
+  if (s.size() <= n) return s;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  return s.substr(0, n);
+}
 
 const char* json_type_name(const json& v) {
   switch (v.type()) {
@@ -72,6 +80,14 @@ class Fields {
     if (const json* v = find(name)) {
       if (!v->is_number_integer() && !(v->is_number_float() && std::floor(v->get<double>()) == v->get<double>()))
         return fail(name, "an integer", *v);
+      if (v->is_number_float()) {
+        // Range-checked as a double first: outside int64 the cast is undefined (found by fuzz_http under UBSan:
+        // a 39-digit integer, which JSON parsers read as a double, for /infill's n_predict).
+        const double d = v->get<double>();
+        if (!(d >= static_cast<double>(lo) && d <= static_cast<double>(hi) && std::fabs(d) < 9.2e18))
+          return fail_value(name, "expected an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) +
+                                      "], found " + num(d));
+      }
       int64_t n = v->is_number_float() ? static_cast<int64_t>(v->get<double>()) : v->get<int64_t>();
       if (n < lo || n > hi)
         return fail_value(name, "expected an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) +
@@ -115,7 +131,7 @@ void get_syntax(Fields& f, SyntaxRequest* out) {
   f.get("language", &out->language);
   f.get("syntax_check", &out->mode);
   if (!out->mode.empty() && out->mode != "off" && out->mode != "trim" && out->mode != "rank" && !f.error) {
-    f.fail_value("syntax_check", "expected off, trim or rank, found '" + out->mode.substr(0, 40) + "'");
+    f.fail_value("syntax_check", "expected off, trim or rank, found '" + clip(out->mode, 40) + "'");
   }
 }
 
@@ -166,7 +182,7 @@ bool get_content(const json& msg, std::optional<std::string>* out, std::string* 
     std::string text;
     for (const auto& part : *it) {
       if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string()) {
-        *err = "expected text parts {\"type\": \"text\", \"text\": ...}, found " + part.dump().substr(0, 80);
+        *err = "expected text parts {\"type\": \"text\", \"text\": ...}, found " + clip(part.dump(), 80);
         return false;
       }
       text += part["text"].get<std::string>();
@@ -254,7 +270,7 @@ std::optional<ApiError> parse_tools(const json& body, chat::Conversation* conv) 
       conv->tool_choice.name = (*it)["function"]["name"].get<std::string>();
     } else {
       return bad_request("tool_choice", "tool_choice: expected none, auto, required or {type: \"function\", "
-                                        "function: {name}}, found " + it->dump().substr(0, 80));
+                                        "function: {name}}, found " + clip(it->dump(), 80));
     }
   }
   return std::nullopt;
@@ -347,7 +363,7 @@ static Parsed<ChatRequest> parse_chat_request_impl(const json& body, const Limit
   if (auto e = parse_tools(body, &r.conversation)) return *e;
   if (const json* rf = f.find("response_format"); rf && rf->is_object() && rf->value("type", "text") != "text")
     return bad_request("response_format", "response_format: only {\"type\": \"text\"} is supported, found " +
-                                              rf->dump().substr(0, 80));
+                                              clip(rf->dump(), 80));
   return r;
 }
 
@@ -395,7 +411,7 @@ static Parsed<InfillRequest> parse_infill_request_impl(const json& body, const L
         if (!c.is_object() || (c.contains("text") && !c["text"].is_string()) ||
             (c.contains("filename") && !c["filename"].is_string())) {
           f.fail_value("input_extra", "expected [{filename, text}] with string fields, item " + std::to_string(i) +
-                                          " is " + c.dump().substr(0, 80));
+                                          " is " + clip(c.dump(), 80));
           break;
         }
         r.input_extra.push_back({c.value("filename", ""), c.value("text", "")});

@@ -106,6 +106,27 @@ TEST(OpenaiProtocol, ChatMessagesToolsAndToolChoice) {
   EXPECT_EQ(r.gen.max_tokens, 12);
 }
 
+// An error quoting a clipped value cuts at a character boundary, so the error body dumps as valid UTF-8 (found by
+// fuzz_openai: the 80-byte quote of a bad content part ended inside a 2-byte character and dump() threw).
+TEST(OpenaiProtocol, ErrorsQuotingAClippedValueStayValidUtf8) {
+  // The part's dump is {"text":"aaa...é...","type":"tex4"}: 9 bytes, 70 'a', then 'é' across bytes 79 and 80.
+  const json part = {{"type", "tex4"}, {"text", std::string(70, 'a') + "\u00e9\u00e9 and more"}};
+  ASSERT_EQ(static_cast<unsigned char>(part.dump()[79]), 0xC3u);
+  auto e = err(parse_chat_request(json{{"messages", json::array({{{"role", "user"}, {"content", {part}}}})}}, Limits{}));
+  EXPECT_NE(e.message.find("expected text parts"), std::string::npos) << e.message;
+  EXPECT_NE(e.message.find(std::string(70, 'a')), std::string::npos) << e.message;
+  EXPECT_NO_THROW((void)error_json(e).dump()) << e.message;
+}
+
+// An integral number beyond int64 (JSON gives it as a double) is refused before any cast (found by fuzz_http:
+// the cast was undefined behaviour, reported by UBSan).
+TEST(OpenaiProtocol, IntegersBeyondInt64AreRefusedBeforeTheCast) {
+  auto e = err(parse_completion_request(json::parse(R"({"prompt": "x", "max_tokens": 555555555555555555555555555555555555540})"),
+                                        Limits{}));
+  EXPECT_EQ(e.param, "max_tokens");
+  EXPECT_NE(e.message.find("found 5.55556e+38"), std::string::npos) << e.message;
+}
+
 TEST(OpenaiProtocol, ChatRejectsUnknownRolesAndEmptyMessages) {
   auto e = err(parse_chat_request(json::parse(R"({"messages":[{"role":"wizard","content":"x"}]})"), Limits{}));
   EXPECT_EQ(e.param, "messages[0].role");
