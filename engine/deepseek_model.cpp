@@ -17,6 +17,7 @@
 #include "engine/pipeline.h"
 #include "engine/repack.h"
 #include "engine/rope.h"
+#include "engine/weight_upload.h"
 #include "kernels/base/log.h"
 
 namespace latent {
@@ -67,18 +68,39 @@ Result<LayerWeights> load_layer(const Weights& w, const ModelConfig& c, int64_t 
   return L;
 }
 
+// The layer's dense tensors (the MoE's experts go through Device::prepare_moe, see upload_layer).
+std::vector<cpu::WeightView*> dense_views(LayerWeights& L) {
+  return {&L.input_layernorm, &L.post_attention_layernorm, &L.attn.q_proj, &L.attn.q_a_proj, &L.attn.q_a_layernorm,
+          &L.attn.q_b_proj, &L.attn.kv_a_proj_with_mqa, &L.attn.kv_a_layernorm, &L.attn.kv_b_proj, &L.attn.o_proj,
+          &L.mlp.gate_proj, &L.mlp.up_proj, &L.mlp.down_proj};
+}
+
+// Bytes prepare_moe copies: the router, the bias and every expert.
+int64_t moe_bytes(const MoeWeights& m) {
+  int64_t n = weight_view_bytes(m.gate) + weight_view_bytes(m.e_score_correction_bias);
+  for (const MlpWeights& e : m.experts) {
+    n += weight_view_bytes(e.gate_proj) + weight_view_bytes(e.up_proj) + weight_view_bytes(e.down_proj);
+  }
+  if (m.has_shared) {
+    n += weight_view_bytes(m.shared_experts.gate_proj) + weight_view_bytes(m.shared_experts.up_proj) +
+         weight_view_bytes(m.shared_experts.down_proj);
+  }
+  return n;
+}
+
+void plan_layer(WeightUploader& up, LayerWeights& L) {
+  for (cpu::WeightView* v : dense_views(L)) up.plan(*v);
+  if (L.is_moe) up.plan_bytes(moe_bytes(L.moe));
+}
+
 // The layer's weights into the device's memory (the CPU keeps the views as they are).
-Status upload_layer(Device& dev, const ModelConfig& c, LayerWeights& L) {
-  for (cpu::WeightView* v : {&L.input_layernorm, &L.post_attention_layernorm, &L.attn.q_proj, &L.attn.q_a_proj,
-                             &L.attn.q_a_layernorm, &L.attn.q_b_proj, &L.attn.kv_a_proj_with_mqa,
-                             &L.attn.kv_a_layernorm, &L.attn.kv_b_proj, &L.attn.o_proj, &L.mlp.gate_proj,
-                             &L.mlp.up_proj, &L.mlp.down_proj}) {
-    if (v->data) {
-      LATENT_ASSIGN_OR_RETURN(*v, dev.upload(*v));
-    }
+Status upload_layer(Device& dev, WeightUploader& up, const ModelConfig& c, LayerWeights& L) {
+  for (cpu::WeightView* v : dense_views(L)) {
+    LATENT_ASSIGN_OR_RETURN(*v, up.upload(*v));
   }
   if (L.is_moe) {
     LATENT_ASSIGN_OR_RETURN(L.moe_prepared, dev.prepare_moe(c, L.moe));
+    LATENT_RETURN_IF_ERROR(up.advance(moe_bytes(L.moe)));
   }
   return Status::Ok();
 }
@@ -154,6 +176,7 @@ struct DeepseekModel::Impl {
   std::vector<MtpWeights> mtp;  // empty, or module 0 of num_nextn_predict_layers (last stage)
   float softmax_scale = 0;
   std::unique_ptr<Device> dev;  // where the ops run (ModelOptions::device)
+  UploadStats upload_stats;     // the weights' copy into dev's memory at load
   // Activation buffers in the device's memory, kept between layers and forwards (a 512-token prefill needs
   // tens of MB: allocated per call they cost page faults and munmap). The model runs one forward at a time.
   struct Scratch {
@@ -200,6 +223,7 @@ const ModelConfig& DeepseekModel::config() const { return impl_->config; }
 const Weights& DeepseekModel::weights() const { return impl_->weights; }
 bool DeepseekModel::has_mtp() const { return impl_->has_mtp; }
 int64_t DeepseekModel::weight_bytes() const { return impl_->store.held_bytes(); }
+const UploadStats& DeepseekModel::upload_stats() const { return impl_->upload_stats; }
 size_t DeepseekModel::touch_weights(const std::function<bool(size_t done, size_t total)>& progress) const {
   // Random weights: nothing mapped to read; on a GPU the weights were uploaded at load and the mapping is cold.
   if (impl_->weights.is_placeholder() || !impl_->dev->is_host()) return 0;
@@ -297,14 +321,15 @@ Result<std::unique_ptr<DeepseekModel>> DeepseekModel::create(ModelConfig config,
     }
   }
   // This rank's tensors only: the embedding on the first stage, its stage's layers, the head and MTP on the last.
+  // First every view (the mapping, nothing read), then their upload, each distinct tensor once (a tied head,
+  // MTP's copies of the embedding and head: engine/weight_upload.h), with progress.
   ShardStore& store = m->store;
   const Stage& stage = m->stage;
   const auto [v0, v1] = m->shard.range(V);
   const Shard attn_shard = m->dp_attention ? Shard{} : m->shard;  // whole attention with DP attention
   LATENT_ASSIGN_OR_RETURN(WeightView embed, w.matrix("model.embed_tokens.weight", V, d));
-  if (stage.first()) {
-    LATENT_ASSIGN_OR_RETURN(m->embed_tokens, m->dev->upload(store.whole(embed)));
-  }
+  WeightView head_host;  // lm_head as mapped (MTP's shared head is compared with it)
+  if (stage.first()) m->embed_tokens = store.whole(embed);
   if (stage.last()) {
     LATENT_ASSIGN_OR_RETURN(m->norm, w.vector("model.norm.weight", d));
     store.whole(m->norm);
@@ -314,12 +339,10 @@ Result<std::unique_ptr<DeepseekModel>> DeepseekModel::create(ModelConfig config,
       LATENT_ASSIGN_OR_RETURN(WeightView head, w.matrix("lm_head.weight", V, d));
       m->lm_head = store.rows(head, v0, v1);
     }
-    LATENT_ASSIGN_OR_RETURN(m->norm, m->dev->upload(m->norm));
-    LATENT_ASSIGN_OR_RETURN(m->lm_head, m->dev->upload(m->lm_head));
+    head_host = m->lm_head;
   }
   for (int64_t i = stage.layer_begin; i < stage.layer_end; ++i) {
     LATENT_ASSIGN_OR_RETURN(LayerWeights L, load_layer(w, c, i, m->shard, attn_shard, options.expert_parallel, store));
-    LATENT_RETURN_IF_ERROR(upload_layer(*m->dev, c, L));
     m->layers.push_back(std::move(L));
   }
   m->has_mtp = c.num_nextn_predict_layers > 0 && options.load_mtp;
@@ -336,16 +359,38 @@ Result<std::unique_ptr<DeepseekModel>> DeepseekModel::create(ModelConfig config,
     for (const WeightView* v : {&t.embed_tokens, &t.enorm, &t.hnorm, &t.eh_proj, &t.shared_head_norm}) store.whole(*v);
     t.shared_head_head = store.rows(head, v0, v1);
     LATENT_ASSIGN_OR_RETURN(t.block, load_layer(w, c, i, m->shard, attn_shard, options.expert_parallel, store));
-    LATENT_RETURN_IF_ERROR(upload_layer(*m->dev, c, t.block));
-    for (WeightView* v : {&t.embed_tokens, &t.enorm, &t.hnorm, &t.eh_proj, &t.shared_head_norm, &t.shared_head_head}) {
-      LATENT_ASSIGN_OR_RETURN(*v, m->dev->upload(*v));
-    }
     m->mtp.push_back(std::move(t));
   }
   if (m->dev->is_host() && options.repack_weights && repack_applies() && !w.is_placeholder()) {
     const bool tied_head = stage.last() && c.tie_word_embeddings && !w.has("lm_head.weight");
     LATENT_RETURN_IF_ERROR(repack_linears(linear_weights(m->layers, m->mtp, tied_head || !stage.last() ? nullptr : &m->lm_head), m->weights, store, m->repacked, options.pool));
   }
+  // Contents are compared only where an upload copies (the CPU's views are the mapping: nothing to share).
+  const bool copies = !m->dev->is_host();
+  WeightUploader up([dev = m->dev.get()](const WeightView& v) { return dev->upload(v); }, copies,
+                    copies ? options.on_upload : nullptr);
+  for (WeightView* v : {&m->embed_tokens, &m->norm, &m->lm_head}) up.plan(*v);
+  for (LayerWeights& L : m->layers) plan_layer(up, L);
+  for (MtpWeights& t : m->mtp) {
+    plan_layer(up, t.block);
+    for (WeightView* v : {&t.embed_tokens, &t.enorm, &t.hnorm, &t.eh_proj, &t.shared_head_norm, &t.shared_head_head}) {
+      up.plan(*v);
+    }
+  }
+  LATENT_RETURN_IF_ERROR(up.advance(0));  // the total, before the first copy
+  LATENT_ASSIGN_OR_RETURN(m->embed_tokens, up.upload(m->embed_tokens));
+  LATENT_ASSIGN_OR_RETURN(m->norm, up.upload(m->norm));
+  LATENT_ASSIGN_OR_RETURN(m->lm_head, up.upload(m->lm_head));
+  for (LayerWeights& L : m->layers) LATENT_RETURN_IF_ERROR(upload_layer(*m->dev, up, c, L));
+  for (MtpWeights& t : m->mtp) {
+    LATENT_RETURN_IF_ERROR(upload_layer(*m->dev, up, c, t.block));
+    LATENT_ASSIGN_OR_RETURN(t.embed_tokens, up.upload(t.embed_tokens, &embed));
+    LATENT_ASSIGN_OR_RETURN(t.shared_head_head, up.upload(t.shared_head_head, head_host.data ? &head_host : nullptr));
+    for (WeightView* v : {&t.enorm, &t.hnorm, &t.eh_proj, &t.shared_head_norm}) {
+      LATENT_ASSIGN_OR_RETURN(*v, up.upload(*v));
+    }
+  }
+  m->upload_stats = up.stats();
   m->softmax_scale = static_cast<float>(c.softmax_scale());
   LATENT_LOG_DEBUG("DeepseekModel on %s: %s, %lld layers, %s MTP, rank %d (stage %d of %d, layers [%lld, %lld), tensor "
                    "part %d of %d) holds %.1f MB of weights (%.1f MB copied)",

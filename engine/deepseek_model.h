@@ -27,6 +27,7 @@
 #include "engine/config.h"
 #include "engine/device.h"
 #include "engine/kv_cache.h"
+#include "engine/weight_upload.h"
 #include "engine/weights.h"
 #include "kernels/base/result.h"
 
@@ -111,6 +112,10 @@ struct ModelOptions {
   // forward, a collective timed out), on the thread that ran the forward, before the group is ended. No forward
   // can succeed after it: a daemon stops (latentd logs it and exits non-zero); empty = the error is only returned.
   std::function<void(const Error&)> on_ranks_lost;
+  // Progress of the weights' copy into the device's memory, in bytes (engine/weight_upload.h), on the loading
+  // thread: once with the total before the first copy, then after each tensor; not called on a host device
+  // (nothing is copied). Returning false stops the load with kCancelled.
+  std::function<bool(int64_t done, int64_t total)> on_upload;
 };
 
 class DeepseekModel {
@@ -148,6 +153,8 @@ class DeepseekModel {
   int64_t weight_bytes() const;
   // Bytes of weights repacked at load (ModelOptions::repack_weights); 0 when none were.
   int64_t repacked_bytes() const;
+  // The weights' upload at load: distinct tensors copied, and views that shared one (a tied head).
+  const UploadStats& upload_stats() const;
   // With pipeline stages: bytes this rank sent to other stages (hidden states; the last stage's results to
   // rank 0); 0 without.
   int64_t stage_link_bytes() const;

@@ -58,6 +58,16 @@ Result<float*> DeviceBuffer::resize(int64_t n) {
   return p_;
 }
 
+DType gpu_cache_dtype() {
+  return cpu::linear_precision() == cpu::LinearPrecision::kExact ? DType::kF32 : DType::kBF16;
+}
+
+DType cache_dtype_for(const DeviceSpec& spec) {
+  const bool gpu = spec.kind == DeviceSpec::Kind::kCuda ||
+                   (spec.kind == DeviceSpec::Kind::kAuto && cuda_device_count() > 0);
+  return gpu ? gpu_cache_dtype() : KvCache::dtype_for_precision();
+}
+
 Result<std::unique_ptr<Device>> make_device(const DeviceSpec& spec, const ModelConfig& c, cpu::ThreadPool* pool,
                                             uint64_t random_seed) {
   const auto cpu = [&]() -> Result<std::unique_ptr<Device>> {

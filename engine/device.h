@@ -171,5 +171,11 @@ std::unique_ptr<Device> make_cpu_device(const ModelConfig& c, cpu::ThreadPool* p
 Result<std::unique_ptr<Device>> make_cuda_device(int index, const ModelConfig& c, uint64_t random_seed = 0);
 // GPUs this process sees (0 where the build has no CUDA or no driver answers).
 int cuda_device_count();
+// The latent cache's dtype on a GPU: BF16 rows, float32 under --precision exact (where the golden tests want the
+// CPU's numbers). CudaDevice::cache_dtype() answers this.
+DType gpu_cache_dtype();
+// The cache dtype the device `spec` names will keep, known before it is made (a daemon sizes its cache and
+// advertises its context length while the weights are still loading).
+DType cache_dtype_for(const DeviceSpec& spec);
 
 }  // namespace latent

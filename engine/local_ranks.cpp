@@ -60,6 +60,7 @@ Result<std::unique_ptr<LocalRanks>> LocalRanks::load(const std::string& dir, con
     LATENT_ASSIGN_OR_RETURN(auto stage_tp, wire_rank(*g->comms_[static_cast<size_t>(r)], p, o));
     g->stage_comms_.push_back(std::move(stage_tp));
     if (r > 0) o.weights.progress = false;
+    if (r > 0) o.on_upload = nullptr;  // rank 0 reports for all (the ranks load at once, alike)
     o.on_ranks_lost = [lost = g->lost_](const Error& e) { lost->report(e, false); };
     loads.push_back(std::async(std::launch::async, [dir, o] { return DeepseekModel::load(dir, o); }));
   }

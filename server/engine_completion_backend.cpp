@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <map>
+#include <optional>
 
 #include "engine/chat/deepseek_chat.h"
 #include "engine/tokenizer/prompt_format.h"
@@ -90,13 +92,77 @@ struct EngineCompletionBackend::Metrics {
   Counter& completion_tokens;
 };
 
+// Jobs that arrived while the model was loading. Handles of waiting jobs have the top bit set (request ids do
+// not); once a waiting job is submitted, its handle maps to its request id.
+struct EngineCompletionBackend::Waiting {
+  static constexpr Handle kWaitingBit = Handle{1} << 63;
+  struct Job {
+    lsp::CompletionJob job;
+    OnDelta on_delta;
+    OnDone on_done;
+  };
+  std::mutex mu;
+  bool ended = false;              // the load ended
+  std::optional<Error> error;      // how, when it failed
+  Handle next = kWaitingBit | 1;
+  std::map<Handle, Job> jobs;      // by arrival
+  std::map<Handle, Handle> started;  // waiting handle -> request id
+};
+
+struct EngineCompletionBackend::Submit {
+  EngineHost& host;
+  EngineBackendOptions options;
+  std::shared_ptr<Metrics> m;
+  Handle operator()(lsp::CompletionJob job, OnDelta on_delta, OnDone on_done) const;
+};
+
 EngineCompletionBackend::EngineCompletionBackend(EngineHost& host, EngineBackendOptions options)
-    : host_(host), options_(options) {
+    : host_(host), options_(options), waiting_(std::make_shared<Waiting>()) {
   if (options_.metrics) m_ = std::make_shared<Metrics>(*options_.metrics);
+  // Runs at once when the model is loaded already; else on the loading thread, possibly after this backend is
+  // gone (it holds only the host, which outlives its load, and shared state).
+  host_.when_loaded([w = waiting_, submit = Submit{host_, options_, m_}](const Status& st) {
+    std::map<Handle, Waiting::Job> jobs;
+    {
+      std::lock_guard<std::mutex> lock(w->mu);
+      w->ended = true;
+      if (!st.ok()) w->error = st.error();
+      jobs.swap(w->jobs);
+    }
+    for (auto& [handle, j] : jobs) {
+      if (!st.ok()) {
+        j.on_done(make_error(st.error().code, "the model failed to load: " + st.error().message));
+        continue;
+      }
+      const Handle id = submit(std::move(j.job), std::move(j.on_delta), std::move(j.on_done));
+      std::lock_guard<std::mutex> lock(w->mu);
+      if (id != 0) w->started[handle] = id;
+    }
+  });
 }
 
 lsp::CompletionBackend::Handle EngineCompletionBackend::start(lsp::CompletionJob job, OnDelta on_delta,
                                                               OnDone on_done) {
+  {
+    std::lock_guard<std::mutex> lock(waiting_->mu);
+    if (waiting_->error) {
+      on_done(make_error(waiting_->error->code, "the model failed to load: " + waiting_->error->message));
+      return 0;
+    }
+    if (!waiting_->ended) {
+      const Handle h = waiting_->next++;
+      waiting_->jobs.emplace(h, Waiting::Job{std::move(job), std::move(on_delta), std::move(on_done)});
+      return h;
+    }
+  }
+  return Submit{host_, options_, m_}(std::move(job), std::move(on_delta), std::move(on_done));
+}
+
+lsp::CompletionBackend::Handle EngineCompletionBackend::Submit::operator()(lsp::CompletionJob job, OnDelta on_delta,
+                                                                           OnDone on_done) const {
+  EngineHost& host_ = host;
+  const EngineBackendOptions& options_ = options;
+  const std::shared_ptr<Metrics>& m_ = m;
   bool agent = !job.chat.empty();
   auto ids = agent ? encode_agent_turn(host_.tokenizer(), job) : encode_fim(host_.tokenizer(), job.fim);
   if (!ids.ok()) {
@@ -192,7 +258,27 @@ lsp::CompletionBackend::Handle EngineCompletionBackend::start(lsp::CompletionJob
 }
 
 void EngineCompletionBackend::cancel(Handle handle) {
-  if (handle != 0) host_.scheduler().cancel(handle);
+  if (handle == 0) return;
+  if (handle & Waiting::kWaitingBit) {
+    std::optional<Waiting::Job> j;
+    {
+      std::lock_guard<std::mutex> lock(waiting_->mu);
+      if (auto it = waiting_->jobs.find(handle); it != waiting_->jobs.end()) {
+        j = std::move(it->second);
+        waiting_->jobs.erase(it);
+      } else if (auto s = waiting_->started.find(handle); s != waiting_->started.end()) {
+        handle = s->second;  // submitted since: cancel the request
+        waiting_->started.erase(s);
+      } else {
+        return;  // answered already
+      }
+    }
+    if (j) {
+      j->on_done(make_error(ErrorCode::kCancelled, "cancelled while the model was loading"));
+      return;
+    }
+  }
+  host_.scheduler().cancel(handle);
 }
 
 std::optional<size_t> EngineCompletionBackend::count_tokens(std::string_view text) const {

@@ -4,7 +4,12 @@
 // interactive request keyed by document (a newer one supersedes it); text deltas from the engine's
 // incremental detokenizer stream back as they are decoded.
 //
-// Thread-safety: start/cancel from any thread; callbacks arrive on the engine thread.
+// While the host's model is still loading (EngineHost::when_loaded) jobs wait in arrival order and start when it
+// is loaded; a failed load answers them (and later jobs) with its error; cancel() of a waiting job answers it
+// kCancelled at once.
+//
+// Thread-safety: start/cancel from any thread; callbacks arrive on the engine thread (or the loading thread, or
+// the caller's for jobs answered before they reach the engine).
 #include <atomic>
 #include <memory>
 #include <mutex>
@@ -44,9 +49,12 @@ class EngineCompletionBackend : public lsp::CompletionBackend {
 
  private:
   struct Metrics;
+  struct Waiting;
+  struct Submit;  // what submitting needs, shared with the load's callback (which may outlive this backend)
   EngineHost& host_;
   EngineBackendOptions options_;
   std::shared_ptr<Metrics> m_;  // null without options.metrics; shared with in-flight callbacks
+  std::shared_ptr<Waiting> waiting_;
   mutable std::mutex cost_mu_;
   std::optional<lsp::PrefillCost> cost_;
 };

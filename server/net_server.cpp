@@ -205,6 +205,19 @@ http::response<http::string_body> to_beast(const HttpResponse& r, unsigned versi
   return res;
 }
 
+// GET /health: the daemon answers; with a model, whether it serves yet (503 + Retry-After while it loads).
+HttpResponse health(const NetOptions& o) {
+  nlohmann::json body{{"status", "ok"}, {"version", LATENT_VERSION}, {"replica", o.replica_id}};
+  if (!o.model_health) return HttpResponse::json(200, body);
+  const ModelHealth m = o.model_health();
+  body["model"] = m.status;
+  if (m.serving) return HttpResponse::json(200, body);
+  body["status"] = m.failed ? "error" : "loading";
+  HttpResponse res = HttpResponse::json(503, body);
+  if (!m.failed) res.headers["Retry-After"] = "2";
+  return res;
+}
+
 // What stop() needs of a WebSocket session, whatever its stream.
 class SessionBase {
  public:
@@ -469,7 +482,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     if (upgrade) {
       res = HttpResponse::error(404, "not_found", "no WebSocket endpoint at " + r.path + " (expected /lsp)");
     } else if (r.method == "GET" && r.path == "/health") {
-      res = HttpResponse::json(200, {{"status", "ok"}, {"version", LATENT_VERSION}, {"replica", shared_->options.replica_id}});
+      res = health(shared_->options);
     } else if (Access access = check_access(*shared_, r, shared_->router->is_public(r.method, r.path));
                access.refusal) {
       res = *access.refusal;

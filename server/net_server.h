@@ -27,6 +27,13 @@
 
 namespace latent::server {
 
+// What GET /health says of the model (NetOptions::model_health).
+struct ModelHealth {
+  bool serving = true;      // requests are served (loaded, maybe still warming)
+  bool failed = false;      // the load failed for good
+  nlohmann::json status;    // latent/status's params (server/model_loader.h LoadState::to_json)
+};
+
 struct NetOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 0;                      // 0: any free port (see NetServer::port)
@@ -48,6 +55,10 @@ struct NetOptions {
   // X-Latent-Replica header on every HTTP answer and WebSocket upgrade, so that a load balancer's routing
   // can be seen and checked (docs/team.md).
   std::string replica_id;
+  // The model's load (latentd's ModelLoader), for GET /health: unset, /health is always 200 "ok" (no model, or a
+  // test double). While the model loads: 503 {"status": "loading", "model": {...}} with Retry-After (a load
+  // balancer sends no traffic here yet); once it serves: 200 "ok"; a failed load: 503 "error".
+  std::function<ModelHealth()> model_health;
 };
 
 // Who a connection authenticated as: with --users the user and their scopes; otherwise name "" and every scope.

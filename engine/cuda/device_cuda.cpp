@@ -248,9 +248,7 @@ class CudaDevice final : public Device {
   }
   // BF16 rows (half the bytes: twice the tokens in --cache-mb) with the fast precision; float32 with exact,
   // where the golden tests want the CPU's numbers.
-  DType cache_dtype() const override {
-    return cpu::linear_precision() == cpu::LinearPrecision::kExact ? DType::kF32 : DType::kBF16;
-  }
+  DType cache_dtype() const override { return gpu_cache_dtype(); }
   Result<float*> host_out(std::vector<float>& host, int64_t n) override {
     host.resize(static_cast<size_t>(n));
     DeviceBuffer& b = out_[next_out_++ % 2];  // at most two results outstanding (hidden states and logits)

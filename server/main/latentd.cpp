@@ -30,6 +30,7 @@
 #include "server/engine_completion_backend.h"
 #include "server/engine_host.h"
 #include "server/metrics.h"
+#include "server/model_loader.h"
 #include "server/openai/syntax_gate.h"
 #include "server/net_server.h"
 #include "server/openai/api.h"
@@ -127,49 +128,6 @@ std::string default_model_dir(const latent::cli::Args& args) {
   }
   return "";
 }
-
-// Reads the checkpoint into the page cache on a thread of its own while the daemon already serves, publishing
-// {state: loading, progress} to the StatusFeed (the editor's status bar), then {state: ready}. Stops and joins
-// when it goes.
-class Warmer {
- public:
-  // `then` runs after the weights are in memory and before "ready" (the prefill cost probe); it must return soon
-  // after its argument turns true.
-  Warmer(const latent::EngineHost& host, latent::lsp::StatusFeed& feed, std::string ready_message,
-         std::function<void(const std::atomic<bool>& stop)> then = nullptr)
-      : thread_([this, &host, &feed, ready = std::move(ready_message), then = std::move(then)] {
-          const auto t0 = std::chrono::steady_clock::now();
-          int last_pct = -1;
-          const size_t bytes = host.warm([&](size_t done, size_t total) {
-            const int pct = total == 0 ? 100 : static_cast<int>(100.0 * static_cast<double>(done) / static_cast<double>(total));
-            if (pct != last_pct && pct < 100) {
-              last_pct = pct;
-              feed.publish(latent::lsp::Json{{"state", "loading"},
-                                             {"progress", static_cast<double>(done) / static_cast<double>(total)},
-                                             {"message", "reading " + host.model_id() + " into memory"}});
-            }
-            return !stop_.load();
-          });
-          if (stop_.load()) return;
-          const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-          LATENT_LOG_INFO("model %s in memory: %.1f MiB in %.2f s", host.model_id().c_str(), bytes / 1048576.0, s);
-          if (then) {
-            feed.publish(latent::lsp::Json{{"state", "loading"}, {"progress", 1.0},
-                                           {"message", "measuring prefill speed, to size the context"}});
-            then(stop_);
-            if (stop_.load()) return;
-          }
-          feed.publish(latent::lsp::Json{{"state", "ready"}, {"message", ready}});
-        }) {}
-  ~Warmer() {
-    stop_.store(true);
-    thread_.join();
-  }
-
- private:
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
 
 // latentd --mcp [--root DIR]: the workspace index over MCP's stdio transport, until stdin closes.
 int serve_mcp(const latent::cli::Args& args) {
@@ -329,12 +287,14 @@ int main(int argc, char** argv) {
       std::fflush(nullptr);
       std::_Exit(1);
     };
-    auto loaded = latent::EngineHost::load(hopt);
-    if (!loaded.ok()) {
-      std::fprintf(stderr, "latentd: %s\n", loaded.error().message.c_str());
+    // config.json and the tokenizer now (a bad --model exits here); the weights load on the ModelLoader's thread
+    // below while the daemon already answers.
+    auto opened = latent::EngineHost::open(hopt);
+    if (!opened.ok()) {
+      std::fprintf(stderr, "latentd: %s\n", opened.error().message.c_str());
       return 1;
     }
-    host = std::move(*loaded);
+    host = std::move(*opened);
   }
   // Declared after the host so that it goes first.
   std::unique_ptr<latent::server::EngineCompletionBackend> model_backend;
@@ -356,18 +316,19 @@ int main(int argc, char** argv) {
     agent_script = std::make_unique<latent::lsp::agent::ScriptedModel>(std::move(*turns));
     LATENT_LOG_WARN("--test-agent-script: agent turns come from a fixed transcript, not a model");
   }
-  // With a model: "loading" (with progress) while the weights are read into memory, then "ready".
-  latent::lsp::StatusFeed status(latent::lsp::Json{{"state", "loading"}, {"progress", 0.0},
-                                                   {"message", "reading the model into memory"}});
-  std::unique_ptr<Warmer> warmer;
+  // With a model: its load on a thread of its own (server/model_loader.h): latent/status says the phase
+  // (loading, uploading, warming, ready or failed) with bytes and percent, then "ready".
+  latent::lsp::StatusFeed status(latent::server::LoadState{}.to_json());
+  std::unique_ptr<latent::server::ModelLoader> loader;
   if (host && completion_backend) {
     // The context is sized so that the first token comes within the latency budget (AssistantCore::time_limit):
     // prefill is timed once the weights are in memory (EngineCompletionBackend::measure_prefill_cost).
     latent::server::EngineCompletionBackend* engine_backend =
         completion_backend == model_backend.get() ? model_backend.get() : nullptr;
-    std::function<void(const std::atomic<bool>&)> measure;
+    latent::server::ModelLoaderOptions load_options;
+    load_options.ready_message = completion_backend->describe();
     if (engine_backend && !args->has("no-time-sizing")) {
-      measure = [engine_backend](const std::atomic<bool>& stop) {
+      load_options.then = [engine_backend](const std::atomic<bool>& stop) {
         auto cost = engine_backend->measure_prefill_cost(stop);
         if (!cost.ok() && cost.error().code != latent::ErrorCode::kCancelled) {
           LATENT_LOG_WARN("prefill cost not measured (the context is sized by tokens only): %s",
@@ -375,7 +336,8 @@ int main(int argc, char** argv) {
         }
       };
     }
-    warmer = std::make_unique<Warmer>(*host, status, completion_backend->describe(), std::move(measure));
+    loader = std::make_unique<latent::server::ModelLoader>(
+        *host, std::move(load_options), [&status](const latent::server::LoadState& s) { status.publish(s.to_json()); });
   }
 
   latent::lsp::SyntaxMode syntax_mode;
@@ -407,7 +369,7 @@ int main(int argc, char** argv) {
   latent::lsp::LspServerOptions lsp_options;
   lsp_options.max_pending_requests = static_cast<size_t>(*max_pending);
   lsp_options.version = LATENT_VERSION;
-  if (warmer) lsp_options.status = &status;
+  if (loader) lsp_options.status = &status;
   lsp_options.agent_model = agent_script ? agent_script.get() : model_backend.get();
   std::shared_ptr<latent::server::UserQuotas> user_quotas;  // --requests-per-minute / --tokens-per-minute
   auto serve = [&](latent::lsp::Transport& transport, const latent::server::SessionUser& user = {}) {
@@ -532,7 +494,7 @@ int main(int argc, char** argv) {
   api_options.rank_candidates = static_cast<int>(*rank_candidates);
   latent::openai::add_syntax_metrics(metrics, syntax_stats);
   if (host) {
-    engine.scheduler = &host->scheduler();
+    engine.loading = true;  // the scheduler comes with the loaded model (engine_loaded below)
     engine.tokenizer = host->shared_tokenizer();
     engine.context_length = host->context_length();  // what the cache holds, not max_position_embeddings
     engine.text = host->text();
@@ -551,7 +513,21 @@ int main(int argc, char** argv) {
   if (user_quotas) {
     api_options.charge_user = [q = user_quotas](const std::string& user, int64_t tokens) { q->charge_tokens(user, tokens); };
   }
-  latent::openai::add_routes(*router, std::make_shared<latent::openai::OpenAiApi>(engine, metrics, api_options));
+  auto api = std::make_shared<latent::openai::OpenAiApi>(engine, metrics, api_options);
+  latent::openai::add_routes(*router, api);
+  if (host) {
+    // Generations that arrive while the model loads wait for it (a client that leaves drops its own).
+    host->when_loaded([api, h = host.get()](const latent::Status& st) {
+      api->engine_loaded(st.ok() ? latent::Result<latent::Scheduler*>(&h->scheduler())
+                                 : latent::Result<latent::Scheduler*>(st.error()));
+    });
+  }
+  if (loader) {
+    net.model_health = [l = loader.get()] {
+      const latent::server::LoadState s = l->state();
+      return latent::server::ModelHealth{s.serving(), s.phase == latent::server::LoadPhase::kFailed, s.to_json()};
+    };
+  }
   latent::server::NetServer server(net, router, [&](latent::lsp::Transport& t, const latent::server::SessionUser& user) {
     serve(t, user);
   });

@@ -1,6 +1,8 @@
 #include "server/openai/api.h"
 
 #include <chrono>
+#include <map>
+#include <optional>
 #include <random>
 
 #include "engine/scheduler.h"
@@ -62,6 +64,15 @@ struct OpenAiApi::Job {
   int candidates = 1;       // --syntax-check rank: sequences decoded side by side (rank.h)
 };
 
+struct OpenAiApi::Waiting {
+  std::mutex mu;
+  bool ended = false;               // the load ended: `sched` or `error`
+  Scheduler* sched = nullptr;
+  std::optional<Error> error;
+  uint64_t next = 1;
+  std::map<uint64_t, std::pair<Job, std::shared_ptr<HttpExchange>>> jobs;  // by arrival
+};
+
 const std::vector<OpenAiApi::Route>& OpenAiApi::routes() {
   static const std::vector<Route> kRoutes = {{"GET", "/v1/models"},
                                              {"POST", "/v1/completions"},
@@ -76,7 +87,8 @@ OpenAiApi::OpenAiApi(EngineAccess engine, MetricsRegistry& metrics, ApiOptions o
       metrics_(metrics),
       options_(std::move(options)),
       in_flight_(std::make_shared<std::atomic<int64_t>>(0)),
-      m_(std::make_shared<ApiMetrics>(metrics)) {
+      m_(std::make_shared<ApiMetrics>(metrics)),
+      waiting_(std::make_shared<Waiting>()) {
   m_->charge_user = options_.charge_user;
   if (options_.created == 0) options_.created = unix_now();
   // Ratios Prometheus could compute too, but that a person reading /metrics wants to see directly.
@@ -137,7 +149,7 @@ void OpenAiApi::reply_error(HttpExchange& ex, const std::string& endpoint, const
 void OpenAiApi::models(HttpExchange& ex) {
   m_->requests("/v1/models", 200).inc();
   std::vector<std::string> ids;
-  if (engine_.scheduler) ids.push_back(options_.model_id);  // no model loaded: an empty list
+  if (engine_.scheduler || engine_.loading) ids.push_back(options_.model_id);  // no model: an empty list
   json body = models_response(ids, options_.created);
   if (!ids.empty() && engine_.context_length > 0) body["data"][0]["max_model_len"] = engine_.context_length;
   ex.respond(200, kJsonContentType, dump_body(body));
@@ -238,15 +250,66 @@ void OpenAiApi::infill(const std::string& body, std::shared_ptr<HttpExchange> ex
   start(std::move(job), std::move(ex));
 }
 
+void OpenAiApi::engine_loaded(Result<Scheduler*> scheduler) {
+  std::map<uint64_t, std::pair<Job, std::shared_ptr<HttpExchange>>> jobs;
+  {
+    std::lock_guard<std::mutex> lock(waiting_->mu);
+    if (waiting_->ended) return;
+    waiting_->ended = true;
+    if (scheduler.ok()) {
+      waiting_->sched = *scheduler;
+    } else {
+      waiting_->error = scheduler.error();
+    }
+    jobs.swap(waiting_->jobs);
+  }
+  if (!jobs.empty()) LATENT_LOG_INFO("model load ended: %zu HTTP generations were waiting", jobs.size());
+  for (auto& [id, w] : jobs) start(std::move(w.first), std::move(w.second));
+}
+
+Scheduler* OpenAiApi::scheduler_or_wait(Job& job, const std::shared_ptr<HttpExchange>& ex, bool* queued,
+                                        ApiError* refusal) {
+  *queued = false;
+  if (engine_.scheduler) return engine_.scheduler;
+  refusal->status = 503;
+  refusal->type = "server_error";
+  refusal->code = "model_not_loaded";
+  refusal->message = "no model is loaded: start latentd with --model DIR";
+  if (!engine_.loading) return nullptr;
+  std::lock_guard<std::mutex> lock(waiting_->mu);
+  if (waiting_->sched) return waiting_->sched;
+  if (waiting_->error) {
+    refusal->code = "model_load_failed";
+    refusal->message = "the model failed to load: " + waiting_->error->message;
+    return nullptr;
+  }
+  // Loading: the request waits in arrival order; a client that goes away leaves the queue (answered by nobody).
+  const uint64_t id = waiting_->next++;
+  waiting_->jobs.emplace(id, std::make_pair(std::move(job), ex));
+  ex->on_disconnect([w = std::weak_ptr<Waiting>(waiting_), id] {
+    if (auto s = w.lock()) {
+      std::lock_guard<std::mutex> lock(s->mu);
+      s->jobs.erase(id);
+    }
+  });
+  *queued = true;
+  return nullptr;
+}
+
 void OpenAiApi::start(Job job, std::shared_ptr<HttpExchange> ex) {
   const std::string endpoint = job.spec.endpoint;
-  if (!engine_.scheduler || !engine_.tokenizer) {
-    ApiError e;
-    e.status = 503;
-    e.type = "server_error";
-    e.code = "model_not_loaded";
-    e.message = "no model is loaded: start latentd with --model DIR";
-    return reply_error(*ex, endpoint, e);
+  bool queued = false;
+  ApiError refusal;
+  Scheduler* const sched = engine_.tokenizer ? scheduler_or_wait(job, ex, &queued, &refusal) : nullptr;
+  if (queued) return;
+  if (!sched) {
+    if (!engine_.tokenizer) {
+      refusal.status = 503;
+      refusal.type = "server_error";
+      refusal.code = "model_not_loaded";
+      refusal.message = "no model is loaded: start latentd with --model DIR";
+    }
+    return reply_error(*ex, endpoint, refusal);
   }
   if (job.gen.max_tokens == 0) {
     return reply_error(*ex, endpoint, bad_request("max_tokens", "max_tokens: expected at least 1, found 0"));
@@ -289,7 +352,7 @@ void OpenAiApi::start(Job job, std::shared_ptr<HttpExchange> ex) {
   auto gen = std::make_shared<Generation>(std::move(job.spec), ex, m_);
   auto sample = engine_.sample_engine;
   auto counter = in_flight_;
-  if (job.candidates > 1) return start_ranked(job.candidates, std::move(req), gen, gate, std::move(ex));
+  if (job.candidates > 1) return start_ranked(sched, job.candidates, std::move(req), gen, gate, std::move(ex));
   req.on_event = [gen, sample, counter](const Event& e) {
     // First: once the client has its whole answer, in_flight() no longer counts it (the metrics below may be
     // updated a moment later; a generation keeps them alive, so that is safe after the API is gone).
@@ -301,7 +364,7 @@ void OpenAiApi::start(Job job, std::shared_ptr<HttpExchange> ex) {
   gen->begin();
   in_flight_->fetch_add(1);
   m_->in_flight.add(1);
-  auto id = engine_.scheduler->submit(std::move(req));
+  auto id = sched->submit(std::move(req));
   if (!id.ok()) {
     in_flight_->fetch_sub(1);
     Event e;
@@ -310,7 +373,6 @@ void OpenAiApi::start(Job job, std::shared_ptr<HttpExchange> ex) {
     gen->on_event(e);  // answers with the error (as an event when streaming) and balances the gauge
     return;
   }
-  Scheduler* sched = engine_.scheduler;
   RequestId rid = *id;
   gen->set_stop([sched, rid] { sched->cancel(rid); });
   ex->on_disconnect([gen, sched, rid] {
@@ -318,9 +380,9 @@ void OpenAiApi::start(Job job, std::shared_ptr<HttpExchange> ex) {
   });
 }
 
-void OpenAiApi::start_ranked(int n, Request req, std::shared_ptr<Generation> gen, std::shared_ptr<SyntaxGate> gate,
-                             std::shared_ptr<HttpExchange> ex) {
-  auto group = std::make_shared<RankGroup>(n, gen, std::move(gate), engine_.scheduler);
+void OpenAiApi::start_ranked(Scheduler* sched, int n, Request req, std::shared_ptr<Generation> gen,
+                             std::shared_ptr<SyntaxGate> gate, std::shared_ptr<HttpExchange> ex) {
+  auto group = std::make_shared<RankGroup>(n, gen, std::move(gate), sched);
   auto sample = engine_.sample_engine;
   auto counter = in_flight_;
   gen->begin();
@@ -331,7 +393,7 @@ void OpenAiApi::start_ranked(int n, Request req, std::shared_ptr<Generation> gen
       counter->fetch_sub(1);
       if (sample) sample();
     });
-    auto id = engine_.scheduler->submit(std::move(r));
+    auto id = sched->submit(std::move(r));
     if (!id.ok()) {  // answered as this candidate's error; the others still count
       in_flight_->fetch_sub(1);
       Event e;

@@ -10,6 +10,7 @@
 // Thread-safety: handle() may be called from any number of network threads at once. Engine events arrive on
 // the engine thread and are turned into writes there (cheap: JSON of one delta); nothing here blocks.
 #include <atomic>
+#include <mutex>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "engine/request.h"
+#include "kernels/base/result.h"
 #include "lsp/syntax_check.h"
 #include "server/metrics.h"
 #include "server/openai/exchange.h"
@@ -37,9 +39,12 @@ struct ApiMetrics;
 class Generation;
 class SyntaxGate;
 
-// How the API reaches the engine; the daemon fills it in from the loaded model.
+// How the API reaches the engine; the daemon fills it in from the model (EngineHost::open: all but the
+// scheduler, which exists once the weights are loaded).
 struct EngineAccess {
-  Scheduler* scheduler = nullptr;  // submit() and cancel() from any thread
+  // submit() and cancel() from any thread. Null with `loading`: generation requests wait for engine_loaded().
+  Scheduler* scheduler = nullptr;
+  bool loading = false;  // a model is being loaded (latentd loads it while it serves)
   std::shared_ptr<const Tokenizer> tokenizer;    // prompts: chat and FIM formats, plain text
   std::shared_ptr<const TokenTextSource> text;  // ids -> text for deltas and stop strings
   std::vector<int32_t> stop_ids;                // end of sequence
@@ -81,6 +86,10 @@ class OpenAiApi {
   };
   static const std::vector<Route>& routes();
 
+  // The model's load ended (EngineAccess::loading; any thread, once): waiting generations start on `scheduler`,
+  // or are answered 503 with the load's error, as are later ones.
+  void engine_loaded(Result<Scheduler*> scheduler);
+
   MetricsRegistry& metrics() { return metrics_; }
   int64_t in_flight() const { return in_flight_->load(); }
 
@@ -97,14 +106,19 @@ class OpenAiApi {
 
   struct Job;  // one submitted generation: prompt, how to answer, endpoint
   void start(Job job, std::shared_ptr<HttpExchange> ex);
-  void start_ranked(int n, Request req, std::shared_ptr<Generation> gen, std::shared_ptr<SyntaxGate> gate,
-                    std::shared_ptr<HttpExchange> ex);
+  void start_ranked(Scheduler* sched, int n, Request req, std::shared_ptr<Generation> gen,
+                    std::shared_ptr<SyntaxGate> gate, std::shared_ptr<HttpExchange> ex);
+  // The scheduler, or null with *answer set: queued until the load ends (true), or the error to send.
+  Scheduler* scheduler_or_wait(Job& job, const std::shared_ptr<HttpExchange>& ex, bool* queued, ApiError* refusal);
 
   EngineAccess engine_;
   MetricsRegistry& metrics_;
   ApiOptions options_;
   std::shared_ptr<std::atomic<int64_t>> in_flight_;  // submitted, not yet done (shared with live generations)
   std::shared_ptr<ApiMetrics> m_;  // shared with live generations, which may end after the API is gone
+  // Generations waiting for the model (engine_.loading), and the load's outcome once known.
+  struct Waiting;
+  std::shared_ptr<Waiting> waiting_;
 };
 
 // Registers every route of `api` on the daemon's router; the handlers answer through the session's connection

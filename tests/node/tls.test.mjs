@@ -13,6 +13,7 @@ import path from 'node:path';
 import { latentd, rpc } from './lib/lsp_client.mjs';
 import { initialize, shutdown } from './lib/lsp_session.mjs';
 import { makeCerts } from './lib/certs.mjs';
+import { untilServing } from './lib/health.mjs';
 
 const require = createRequire(import.meta.url);
 const { default: OpenAI } = require('openai');
@@ -63,7 +64,7 @@ test('tls: latentd says it serves HTTPS and WSS', () => {
 
 test('tls: /health over HTTPS with the CA; refused without it; plain HTTP gets no answer', async () => {
   const base = `https://127.0.0.1:${daemon.port}`;
-  const ok = await undici.fetch(`${base}/health`, { dispatcher: dispatcher() });
+  const ok = await untilServing(`${base}/health`, (u) => undici.fetch(u, { dispatcher: dispatcher() }));
   assert.equal(ok.status, 200);
   assert.equal((await ok.json()).status, 'ok');
   // Node's own CA store does not hold the test CA: the handshake must fail on the certificate.

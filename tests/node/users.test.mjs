@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { bin, latentd, connectWebSocket, rpc, until } from './lib/lsp_client.mjs';
 import { initialize, shutdown } from './lib/lsp_session.mjs';
+import { untilServing } from './lib/health.mjs';
 
 const require = createRequire(import.meta.url);
 const { default: OpenAI } = require('openai');
@@ -57,6 +58,7 @@ before(async () => {
   fs.copyFileSync(usersFile, wideFile);
   daemon = await start('127.0.0.1:0', ['--model', MODEL, '--cache-mb', '64', '--users', usersFile,
     '--max-connections-per-user', String(LIMIT), '--ui', 'off']);
+  await untilServing(`http://127.0.0.1:${daemon.port}/health`);  // /health is 503 "loading" until the model serves
 });
 
 after(() => {

@@ -8,6 +8,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 
+#include <mutex>
 #include <thread>
 
 namespace latent::server {
@@ -42,6 +43,10 @@ class NetServerTest : public ::testing::Test {
     o.allowed_origins = {"http://localhost:3000"};
     o.max_message_bytes = 1024;
     router_ = std::make_shared<HttpRouter>();
+    o.model_health = [this] {
+      std::lock_guard<std::mutex> lock(health_mu_);
+      return health_;
+    };
     router_->add("GET", "/v1/ping", [](const HttpRequest& r) { return HttpResponse::json(200, {{"pong", r.query}}); });
     server_ = std::make_unique<NetServer>(o, router_, [](lsp::Transport& t) {
       Echo e(t);
@@ -67,6 +72,12 @@ class NetServerTest : public ::testing::Test {
     http::read(s, buf, res);
     return res;
   }
+  void set_health(ModelHealth h) {
+    std::lock_guard<std::mutex> lock(health_mu_);
+    health_ = std::move(h);
+  }
+  std::mutex health_mu_;
+  ModelHealth health_;  // serving, as without a model
   std::shared_ptr<HttpRouter> router_;
   std::unique_ptr<NetServer> server_;
   std::thread thread_;
@@ -91,6 +102,30 @@ TEST_F(NetServerTest, HealthRoutesAndJson404) {
   EXPECT_EQ(nlohmann::json::parse(missing.body())["error"]["type"], "not_found");
   auto origin = get("/v1/ping?token=s3cret", {{"Origin", "http://evil.example"}});
   EXPECT_EQ(origin.result_int(), 403);
+}
+
+// A load balancer asks /health (no token): 503 + Retry-After while the model loads, 200 once it serves, 503 without
+// Retry-After when the load failed for good; the model's state (latent/status's params) in the body.
+TEST_F(NetServerTest, HealthSaysLoadingWith503UntilTheModelServes) {
+  set_health({false, false, {{"state", "loading"}, {"phase", "uploading"}, {"percent", 42}}});
+  auto loading = get("/health");
+  EXPECT_EQ(loading.result_int(), 503);
+  EXPECT_EQ(loading["Retry-After"], "2");
+  auto body = nlohmann::json::parse(loading.body());
+  EXPECT_EQ(body["status"], "loading");
+  EXPECT_EQ(body["model"]["phase"], "uploading");
+  EXPECT_EQ(body["model"]["percent"], 42);
+  set_health({true, false, {{"state", "loading"}, {"phase", "warming"}}});
+  auto warming = get("/health");
+  EXPECT_EQ(warming.result_int(), 200);
+  EXPECT_EQ(nlohmann::json::parse(warming.body())["status"], "ok");
+  set_health({false, true, {{"state", "error"}, {"phase", "failed"}, {"message", "the model failed to load: x"}}});
+  auto failed = get("/health");
+  EXPECT_EQ(failed.result_int(), 503);
+  EXPECT_EQ(failed.count("Retry-After"), 0u);
+  body = nlohmann::json::parse(failed.body());
+  EXPECT_EQ(body["status"], "error");
+  EXPECT_EQ(body["model"]["message"], "the model failed to load: x");
 }
 
 TEST_F(NetServerTest, WebSocketNeedsTokenAndEchoesFrames) {

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "server/engine_host.h"
+#include "tests/engine/model_test_util.h"
 #include "tests/test_paths.h"
 
 namespace latent::openai {
@@ -108,6 +109,94 @@ TEST(OpenaiApi, WithoutAModelListsNothingAndAnswers503) {
   EXPECT_NE(ex->body().find("latent_http_requests_total{endpoint=\"/v1/completions\",status=\"503\"} 1"),
             std::string::npos)
       << ex->body();
+}
+
+// A model still loading (latentd loads it while it serves): /v1/models lists it with its context length already,
+// generations wait for it and run once it is loaded; one whose client left is dropped, unanswered. The test
+// runs the load itself, when it chooses: nothing depends on timing.
+struct LoadingApi {
+  explicit LoadingApi(const std::string& dir) {
+    EngineHostOptions o;
+    o.model_dir = dir;
+    o.cache_bytes = size_t(16) << 20;
+    auto h = EngineHost::open(o);
+    EXPECT_TRUE(h.ok()) << (h.ok() ? "" : h.error().to_string());
+    if (!h.ok()) return;
+    host = std::move(*h);
+    EngineAccess e;
+    e.loading = true;
+    e.tokenizer = host->shared_tokenizer();
+    e.text = host->text();
+    e.stop_ids = host->stop_ids();
+    e.context_length = host->context_length();
+    ApiOptions ao;
+    ao.model_id = host->model_id();
+    api = std::make_shared<OpenAiApi>(e, metrics, ao);
+    host->when_loaded([a = api, h = host.get()](const Status& st) {
+      a->engine_loaded(st.ok() ? Result<Scheduler*>(&h->scheduler()) : Result<Scheduler*>(st.error()));
+    });
+  }
+  std::shared_ptr<RecordingExchange> post(const std::string& body) {
+    auto ex = std::make_shared<RecordingExchange>();
+    EXPECT_TRUE(api->handle("POST", "/v1/completions", body, ex));
+    return ex;
+  }
+  Status load() {
+    Status st;
+    std::thread t([&] { st = host->load_model(); });  // as latentd's loading thread
+    t.join();
+    return st;
+  }
+  MetricsRegistry metrics;
+  std::unique_ptr<EngineHost> host;
+  std::shared_ptr<OpenAiApi> api;
+};
+
+TEST(OpenaiApiLoading, GenerationsWaitForTheModelThenRun) {
+  LoadingApi l(std::string(LATENT_TEST_DATA) + "/openai-tiny");
+  ASSERT_TRUE(l.api);
+  auto models = std::make_shared<RecordingExchange>();
+  ASSERT_TRUE(l.api->handle("GET", "/v1/models", "", models));
+  auto listed = json::parse(models->body());
+  ASSERT_EQ(listed["data"].size(), 1u) << "the model being loaded is listed";
+  EXPECT_EQ(listed["data"][0]["max_model_len"], l.host->context_length());
+
+  const std::string body = R"({"prompt":"int x = ","max_tokens":3,"temperature":0,"ignore_eos":true})";
+  auto waiting = l.post(body);
+  auto gone = l.post(body);
+  EXPECT_FALSE(waiting->done()) << "no scheduler yet: it waits";
+  gone->disconnect();  // its client left while the model loaded
+  ASSERT_TRUE(l.load().ok());
+  ASSERT_TRUE(waiting->wait([](const RecordingExchange& e) { return e.done(); }));
+  EXPECT_EQ(waiting->status(), 200) << waiting->body();
+  EXPECT_EQ(json::parse(waiting->body())["usage"]["completion_tokens"], 3);
+  EXPECT_EQ(gone->status(), 0) << "dropped from the queue, never answered";
+  auto after = l.post(body);
+  ASSERT_TRUE(after->wait([](const RecordingExchange& e) { return e.done(); }));
+  EXPECT_EQ(after->status(), 200);
+}
+
+TEST(OpenaiApiLoading, AFailedLoadAnswersWaitingAndLaterGenerations503WithItsError) {
+  test::Checkpoint c = test::Checkpoint::read(std::string(LATENT_TEST_DATA) + "/openai-tiny");
+  c.tensors.erase("model.norm.weight");
+  test::TempDir dir("api_bad_load");
+  c.write(dir.path());
+  for (const char* f : {"tokenizer.json", "tokenizer_config.json"}) {
+    std::filesystem::copy_file(std::string(LATENT_TEST_DATA) + "/openai-tiny/" + f, dir / f);
+  }
+  LoadingApi l(dir.path());
+  ASSERT_TRUE(l.api);
+  const std::string body = R"({"prompt":"int x = ","max_tokens":3})";
+  auto waiting = l.post(body);
+  EXPECT_FALSE(waiting->done());
+  ASSERT_FALSE(l.load().ok());
+  for (auto ex : {waiting, l.post(body)}) {
+    ASSERT_TRUE(ex->wait([](const RecordingExchange& e) { return e.done(); }));
+    EXPECT_EQ(ex->status(), 503);
+    auto err = json::parse(ex->body())["error"];
+    EXPECT_EQ(err["code"], "model_load_failed");
+    EXPECT_NE(err["message"].get<std::string>().find("model.norm.weight"), std::string::npos) << err;
+  }
 }
 
 class OpenaiApiEngine : public ::testing::Test {

@@ -19,7 +19,7 @@ import { workspaceKey } from './workspace_key';
 
 export type ClientState =
   | { kind: 'stopped' }
-  | { kind: 'loading'; progress?: number; message?: string }
+  | { kind: 'loading'; progress?: number; message?: string; phase?: string; bytesDone?: number; bytesTotal?: number }
   | { kind: 'ready' }
   | { kind: 'error'; message: string };
 
@@ -135,7 +135,10 @@ export class DaemonClient implements vscode.Disposable {
   }
 
   private applyStatus(st: DaemonStatus): void {
-    if (st.state === 'loading') this.setState({ kind: 'loading', progress: st.progress, message: st.message });
+    if (st.state === 'loading') {
+      this.setState({ kind: 'loading', progress: st.progress, message: st.message, phase: st.phase,
+        bytesDone: st.bytesDone, bytesTotal: st.bytesTotal });
+    }
     else if (st.state === 'ready') this.setState({ kind: 'ready' });
     else this.setState({ kind: 'error', message: st.message ?? 'latentd reported an error' });
   }

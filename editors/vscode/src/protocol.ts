@@ -57,17 +57,32 @@ export function readChunk(value: unknown): Chunk | undefined {
   return t === undefined ? undefined : { kind: 'full', text: t };
 }
 
-// The status notification's params: { state: 'loading'|'ready'|'error', progress?: 0..1, message? }.
-export interface DaemonStatus { state: 'loading' | 'ready' | 'error'; progress?: number; message?: string; }
+// The status notification's params: { state: 'loading'|'ready'|'error', progress?: 0..1 (the whole load),
+// message?, phase?: 'loading'|'uploading'|'warming'|'ready'|'failed', percent?: 0..100 (this phase),
+// bytesDone?, bytesTotal? (this phase's bytes: weights copied to a GPU, or read into memory) }.
+export interface DaemonStatus {
+  state: 'loading' | 'ready' | 'error'; progress?: number; message?: string;
+  phase?: string; percent?: number; bytesDone?: number; bytesTotal?: number;
+}
+
+const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
 
 export function readStatus(params: unknown): DaemonStatus | undefined {
   if (!params || typeof params !== 'object') return undefined;
-  const p = params as { state?: unknown; progress?: unknown; message?: unknown };
+  const p = params as { state?: unknown; progress?: unknown; message?: unknown; phase?: unknown; percent?: unknown;
+    bytesDone?: unknown; bytesTotal?: unknown };
   if (p.state !== 'loading' && p.state !== 'ready' && p.state !== 'error') return undefined;
   const out: DaemonStatus = { state: p.state };
-  if (typeof p.progress === 'number' && Number.isFinite(p.progress)) {
-    out.progress = Math.min(1, Math.max(0, p.progress > 1 ? p.progress / 100 : p.progress));
-  }
+  const progress = num(p.progress);
+  if (progress !== undefined) out.progress = Math.min(1, Math.max(0, progress > 1 ? progress / 100 : progress));
   if (typeof p.message === 'string') out.message = p.message;
+  if (typeof p.phase === 'string' && p.phase) out.phase = p.phase;
+  const percent = num(p.percent);
+  if (percent !== undefined) out.percent = Math.min(100, Math.max(0, percent));
+  const done = num(p.bytesDone), total = num(p.bytesTotal);
+  if (total !== undefined && total > 0) {
+    out.bytesTotal = total;
+    out.bytesDone = Math.min(total, Math.max(0, done ?? 0));
+  }
   return out;
 }

@@ -26,6 +26,9 @@ export class StatusBar implements vscode.Disposable {
     const v = statusView({
       kind: st.kind, enabled: this.enabled, latencyMs: this.latencyMs,
       progress: st.kind === 'loading' ? st.progress : undefined,
+      phase: st.kind === 'loading' ? st.phase : undefined,
+      bytesDone: st.kind === 'loading' ? st.bytesDone : undefined,
+      bytesTotal: st.kind === 'loading' ? st.bytesTotal : undefined,
       message: st.kind === 'loading' || st.kind === 'error' ? st.message : undefined,
     });
     this.item.text = v.text;

@@ -72,6 +72,13 @@ describe('protocol readers', () => {
     assert.deepEqual(readStatus({ state: 'loading', progress: 42 }), { state: 'loading', progress: 0.42 });
     assert.deepEqual(readStatus({ state: 'error', message: 'no model' }), { state: 'error', message: 'no model' });
     assert.equal(readStatus({ state: 'sleepy' }), undefined);
+    // latentd's load phases (server/model_loader.h): phase, this phase's percent and bytes.
+    assert.deepEqual(readStatus({ state: 'loading', phase: 'uploading', progress: 0.45, percent: 50, bytesDone: 10,
+      bytesTotal: 20, message: 'uploading' }),
+    { state: 'loading', phase: 'uploading', progress: 0.45, percent: 50, bytesDone: 10, bytesTotal: 20, message: 'uploading' });
+    assert.deepEqual(readStatus({ state: 'error', phase: 'failed', message: 'the model failed to load: x' }),
+      { state: 'error', phase: 'failed', message: 'the model failed to load: x' });
+    assert.deepEqual(readStatus({ state: 'loading', bytesDone: 5, bytesTotal: 0 }), { state: 'loading' });
   });
 });
 
