@@ -192,6 +192,9 @@ struct DeepseekModel::Impl {
   mutable Scratch scratch;
 
   Status check_batch(const std::vector<SeqSpan>& seqs, const KvCache& cache) const;
+  // forward() after its checks: begin() with scratch.ids, the layers, the head.
+  Result<ForwardResult> forward_once(const std::vector<SeqSpan>& seqs, KvCache& cache, const ForwardOptions& options,
+                                     int graph_key);
   Status drive(ModelStep::Kind kind, std::vector<ModelStep::Seq>& payload, KvCache& cache, bool return_hidden);
   // A failure once the ranks started a step leaves them out of step: end the group (Collective::abort).
   Error out_of_step(const Error& e) const {
@@ -290,6 +293,7 @@ Result<std::unique_ptr<DeepseekModel>> DeepseekModel::create(ModelConfig config,
   const int stages = std::max(1, options.pipeline_stages);
   const uint64_t seed = w.is_placeholder() ? std::max<uint64_t>(options.random_weights_seed, 1) : 0;
   LATENT_ASSIGN_OR_RETURN(m->dev, make_device(options.device, m->config, options.pool, seed));
+  if (options.wrap_device) m->dev = options.wrap_device(std::move(m->dev));
   m->scratch.bind(m->dev.get());
   if (!m->dev->is_host() && (world && world->size() > 1)) {
     return make_error(ErrorCode::kUnsupported, "--device " + m->dev->name() + ": expected one rank (several ranks, "
@@ -590,11 +594,9 @@ Result<ForwardResult> DeepseekModel::forward(std::span<const SequenceInput> batc
   Impl& m = *impl_;
   Device& D = *m.dev;
   const ModelConfig& c = m.config;
-  const int64_t d = c.hidden_size;
   if (batch.empty()) return make_error(ErrorCode::kInvalidArgument, "forward: expected at least one sequence, found 0");
   auto seqs = flatten<SequenceInput>(batch, [](const SequenceInput& s) { return static_cast<int64_t>(s.tokens.size()); });
   LATENT_RETURN_IF_ERROR(m.check_batch(seqs, cache));
-  const int64_t T = seqs.back().offset + seqs.back().n_new;
   std::vector<int32_t>& ids = m.scratch.ids;  // [T]
   ids.clear();
   for (size_t s = 0; s < batch.size(); ++s) {
@@ -615,9 +617,24 @@ Result<ForwardResult> DeepseekModel::forward(std::span<const SequenceInput> batc
     }
     LATENT_RETURN_IF_ERROR(m.drive(ModelStep::Kind::kForward, payload, cache, options.return_hidden));
   }
+  // A step without a trace may be captured into a graph of its batch bucket (engine/device.h), one per kind of
+  // result (logits, or logits and hidden states): a capture that fails leaves the step unrun, and it runs again
+  // eagerly.
+  const int graph_key = options.trace || m.control ? 0 : options.return_hidden ? 2 : 1;
+  auto r = m.forward_once(seqs, cache, options, graph_key);
+  if (!r.ok() && graph_key != 0 && D.take_capture_failure()) r = m.forward_once(seqs, cache, options, 0);
+  return r;
+}
+
+Result<ForwardResult> DeepseekModel::Impl::forward_once(const std::vector<SeqSpan>& seqs, KvCache& cache,
+                                                        const ForwardOptions& options, int graph_key) {
+  Impl& m = *this;
+  Device& D = *m.dev;
+  const int64_t d = m.config.hidden_size;
+  const int64_t T = seqs.back().offset + seqs.back().n_new;
   ForwardTrace* trace = options.trace;
   if (trace) *trace = ForwardTrace{};
-  LATENT_RETURN_IF_ERROR(D.begin(seqs, ids, cache));  // positions, block tables, ids
+  LATENT_RETURN_IF_ERROR(D.begin(seqs, m.scratch.ids, cache, graph_key));  // positions, block tables, ids
   LATENT_ASSIGN_OR_RETURN(float* x, m.scratch.x.resize(T * d));  // [T, d]
   if (m.stage.first()) {
     LATENT_RETURN_IF_ERROR(D.embed(m.embed_tokens, x));  // embedding: x [T, d]
@@ -690,7 +707,7 @@ Result<ForwardResult> DeepseekModel::forward_mtp(std::span<const MtpSequenceInpu
   const MtpWeights& t = m.mtp[0];
   const float eps = static_cast<float>(c.rms_norm_eps);
   Impl::Scratch& S = m.scratch;
-  LATENT_RETURN_IF_ERROR(D.begin(seqs, ids, cache));
+  LATENT_RETURN_IF_ERROR(D.begin(seqs, ids, cache, /*graph_key=*/0));  // the hidden states come from the host
 
   // x = eh_proj([enorm(E[t_{i+1}]) | hnorm(h_i)]): cat [T, 2d] -> x [T, d]
   LATENT_ASSIGN_OR_RETURN(float* e, S.e.resize(T * d));

@@ -116,6 +116,8 @@ struct ModelOptions {
   // thread: once with the total before the first copy, then after each tensor; not called on a host device
   // (nothing is copied). Returning false stops the load with kCancelled.
   std::function<bool(int64_t done, int64_t total)> on_upload;
+  // Tests: wraps the device made for the model (a double around the real one, e.g. one whose graph captures fail).
+  std::function<std::unique_ptr<Device>(std::unique_ptr<Device>)> wrap_device;
 };
 
 class DeepseekModel {

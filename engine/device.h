@@ -107,8 +107,21 @@ class Device {
 
   // ---- the forward's ops (shapes: T = new tokens of the batch, d = hidden)
   // The batch of the next forward: `ids` [T] are the token ids embed() reads; seqs give each row's position
-  // (n_cached + i) and block table; `cache` is the cache the forward writes.
-  virtual Status begin(const std::vector<SeqSpan>& seqs, std::span<const int32_t> ids, const KvCache& cache) = 0;
+  // (n_cached + i) and block table; `cache` is the cache the forward writes. graph_key 0: run the ops as they come;
+  // else the ops from here to the step's first fetch_out() touch device memory only (no trace read back, no host
+  // inputs) and are the same for every step of this key and batch shape, so a device with graphs may capture them
+  // once per batch bucket (the key and the decode batch size) and replay them.
+  virtual Status begin(const std::vector<SeqSpan>& seqs, std::span<const int32_t> ids, const KvCache& cache,
+                       int graph_key) = 0;
+  // True once after a step whose graph capture failed: its ops were recorded, not run, so the model runs the step
+  // again (the device runs that bucket eagerly from then on). The CPU never captures.
+  virtual bool take_capture_failure() { return false; }
+  // For benchmarks and scripts/gpu-check: kernels queued (own kernels, each cuBLAS call as one), steps, and how
+  // they ran. The CPU counts nothing.
+  struct Counters {
+    int64_t launches = 0, steps = 0, graph_captures = 0, graph_replays = 0, capture_failures = 0;
+  };
+  virtual Counters counters() const { return {}; }
   // x[T, d] = rows ids of table [V, d].
   virtual Status embed(const cpu::WeightView& table, float* x) = 0;
   // y row t (at y + t * ldy) = RMSNorm(x row t at x + t * ldx) * gain, for n rows of gain.cols.

@@ -54,7 +54,7 @@ class CpuDevice final : public Device {
     return Status::Ok();
   }
 
-  Status begin(const std::vector<SeqSpan>& seqs, std::span<const int32_t> ids, const KvCache&) override {
+  Status begin(const std::vector<SeqSpan>& seqs, std::span<const int32_t> ids, const KvCache&, int) override {
     seqs_ = &seqs;
     ids_ = ids;
     // cos/sin of each new token's position: [T, P]

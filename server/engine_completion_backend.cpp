@@ -106,6 +106,8 @@ struct EngineCompletionBackend::Waiting {
   std::optional<Error> error;      // how, when it failed
   Handle next = kWaitingBit | 1;
   std::map<Handle, Job> jobs;      // by arrival
+  std::vector<Job> cancelled;      // cancelled while waiting: answered kCancelled when the load ends (never inside
+                                   // cancel(), whose caller may hold the lock its on_done takes)
   std::map<Handle, Handle> started;  // waiting handle -> request id
 };
 
@@ -123,12 +125,15 @@ EngineCompletionBackend::EngineCompletionBackend(EngineHost& host, EngineBackend
   // gone (it holds only the host, which outlives its load, and shared state).
   host_.when_loaded([w = waiting_, submit = Submit{host_, options_, m_}](const Status& st) {
     std::map<Handle, Waiting::Job> jobs;
+    std::vector<Waiting::Job> cancelled;
     {
       std::lock_guard<std::mutex> lock(w->mu);
       w->ended = true;
       if (!st.ok()) w->error = st.error();
       jobs.swap(w->jobs);
+      cancelled.swap(w->cancelled);
     }
+    for (auto& j : cancelled) j.on_done(make_error(ErrorCode::kCancelled, "cancelled while the model was loading"));
     for (auto& [handle, j] : jobs) {
       if (!st.ok()) {
         j.on_done(make_error(st.error().code, "the model failed to load: " + st.error().message));
@@ -143,17 +148,19 @@ EngineCompletionBackend::EngineCompletionBackend(EngineHost& host, EngineBackend
 
 lsp::CompletionBackend::Handle EngineCompletionBackend::start(lsp::CompletionJob job, OnDelta on_delta,
                                                               OnDone on_done) {
+  std::optional<Error> failed;
   {
     std::lock_guard<std::mutex> lock(waiting_->mu);
-    if (waiting_->error) {
-      on_done(make_error(waiting_->error->code, "the model failed to load: " + waiting_->error->message));
-      return 0;
-    }
     if (!waiting_->ended) {
       const Handle h = waiting_->next++;
       waiting_->jobs.emplace(h, Waiting::Job{std::move(job), std::move(on_delta), std::move(on_done)});
       return h;
     }
+    failed = waiting_->error;
+  }
+  if (failed) {  // outside the lock: on_done may call back into this backend
+    on_done(make_error(failed->code, "the model failed to load: " + failed->message));
+    return 0;
   }
   return Submit{host_, options_, m_}(std::move(job), std::move(on_delta), std::move(on_done));
 }
@@ -260,23 +267,16 @@ lsp::CompletionBackend::Handle EngineCompletionBackend::Submit::operator()(lsp::
 void EngineCompletionBackend::cancel(Handle handle) {
   if (handle == 0) return;
   if (handle & Waiting::kWaitingBit) {
-    std::optional<Waiting::Job> j;
-    {
-      std::lock_guard<std::mutex> lock(waiting_->mu);
-      if (auto it = waiting_->jobs.find(handle); it != waiting_->jobs.end()) {
-        j = std::move(it->second);
-        waiting_->jobs.erase(it);
-      } else if (auto s = waiting_->started.find(handle); s != waiting_->started.end()) {
-        handle = s->second;  // submitted since: cancel the request
-        waiting_->started.erase(s);
-      } else {
-        return;  // answered already
-      }
-    }
-    if (j) {
-      j->on_done(make_error(ErrorCode::kCancelled, "cancelled while the model was loading"));
+    std::lock_guard<std::mutex> lock(waiting_->mu);
+    if (auto it = waiting_->jobs.find(handle); it != waiting_->jobs.end()) {
+      waiting_->cancelled.push_back(std::move(it->second));  // never runs; answered when the load ends
+      waiting_->jobs.erase(it);
       return;
     }
+    auto s = waiting_->started.find(handle);
+    if (s == waiting_->started.end()) return;  // answered already
+    handle = s->second;  // submitted since: cancel the request
+    waiting_->started.erase(s);
   }
   host_.scheduler().cancel(handle);
 }

@@ -5,8 +5,9 @@
 // incremental detokenizer stream back as they are decoded.
 //
 // While the host's model is still loading (EngineHost::when_loaded) jobs wait in arrival order and start when it
-// is loaded; a failed load answers them (and later jobs) with its error; cancel() of a waiting job answers it
-// kCancelled at once.
+// is loaded; a failed load answers them (and later jobs) with its error; a waiting job that is cancelled never
+// runs and is answered kCancelled when the load ends (not inside cancel(): its caller may hold a lock on_done
+// takes).
 //
 // Thread-safety: start/cancel from any thread; callbacks arrive on the engine thread (or the loading thread, or
 // the caller's for jobs answered before they reach the engine).

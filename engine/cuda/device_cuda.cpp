@@ -5,15 +5,30 @@
 // fast precision, float32 with exact; attention widens them to float32 in shared memory), so block ids
 // index it directly and copy-on-write is a device-to-device copy on the same stream.
 //
-// Per forward, begin() uploads the step's inputs: token ids [T], positions [T], context lengths [T]
-// (n_cached + i + 1: causal) and one block table per row [T, W] (W = the most blocks any sequence needs), so
-// that a batch mixing prefill chunks and decodes of several sequences is one launch per op. Linears follow
+// Per forward, begin() uploads the step's inputs in one asynchronous copy out of pinned memory: token ids [T],
+// positions [T], context lengths [T] (n_cached + i + 1: causal), the rows that want logits, and one block table
+// per row [T, W] (W = the most blocks any sequence needs), so that a batch mixing prefill chunks and decodes of
+// several sequences is one launch per op. The host waits once per step, in fetch_out() for its result (logits).
+//
+// CUDA graphs (LATENT_CUDA_GRAPHS=0 turns them off): a decode step (one new token per sequence) whose model says
+// its ops are the same for the batch shape (begin's graph_key) is captured once per bucket (graph_key, batch
+// size) and replayed afterwards: the first step of a bucket runs eagerly (buffers reach their size), the next is
+// captured, later ones replay it (the ops return at once; fetch_out launches the graph). A graph bakes in the
+// addresses of every buffer, so one made before an allocation (a longer prefill grew a buffer) or for another
+// cache is dropped and made again. Graph steps use the widest block table the cache allows and a split plan for
+// the longest context; each row cuts its own context into the splits (kernels/cuda/mla.cu), so a short context
+// never does a whole cache's work. A capture that fails is discarded (its graph destroyed) and its bucket runs
+// eagerly from then on; the model reruns that step (take_capture_failure). Linears follow
 // cpu::linear_precision() (--precision): exact keeps every linear on the float32 GEMV (golden exactness),
 // otherwise 16+ token batches use cuBLAS with BF16 activations (kernels/cuda/ops.h).
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <map>
+#include <set>
+#include <utility>
 
 #include "engine/config.h"
 #include "engine/device.h"
@@ -25,6 +40,7 @@
 #include "kernels/cuda/mla.h"
 #include "kernels/cuda/moe.h"
 #include "kernels/cuda/ops.h"
+#include "kernels/base/log.h"
 
 namespace latent {
 
@@ -101,6 +117,37 @@ struct IntArray {
   }
 };
 
+// Page-locked host memory grown on demand, with the event of the last copy out of it: refilled only once that
+// copy is done (steps alternate between two, so the wait is for a copy that ended a step ago).
+struct Pinned {
+  void* p = nullptr;
+  size_t cap = 0;
+  cudaEvent_t used = nullptr;
+  ~Pinned() {
+    if (used) cudaEventSynchronize(used), cudaEventDestroy(used);
+    if (p) cudaFreeHost(p);
+  }
+  Result<void*> fit(size_t bytes, const char* what) {
+    if (!used) LATENT_RETURN_IF_ERROR(cuda_status(cudaEventCreateWithFlags(&used, cudaEventDisableTiming), what));
+    LATENT_RETURN_IF_ERROR(cuda_status(cudaEventSynchronize(used), what));
+    if (bytes > cap) {
+      if (p) cudaFreeHost(p);
+      p = nullptr, cap = 0;
+      LATENT_RETURN_IF_ERROR(cuda_status(cudaHostAlloc(&p, std::max<size_t>(bytes, 4096), cudaHostAllocDefault), what));
+      cap = std::max<size_t>(bytes, 4096);
+    }
+    return p;
+  }
+};
+
+// One captured step: its executable graph and what it baked in.
+struct StepGraph {
+  cudaGraphExec_t exec = nullptr;
+  uint64_t epoch = 0;            // the device's allocation epoch at capture
+  const void* cache = nullptr;   // the cache it writes
+  int64_t nodes = 0;             // kernels and copies it replays
+};
+
 class CudaDevice final : public Device {
  public:
   static Result<std::unique_ptr<Device>> create(int index, const ModelConfig& c, uint64_t random_seed) {
@@ -129,6 +176,9 @@ class CudaDevice final : public Device {
     }
     auto d = std::unique_ptr<CudaDevice>(new CudaDevice(c));
     d->index_ = index;
+    const char* graphs = std::getenv("LATENT_CUDA_GRAPHS");
+    d->graphs_on_ = !(graphs && std::string(graphs) == "0");
+    d->launch_base_ = cuda::launch_count();
     d->next_seed_ = random_seed;
     d->label_ = "cuda:" + std::to_string(index) + " (" + cuda::device_description(index) + ")";
     LATENT_RETURN_IF_ERROR(cuda_status(cudaSetDevice(index), "cudaSetDevice"));
@@ -151,7 +201,9 @@ class CudaDevice final : public Device {
 
   ~CudaDevice() override {
     cudaSetDevice(index_);
+    if (mode_ == Mode::kCapture) discard_capture();
     if (stream_) cudaStreamSynchronize(stream_);
+    drop_graphs();
     (void)free_pinned();
     if (inv_freq_) cudaFree(inv_freq_);
   }
@@ -160,6 +212,7 @@ class CudaDevice final : public Device {
   bool is_host() const override { return false; }
 
   Result<float*> allocate(int64_t n) override {
+    ++epoch_;  // graphs made before hold old addresses
     void* p = nullptr;
     const size_t bytes = static_cast<size_t>(std::max<int64_t>(n, 1)) * sizeof(float);
     if (cudaMalloc(&p, bytes) != cudaSuccess) {
@@ -171,7 +224,8 @@ class CudaDevice final : public Device {
     return static_cast<float*>(p);
   }
   void release(float* p) override {
-    cudaStreamSynchronize(stream_);  // a queued kernel may still read it
+    ++epoch_;
+    cudaStreamSynchronize(stream_);  // a queued kernel may still read it (inside a capture: invalidates it)
     cudaFree(p);
   }
   Result<cpu::WeightView> upload(const cpu::WeightView& w) override {
@@ -251,14 +305,28 @@ class CudaDevice final : public Device {
   DType cache_dtype() const override { return gpu_cache_dtype(); }
   Result<float*> host_out(std::vector<float>& host, int64_t n) override {
     host.resize(static_cast<size_t>(n));
-    DeviceBuffer& b = out_[next_out_++ % 2];  // at most two results outstanding (hidden states and logits)
+    // At most two results outstanding (hidden states and logits); the count restarts each step, so a replayed
+    // graph's results are where its capture wrote them.
+    DeviceBuffer& b = out_[next_out_++ % 2];
     return b.resize(n);
   }
+  // The step's end: a captured step is instantiated and launched, a replayed one launched; then the result comes
+  // back through pinned memory, the one wait of the step.
   Status fetch_out(std::vector<float>& host, const float* written) override {
+    LATENT_RETURN_IF_ERROR(run_graph());
     if (host.empty()) return Status::Ok();
-    LATENT_RETURN_IF_ERROR(cuda_status(cudaMemcpyAsync(host.data(), written, host.size() * sizeof(float),
-                                                       cudaMemcpyDeviceToHost, stream_), "result to host"));
-    return cuda_status(cudaStreamSynchronize(stream_), "forward");
+    const size_t bytes = host.size() * sizeof(float);
+    LATENT_ASSIGN_OR_RETURN(void* pin, pin_out_.fit(bytes, "pinned results"));
+    LATENT_RETURN_IF_ERROR(cuda_status(cudaMemcpyAsync(pin, written, bytes, cudaMemcpyDeviceToHost, stream_), "result to host"));
+    LATENT_RETURN_IF_ERROR(cuda_status(cudaStreamSynchronize(stream_), "forward"));
+    std::memcpy(host.data(), pin, bytes);
+    return Status::Ok();
+  }
+  bool take_capture_failure() override { return std::exchange(capture_failed_, false); }
+  Counters counters() const override {
+    Counters c = counters_;
+    c.launches = cuda::launch_count() - launch_base_ + replayed_nodes_;
+    return c;
   }
   Result<std::vector<float>> to_host(const float* src, int64_t n) override {
     std::vector<float> h(static_cast<size_t>(n));
@@ -271,7 +339,11 @@ class CudaDevice final : public Device {
                        "input to device");
   }
 
-  Status begin(const std::vector<SeqSpan>& seqs, std::span<const int32_t> ids, const KvCache& cache) override {
+  Status begin(const std::vector<SeqSpan>& seqs, std::span<const int32_t> ids, const KvCache& cache,
+               int graph_key) override {
+    if (mode_ == Mode::kCapture) discard_capture();  // the last step ended inside a capture (an error)
+    mode_ = Mode::kEager;
+    ++counters_.steps;
     if (fills_pending_) {  // random weights were filled on the legacy stream, which stream_ does not wait for
       LATENT_RETURN_IF_ERROR(cuda_status(cudaDeviceSynchronize(), "random weights"));
       fills_pending_ = false;
@@ -283,84 +355,145 @@ class CudaDevice final : public Device {
                                                      cache.where() + " of " + dtype_name(cache.dtype()));
     }
     const int64_t T = seqs.empty() ? 0 : seqs.back().offset + seqs.back().n_new;
+    if (static_cast<int64_t>(ids.size()) != T) {
+      return make_error(ErrorCode::kInternal, "cuda begin: expected " + std::to_string(T) + " ids, found " +
+                                                  std::to_string(ids.size()));
+    }
+    // A decode step (one new token per sequence) of a graph key may run as a graph of its bucket; it then uses
+    // the widest table the cache allows and plans its splits for the longest context, so that every step of the
+    // bucket has the same shape.
+    bool decode = T > 0 && T <= kMaxGraphBatch;
+    for (const SeqSpan& s : seqs) decode = decode && s.n_new == 1;
+    const bool graph = graphs_on_ && graph_key != 0 && decode && !eager_buckets_.count({graph_key, T});
+    const int64_t cap_blocks = std::max<int64_t>(1, std::min<int64_t>(cache.capacity(), KvCache::blocks_needed(max_pos_)));
     int64_t W = 1;
     max_ctx_ = 1;
     for (const SeqSpan& s : seqs) {
       W = std::max(W, KvCache::blocks_needed(s.n_cached + s.n_new));
       max_ctx_ = std::max(max_ctx_, s.n_cached + s.n_new);
+      for (int64_t i = 0; i < KvCache::blocks_needed(s.n_cached + s.n_new); ++i) {
+        const BlockId b = s.blocks[static_cast<size_t>(i)];
+        if (b < 0 || b >= cache.capacity()) {
+          return make_error(ErrorCode::kInvalidArgument, "cuda begin: expected block ids in [0, " +
+                                                             std::to_string(cache.capacity()) + "), found " +
+                                                             std::to_string(b));
+        }
+      }
     }
-    h_pos_.resize(static_cast<size_t>(T));
-    h_ctx_.resize(static_cast<size_t>(T));
-    h_table_.assign(static_cast<size_t>(T * W), 0);
+    if (graph && W <= cap_blocks) {
+      W = cap_blocks;
+      max_ctx_ = cap_blocks * KvCache::kBlockSize;
+    }
+    // The rows that want logits (result_layout's rule: every new token of an all_logits sequence, else its last).
+    h_rows_.clear();
+    for (const SeqSpan& s : seqs) {
+      for (int64_t i = s.all_logits ? 0 : s.n_new - 1; i < s.n_new; ++i) h_rows_.push_back(s.offset + i);
+    }
+    const int64_t n_rows = static_cast<int64_t>(h_rows_.size());
+    // [ids T | positions T | lengths T | rows n_rows | tables T * W], filled in pinned memory, one copy up.
+    const int64_t n_int = 3 * T + n_rows + T * W;
+    Pinned& pin = pin_in_[next_in_++ % 2];
+    LATENT_ASSIGN_OR_RETURN(void* hp, pin.fit(static_cast<size_t>(n_int) * sizeof(int32_t), "pinned step inputs"));
+    int32_t* h = static_cast<int32_t*>(hp);
+    std::copy(ids.begin(), ids.end(), h);
+    int32_t* hpos = h + T;
+    int32_t* hctx = hpos + T;
+    int32_t* hrows = hctx + T;
+    int32_t* htab = hrows + n_rows;
+    std::fill(htab, htab + T * W, 0);
     for (const SeqSpan& s : seqs) {
       const int64_t nb = KvCache::blocks_needed(s.n_cached + s.n_new);
       for (int64_t i = 0; i < s.n_new; ++i) {
-        const size_t t = static_cast<size_t>(s.offset + i);
-        h_pos_[t] = static_cast<int32_t>(s.n_cached + i);
-        h_ctx_[t] = static_cast<int32_t>(s.n_cached + i + 1);
-        std::copy(s.blocks.begin(), s.blocks.begin() + nb, h_table_.begin() + static_cast<int64_t>(t) * W);
+        const int64_t t = s.offset + i;
+        hpos[t] = static_cast<int32_t>(s.n_cached + i);
+        hctx[t] = static_cast<int32_t>(s.n_cached + i + 1);
+        std::copy(s.blocks.begin(), s.blocks.begin() + nb, htab + t * W);
       }
     }
-    if (static_cast<int64_t>(ids.size()) != T) {
-      return make_error(ErrorCode::kInternal, "cuda begin: expected " + std::to_string(T) + " ids, found " +
-                                                  std::to_string(ids.size()));
+    for (int64_t i = 0; i < n_rows; ++i) hrows[i] = static_cast<int32_t>(h_rows_[static_cast<size_t>(i)]);
+    if (n_int > step_.cap) ++epoch_;  // a new device array: graphs read the old one
+    LATENT_RETURN_IF_ERROR(step_.fit(n_int, "step inputs"));
+    if (n_int > 0) {
+      LATENT_RETURN_IF_ERROR(cuda_status(cudaMemcpyAsync(step_.p, h, static_cast<size_t>(n_int) * sizeof(int32_t),
+                                                         cudaMemcpyHostToDevice, stream_), "step inputs"));
+      LATENT_RETURN_IF_ERROR(cuda_status(cudaEventRecord(pin.used, stream_), "step inputs"));
     }
-    LATENT_RETURN_IF_ERROR(ids_.fit(T, "step ids"));
-    LATENT_RETURN_IF_ERROR(pos_.fit(T, "step positions"));
-    LATENT_RETURN_IF_ERROR(ctx_.fit(T, "step lengths"));
-    LATENT_RETURN_IF_ERROR(table_.fit(T * W, "step block tables"));
-    const auto up = [&](int32_t* dst, const int32_t* src, int64_t n) {
-      return cuda_status(cudaMemcpyAsync(dst, src, static_cast<size_t>(n) * sizeof(int32_t), cudaMemcpyHostToDevice, stream_),
-                         "step inputs");
-    };
-    if (T > 0) {
-      LATENT_RETURN_IF_ERROR(up(ids_.p, ids.data(), T));
-      LATENT_RETURN_IF_ERROR(up(pos_.p, h_pos_.data(), T));
-      LATENT_RETURN_IF_ERROR(up(ctx_.p, h_ctx_.data(), T));
-      LATENT_RETURN_IF_ERROR(up(table_.p, h_table_.data(), T * W));
-    }
+    ids_ = step_.p, pos_ = ids_ + T, ctx_ = pos_ + T, rows_ = ctx_ + T, table_ = rows_ + n_rows;
     T_ = T, W_ = W;
+    next_out_ = 0;
     // The tensor-core path rounds activations into Blas's staging: large enough for this step's widest linear.
     if (T >= blas_.tensor_core_min_tokens && T * max_cols_ > blas_.staging_elems()) {
       LATENT_RETURN_IF_ERROR(cuda_status(cudaStreamSynchronize(stream_), "staging resize"));
       const int64_t keep = blas_.tensor_core_min_tokens;
       LATENT_ASSIGN_OR_RETURN(blas_, cuda::Blas::create(stream_, T * max_cols_));
       blas_.tensor_core_min_tokens = keep;
+      ++epoch_;
     }
+    if (!graph) return Status::Ok();
+    // Replay a graph made at this epoch for this cache; else capture, once the bucket has run eagerly at this
+    // epoch (its buffers sized); else run eagerly and remember the epoch.
+    bucket_ = {graph_key, T};
+    const void* base = cache.block_ptr(0, 0);
+    if (auto it = graphs_.find(bucket_); it != graphs_.end()) {
+      if (it->second.epoch == epoch_ && it->second.cache == base) {
+        mode_ = Mode::kReplay;
+        return Status::Ok();
+      }
+      cudaGraphExecDestroy(it->second.exec);
+      graphs_.erase(it);
+    }
+    if (auto w = warm_.find(bucket_); w != warm_.end() && w->second == epoch_) {
+      if (cudaStreamBeginCapture(stream_, cudaStreamCaptureModeRelaxed) == cudaSuccess) {
+        mode_ = Mode::kCapture;
+        capture_cache_ = base;
+        return Status::Ok();
+      }
+      cudaGetLastError();
+      fail_bucket();
+      return Status::Ok();  // eagerly, this once and from now on
+    }
+    mode_ = Mode::kWarm;
     return Status::Ok();
   }
   Status embed(const cpu::WeightView& table, float* x) override {
-    return cuda::embedding(dw(table), ids_.p, T_, x, stream_);
+    if (replaying()) return Status::Ok();  // the step's graph does it
+    return track(cuda::embedding(dw(table), ids_, T_, x, stream_));
   }
   Status rms_norm(const float* x, int64_t ldx, int64_t n, const cpu::WeightView& gain, float eps, float* y,
                   int64_t ldy) override {
+    if (replaying()) return Status::Ok();  // the step's graph does it
     const int64_t d = gain.cols;
-    if (ldx == d && ldy == d) return cuda::rms_norm(x, n, d, gain.data, gain.dtype, eps, y, stream_);
-    return cuda::rms_norm_strided(x, ldx, n, d, gain.data, gain.dtype, eps, y, ldy, stream_);
+    if (ldx == d && ldy == d) return track(cuda::rms_norm(x, n, d, gain.data, gain.dtype, eps, y, stream_));
+    return track(cuda::rms_norm_strided(x, ldx, n, d, gain.data, gain.dtype, eps, y, ldy, stream_));
   }
   Status linear(const float* x, int64_t ldx, int64_t n, const cpu::WeightView& w, float* y, int64_t ldy) override {
+    if (replaying()) return Status::Ok();  // the step's graph does it
     if (n <= 0) return Status::Ok();
-    return cuda::linear(blas_, x, ldx, n, dw(w), y, ldy);
+    return track(cuda::linear(blas_, x, ldx, n, dw(w), y, ldy));
   }
   Status rope_q(float* q, int64_t row0, int64_t n, int64_t H, int64_t nope, int64_t P) override {
+    if (replaying()) return Status::Ok();  // the step's graph does it
     if (n <= 0) return Status::Ok();
-    return cuda::rope(q, n, H, H * (nope + P), nope + P, nope, P, pos_.p + row0, inv_freq_, stream_);
+    return track(cuda::rope(q, n, H, H * (nope + P), nope + P, nope, P, pos_ + row0, inv_freq_, stream_));
   }
   Status write_cache(float* kv, const cpu::WeightView& kv_norm, float eps, int64_t layer, KvCache& cache) override {
+    if (replaying()) return Status::Ok();  // the step's graph does it
     const int64_t D = R_ + P_;
-    LATENT_RETURN_IF_ERROR(cuda::rms_norm_strided(kv, D, T_, R_, kv_norm.data, kv_norm.dtype, eps, kv, D, stream_));
-    LATENT_RETURN_IF_ERROR(cuda::rope(kv, T_, 1, D, 0, R_, P_, pos_.p, inv_freq_, stream_));
-    return cuda::mla_cache_write(kv, D, T_, D, pos_.p, layer_base(cache, layer), block_stride(cache), table_.p, W_, stream_,
-                                 cache.dtype());
+    LATENT_RETURN_IF_ERROR(track(cuda::rms_norm_strided(kv, D, T_, R_, kv_norm.data, kv_norm.dtype, eps, kv, D, stream_)));
+    LATENT_RETURN_IF_ERROR(track(cuda::rope(kv, T_, 1, D, 0, R_, P_, pos_, inv_freq_, stream_)));
+    return track(cuda::mla_cache_write(kv, D, T_, D, pos_, layer_base(cache, layer), block_stride(cache), table_, W_, stream_,
+                                 cache.dtype()));
   }
   Status mla_absorb_q(const float* q, int64_t n, int64_t q_stride, const cpu::WeightView& kv_b, int64_t H,
                       int64_t nope, int64_t P, int64_t vd, float* q_lat) override {
+    if (replaying()) return Status::Ok();  // the step's graph does it
     if (n <= 0) return Status::Ok();
-    return cuda::mla_absorb_q(q, n, q_stride, dw(kv_b), H, nope, P, vd, q_lat, stream_);
+    return track(cuda::mla_absorb_q(q, n, q_stride, dw(kv_b), H, nope, P, vd, q_lat, stream_));
   }
   Status mla_attention(const float* q_lat, const float* q, int64_t q_stride, const std::vector<SeqSpan>& seqs,
                        int64_t H, int64_t nope, int64_t layer, const KvCache& cache, float scale,
                        float* o_lat) override {
+    if (replaying()) return Status::Ok();  // the step's graph does it
     const int64_t n = seqs.empty() ? 0 : seqs.back().offset + seqs.back().n_new;
     if (n != T_) {  // one rank: every row of the batch (data-parallel attention runs on the CPU only)
       return make_error(ErrorCode::kUnsupported, "cuda mla_attention: expected all " + std::to_string(T_) +
@@ -369,20 +502,23 @@ class CudaDevice final : public Device {
     if (n == 0) return Status::Ok();
     cuda::MlaAttentionArgs a;
     a.q_lat = q_lat, a.q = q, a.q_stride = q_stride, a.nope = nope, a.n = n, a.n_heads = H, a.R = R_, a.P = P_;
-    a.scale = scale, a.ctx_lens = ctx_.p, a.max_ctx = max_ctx_, a.o_lat = o_lat;
+    a.scale = scale, a.ctx_lens = ctx_, a.max_ctx = max_ctx_, a.o_lat = o_lat;
     LATENT_ASSIGN_OR_RETURN(float* ws, ws_.resize(cuda::mla_attention_workspace(a)));
-    return cuda::mla_attention(a, {layer_base(cache, layer), block_stride(cache), table_.p, W_, cache.dtype()}, ws, stream_);
+    return track(cuda::mla_attention(a, {layer_base(cache, layer), block_stride(cache), table_, W_, cache.dtype()}, ws, stream_));
   }
   Status mla_apply_uv(const float* o_lat, int64_t n, const cpu::WeightView& kv_b, int64_t H, int64_t nope,
                       int64_t vd, float* out) override {
+    if (replaying()) return Status::Ok();  // the step's graph does it
     if (n <= 0) return Status::Ok();
-    return cuda::mla_apply_uv(o_lat, n, dw(kv_b), H, nope, vd, out, stream_);
+    return track(cuda::mla_apply_uv(o_lat, n, dw(kv_b), H, nope, vd, out, stream_));
   }
   Status mlp(const MlpWeights& w, const float* x, int64_t n, float* y) override {
-    return run_mlp(dw(w.gate_proj), dw(w.up_proj), dw(w.down_proj), x, n, y);
+    if (replaying()) return Status::Ok();  // the step's graph does it
+    return track(run_mlp(dw(w.gate_proj), dw(w.up_proj), dw(w.down_proj), x, n, y));
   }
   Status moe(const ModelConfig& c, const MoeWeights&, const void* prepared, const float* x, int64_t n, float* y,
              std::vector<int32_t>* topk_idx, std::vector<float>* topk_weight) override {
+    if (replaying()) return Status::Ok();  // the step's graph does it
     const CudaMoe& m = *static_cast<const CudaMoe*>(prepared);
     const int64_t E = c.n_routed_experts, K = c.num_experts_per_tok;
     cuda::RouterParams rp;
@@ -395,11 +531,11 @@ class CudaDevice final : public Device {
     LATENT_ASSIGN_OR_RETURN(float* wts, wts_.resize(n * K));
     LATENT_ASSIGN_OR_RETURN(float* idx_f, idx_.resize(n * K));  // int32 in a float buffer (same size)
     int32_t* idx = reinterpret_cast<int32_t*>(idx_f);
-    LATENT_RETURN_IF_ERROR(cuda::linear(blas_, x, m.router.cols, n, m.router, logits, E));  // [n, E]
-    LATENT_RETURN_IF_ERROR(cuda::route(rp, logits, n, m.bias, idx, wts, stream_));
-    if (m.has_shared) LATENT_RETURN_IF_ERROR(run_mlp(m.shared_gate, m.shared_up, m.shared_down, x, n, y));  // [n, d]
+    LATENT_RETURN_IF_ERROR(track(cuda::linear(blas_, x, m.router.cols, n, m.router, logits, E)));  // [n, E]
+    LATENT_RETURN_IF_ERROR(track(cuda::route(rp, logits, n, m.bias, idx, wts, stream_)));
+    if (m.has_shared) LATENT_RETURN_IF_ERROR(track(run_mlp(m.shared_gate, m.shared_up, m.shared_down, x, n, y)));  // [n, d]
     LATENT_ASSIGN_OR_RETURN(float* h, moe_h_.resize(n * K * m.experts.inter));
-    LATENT_RETURN_IF_ERROR(cuda::moe_experts(m.experts, x, n, K, idx, wts, h, y, m.has_shared, stream_));
+    LATENT_RETURN_IF_ERROR(track(cuda::moe_experts(m.experts, x, n, K, idx, wts, h, y, m.has_shared, stream_)));
     if (topk_idx) {
       topk_idx->resize(static_cast<size_t>(n * K));
       LATENT_RETURN_IF_ERROR(cuda_status(cudaMemcpyAsync(topk_idx->data(), idx, topk_idx->size() * sizeof(int32_t),
@@ -412,18 +548,93 @@ class CudaDevice final : public Device {
     }
     return Status::Ok();
   }
-  Status add(const float* a, int64_t n, float* y) override { return cuda::add_inplace(a, n, y, stream_); }
+  Status add(const float* a, int64_t n, float* y) override {
+    if (replaying()) return Status::Ok();  // the step's graph does it
+    return track(cuda::add_inplace(a, n, y, stream_));
+  }
   Status gather_rows(const float* x, int64_t d, std::span<const int64_t> rows, float* y) override {
-    for (size_t i = 0; i < rows.size(); ++i) {
-      LATENT_RETURN_IF_ERROR(cuda_status(cudaMemcpyAsync(y + static_cast<int64_t>(i) * d, x + rows[i] * d,
-                                                         static_cast<size_t>(d) * sizeof(float), cudaMemcpyDeviceToDevice,
-                                                         stream_), "gather rows"));
+    if (replaying()) return Status::Ok();  // the step's graph does it
+    // begin() uploaded the rows result_layout picks; any other rows go up through a copy of their own.
+    const int32_t* dev_rows = rows_;
+    if (!std::equal(rows.begin(), rows.end(), h_rows_.begin(), h_rows_.end())) {
+      if (mode_ == Mode::kCapture) return track(make_error(ErrorCode::kInternal, "gather_rows: rows other than begin()'s in a graph"));
+      std::vector<int32_t> r(rows.begin(), rows.end());
+      LATENT_RETURN_IF_ERROR(extra_rows_.fit(static_cast<int64_t>(r.size()), "gather rows"));
+      ++epoch_;
+      LATENT_RETURN_IF_ERROR(cuda_status(cudaMemcpy(extra_rows_.p, r.data(), r.size() * sizeof(int32_t), cudaMemcpyHostToDevice),
+                                         "gather rows"));
+      dev_rows = extra_rows_.p;
     }
-    return Status::Ok();
+    return track(cuda::gather_rows(x, d, dev_rows, static_cast<int64_t>(rows.size()), y, stream_));
   }
 
+
  private:
-  explicit CudaDevice(const ModelConfig& c) : R_(c.kv_lora_rank), P_(c.qk_rope_head_dim) {}
+  explicit CudaDevice(const ModelConfig& c)
+      : R_(c.kv_lora_rank), P_(c.qk_rope_head_dim), max_pos_(std::max<int64_t>(1, c.max_position_embeddings)) {}
+
+  // ---- graphs
+  static constexpr int64_t kMaxGraphBatch = 64;  // decode batches up to this many sequences get graphs
+  enum class Mode { kEager, kWarm, kCapture, kReplay };  // kWarm: eager, the bucket's first step
+  using Bucket = std::pair<int, int64_t>;                // graph key, batch size
+  bool replaying() const { return mode_ == Mode::kReplay; }
+  // An op's status; a failure inside a capture ends it (its graph destroyed) and sends the bucket to eager.
+  Status track(Status st) {
+    if (!st.ok() && mode_ == Mode::kCapture) {
+      discard_capture();
+      fail_bucket();
+      capture_failed_ = true;
+    }
+    return st;
+  }
+  void discard_capture() {
+    cudaGraph_t g = nullptr;
+    cudaStreamEndCapture(stream_, &g);
+    if (g) cudaGraphDestroy(g);
+    cudaGetLastError();
+    mode_ = Mode::kEager;
+  }
+  void fail_bucket() {
+    eager_buckets_.insert(bucket_);
+    ++counters_.capture_failures;
+    LATENT_LOG_WARN("cuda graphs: capturing a decode step of %lld sequences failed; that batch size runs eagerly",
+                    static_cast<long long>(bucket_.second));
+  }
+  void drop_graphs() {
+    for (auto& [k, g] : graphs_) cudaGraphExecDestroy(g.exec);
+    graphs_.clear();
+  }
+  // At the step's end (fetch_out): ends a capture and instantiates it, then launches the bucket's graph; after
+  // an eager first step, remembers the epoch its buffers were sized at.
+  Status run_graph() {
+    const Mode mode = std::exchange(mode_, Mode::kEager);
+    if (mode == Mode::kWarm) warm_[bucket_] = epoch_;
+    if (mode != Mode::kCapture && mode != Mode::kReplay) return Status::Ok();
+    if (mode == Mode::kCapture) {
+      cudaGraph_t g = nullptr;
+      const cudaError_t end = cudaStreamEndCapture(stream_, &g);
+      cudaGraphExec_t exec = nullptr;
+      size_t nodes = 0;
+      cudaError_t made = end == cudaSuccess && g ? cudaGraphGetNodes(g, nullptr, &nodes) : end;
+      if (made == cudaSuccess) made = cudaGraphInstantiate(&exec, g, 0);
+      if (g) cudaGraphDestroy(g);
+      if (made != cudaSuccess || !exec) {
+        cudaGetLastError();
+        if (exec) cudaGraphExecDestroy(exec);
+        fail_bucket();
+        capture_failed_ = true;
+        return make_error(ErrorCode::kInternal, std::string("cuda graph capture: ") + cudaGetErrorString(made) +
+                                                    " (the step runs again eagerly)");
+      }
+      graphs_[bucket_] = StepGraph{exec, epoch_, capture_cache_, static_cast<int64_t>(nodes)};
+      ++counters_.graph_captures;
+    } else {
+      ++counters_.graph_replays;
+    }
+    const StepGraph& g = graphs_.at(bucket_);
+    replayed_nodes_ += g.nodes;
+    return cuda_status(cudaGraphLaunch(g.exec, stream_), "cudaGraphLaunch");
+  }
 
   // A checkpoint tensor into the arena through two pinned host buffers of kPinnedBytes: the copy of chunk i+1
   // out of the mapped file overlaps the DMA of chunk i (asynchronous on stream_; a buffer is refilled only
@@ -524,12 +735,27 @@ class CudaDevice final : public Device {
   cudaEvent_t copied_[2] = {nullptr, nullptr};     // the last DMA out of each
   unsigned next_pinned_ = 0;
   bool fills_pending_ = false;  // random fills queued on the legacy stream
-  // the step (begin)
-  int64_t T_ = 0, W_ = 1, max_ctx_ = 1;
-  std::vector<int32_t> h_pos_, h_ctx_, h_table_;
-  IntArray ids_, pos_, ctx_, table_;
+  // the step (begin): its inputs, one device array [ids | positions | lengths | rows | tables]
+  int64_t T_ = 0, W_ = 1, max_ctx_ = 1, max_pos_ = 1;
+  std::vector<int64_t> h_rows_;
+  Pinned pin_in_[2], pin_out_;
+  unsigned next_in_ = 0;
+  IntArray step_, extra_rows_;
+  const int32_t *ids_ = nullptr, *pos_ = nullptr, *ctx_ = nullptr, *rows_ = nullptr, *table_ = nullptr;
   DeviceBuffer out_[2];
   unsigned next_out_ = 0;
+  // graphs
+  bool graphs_on_ = true;
+  Mode mode_ = Mode::kEager;
+  Bucket bucket_{0, 0};
+  uint64_t epoch_ = 0;  // allocations so far: a graph is good while nothing it reads moved
+  const void* capture_cache_ = nullptr;
+  std::map<Bucket, StepGraph> graphs_;
+  std::map<Bucket, uint64_t> warm_;  // the epoch of each bucket's last eager step
+  std::set<Bucket> eager_buckets_;   // captures failed
+  bool capture_failed_ = false;
+  Counters counters_;
+  int64_t launch_base_ = 0, replayed_nodes_ = 0;
   DeviceBuffer g_, u_, rlogits_, wts_, idx_, moe_h_, ws_;
 };
 

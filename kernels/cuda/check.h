@@ -19,7 +19,15 @@ inline Status cublas_status(cublasStatus_t e, const char* what) {
   return make_error(ErrorCode::kInternal, std::string(what) + ": " + cublasGetStatusString(e));
 }
 
-// The launch error of the kernel just queued (bad configuration, too much shared memory).
-inline Status launch_status(const char* kernel) { return cuda_status(cudaGetLastError(), kernel); }
+// Kernels queued by this process so far (each launch_status() call, each cuBLAS call in cuda::linear): the
+// device counts launches per decoded token with it (scripts/gpu-check). Defined in device.cu.
+int64_t launch_count();
+void count_launch();
+
+// The launch error of the kernel just queued (bad configuration, too much shared memory); counts the launch.
+inline Status launch_status(const char* kernel) {
+  count_launch();
+  return cuda_status(cudaGetLastError(), kernel);
+}
 
 }  // namespace latent::cuda

@@ -4,9 +4,20 @@
 #include <cuda_runtime.h>
 #include <nccl.h>
 
+#include <atomic>
+#include <cstdint>
 #include <cstdio>
 
+#include "kernels/cuda/check.h"
+
 namespace latent::cuda {
+
+namespace {
+std::atomic<int64_t> g_launches{0};
+}  // namespace
+
+int64_t launch_count() { return g_launches.load(std::memory_order_relaxed); }
+void count_launch() { g_launches.fetch_add(1, std::memory_order_relaxed); }
 
 int device_count() {
   int n = 0;

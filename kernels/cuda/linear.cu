@@ -90,6 +90,8 @@ Result<Blas> Blas::create(cudaStream_t stream, int64_t max_elems) {
   b.stream_ = stream;
   LATENT_RETURN_IF_ERROR(cublas_status(cublasCreate(&b.handle_), "cublasCreate"));
   LATENT_RETURN_IF_ERROR(cublas_status(cublasSetStream(b.handle_, stream), "cublasSetStream"));
+  LATENT_RETURN_IF_ERROR(cuda_status(cudaMalloc(&b.workspace_, kWorkspaceBytes), "cudaMalloc cuBLAS workspace"));
+  LATENT_RETURN_IF_ERROR(cublas_status(cublasSetWorkspace(b.handle_, b.workspace_, kWorkspaceBytes), "cublasSetWorkspace"));
   if (max_elems > 0) {
     LATENT_RETURN_IF_ERROR(cuda_status(cudaMalloc(&b.staging_, static_cast<size_t>(max_elems) * 2), "cudaMalloc staging"));
     b.staging_elems_ = max_elems;
@@ -100,12 +102,14 @@ Result<Blas> Blas::create(cudaStream_t stream, int64_t max_elems) {
 Blas& Blas::operator=(Blas&& o) noexcept {
   std::swap(handle_, o.handle_), std::swap(stream_, o.stream_), std::swap(staging_, o.staging_);
   std::swap(staging_elems_, o.staging_elems_), std::swap(tensor_core_min_tokens, o.tensor_core_min_tokens);
+  std::swap(workspace_, o.workspace_);
   return *this;
 }
 
 Blas::~Blas() {
-  if (handle_) cublasDestroy(handle_);
+  if (handle_) cublasDestroy(handle_);  // before its workspace; the stream outlives the handle (CudaDevice)
   cudaFree(staging_);
+  cudaFree(workspace_);
 }
 
 Status linear(Blas& blas, const float* x, int64_t ldx, int64_t n, const DeviceWeight& w, float* y, int64_t ldy) {
@@ -120,6 +124,7 @@ Status linear(Blas& blas, const float* x, int64_t ldx, int64_t n, const DeviceWe
   // Column-major view: yᵀ[rows, n] = W[rows, cols] (row-major = colmajor Wᵀ, op T) · xᵀ[cols, n].
   const float alpha = 1.f, beta = 0.f;
   const int m = static_cast<int>(w.rows), nn = static_cast<int>(n), k = static_cast<int>(w.cols);
+  count_launch();  // the GEMM (cuBLAS may queue more than one kernel for it)
   if (w.dtype == DType::kF32) {
     return cublas_status(cublasGemmEx(blas.handle(), CUBLAS_OP_T, CUBLAS_OP_N, m, nn, k, &alpha, w.data, CUDA_R_32F,
                                       k, x, CUDA_R_32F, static_cast<int>(ldx), &beta, y, CUDA_R_32F,

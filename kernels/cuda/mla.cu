@@ -64,6 +64,23 @@ struct Split {
   int64_t n_splits, split_len, groups, group;
 };
 
+// Split planning on the device: the grid has n_splits splits per row (fixed when a graph is captured, sized for
+// the longest context the plan allows), and each row cuts its own context into them, split_len_row tokens each
+// (a multiple of the tile, at most the plan's split_len). A short context thus reads only its own tokens, spread
+// over the splits; the splits past its end do nothing. Rows longer than n_splits * split_len are never cut: the
+// last split runs to the row's end.
+__device__ __forceinline__ int64_t row_split_len(int64_t ctx, int64_t n_splits, int64_t split_len) {
+  const int64_t even = (ctx + n_splits - 1) / n_splits;
+  const int64_t tiled = (even + kTile - 1) / kTile * kTile;
+  return imin(split_len, tiled < kTile ? kTile : tiled);
+}
+__device__ __forceinline__ int64_t row_active_splits(int64_t ctx, int64_t n_splits, int64_t len) {
+  return imin(n_splits, (ctx + len - 1) / len);
+}
+__device__ __forceinline__ int64_t row_ctx(const MlaAttentionArgs& a, int64_t row) {
+  return a.ctx_lens ? a.ctx_lens[row] : a.start_pos + row + 1;
+}
+
 // Splits of >= 64 tokens (a multiple of the tile) aiming at ~2 waves on 132 SMs; when rows x splits are still
 // too few CTAs (one sequence, short context), smaller head groups: the few-heads variant, which re-reads the
 // cache per group from L2 but keeps the SMs busy.
@@ -111,10 +128,12 @@ __global__ void __launch_bounds__(kThreads) mla_split_kernel(KernelArgs k) {
   float* l_s = m_s + G;
   float* alpha_s = l_s + G;
 
-  const int64_t ctx = a.ctx_lens ? a.ctx_lens[row] : a.start_pos + row + 1;
+  const int64_t ctx = row_ctx(a, row);
+  const int64_t len = row_split_len(ctx, k.n_splits, k.split_len);
+  if (split >= row_active_splits(ctx, k.n_splits, len)) return;  // past this row's context: combine skips it
   // The last split runs to the row's end: a row longer than the plan's max_ctx is slower, never cut short.
-  const int64_t t_begin = split * k.split_len;
-  const int64_t t_end = split == k.n_splits - 1 ? ctx : imin(ctx, t_begin + k.split_len);
+  const int64_t t_begin = split * len;
+  const int64_t t_end = split == k.n_splits - 1 ? ctx : imin(ctx, t_begin + len);
   for (int64_t i = threadIdx.x; i < G * D; i += kThreads) {
     const int64_t g = i / D, c = i % D, h = h0 + g;
     float v = 0.f;
@@ -203,12 +222,16 @@ __device__ __forceinline__ float block_reduce(float v, bool is_max, float* red) 
 
 // o_lat[row, h, :] = Σ_s w_s o_s with w_s = e^{m_s - M} / Σ_s e^{m_s - M} l_s. Grid (H, n); dynamic shared memory
 // holds the n_splits weights, computed once per (row, head) by the threads in parallel (not once per column).
-__global__ void mla_combine_kernel(const float* part_o, const float* part_ml, int64_t n_splits, int64_t H,
-                                   int64_t R, float* o_lat) {
+__global__ void mla_combine_kernel(const float* part_o, const float* part_ml, int64_t n_splits, int64_t split_len,
+                                   MlaAttentionArgs a, int64_t H, int64_t R, float* o_lat) {
   extern __shared__ float w[];  // [n_splits]
   __shared__ float red[32];
   const int64_t h = blockIdx.x, row = blockIdx.y;
-  const float* ml = part_ml + (row * n_splits * H + h) * 2;  // split s at ml + s * H * 2
+  const int64_t ctx = row_ctx(a, row);
+  const int64_t active = row_active_splits(ctx, n_splits, row_split_len(ctx, n_splits, split_len));
+  const int64_t splits = n_splits;  // the layout's stride
+  n_splits = active;                // only the splits that ran for this row
+  const float* ml = part_ml + (row * splits * H + h) * 2;  // split s at ml + s * H * 2
   float m = -INFINITY;
   for (int64_t s = threadIdx.x; s < n_splits; s += blockDim.x) m = fmaxf(m, ml[s * H * 2]);
   const float M = block_reduce(m, true, red);
@@ -221,7 +244,7 @@ __global__ void mla_combine_kernel(const float* part_o, const float* part_ml, in
   }
   const float L = block_reduce(l, false, red);  // its barriers also publish w[]
   const float inv = L > 0.f ? 1.f / L : 0.f;
-  const float* o = part_o + (row * n_splits * H + h) * R;  // split s at o + s * H * R
+  const float* o = part_o + (row * splits * H + h) * R;  // split s at o + s * H * R
   for (int64_t c = threadIdx.x; c < R; c += blockDim.x) {
     float v = 0.f;
     for (int64_t s = 0; s < n_splits; ++s) v += w[s] * o[s * H * R + c];
@@ -299,7 +322,7 @@ Status mla_attention(const MlaAttentionArgs& a, const PagedLatentCache& cache, f
   LATENT_RETURN_IF_ERROR(launch_status("mla_split_kernel"));
   mla_combine_kernel<<<dim3(static_cast<unsigned>(a.n_heads), static_cast<unsigned>(a.n)), 128,
                        static_cast<size_t>(s.n_splits) * sizeof(float), stream>>>(
-      k.part_o, k.part_ml, s.n_splits, a.n_heads, a.R, a.o_lat);
+      k.part_o, k.part_ml, s.n_splits, s.split_len, a, a.n_heads, a.R, a.o_lat);
   return launch_status("mla_combine_kernel");
 }
 

@@ -40,8 +40,10 @@ struct MlaAttentionArgs {
   // replays with new lengths), or, when ctx_lens is null, start_pos + i + 1 (causal prefill of one sequence).
   const int32_t* ctx_lens = nullptr;
   int64_t start_pos = 0;
-  // Expected upper bound of any row's context; sets the split along the context (not read on the device). A
-  // longer row is still attended over in full: its last split runs to its end (slower, never cut).
+  // Expected upper bound of any row's context; sets how many splits the grid has (a CUDA graph's plan is made
+  // for the longest context the cache allows). Each row then cuts its own context into those splits on the
+  // device, so a short row reads only its tokens, spread over the splits, and the combine merges only the splits
+  // that ran. A longer row is still attended over in full: its last split runs to its end (slower, never cut).
   int64_t max_ctx = 0;
   float* o_lat = nullptr;  // [n, H, R]
 };

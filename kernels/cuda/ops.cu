@@ -69,6 +69,20 @@ __global__ void swiglu_kernel(const float* gate, const float* up, int64_t n, flo
   out[i] = g / (1.f + expf(-g)) * up[i];
 }
 
+// Row i of y from row rows[i] of x: one block per row, float4 when d allows.
+__global__ void gather_rows_kernel(const float* x, int64_t d, const int32_t* rows, float* y) {
+  const int64_t i = blockIdx.x;
+  const float* src = x + static_cast<int64_t>(rows[i]) * d;
+  float* dst = y + i * d;
+  if (d % 4 == 0) {
+    for (int64_t c = threadIdx.x; c < d / 4; c += blockDim.x) {
+      reinterpret_cast<float4*>(dst)[c] = reinterpret_cast<const float4*>(src)[c];
+    }
+    return;
+  }
+  for (int64_t c = threadIdx.x; c < d; c += blockDim.x) dst[c] = src[c];
+}
+
 unsigned blocks_for(int64_t n, int threads) { return static_cast<unsigned>((n + threads - 1) / threads); }
 
 }  // namespace
@@ -106,6 +120,12 @@ Status rope(float* x, int64_t n, int64_t n_heads, int64_t token_stride, int64_t 
   rope_kernel<<<blocks_for(total, 256), 256, 0, stream>>>(x, n, n_heads, token_stride, head_stride, offset,
                                                           rope_dim / 2, positions, inv_freq);
   return launch_status("rope_kernel");
+}
+
+Status gather_rows(const float* x, int64_t d, const int32_t* rows, int64_t n, float* y, cudaStream_t stream) {
+  if (n <= 0) return Status();
+  gather_rows_kernel<<<static_cast<unsigned>(n), 256, 0, stream>>>(x, d, rows, y);
+  return launch_status("gather_rows_kernel");
 }
 
 Status add_inplace(const float* a, int64_t n, float* y, cudaStream_t stream) {

@@ -29,6 +29,8 @@ class Blas {
   cudaStream_t stream() const { return stream_; }
   void* staging() const { return staging_; }
   int64_t staging_elems() const { return staging_elems_; }
+  // cuBLAS's workspace, set once (kWorkspaceBytes): cuBLAS then allocates nothing inside a captured graph.
+  static constexpr size_t kWorkspaceBytes = size_t{32} << 20;
   // n >= this many tokens with BF16/F16/F32 weights: cuBLAS (activations rounded to the weight dtype, fp32
   // accumulate, ~1e-3 relative error); below, the exact float32 GEMV kernel. Default 16; a huge value
   // makes every linear exact (golden tests).
@@ -39,6 +41,7 @@ class Blas {
   cudaStream_t stream_ = nullptr;
   void* staging_ = nullptr;
   int64_t staging_elems_ = 0;
+  void* workspace_ = nullptr;
 };
 
 // y[n, rows] (row t at y + t * ldy) = x[n, cols] (row t at x + t * ldx) · Wᵀ.
@@ -59,6 +62,9 @@ Status rms_norm(const float* x, int64_t n, int64_t d, const void* gain, DType ga
 // latent part of each [latent | rope] row of kv_a_proj_with_mqa's output in place).
 Status rms_norm_strided(const float* x, int64_t ldx, int64_t n, int64_t d, const void* gain, DType gain_dtype,
                         float eps, float* y, int64_t ldy, cudaStream_t stream);
+
+// y row i = x row rows[i], n rows of d floats, rows on the device (one launch for the batch's logit rows).
+Status gather_rows(const float* x, int64_t d, const int32_t* rows, int64_t n, float* y, cudaStream_t stream);
 
 // y[i] += a[i] (the residual stream).
 Status add_inplace(const float* a, int64_t n, float* y, cudaStream_t stream);

@@ -276,17 +276,20 @@ Scheduler* OpenAiApi::scheduler_or_wait(Job& job, const std::shared_ptr<HttpExch
   refusal->code = "model_not_loaded";
   refusal->message = "no model is loaded: start latentd with --model DIR";
   if (!engine_.loading) return nullptr;
-  std::lock_guard<std::mutex> lock(waiting_->mu);
-  if (waiting_->sched) return waiting_->sched;
-  if (waiting_->error) {
-    refusal->code = "model_load_failed";
-    refusal->message = "the model failed to load: " + waiting_->error->message;
-    return nullptr;
+  uint64_t id = 0;
+  {
+    std::lock_guard<std::mutex> lock(waiting_->mu);
+    if (waiting_->sched) return waiting_->sched;
+    if (waiting_->error) {
+      refusal->code = "model_load_failed";
+      refusal->message = "the model failed to load: " + waiting_->error->message;
+      return nullptr;
+    }
+    // Loading: the request waits in arrival order; a client that goes away leaves the queue (answered by nobody).
+    id = waiting_->next++;
+    waiting_->jobs.emplace(id, std::make_pair(std::move(job), ex));
   }
-  // Loading: the request waits in arrival order; a client that goes away leaves the queue (answered by nobody).
-  const uint64_t id = waiting_->next++;
-  waiting_->jobs.emplace(id, std::make_pair(std::move(job), ex));
-  ex->on_disconnect([w = std::weak_ptr<Waiting>(waiting_), id] {
+  ex->on_disconnect([w = std::weak_ptr<Waiting>(waiting_), id] {  // outside the lock: it may run at once
     if (auto s = w.lock()) {
       std::lock_guard<std::mutex> lock(s->mu);
       s->jobs.erase(id);

@@ -5,8 +5,9 @@
 // where DIR holds only config.json and the weights are generated on the device (ModelOptions::
 // random_weights_seed; without LATENT_GPU_DECODE_RANDOM, DIR is a checkpoint and is loaded).
 // Each step is one token at position ctx - 1 over a ctx-token latent cache (its contents do not change the
-// work), through DeepseekModel::forward as the scheduler calls it: step inputs in, logits back to the host,
-// eager launches (no CUDA graph yet: docs/cuda.md).
+// work), through DeepseekModel::forward as the scheduler calls it: step inputs in, logits back to the host;
+// one CUDA graph per batch bucket (captured on the second step, replayed after), or eager launches with
+// LATENT_CUDA_GRAPHS=0. The device's counters give kernel launches (or replayed graph nodes) per token.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -29,6 +30,8 @@ TEST(CudaForward, DISABLED_DecodeThroughput) {
   LATENT_REQUIRE_GPU();
   // The serving default: a BF16 latent cache (batch 1 runs the exact f32 GEMV either way).
   cpu::set_linear_precision(cpu::LinearPrecision::kBf16Activations);
+  const char* graphs_env = std::getenv("LATENT_CUDA_GRAPHS");
+  const bool graphs = !(graphs_env && std::string(graphs_env) == "0");
   const auto t_load = std::chrono::steady_clock::now();
   const char* random = std::getenv("LATENT_GPU_DECODE_RANDOM");
   const bool on_device = random && std::string(random) == "1";
@@ -49,7 +52,8 @@ TEST(CudaForward, DISABLED_DecodeThroughput) {
                      "\", \"load_s\": " + std::to_string(load_s) +
                      ", \"mode\": \"batch 1, DeepseekModel::forward on the CUDA device, exact f32 GEMV, " +
                      std::string(dtype_name((*model)->device().cache_dtype())) + " latent cache, logits to the host "
-                     "per step, eager launches (no CUDA graph yet)\"";
+                     "per step, " + (graphs ? "a CUDA graph per batch bucket" : "eager launches (LATENT_CUDA_GRAPHS=0)") +
+                     "\"";
   for (int64_t ctx : {2048, 16384}) {
     const std::vector<BlockId> table(blocks->begin(), blocks->begin() + ctx / 64);
     const auto step = [&](int32_t id) {
@@ -59,16 +63,22 @@ TEST(CudaForward, DISABLED_DecodeThroughput) {
     };
     for (int i = 0; i < 3; ++i) ASSERT_TRUE(step(1).ok());
     const int steps = 32;
+    const Device::Counters c0 = (*model)->device().counters();
     const auto t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < steps; ++i) {
       auto r = step(1 + i);
       ASSERT_TRUE(r.ok()) << r.error().to_string();
     }
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const std::string key = "eager_ctx_" + std::to_string(ctx);
+    const Device::Counters c1 = (*model)->device().counters();
+    const std::string key = std::string(graphs ? "graph" : "eager") + "_ctx_" + std::to_string(ctx);
     json += ", \"" + key + "\": {\"tok_s\": " + std::to_string(steps / s) +
-            ", \"ms_per_token\": " + std::to_string(1000 * s / steps) + "}";
-    std::printf("decode %s: %.1f tok/s\n", key.c_str(), steps / s);
+            ", \"ms_per_token\": " + std::to_string(1000 * s / steps) +
+            ", \"launches_per_token\": " + std::to_string(static_cast<double>(c1.launches - c0.launches) / steps) +
+            ", \"graph_replays\": " + std::to_string(c1.graph_replays - c0.graph_replays) +
+            ", \"capture_failures\": " + std::to_string(c1.capture_failures) + "}";
+    std::printf("decode %s: %.1f tok/s, %.1f launches per token\n", key.c_str(), steps / s,
+                static_cast<double>(c1.launches - c0.launches) / steps);
   }
   json += "}\n";
   if (const char* out = std::getenv("LATENT_GPU_DECODE_OUT")) {
