@@ -19,6 +19,7 @@ namespace {
 // Same dtype, shape and bytes (scales included).
 bool same_contents(const cpu::WeightView& a, const cpu::WeightView& b) {
   if (!a.data || !b.data || a.dtype != b.dtype || a.rows != b.rows || a.cols != b.cols || a.block != b.block ||
+      a.layout != b.layout ||
       (a.scale_inv == nullptr) != (b.scale_inv == nullptr)) {
     return false;
   }
@@ -40,6 +41,7 @@ void WeightUploader::plan(const cpu::WeightView& w) {
 
 Result<cpu::WeightView> WeightUploader::upload(const cpu::WeightView& w, const cpu::WeightView* same_as) {
   if (!w.data) return w;
+  if (w.layout != cpu::WeightLayout::kRowMajor) return upload_(w);  // repacked on the host: never shared
   const int64_t bytes = weight_view_bytes(w);
   auto shared = [&](const cpu::WeightView& device_view) -> Result<cpu::WeightView> {
     stats_.shared_tensors += 1;
