@@ -16,6 +16,7 @@
 #include "engine/deepseek_model.h"
 #include "kernels/cpu/ops.h"
 #include "tests/cuda/cuda_test_util.h"
+#include "tests/test_paths.h"
 
 namespace latent::cuda {
 namespace {
