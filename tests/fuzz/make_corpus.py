@@ -169,3 +169,29 @@ write("http", "ws-fragmented", b"\1" + ws_frame(msg[:10], fin=False) + ws_frame(
 write("http", "ws-close", b"\1" + ws_frame(b"\x03\xe8bye", opcode=8))
 write("http", "ws-big", b"\1" + ws_frame(b"x" * 70000))
 write("http", "query", b"\2" + b"a=1&token=x%2Fy&b=%zz&token")
+
+# ---- editcheck: language byte (python cpp rust typescript go javascript java none), mode byte, the file (two
+# length-prefixed parts), then mode 0: a JSON request; mode 1: how byte, its operands, then `new`
+files = {
+    0: "class A:\n    def f(self):\n        return 1\n\ndef g(x):\n    return x + 1\n",
+    1: "struct A {\n  int f() { return 1; }\n};\nint g(int x) { return x + 1; }\n",
+    2: "struct A;\nimpl A {\n    fn f(&self) -> i32 { 1 }\n}\nfn g(x: i32) -> i32 { x + 1 }\n",
+    3: "class A {\n  f(): number { return 1; }\n}\nfunction g(x: number) { return x + 1; }\n",
+    4: "package p\n\nfunc g(x int) int {\n\treturn x + 1\n}\n",
+    5: "function g(x) {\n  return x + 1;\n}\nconst a = { f() { return 1; } };\n",
+    6: "class A {\n  int f() { return 1; }\n}\n",
+    7: "plain text\nline two\nline two\n",
+}
+for lang, text in files.items():
+    tb = text.encode()
+    body = pstr(tb[:255]) + pstr(tb[255:])
+    reqs = [{"path": "f", "symbol": "g", "new": "def g(x):\n    return x\n"},
+            {"path": "f", "old": "x + 1", "new": "x + 2", "version": 3},
+            {"path": "f", "old": "return", "new": "yield"},
+            {"path": "f", "symbol": "A.f", "new": "", "version": "h:1"},
+            {"path": "f", "old": "line two", "new": "(", "extra": 1}]
+    for k, r in enumerate(reqs):
+        write("editcheck", f"{lang}-json{k}", bytes([lang, 2 * k]) + body + json.dumps(r).encode())
+    write("editcheck", f"{lang}-old", bytes([lang, 1]) + body + bytes([1, 10, 6]) + b"x + 3")
+    write("editcheck", f"{lang}-symbol", bytes([lang, 3 | 0x20]) + body + bytes([0x10, 1, 0x20]) + b"fn g() {}")
+    write("editcheck", f"{lang}-free", bytes([lang, 1]) + body + bytes([2]) + pstr(b"return") + b"\xff(")
