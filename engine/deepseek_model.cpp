@@ -180,13 +180,13 @@ struct DeepseekModel::Impl {
   // Activation buffers in the device's memory, kept between layers and forwards (a 512-token prefill needs
   // tens of MB: allocated per call they cost page faults and munmap). The model runs one forward at a time.
   struct Scratch {
-    DeviceBuffer x, h, q, qa, qa_norm, kv, q_lat, o_lat, attn, ff, y, sel, e, cat, hid;
+    DeviceBuffer x, h, q, qa, qa_norm, kv, q_lat, o_lat, attn, ff, y, sel, e, cat, hid, logits;
     std::vector<int32_t> ids;       // [T] the batch's token ids
     std::vector<int32_t> idx;       // traces: one MoE layer's routing
     std::vector<float> wt;
     Vec part, gathered;             // data-parallel attention (host): this rank's rows, every rank's
     void bind(Device* d) {
-      for (DeviceBuffer* b : {&x, &h, &q, &qa, &qa_norm, &kv, &q_lat, &o_lat, &attn, &ff, &y, &sel, &e, &cat, &hid}) b->bind(d);
+      for (DeviceBuffer* b : {&x, &h, &q, &qa, &qa_norm, &kv, &q_lat, &o_lat, &attn, &ff, &y, &sel, &e, &cat, &hid, &logits}) b->bind(d);
     }
   };
   mutable Scratch scratch;
@@ -527,9 +527,17 @@ Result<ForwardResult> DeepseekModel::Impl::finish(const std::vector<SeqSpan>& se
   }
   LATENT_RETURN_IF_ERROR(D.rms_norm(x, T, final_norm, static_cast<float>(config.rms_norm_eps), y));  // [T, d]
   const int64_t n = static_cast<int64_t>(rows.size());
+  if (!opt.select.empty() && static_cast<int64_t>(opt.select.size()) != n) {
+    return make_error(ErrorCode::kInvalidArgument, "forward: expected one token selection per logit row (" +
+                                                       std::to_string(n) + "), found " + std::to_string(opt.select.size()));
+  }
   LATENT_ASSIGN_OR_RETURN(float* sel, scratch.sel.resize(n * d));  // [n, d]
   LATENT_RETURN_IF_ERROR(D.gather_rows(y, d, rows, sel));
-  if (!comm) {
+  if (!comm && !opt.select.empty() && !link) {  // tokens, not logits: selected where the logits are
+    LATENT_ASSIGN_OR_RETURN(float* logits, scratch.logits.resize(n * V));
+    LATENT_RETURN_IF_ERROR(D.linear(sel, n, head, logits));  // [n, V]
+    LATENT_RETURN_IF_ERROR(D.select_tokens(logits, V, opt.select, &r.ids));
+  } else if (!comm) {
     LATENT_ASSIGN_OR_RETURN(float* logits, D.host_out(r.logits, n * V));
     LATENT_RETURN_IF_ERROR(D.linear(sel, n, head, logits));  // [n, V]
     LATENT_RETURN_IF_ERROR(D.fetch_out(r.logits, logits));
@@ -587,6 +595,20 @@ std::vector<SeqSpan> flatten(std::span<const Input> batch, int64_t (*n_of)(const
   return seqs;
 }
 
+// A result whose logits came to the host (several ranks, pipeline stages) gets its tokens selected here.
+Result<ForwardResult> with_selection(Result<ForwardResult> r, const ForwardOptions& options) {
+  if (!r.ok() || options.select.empty() || !r->ids.empty()) return r;
+  const int64_t rows = r->vocab_size > 0 ? static_cast<int64_t>(r->logits.size()) / r->vocab_size : 0;
+  if (rows != static_cast<int64_t>(options.select.size())) {
+    return make_error(ErrorCode::kInvalidArgument, "forward: expected one token selection per logit row (" +
+                                                       std::to_string(rows) + "), found " +
+                                                       std::to_string(options.select.size()));
+  }
+  select_on_host(r->logits.data(), r->vocab_size, options.select, &r->ids);
+  r->logits.clear();
+  return r;
+}
+
 }  // namespace
 
 Result<ForwardResult> DeepseekModel::forward(std::span<const SequenceInput> batch, KvCache& cache,
@@ -620,10 +642,11 @@ Result<ForwardResult> DeepseekModel::forward(std::span<const SequenceInput> batc
   // A step without a trace may be captured into a graph of its batch bucket (engine/device.h), one per kind of
   // result (logits, or logits and hidden states): a capture that fails leaves the step unrun, and it runs again
   // eagerly.
-  const int graph_key = options.trace || m.control ? 0 : options.return_hidden ? 2 : 1;
+  // Keys: 1 logits, 2 logits + hidden, 3 tokens, 4 tokens + hidden (the result buffers differ).
+  const int graph_key = options.trace || m.control ? 0 : (options.return_hidden ? 2 : 1) + (options.select.empty() ? 0 : 2);
   auto r = m.forward_once(seqs, cache, options, graph_key);
   if (!r.ok() && graph_key != 0 && D.take_capture_failure()) r = m.forward_once(seqs, cache, options, 0);
-  return r;
+  return with_selection(std::move(r), options);
 }
 
 Result<ForwardResult> DeepseekModel::Impl::forward_once(const std::vector<SeqSpan>& seqs, KvCache& cache,
@@ -702,7 +725,7 @@ Result<ForwardResult> DeepseekModel::forward_mtp(std::span<const MtpSequenceInpu
   if (!m.stage.last()) {  // the MTP module is on the last stage: rank 0 gets its logits back
     auto r = m.pass_on(seqs, nullptr, 0, false);
     if (!r.ok()) return m.out_of_step(r.error());
-    return r;
+    return with_selection(std::move(r), options);
   }
   const MtpWeights& t = m.mtp[0];
   const float eps = static_cast<float>(c.rms_norm_eps);

@@ -67,12 +67,17 @@ struct ForwardTrace {
 struct ForwardOptions {
   bool return_hidden = false;     // fill ForwardResult::hidden (post-norm, every new token)
   ForwardTrace* trace = nullptr;  // tokens of all sequences concatenated in batch order
+  // Not empty: one entry per logit row (result_layout's rows, in order), and the forward returns the selected
+  // token ids (ForwardResult::ids) instead of logits; on one device the logits never leave it (engine/device.h's
+  // select_tokens), with several ranks rank 0 selects on the host from the gathered logits.
+  std::span<const TokenSelect> select;
 };
 
 struct ForwardResult {
   int64_t vocab_size = 0;
   int64_t hidden_size = 0;
-  std::vector<float> logits;            // [n_logit_rows, vocab]
+  std::vector<float> logits;            // [n_logit_rows, vocab]; empty when ForwardOptions::select was given
+  std::vector<int32_t> ids;             // [n_logit_rows] with ForwardOptions::select: the tokens (-1: not wanted)
   std::vector<int64_t> logit_offset;    // [n_seq + 1]: rows of sequence s are [logit_offset[s], [s+1])
   std::vector<float> hidden;            // [n_tokens, hidden] post-norm, when return_hidden
   std::vector<int64_t> token_offset;    // [n_seq + 1]: new tokens of sequence s in `hidden`

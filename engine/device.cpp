@@ -3,6 +3,7 @@
 
 #include <charconv>
 
+#include "engine/sampler.h"
 #include "kernels/base/log.h"
 
 namespace latent {
@@ -39,6 +40,31 @@ std::string DeviceSpec::name() const {
     case Kind::kCuda: return "cuda:" + std::to_string(index);
   }
   return "?";
+}
+
+void select_on_host(const float* logits, int64_t vocab, std::span<const TokenSelect> rows, std::vector<int32_t>* ids) {
+  ids->assign(rows.size(), -1);
+  for (size_t r = 0; r < rows.size(); ++r) {
+    if (!rows[r].params) continue;
+    Sampler sampler(*rows[r].params);
+    (*ids)[r] = sampler.sample(std::span<const float>(logits + static_cast<int64_t>(r) * vocab, static_cast<size_t>(vocab)),
+                               rows[r].history);
+  }
+}
+
+Status Device::select_tokens(const float* logits, int64_t vocab, std::span<const TokenSelect> rows,
+                             std::vector<int32_t>* ids) {
+  const int64_t n = static_cast<int64_t>(rows.size()) * vocab;
+  if (is_host()) {
+    std::vector<float> none;
+    LATENT_RETURN_IF_ERROR(fetch_out(none, logits));  // the step's end (nothing to copy)
+    select_on_host(logits, vocab, rows, ids);
+    return Status::Ok();
+  }
+  std::vector<float> host(static_cast<size_t>(n));
+  LATENT_RETURN_IF_ERROR(fetch_out(host, logits));
+  select_on_host(host.data(), vocab, rows, ids);
+  return Status::Ok();
 }
 
 DeviceBuffer::~DeviceBuffer() {

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "engine/kv_cache.h"
+#include "engine/request.h"
 #include "kernels/base/result.h"
 #include "kernels/cpu/ops.h"
 
@@ -51,6 +52,18 @@ struct SeqSpan {
 };
 
 class Device;
+
+// One logits row's token selection (sampler.h's pipeline): the request's parameters and the ids before the
+// token (penalised ids, and their count is the position whose uniform draws it). params == nullptr: the row's
+// token is not wanted (a prompt chunk's last row), its id is -1.
+struct TokenSelect {
+  const SamplingParams* params = nullptr;
+  std::span<const int32_t> history;
+};
+
+// The host's selection, the reference every device matches: ids[r] = Sampler(*rows[r].params).sample(logits
+// row r, rows[r].history), or -1. logits: [rows.size(), vocab] in host memory.
+void select_on_host(const float* logits, int64_t vocab, std::span<const TokenSelect> rows, std::vector<int32_t>* ids);
 
 // A float32 buffer in a device's memory. resize() keeps the allocation when it is large enough (contents are
 // not kept across a growth: these are scratch activations). Move-only.
@@ -101,6 +114,12 @@ class Device {
   // Where an op writes n floats the host reads next (fetch_out() then makes them readable in `host`).
   virtual Result<float*> host_out(std::vector<float>& host, int64_t n) = 0;
   virtual Status fetch_out(std::vector<float>& host, const float* written) = 0;
+  // The step's end when the caller wants tokens rather than logits: ids[r] for each of the rows.size() rows of
+  // `logits` [rows.size(), vocab] (written by an op into device memory, like host_out's), as select_on_host picks
+  // them; only the ids come back to the host. The base reads the rows back and selects on the host (the CPU's
+  // logits are host memory: no copy).
+  virtual Status select_tokens(const float* logits, int64_t vocab, std::span<const TokenSelect> rows,
+                               std::vector<int32_t>* ids);
   // n floats at `src` as a host vector (traces), and host floats into device memory.
   virtual Result<std::vector<float>> to_host(const float* src, int64_t n) = 0;
   virtual Status from_host(const float* host, int64_t n, float* dst) = 0;

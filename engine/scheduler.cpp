@@ -592,6 +592,36 @@ void Scheduler::run_batch(const std::vector<Sequence*>& batch) {
   }
   ForwardOptions fopt;
   fopt.return_hidden = want_hidden;
+  // One token selection per logit row (a sequence with drafts has a row per fed token, else one): a prompt
+  // chunk that does not end its prompt wants none; the last real token and each draft want the token drawn at
+  // their position, whose history is the tokens so far plus the drafts before it (verification accepts a draft
+  // iff that token is the draft, Sampler::verify's rule, so every row can be drawn before any is checked).
+  std::vector<TokenSelect> selects;
+  std::vector<std::vector<int32_t>> histories(options_.select_on_device ? batch.size() : 0);
+  if (options_.select_on_device) {
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const Sequence& s = *batch[i];
+      const int64_t n_fed = static_cast<int64_t>(s.feed.size());
+      const int64_t n_draft = static_cast<int64_t>(s.draft.size());
+      const int64_t n_rows = inputs[i].all_logits ? n_fed : 1;
+      const bool samples = s.n_cached + (n_fed - n_draft) >= s.T();
+      std::vector<int32_t>& h = histories[i];
+      if (samples) {
+        h = s.tokens;
+        h.insert(h.end(), s.draft.begin(), s.draft.end());
+      }
+      const int64_t base = n_rows - 1 - n_draft;  // the row of the last real token
+      for (int64_t r = 0; r < n_rows; ++r) {
+        TokenSelect t;
+        if (samples && r >= base) {
+          t.params = &s.sampler.params();
+          t.history = std::span<const int32_t>(h.data(), s.tokens.size() + static_cast<size_t>(r - base));
+        }
+        selects.push_back(t);
+      }
+    }
+    fopt.select = selects;
+  }
   auto res = model_.forward(inputs, cache_, fopt);
   ++stats_.steps;
   if (!res.ok()) {
@@ -599,6 +629,9 @@ void Scheduler::run_batch(const std::vector<Sequence*>& batch) {
     for (Sequence* s : batch) fail(*s, res.error());
     sweep_finished();
     return;
+  }
+  if (!selects.empty() && res->ids.empty()) {  // a ServingModel that returns logits only (test doubles)
+    select_on_host(res->logits.data(), res->vocab_size, selects, &res->ids);
   }
   const ForwardResult& out = *res;
   const int64_t vocab = out.vocab_size;
@@ -625,13 +658,24 @@ void Scheduler::run_batch(const std::vector<Sequence*>& batch) {
       const int64_t base = n_draft > 0 ? n_real - 1 : 0;  // row of the last real token
       int32_t tok = 0;
       int64_t a = 0;
+      auto selected = [&](int64_t r) { return out.ids[static_cast<size_t>(out.logit_offset[i] + r)]; };
       for (; a < n_draft; ++a) {
-        bool ok = s.sampler.verify(row(base + a), history, s.draft[static_cast<size_t>(a)], &tok);
+        const int32_t draft = s.draft[static_cast<size_t>(a)];
+        bool ok;
+        if (options_.select_on_device) {
+          tok = selected(base + a);
+          ok = tok == draft;
+        } else {
+          ok = s.sampler.verify(row(base + a), history, draft, &tok);
+        }
         accepted.push_back(tok);
         history.push_back(tok);
         if (!ok) break;
       }
-      if (a == n_draft) accepted.push_back(s.sampler.sample(row(base + n_draft), history));
+      if (a == n_draft) {
+        accepted.push_back(options_.select_on_device ? selected(base + n_draft)
+                                                     : s.sampler.sample(row(base + n_draft), history));
+      }
       s.usage.drafted_tokens += static_cast<int>(n_draft);
       s.usage.accepted_tokens += static_cast<int>(a);
       if (s.draft_is_mtp) {
@@ -685,8 +729,17 @@ void Scheduler::run_mtp(std::vector<Sequence*>& seqs) {
     used.push_back(&s);
   }
   if (inputs.empty()) return;
+  // A draft is the MTP head's argmax: selected where the logits are (a greedy selection per row), unless the
+  // model returned logits (test doubles, select_on_device off).
+  static const SamplingParams kGreedy;
+  const std::vector<TokenSelect> greedy(std::max(inputs.size(), seqs.size()), TokenSelect{&kGreedy, {}});
+  auto draft_of = [&](const ForwardResult& r, size_t k) {
+    if (!r.ids.empty()) return r.ids[static_cast<size_t>(r.logit_offset[k])];
+    return argmax(std::span<const float>(r.logits_row(r.logit_offset[k]), static_cast<size_t>(r.vocab_size)));
+  };
   ForwardOptions fopt;
   fopt.return_hidden = true;
+  if (options_.select_on_device) fopt.select = std::span<const TokenSelect>(greedy.data(), inputs.size());
   auto res = model_.forward_mtp(inputs, cache_, fopt);
   if (!res.ok()) {
     for (Sequence* s : used) fail(*s, res.error());
@@ -706,8 +759,7 @@ void Scheduler::run_mtp(std::vector<Sequence*>& seqs) {
     s.n_mtp = ends[idx];
     s.mtp_chain.clear();
     if (!s.decoding()) continue;
-    auto logits = std::span<const float>(res->logits_row(res->logit_offset[k]), static_cast<size_t>(res->vocab_size));
-    s.mtp_chain.push_back(argmax(logits));
+    s.mtp_chain.push_back(draft_of(*res, k));
     if (s.req.spec.mtp_depth > 1) {
       const float* h = res->hidden_row(res->token_offset[k + 1] - 1);
       chain.push_back(&s);
@@ -723,6 +775,7 @@ void Scheduler::run_mtp(std::vector<Sequence*>& seqs) {
       in[k].n_cached = s.n_cached + depth - 2;
       in[k].block_table = s.blocks;
     }
+    if (options_.select_on_device) fopt.select = std::span<const TokenSelect>(greedy.data(), in.size());
     auto r = model_.forward_mtp(in, cache_, fopt);
     if (!r.ok()) break;  // drafts are optional: verify what we have
     std::vector<Sequence*> more;
@@ -730,8 +783,7 @@ void Scheduler::run_mtp(std::vector<Sequence*>& seqs) {
     for (size_t k = 0; k < chain.size(); ++k) {
       Sequence& s = *chain[k];
       stats_.mtp_tokens += 1;
-      s.mtp_chain.push_back(argmax(std::span<const float>(r->logits_row(r->logit_offset[k]),
-                                                          static_cast<size_t>(r->vocab_size))));
+      s.mtp_chain.push_back(draft_of(*r, k));
       if (depth < s.req.spec.mtp_depth) {
         const float* h = r->hidden_row(r->token_offset[k]);
         more.push_back(&s);

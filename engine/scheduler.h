@@ -56,6 +56,10 @@ struct SchedulerOptions {
   // their cache and resume unchanged after). They still run when no interactive request can be scheduled.
   // 0 = interactive and lower priorities share steps (only queue order and cache preemption favour keystrokes).
   int interactive_solo_tokens = 1;
+  // Tokens are selected where the logits are (ForwardOptions::select: on a GPU only the ids come back), with the
+  // same Sampler pipeline; false: the logits come to the host and each request's Sampler picks there. Both give
+  // the same tokens (engine tests run both).
+  bool select_on_device = true;
   // Engine thread, before each forward: who is in the batch (tests and benchmarks count steps with it). Must
   // not block; it may submit() or cancel() (they take effect at the next step).
   std::function<void(const StepBatch&)> on_step;

@@ -8,7 +8,8 @@
 // Per forward, begin() uploads the step's inputs in one asynchronous copy out of pinned memory: token ids [T],
 // positions [T], context lengths [T] (n_cached + i + 1: causal), the rows that want logits, and one block table
 // per row [T, W] (W = the most blocks any sequence needs), so that a batch mixing prefill chunks and decodes of
-// several sequences is one launch per op. The host waits once per step, in fetch_out() for its result (logits).
+// several sequences is one launch per op. The host waits once per step: in select_tokens() for the step's token ids
+// (the scheduler's default: logits stay on the device) or in fetch_out() for logits when a caller wants them.
 //
 // CUDA graphs (LATENT_CUDA_GRAPHS=0 turns them off): a decode step (one new token per sequence) whose model says
 // its ops are the same for the batch shape (begin's graph_key) is captured once per bucket (graph_key, batch
@@ -24,6 +25,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -34,6 +36,7 @@
 #include "engine/device.h"
 #include "engine/moe.h"
 #include "engine/rope.h"
+#include "engine/sampler.h"
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/device.h"
 #include "kernels/cuda/memory.h"
@@ -193,7 +196,7 @@ class CudaDevice final : public Device {
     LATENT_ASSIGN_OR_RETURN(d->inv_freq_, d->allocate(static_cast<int64_t>(inv.size())));
     LATENT_RETURN_IF_ERROR(cuda_status(cudaMemcpy(d->inv_freq_, inv.data(), inv.size() * sizeof(float), cudaMemcpyHostToDevice),
                                        "inv_freq"));
-    for (DeviceBuffer* b : {&d->out_[0], &d->out_[1], &d->g_, &d->u_, &d->rlogits_, &d->wts_, &d->idx_, &d->moe_h_, &d->ws_}) {
+    for (DeviceBuffer* b : {&d->out_[0], &d->out_[1], &d->g_, &d->u_, &d->rlogits_, &d->wts_, &d->idx_, &d->moe_h_, &d->ws_, &d->sel_}) {
       b->bind(d.get());
     }
     return std::unique_ptr<Device>(std::move(d));
@@ -320,6 +323,79 @@ class CudaDevice final : public Device {
     LATENT_RETURN_IF_ERROR(cuda_status(cudaMemcpyAsync(pin, written, bytes, cudaMemcpyDeviceToHost, stream_), "result to host"));
     LATENT_RETURN_IF_ERROR(cuda_status(cudaStreamSynchronize(stream_), "forward"));
     std::memcpy(host.data(), pin, bytes);
+    return Status::Ok();
+  }
+  // Tokens instead of logits: after the step's graph, greedy rows (no repetition penalty) take cuda::argmax and
+  // temperature/top-p rows (no top-k, min-p or penalty) cuda::sample_top_p with the uniform of their position
+  // (sampler.h's u(seed, n)); only those ids come back. A row with a filter the kernels lack brings its logits
+  // back and is selected on the host (select_on_host), in the same copy and the step's one wait.
+  Status select_tokens(const float* logits, int64_t vocab, std::span<const TokenSelect> rows,
+                       std::vector<int32_t>* ids) override {
+    LATENT_RETURN_IF_ERROR(run_graph());
+    const int64_t n = static_cast<int64_t>(rows.size());
+    ids->assign(rows.size(), -1);
+    if (n == 0) return Status::Ok();
+    enum Kind { kNone, kArgmax, kTopP, kHost };
+    std::vector<Kind> kind(rows.size(), kNone);
+    std::vector<int64_t> host_rows;
+    bool any_argmax = false;
+    for (int64_t r = 0; r < n; ++r) {
+      const SamplingParams* p = rows[r].params;
+      if (!p) continue;
+      if (p->repetition_penalty != 1.0f || (p->temperature > 0 && (p->top_k > 0 || p->min_p > 0 || !(p->top_p > 0)))) {
+        kind[r] = kHost;
+        host_rows.push_back(r);
+      } else if (p->temperature <= 0) {
+        kind[r] = kArgmax;
+        any_argmax = true;
+      } else {
+        kind[r] = kTopP;
+      }
+    }
+    // Pinned: [ids n][uniforms n][host rows' logits]; device: [ids n][uniforms n] (int32 and float slots).
+    const size_t small = static_cast<size_t>(2 * n) * sizeof(float);
+    const size_t bytes = small + host_rows.size() * static_cast<size_t>(vocab) * sizeof(float);
+    LATENT_ASSIGN_OR_RETURN(void* pin, pin_out_.fit(bytes, "pinned token selection"));
+    LATENT_ASSIGN_OR_RETURN(float* dev, sel_.resize(2 * n));
+    auto* pin_ids = static_cast<int32_t*>(pin);
+    float* pin_u = static_cast<float*>(pin) + n;
+    float* pin_logits = static_cast<float*>(pin) + 2 * n;
+    auto* dev_ids = reinterpret_cast<int32_t*>(dev);
+    float* dev_u = dev + n;
+    for (int64_t r = 0; r < n; ++r) {
+      const double u = kind[r] == kTopP ? position_uniform(rows[r].params->seed, rows[r].history.size()) : 0.0;
+      pin_u[r] = std::min(static_cast<float>(u), std::nextafter(1.0f, 0.0f));
+    }
+    LATENT_RETURN_IF_ERROR(cuda_status(cudaMemcpyAsync(dev_u, pin_u, static_cast<size_t>(n) * sizeof(float),
+                                                       cudaMemcpyHostToDevice, stream_), "uniforms to device"));
+    if (any_argmax) {
+      LATENT_RETURN_IF_ERROR(cuda::argmax(logits, n, vocab, dev_ids, stream_));
+      ++counters_.launches;
+    }
+    for (int64_t r = 0; r < n; ++r) {
+      if (kind[r] != kTopP) continue;
+      const SamplingParams& p = *rows[r].params;
+      LATENT_RETURN_IF_ERROR(cuda::sample_top_p(logits + r * vocab, 1, vocab, p.temperature, p.top_p, dev_u + r,
+                                                dev_ids + r, stream_));
+      ++counters_.launches;
+    }
+    LATENT_RETURN_IF_ERROR(cuda_status(cudaMemcpyAsync(pin_ids, dev_ids, static_cast<size_t>(n) * sizeof(int32_t),
+                                                       cudaMemcpyDeviceToHost, stream_), "token ids to host"));
+    for (size_t k = 0; k < host_rows.size(); ++k) {
+      LATENT_RETURN_IF_ERROR(cuda_status(cudaMemcpyAsync(pin_logits + static_cast<int64_t>(k) * vocab,
+                                                         logits + host_rows[k] * vocab,
+                                                         static_cast<size_t>(vocab) * sizeof(float),
+                                                         cudaMemcpyDeviceToHost, stream_), "logits to host"));
+    }
+    LATENT_RETURN_IF_ERROR(cuda_status(cudaStreamSynchronize(stream_), "token selection"));
+    for (int64_t r = 0; r < n; ++r) {
+      if (kind[r] == kArgmax || kind[r] == kTopP) (*ids)[r] = pin_ids[r];
+    }
+    for (size_t k = 0; k < host_rows.size(); ++k) {
+      std::vector<int32_t> one;
+      select_on_host(pin_logits + static_cast<int64_t>(k) * vocab, vocab, rows.subspan(host_rows[k], 1), &one);
+      (*ids)[host_rows[k]] = one[0];
+    }
     return Status::Ok();
   }
   bool take_capture_failure() override { return std::exchange(capture_failed_, false); }
@@ -756,7 +832,7 @@ class CudaDevice final : public Device {
   bool capture_failed_ = false;
   Counters counters_;
   int64_t launch_base_ = 0, replayed_nodes_ = 0;
-  DeviceBuffer g_, u_, rlogits_, wts_, idx_, moe_h_, ws_;
+  DeviceBuffer g_, u_, rlogits_, wts_, idx_, moe_h_, ws_, sel_;
 };
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <numeric>
 #include <random>
 #include <thread>
 
@@ -168,6 +169,103 @@ TEST_P(ServingGolden, SameSeedSameSampledOutputForEverySpecMode) {
   EXPECT_NE(out[SpecMode::kNone][0], out[SpecMode::kNone][1]) << "different seeds differ";
   EXPECT_EQ(out[SpecMode::kMtp], out[SpecMode::kNone]) << GetParam();
   EXPECT_EQ(out[SpecMode::kNgram], out[SpecMode::kNone]) << GetParam();
+}
+
+// Tokens selected where the logits are (ForwardOptions::select, the default) against the host Sampler over the
+// returned logits (select_on_device off): the same tokens and the same draft verdicts for greedy and sampled
+// requests, with every filter (top-k, top-p, min-p, repetition penalty), with and without drafts.
+TEST_P(ServingGolden, TokensSelectedWithTheLogitsEqualTheHostSamplers) {
+  Golden& g = golden(GetParam());
+  ASSERT_TRUE(g.model);
+  std::vector<SamplingParams> params(4);
+  params[1].temperature = 0.7f, params[1].top_p = 0.9f, params[1].seed = 5;
+  params[2].temperature = 0.9f, params[2].top_k = 3, params[2].min_p = 0.05f, params[2].seed = 6;
+  params[3].repetition_penalty = 1.3f;  // greedy over penalised logits: the history matters
+  for (SpecMode mode : {SpecMode::kNone, SpecMode::kMtp, SpecMode::kNgram}) {
+    std::vector<std::vector<int32_t>> tokens[2];
+    std::vector<int> accepted[2];
+    for (int on = 0; on < 2; ++on) {
+      auto cache = KvCache::for_model(g.model->config(), 32);
+      ASSERT_TRUE(cache.ok());
+      SchedulerOptions opt;
+      opt.prefill_chunk = 16;
+      opt.select_on_device = on == 1;
+      Scheduler sched(*g.serving, *cache, opt);
+      std::vector<Collected> got(g.prompts.size() * params.size());
+      for (size_t p = 0; p < g.prompts.size(); ++p) {
+        for (size_t k = 0; k < params.size(); ++k) {
+          Request r = make_request(g.prompts[p].prompt, 12, &got[p * params.size() + k]);
+          r.sampling = params[k];
+          r.spec.mode = mode;
+          r.spec.mtp_depth = 2;
+          r.context_ids = g.prompts[p].full;
+          ASSERT_TRUE(sched.submit(std::move(r)).ok());
+        }
+      }
+      sched.run_until_idle();
+      for (auto& c : got) {
+        ASSERT_FALSE(c.error) << c.error->to_string();
+        ASSERT_TRUE(c.done);
+        tokens[on].push_back(c.tokens);
+        accepted[on].push_back(c.done->usage.accepted_tokens);
+      }
+    }
+    const std::string tag = GetParam() + " " + spec_mode_name(mode);
+    EXPECT_EQ(tokens[1], tokens[0]) << tag;
+    EXPECT_EQ(accepted[1], accepted[0]) << tag;
+    if (mode == SpecMode::kNgram) {
+      EXPECT_GT(std::accumulate(accepted[1].begin(), accepted[1].end(), 0), 0) << tag << ": drafts were verified";
+    }
+  }
+}
+
+// The model itself: ForwardOptions::select returns, per logit row, what select_on_host picks from the logits
+// the same forward returns without it (-1 for a row nobody wants), and refuses a count that is not the rows'.
+TEST_P(ServingGolden, ForwardSelectsWhatTheHostPicksFromItsLogits) {
+  Golden& g = golden(GetParam());
+  ASSERT_TRUE(g.model);
+  const std::vector<int32_t>& prompt = g.prompts[0].full;
+  SamplingParams sampled, penalised, greedy;
+  sampled.temperature = 1.0f, sampled.top_p = 0.95f, sampled.seed = 11;
+  penalised.repetition_penalty = 2.0f;
+  std::vector<BlockId> blocks;
+  auto run = [&](const ForwardOptions& o) {
+    auto cache = KvCache::for_model(g.model->config(), 8);
+    EXPECT_TRUE(cache.ok());
+    blocks.clear();
+    const int64_t need = (static_cast<int64_t>(prompt.size()) + KvCache::kBlockSize - 1) / KvCache::kBlockSize;
+    for (int64_t b = 0; b < need; ++b) blocks.push_back(*cache->allocate());
+    SequenceInput in;
+    in.tokens = prompt;
+    in.block_table = blocks;
+    in.all_logits = true;  // a row per token
+    return g.model->forward(std::span<const SequenceInput>(&in, 1), *cache, o);
+  };
+  auto logits = run(ForwardOptions{});
+  ASSERT_TRUE(logits.ok()) << logits.error().to_string();
+  const size_t n = prompt.size();
+  std::vector<TokenSelect> rows(n);
+  for (size_t r = 0; r < n; ++r) {
+    if (r % 4 == 3) continue;  // not wanted
+    rows[r].params = r % 4 == 0 ? &sampled : r % 4 == 1 ? &penalised : &greedy;
+    rows[r].history = std::span<const int32_t>(prompt.data(), r + 1);
+  }
+  std::vector<int32_t> want;
+  select_on_host(logits->logits.data(), logits->vocab_size, rows, &want);
+  ForwardOptions o;
+  o.select = rows;
+  auto picked = run(o);
+  ASSERT_TRUE(picked.ok()) << picked.error().to_string();
+  EXPECT_TRUE(picked->logits.empty());
+  EXPECT_EQ(picked->ids, want);
+  EXPECT_EQ(std::count(want.begin(), want.end(), -1), static_cast<long>(n / 4));
+  o.select = std::span<const TokenSelect>(rows.data(), n - 1);
+  auto wrong = run(o);
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_NE(wrong.error().message.find("expected one token selection per logit row (" + std::to_string(n) + "), found " +
+                                       std::to_string(n - 1)),
+            std::string::npos)
+      << wrong.error().message;
 }
 
 TEST_P(ServingGolden, PromptSharingAPrefixFeedsOnlyItsNewTokens) {
