@@ -1,6 +1,8 @@
 // serving_bench: the Scheduler end to end on one model. Prints one JSON object with
 //  - decode: tokens/s of one greedy request for each spec mode (none, mtp, ngram, auto), drafted / accepted
 //    counts, main-model forward passes, and the speedup over plain decoding; outputs are checked identical;
+//  - selection: decode tokens/s with tokens selected where the logits are (the default) and by the host Sampler
+//    over returned logits, side by side (ratio), greedy and sampled, with and without n-gram drafts;
 //  - ttft: time to first token of a --prompt-tokens prompt uncached, then the same prompt plus one token
 //    (a keystroke) served from the prefix cache, with the tokens each actually fed through the model.
 //
@@ -190,6 +192,44 @@ int main(int argc, char** argv) {
     modes["ngram_output_in_context"] = m;
   }
   out["decode"] = modes;
+
+  // ---- token selection where the logits are (the default) against the host Sampler over returned logits,
+  // side by side, rounds interleaved: plain decoding and n-gram verification (several rows per step), greedy and
+  // sampled. The tokens must be identical.
+  {
+    nlohmann::ordered_json sel = nlohmann::ordered_json::object();
+    for (int sampled = 0; sampled < 2; ++sampled) {
+      for (SpecMode mode : {SpecMode::kNone, SpecMode::kNgram}) {
+        auto make = [&] {
+          Request r;
+          r.prompt = prompt;
+          r.stop.max_tokens = static_cast<int>(gen);
+          r.spec.mode = mode;
+          r.context_ids = prompt;
+          r.context_ids.insert(r.context_ids.end(), reference.begin(), reference.end());
+          if (sampled) r.sampling.temperature = 0.8f, r.sampling.top_p = 0.95f, r.sampling.seed = seed;
+          return r;
+        };
+        Timed best[2];
+        for (int round = 0; round < 2; ++round) {
+          for (int on = 1; on >= 0; --on) {
+            SchedulerOptions o = no_reuse;
+            o.select_on_device = on == 1;
+            Timed t = best_of(reps, *serving, *cache, o, make);
+            if (!t.o.ok) return std::fprintf(stderr, "serving_bench: %s\n", t.o.error.c_str()), 1;
+            if (round == 0 || t.tok_s > best[on].tok_s) best[on] = t;
+          }
+        }
+        nlohmann::ordered_json m;
+        m["device_tok_s"] = best[1].tok_s;
+        m["host_tok_s"] = best[0].tok_s;
+        m["ratio"] = best[0].tok_s > 0 ? best[1].tok_s / best[0].tok_s : 0;
+        m["identical"] = best[1].o.tokens == best[0].o.tokens;
+        sel[std::string(sampled ? "sampled_" : "greedy_") + spec_mode_name(mode)] = m;
+      }
+    }
+    out["selection"] = sel;
+  }
 
   // ---- time to first token: uncached, then the same prompt plus one token from the prefix cache
   {

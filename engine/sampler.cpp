@@ -79,8 +79,18 @@ void Sampler::distribution(std::span<const float> logits, std::span<const int32_
     return (*probs)[a] != (*probs)[b] ? (*probs)[a] > (*probs)[b] : a < b;
   };
   size_t keep = use_k ? static_cast<size_t>(params_.top_k) : vocab;
+  size_t sorted = vocab;  // order[0, sorted) is in by_prob order
   if (use_k && !use_p) {
     std::partial_sort(order.begin(), order.begin() + keep, order.end(), by_prob);
+    sorted = keep;
+  } else if (use_p && !use_k) {
+    // Top-p alone: the tokens below eps = (1 - top_p) / (2 vocab) hold less than (1 - top_p) / 2 of the mass
+    // together, so the nucleus ends among the others; sort those first (a vocabulary of 100K+ sorted whole was
+    // most of a sampled token's time), and the rest only if rounding carries the walk past them.
+    const float eps = (1.0f - params_.top_p) / (2.0f * static_cast<float>(vocab));
+    const auto mid = std::partition(order.begin(), order.end(), [&](int32_t i) { return (*probs)[i] >= eps; });
+    std::sort(order.begin(), mid, by_prob);
+    sorted = static_cast<size_t>(mid - order.begin());
   } else {
     std::sort(order.begin(), order.end(), by_prob);
   }
@@ -88,6 +98,10 @@ void Sampler::distribution(std::span<const float> logits, std::span<const int32_
     double cum = 0;
     size_t n = 0;
     while (n < keep) {
+      if (n == sorted) {  // past the candidates (rounding): order the rest too, then go on
+        std::sort(order.begin() + static_cast<long>(sorted), order.end(), by_prob);
+        sorted = vocab;
+      }
       cum += (*probs)[order[n]];
       ++n;
       if (cum >= params_.top_p) break;
