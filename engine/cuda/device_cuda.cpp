@@ -11,9 +11,10 @@
 // several sequences is one launch per op. The host waits once per step: in select_tokens() for the step's token ids
 // (the scheduler's default: logits stay on the device) or in fetch_out() for logits when a caller wants them.
 //
-// CUDA graphs (LATENT_CUDA_GRAPHS=0 turns them off): a decode step (one new token per sequence) whose model says
-// its ops are the same for the batch shape (begin's graph_key) is captured once per bucket (graph_key, batch
-// size) and replayed afterwards: the first step of a bucket runs eagerly (buffers reach their size), the next is
+// CUDA graphs (LATENT_CUDA_GRAPHS=0 turns them off): a uniform step (every sequence feeds the same 1 to 8 tokens
+// with the same logit rows: decodes, and verifications of as many drafts each) whose model says its ops are the
+// same for the batch shape (begin's graph_key) is captured once per bucket (graph_key, tokens, tokens per
+// sequence and rows) and replayed afterwards: the first step of a bucket runs eagerly (buffers reach their size), the next is
 // captured, later ones replay it (the ops return at once; fetch_out launches the graph). A graph bakes in the
 // addresses of every buffer, so one made before an allocation (a longer prefill grew a buffer) or for another
 // cache is dropped and made again. Graph steps use the widest block table the cache allows and a split plan for
@@ -30,6 +31,7 @@
 #include <cstring>
 #include <map>
 #include <set>
+#include <tuple>
 #include <utility>
 
 #include "engine/config.h"
@@ -435,12 +437,17 @@ class CudaDevice final : public Device {
       return make_error(ErrorCode::kInternal, "cuda begin: expected " + std::to_string(T) + " ids, found " +
                                                   std::to_string(ids.size()));
     }
-    // A decode step (one new token per sequence) of a graph key may run as a graph of its bucket; it then uses
-    // the widest table the cache allows and plans its splits for the longest context, so that every step of the
-    // bucket has the same shape.
-    bool decode = T > 0 && T <= kMaxGraphBatch;
-    for (const SeqSpan& s : seqs) decode = decode && s.n_new == 1;
-    const bool graph = graphs_on_ && graph_key != 0 && decode && !eager_buckets_.count({graph_key, T});
+    // A uniform step of a graph key may run as a graph of its bucket: every sequence feeds the same k <=
+    // kMaxGraphTokens tokens with the same logit rows (a decode: k = 1; a verification of the same number of
+    // drafts in each: k = 1 + drafts, a row per token). It then uses the widest table the cache allows and plans
+    // its splits for the longest context, so that every step of the bucket has the same shape; positions, lengths
+    // and tables are per-token device data. Mixed steps (prefill chunks beside decodes) run eagerly.
+    const int64_t k = seqs.empty() ? 0 : seqs.front().n_new;
+    const bool all_logits = !seqs.empty() && seqs.front().all_logits;
+    bool uniform = T > 0 && T <= kMaxGraphBatch && k <= kMaxGraphTokens;
+    for (const SeqSpan& s : seqs) uniform = uniform && s.n_new == k && s.all_logits == all_logits;
+    const Bucket bucket{graph_key, T, 2 * k + (all_logits ? 1 : 0)};
+    const bool graph = graphs_on_ && graph_key != 0 && uniform && !eager_buckets_.count(bucket);
     const int64_t cap_blocks = std::max<int64_t>(1, std::min<int64_t>(cache.capacity(), KvCache::blocks_needed(max_pos_)));
     int64_t W = 1;
     max_ctx_ = 1;
@@ -508,7 +515,7 @@ class CudaDevice final : public Device {
     if (!graph) return Status::Ok();
     // Replay a graph made at this epoch for this cache; else capture, once the bucket has run eagerly at this
     // epoch (its buffers sized); else run eagerly and remember the epoch.
-    bucket_ = {graph_key, T};
+    bucket_ = bucket;
     const void* base = cache.block_ptr(0, 0);
     if (auto it = graphs_.find(bucket_); it != graphs_.end()) {
       if (it->second.epoch == epoch_ && it->second.cache == base) {
@@ -650,9 +657,10 @@ class CudaDevice final : public Device {
       : R_(c.kv_lora_rank), P_(c.qk_rope_head_dim), max_pos_(std::max<int64_t>(1, c.max_position_embeddings)) {}
 
   // ---- graphs
-  static constexpr int64_t kMaxGraphBatch = 64;  // decode batches up to this many sequences get graphs
+  static constexpr int64_t kMaxGraphBatch = 64;   // uniform steps of up to this many tokens get graphs
+  static constexpr int64_t kMaxGraphTokens = 8;   // of up to this many tokens per sequence (1 + drafts)
   enum class Mode { kEager, kWarm, kCapture, kReplay };  // kWarm: eager, the bucket's first step
-  using Bucket = std::pair<int, int64_t>;                // graph key, batch size
+  using Bucket = std::tuple<int, int64_t, int64_t>;     // graph key, tokens, 2 * tokens per sequence + all_logits
   bool replaying() const { return mode_ == Mode::kReplay; }
   // An op's status; a failure inside a capture ends it (its graph destroyed) and sends the bucket to eager.
   Status track(Status st) {
@@ -673,8 +681,8 @@ class CudaDevice final : public Device {
   void fail_bucket() {
     eager_buckets_.insert(bucket_);
     ++counters_.capture_failures;
-    LATENT_LOG_WARN("cuda graphs: capturing a decode step of %lld sequences failed; that batch size runs eagerly",
-                    static_cast<long long>(bucket_.second));
+    LATENT_LOG_WARN("cuda graphs: capturing a step of %lld tokens (%lld per sequence) failed; that shape runs eagerly",
+                    static_cast<long long>(std::get<1>(bucket_)), static_cast<long long>(std::get<2>(bucket_) / 2));
   }
   void drop_graphs() {
     for (auto& [k, g] : graphs_) cudaGraphExecDestroy(g.exec);
@@ -823,7 +831,7 @@ class CudaDevice final : public Device {
   // graphs
   bool graphs_on_ = true;
   Mode mode_ = Mode::kEager;
-  Bucket bucket_{0, 0};
+  Bucket bucket_{0, 0, 0};
   uint64_t epoch_ = 0;  // allocations so far: a graph is good while nothing it reads moved
   const void* capture_cache_ = nullptr;
   std::map<Bucket, StepGraph> graphs_;
