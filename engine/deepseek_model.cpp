@@ -761,7 +761,7 @@ Result<ForwardResult> DeepseekModel::forward_mtp(std::span<const MtpSequenceInpu
   }
   auto r = m.finish(seqs, x, T, t.shared_head_norm, t.shared_head_head, options);  // logits [rows, V]
   if (!r.ok()) return m.out_of_step(r.error());
-  return r;
+  return with_selection(std::move(r), options);
 }
 
 

@@ -189,6 +189,52 @@ INSTANTIATE_TEST_SUITE_P(Golden, MultiRank, ::testing::ValuesIn(cases()), [](con
   return n;
 });
 
+// ForwardOptions::select with several ranks: the logits come to rank 0 (all-gathered, or from the last pipeline
+// stage), which selects there; the tokens are what select_on_host picks from the logits the same forward returns
+// without a selection, for the main model and the MTP module.
+TEST(MultiRankSelect, TokensAreWhatTheHostPicksFromTheGatheredLogits) {
+  const auto manifest = test::golden_manifest("v3-tiny");
+  const auto prompt = manifest["prompts"][1]["full_sequence_ids"].get<std::vector<int32_t>>();
+  SamplingParams greedy, sampled;
+  sampled.temperature = 1.0f, sampled.top_p = 0.9f, sampled.seed = 3;
+  std::vector<TokenSelect> rows(prompt.size());
+  for (size_t r = 0; r < rows.size(); ++r) {
+    rows[r].params = r % 2 ? &sampled : &greedy;
+    rows[r].history = std::span<const int32_t>(prompt.data(), r + 1);
+  }
+  for (const Case& c : {Case{"v3-tiny", 2, 2}, Case{"v3-tiny", 1, 1, 2}, Case{"v3-tiny", 2, 1, 1, true}}) {
+    auto ranks = LocalRanks::load(test::golden_dir(c.model), {}, ParallelOptions{c.tp, c.ep, c.pp, c.dp});
+    ASSERT_TRUE(ranks.ok()) << ranks.error().to_string();
+    DeepseekModel& model = (*ranks)->model();
+    auto run = [&](const ForwardOptions& o, bool mtp) {
+      KvCache cache = KvCache::for_model(model.config(), 4).value();
+      std::vector<BlockId> blocks = *cache.allocate(KvCache::blocks_needed(static_cast<int64_t>(prompt.size())));
+      SequenceInput in{prompt, 0, blocks, true};
+      ForwardOptions first;
+      first.return_hidden = true;
+      auto r = model.forward(std::span<const SequenceInput>(&in, 1), cache, mtp ? first : o);
+      if (!mtp || !r.ok()) return r;
+      std::vector<int32_t> next(prompt.begin() + 1, prompt.end());
+      MtpSequenceInput m{next, r->hidden.data(), 0, blocks, true};
+      return model.forward_mtp(std::span<const MtpSequenceInput>(&m, 1), cache, o);
+    };
+    for (bool mtp : {false, true}) {
+      const std::string tag = name_of(c) + (mtp ? " mtp" : "");
+      auto logits = run(ForwardOptions{}, mtp);
+      ASSERT_TRUE(logits.ok()) << tag << ": " << logits.error().to_string();
+      const std::span<const TokenSelect> want_rows(rows.data(), logits->logits.size() / logits->vocab_size);
+      std::vector<int32_t> want;
+      select_on_host(logits->logits.data(), logits->vocab_size, want_rows, &want);
+      ForwardOptions o;
+      o.select = want_rows;
+      auto picked = run(o, mtp);
+      ASSERT_TRUE(picked.ok()) << tag << ": " << picked.error().to_string();
+      EXPECT_TRUE(picked->logits.empty()) << tag;
+      EXPECT_EQ(picked->ids, want) << tag;
+    }
+  }
+}
+
 TEST(MultiRankLoad, HeadsNotDivisibleIsAClearError) {
   auto ranks = LocalRanks::load(test::golden_dir("v3-tiny"), {}, ParallelOptions{3, 3});
   ASSERT_FALSE(ranks.ok());
