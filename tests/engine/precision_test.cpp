@@ -32,24 +32,21 @@ struct RunResult {
   std::vector<std::vector<std::vector<int32_t>>> decode_experts;  // per step, per MoE layer [top_k]
 };
 
-class PrecisionGuard {
+// Sets one of the kernels' process-wide settings for a scope and restores it after: the linear precision, and
+// the MLA path of prefill chunks under the fast precision (absorbed, or K/V decompressed: both are checked).
+template <typename T, T (*Get)(), void (*Set)(T)>
+class ScopedSetting {
  public:
-  explicit PrecisionGuard(cpu::LinearPrecision p) : before_(cpu::linear_precision()) { cpu::set_linear_precision(p); }
-  ~PrecisionGuard() { cpu::set_linear_precision(before_); }
+  explicit ScopedSetting(T value) : before_(Get()) { Set(value); }
+  ~ScopedSetting() { Set(before_); }
+  ScopedSetting(const ScopedSetting&) = delete;
+  ScopedSetting& operator=(const ScopedSetting&) = delete;
 
  private:
-  cpu::LinearPrecision before_;
+  T before_;
 };
-
-// The MLA path of prefill chunks under the fast precision (absorbed, or K/V decompressed: both are checked).
-class MlaPrefillGuard {
- public:
-  explicit MlaPrefillGuard(cpu::MlaPrefill m) : before_(cpu::mla_prefill()) { cpu::set_mla_prefill(m); }
-  ~MlaPrefillGuard() { cpu::set_mla_prefill(before_); }
-
- private:
-  cpu::MlaPrefill before_;
-};
+using PrecisionGuard = ScopedSetting<cpu::LinearPrecision, cpu::linear_precision, cpu::set_linear_precision>;
+using MlaPrefillGuard = ScopedSetting<cpu::MlaPrefill, cpu::mla_prefill, cpu::set_mla_prefill>;
 
 constexpr cpu::MlaPrefill kMlaModes[] = {cpu::MlaPrefill::kAbsorbed, cpu::MlaPrefill::kDecompressed};
 
