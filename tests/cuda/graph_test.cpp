@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/deepseek_model.h"
+#include "engine/scheduler.h"
 #include "kernels/cpu/ops.h"
 #include "tests/cuda/cuda_test_util.h"
 #include "tests/test_paths.h"
@@ -138,6 +139,57 @@ TEST(CudaGraphs, ReplayGivesTheEagerIdsAndLogits) {
                 B, (e.after.launches - e.before.launches) / tokens, (g.after.launches - g.before.launches) / tokens,
                 (g.after.graph_replays - g.before.graph_replays + g.after.graph_captures - g.before.graph_captures) / tokens);
   }
+}
+
+// Verification steps run as graphs too: one request whose context holds its own continuation drafts 2 n-gram
+// tokens a step, so the steps after the prefill feed 3 tokens with a row each (uniform steps of one bucket); with
+// graphs the tokens are those of the eager run (the golden ones), and some of those steps were captured and
+// replayed.
+TEST(CudaGraphs, VerificationStepsReplayWithTheEagerTokens) {
+  LATENT_REQUIRE_GPU();
+  cpu::set_linear_precision(cpu::LinearPrecision::kExact);
+  const std::string dir = golden_dir("v3-tiny");
+  std::ifstream in(dir + "/golden/manifest.json");
+  const nlohmann::json manifest = nlohmann::json::parse(in);
+  const auto prompt = manifest["prompts"][0]["prompt_ids"].get<std::vector<int32_t>>();
+  const auto full = manifest["prompts"][0]["full_sequence_ids"].get<std::vector<int32_t>>();
+  std::vector<int32_t> tokens[2];
+  Device::Counters used[2];
+  for (int graphs = 0; graphs < 2; ++graphs) {
+    auto model = load_cuda(dir, graphs == 1);
+    ASSERT_TRUE(model);
+    auto serving = serve_deepseek(*model);
+    auto cache = model->make_cache(16);
+    ASSERT_TRUE(cache.ok());
+    SchedulerOptions opt;
+    int uniform = 0;  // steps that fed the last token and 2 drafts: the bucket's warm-up, capture, replays
+    opt.on_step = [&uniform](const StepBatch& b) { uniform += b.members.size() == 1 && b.members[0].fed == 3; };
+    Scheduler sched(*serving, *cache, opt);
+    Request r;
+    r.prompt = prompt;
+    r.stop.max_tokens = static_cast<int>(full.size() - prompt.size());
+    r.spec.mode = SpecMode::kNgram;
+    r.spec.ngram_max_draft = 2;
+    r.context_ids = full;
+    std::vector<int32_t>* dst = &tokens[graphs];
+    r.on_event = [dst](const Event& e) {
+      if (e.kind == Event::Kind::kToken) dst->insert(dst->end(), e.tokens.begin(), e.tokens.end());
+    };
+    const Device::Counters before = model->device().counters();
+    ASSERT_TRUE(sched.submit(std::move(r)).ok());
+    sched.run_until_idle();
+    const Device::Counters after = model->device().counters();
+    EXPECT_GE(uniform, 3) << "enough verification steps of one shape to warm, capture and replay a graph";
+    used[graphs].graph_captures = after.graph_captures - before.graph_captures;
+    used[graphs].graph_replays = after.graph_replays - before.graph_replays;
+    used[graphs].capture_failures = after.capture_failures - before.capture_failures;
+  }
+  EXPECT_EQ(tokens[1], tokens[0]);
+  EXPECT_EQ(tokens[0], std::vector<int32_t>(full.begin() + static_cast<long>(prompt.size()), full.end()));
+  EXPECT_GE(used[1].graph_captures, 1);
+  EXPECT_GE(used[1].graph_replays, 1);
+  EXPECT_EQ(used[1].capture_failures, 0);
+  EXPECT_EQ(used[0].graph_captures + used[0].graph_replays, 0);
 }
 
 }  // namespace

@@ -35,7 +35,7 @@ std::unique_ptr<DeepseekModel> load_cuda(const std::string& model) {
 }
 
 std::vector<int32_t> prompt_of(const std::string& model) {
-  auto manifest = nlohmann::json::parse(std::ifstream(golden_dir(model) + "/manifest.json"));
+  auto manifest = nlohmann::json::parse(std::ifstream(golden_dir(model) + "/golden/manifest.json"));
   return manifest["prompts"][0]["full_sequence_ids"].get<std::vector<int32_t>>();
 }
 
