@@ -52,9 +52,12 @@ class Reader {
     }
     const json& v = j_[field];
     const std::string range = "an integer in [" + std::to_string(min_value) + ", " + std::to_string(max_value) + "]";
-    if (v.is_number_unsigned()) {  // above INT64_MAX, get<int64_t> would wrap
-      if (v.get<uint64_t>() > static_cast<uint64_t>(max_value)) fail(field, range, show(v));
-      return failed_ ? 0 : static_cast<int64_t>(v.get<uint64_t>());
+    if (v.is_number_unsigned()) {  // every non-negative literal (0 too); above INT64_MAX, get<int64_t> would wrap
+      const uint64_t u = v.get<uint64_t>();
+      if (u > static_cast<uint64_t>(max_value) || (min_value > 0 && u < static_cast<uint64_t>(min_value))) {
+        fail(field, range, show(v));
+      }
+      return failed_ ? 0 : static_cast<int64_t>(u);
     }
     if (v.is_number_float()) {
       // A float cast to int64_t is undefined outside its range: compare as double first.

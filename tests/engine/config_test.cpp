@@ -131,6 +131,11 @@ INSTANTIATE_TEST_SUITE_P(
         BadValue{"kv_lora_rank", "big", "kv_lora_rank: expected an integer, found \"big\""},
         BadValue{"kv_lora_rank", nlohmann::json::value_t::discarded, "kv_lora_rank: expected an integer, found nothing (field missing)"},
         BadValue{"hidden_size", 0, "hidden_size: expected an integer in [1, 131072], found 0"},
+        // A 0 read from JSON text is an unsigned number (nlohmann): the lower bound holds for it too (the
+        // safetensors fuzz target found n_group 0 accepted, then a division by zero).
+        BadValue{"n_group", nlohmann::json::parse("0"), "n_group: expected an integer in [1, 65536], found 0"},
+        BadValue{"hidden_size", nlohmann::json::parse("0"), "hidden_size: expected an integer in [1, 131072], found 0"},
+        BadValue{"num_attention_heads", uint64_t{0}, "num_attention_heads: expected an integer in [1, 4096], found 0"},
         // Upper bounds: sizes whose products would overflow int64 (or exhaust memory) are refused up front.
         BadValue{"hidden_size", int64_t{1} << 40, "hidden_size: expected an integer in [1, 131072], found 1099511627776"},
         BadValue{"vocab_size", uint64_t{18446744073709551615ull}, "vocab_size: expected an integer in [1, 16777216], found 18446744073709551615"},
