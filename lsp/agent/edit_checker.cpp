@@ -228,8 +228,10 @@ EditOutcome parse_edit_request(const Json& j, EditRequest* out) {
   if (j.contains("version")) {
     const Json& v = j["version"];
     if (v.is_number_integer()) {
-      auto n = v.get<int64_t>();
-      if (n < INT32_MIN || n > INT32_MAX) return refuse("malformed", "\"version\": expected a 32-bit integer, found " + v.dump());
+      // An unsigned above INT64_MAX would wrap negative in get<int64_t>: refused before the cast.
+      const bool huge = v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT32_MAX);
+      auto n = huge ? int64_t{0} : v.get<int64_t>();
+      if (huge || n < INT32_MIN || n > INT32_MAX) return refuse("malformed", "\"version\": expected a 32-bit integer, found " + v.dump());
       r.version_number = static_cast<int>(n);
     } else if (v.is_string()) {
       r.version_hash = v.get<std::string>();

@@ -88,6 +88,10 @@ class Fields {
           return fail_value(name, "expected an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) +
                                       "], found " + num(d));
       }
+      if (v->is_number_unsigned() && v->get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {  // would wrap negative
+        return fail_value(name, "expected an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) +
+                                    "], found " + v->dump());
+      }
       int64_t n = v->is_number_float() ? static_cast<int64_t>(v->get<double>()) : v->get<int64_t>();
       if (n < lo || n > hi)
         return fail_value(name, "expected an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) +

@@ -132,6 +132,11 @@ TEST(EditChecker, MalformedRequestsNameTheField) {
   EXPECT_EQ(check(R"({"path":"a","symbol":")" + std::string(300, 'A') + R"(","new":""})", kPy).code, "malformed");
   EXPECT_EQ(check(R"({"path":"a.py","symbol":"Outer.café","new":""})", kPy).code, "not_found");  // plausible, absent
   EXPECT_EQ(check(R"({"path":"a","old":"x","new":"","version":1.5})", kPy).code, "malformed");
+  // Versions beyond 32 bits, the largest an unsigned literal (2^64 - 1, which get<int64_t> would wrap to -1).
+  EXPECT_EQ(check(R"({"path":"a","old":"x","new":"","version":4294967296})", kPy).code, "malformed");
+  const auto huge = check(R"({"path":"a","old":"x","new":"","version":18446744073709551615})", kPy);
+  EXPECT_EQ(huge.code, "malformed");
+  EXPECT_NE(huge.message.find("found 18446744073709551615"), std::string::npos) << huge.message;
 }
 
 TEST(SymbolTargets, CppOutOfLineRustAttributesAndTypescriptDecorators) {

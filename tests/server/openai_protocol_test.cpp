@@ -125,6 +125,11 @@ TEST(OpenaiProtocol, IntegersBeyondInt64AreRefusedBeforeTheCast) {
                                         Limits{}));
   EXPECT_EQ(e.param, "max_tokens");
   EXPECT_NE(e.message.find("found 5.55556e+38"), std::string::npos) << e.message;
+  // Between INT64_MAX and UINT64_MAX a literal is an unsigned integer (no double): refused as written, never
+  // wrapped to a negative number.
+  e = err(parse_completion_request(json::parse(R"({"prompt": "x", "max_tokens": 18446744073709551615})"), Limits{}));
+  EXPECT_EQ(e.param, "max_tokens");
+  EXPECT_NE(e.message.find("found 18446744073709551615"), std::string::npos) << e.message;
 }
 
 TEST(OpenaiProtocol, ChatRejectsUnknownRolesAndEmptyMessages) {
