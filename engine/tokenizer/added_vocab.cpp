@@ -34,11 +34,16 @@ Result<AddedVocabulary> AddedVocabulary::from_json(const nlohmann::json& list) {
   try {
     for (const auto& j : list) {
       AddedToken t;
-      const int64_t id = j.at("id").get<int64_t>();
+      // An integer in range, checked before any conversion: a float id (2.6e52) cast to int64 is undefined
+      // (found by the tokenizer fuzz target under UBSan), an unsigned one above INT64_MAX would wrap.
+      const nlohmann::json& jid = j.at("id");
+      const bool integer = jid.is_number_integer() &&
+                           !(jid.is_number_unsigned() && jid.get<uint64_t>() >= static_cast<uint64_t>(kMaxTokenIds));
+      const int64_t id = integer ? jid.get<int64_t>() : -1;
       if (id < 0 || id >= kMaxTokenIds) {
-        return make_error(ErrorCode::kInvalidArgument, "added token " + j.at("content").dump() +
-                                                           ": expected an id in [0, " + std::to_string(kMaxTokenIds) +
-                                                           "), found " + std::to_string(id));
+        return make_error(ErrorCode::kInvalidArgument, "added token " + j.value("content", nlohmann::json()).dump() +
+                                                           ": expected an integer id in [0, " +
+                                                           std::to_string(kMaxTokenIds) + "), found " + jid.dump());
       }
       t.id = static_cast<int32_t>(id);
       t.content = j.at("content").get<std::string>();

@@ -34,7 +34,8 @@ Result<BpeModel> BpeModel::from_json(const nlohmann::json& j, bool byte_level) {
   try {
     if (!j.contains("vocab") || !j["vocab"].is_object()) return bad("expected \"vocab\" to be an object token -> id");
     for (const auto& [tok, id] : j["vocab"].items()) {
-      if (!id.is_number_integer()) return bad("token '" + tok + "': expected an integer id, found " + id.dump());
+      if (!id.is_number_integer() || (id.is_number_unsigned() && id.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)))
+        return bad("token '" + tok + "': expected an integer id, found " + id.dump());
       vocab.emplace_back(tok, id.get<int64_t>());
     }
     for (const auto& mj : j.value("merges", nlohmann::json::array())) {

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "engine/tokenizer/bpe.h"
+
 namespace latent::tok {
 namespace {
 
@@ -16,6 +18,10 @@ class Sax : public nlohmann::json_sax<json> {
   bool boolean(bool v) override { return value(v); }
   bool number_integer(number_integer_t v) override { return vocab_id(v) || value(v); }
   bool number_unsigned(number_unsigned_t v) override {
+    if (mode_ == Mode::kVocab && v > static_cast<number_unsigned_t>(INT64_MAX)) {  // would wrap negative
+      return fail("BPE model: token '" + key_ + "': expected an id in [0, " + std::to_string(kMaxTokenIds) +
+                  "), found " + std::to_string(v));
+    }
     return vocab_id(static_cast<int64_t>(v)) || value(v);
   }
   bool number_float(number_float_t v, const string_t&) override { return value(v); }

@@ -226,6 +226,18 @@ TEST(TokenizerErrors, TokenIdsOutOfRangeAreNamed) {
   auto negative = Tokenizer::from_json_text(tiny_tokenizer("[]", R"({"ab":-3})"), "");
   ASSERT_FALSE(negative.ok());
   EXPECT_NE(negative.error().message.find("found -3"), std::string::npos) << negative.error().message;
+  // Floats and unsigned literals beyond int64 too, before any conversion (fuzz_tokenizer under UBSan: an added
+  // token's id 2.6e52 cast to int64).
+  for (const char* id : {"2.6e52", "1.5", "18446744073709551615"}) {
+    auto added = Tokenizer::from_json_text(
+        tiny_tokenizer("[]", "{}", std::string(R"([{"id":)") + id + R"(,"content":"<x>","special":true}])"), "");
+    ASSERT_FALSE(added.ok()) << id;
+    EXPECT_NE(added.error().message.find("expected an integer id in [0, 16777216)"), std::string::npos)
+        << added.error().message;
+  }
+  auto vocab = Tokenizer::from_json_text(tiny_tokenizer("[]", R"({"ab":18446744073709551615})"), "");
+  ASSERT_FALSE(vocab.ok());
+  EXPECT_NE(vocab.error().message.find("found 18446744073709551615"), std::string::npos) << vocab.error().message;
   for (const char* id : {"16777216", "-1", "4294967296"}) {
     auto added = Tokenizer::from_json_text(
         tiny_tokenizer("[]", "{}", std::string(R"([{"id":)") + id + R"(,"content":"<x>","special":true}])"), "");
