@@ -175,10 +175,6 @@ class CudaDevice final : public Device {
                                                      "built for sm_90: H100/H200), found " + std::to_string(p.major) +
                                                      "." + std::to_string(p.minor) + " (" + p.name + ")");
     }
-    if (c.rope_mscale() != 1.0) {
-      return make_error(ErrorCode::kUnsupported, "--device cuda: expected rope mscale 1 (the CUDA rope has no YaRN "
-                                                 "magnitude factor yet), found " + std::to_string(c.rope_mscale()));
-    }
     auto d = std::unique_ptr<CudaDevice>(new CudaDevice(c));
     d->index_ = index;
     const char* graphs = std::getenv("LATENT_CUDA_GRAPHS");
@@ -195,6 +191,7 @@ class CudaDevice final : public Device {
     // --precision as asked (the GPU does not depend on the host CPU's AVX512-BF16, unlike linear_precision_in_effect)
     if (cpu::linear_precision() == cpu::LinearPrecision::kExact) d->blas_.tensor_core_min_tokens = int64_t{1} << 40;
     const std::vector<float> inv = rope_inv_freq(c);
+    d->mscale_ = static_cast<float>(c.rope_mscale());  // YaRN's cos/sin magnitude, 1 without it
     LATENT_ASSIGN_OR_RETURN(d->inv_freq_, d->allocate(static_cast<int64_t>(inv.size())));
     LATENT_RETURN_IF_ERROR(cuda_status(cudaMemcpy(d->inv_freq_, inv.data(), inv.size() * sizeof(float), cudaMemcpyHostToDevice),
                                        "inv_freq"));
@@ -557,13 +554,13 @@ class CudaDevice final : public Device {
   Status rope_q(float* q, int64_t row0, int64_t n, int64_t H, int64_t nope, int64_t P) override {
     if (replaying()) return Status::Ok();  // the step's graph does it
     if (n <= 0) return Status::Ok();
-    return track(cuda::rope(q, n, H, H * (nope + P), nope + P, nope, P, pos_ + row0, inv_freq_, stream_));
+    return track(cuda::rope(q, n, H, H * (nope + P), nope + P, nope, P, pos_ + row0, inv_freq_, mscale_, stream_));
   }
   Status write_cache(float* kv, const cpu::WeightView& kv_norm, float eps, int64_t layer, KvCache& cache) override {
     if (replaying()) return Status::Ok();  // the step's graph does it
     const int64_t D = R_ + P_;
     LATENT_RETURN_IF_ERROR(track(cuda::rms_norm_strided(kv, D, T_, R_, kv_norm.data, kv_norm.dtype, eps, kv, D, stream_)));
-    LATENT_RETURN_IF_ERROR(track(cuda::rope(kv, T_, 1, D, 0, R_, P_, pos_, inv_freq_, stream_)));
+    LATENT_RETURN_IF_ERROR(track(cuda::rope(kv, T_, 1, D, 0, R_, P_, pos_, inv_freq_, mscale_, stream_)));
     return track(cuda::mla_cache_write(kv, D, T_, D, pos_, layer_base(cache, layer), block_stride(cache), table_, W_, stream_,
                                  cache.dtype()));
   }
@@ -813,6 +810,7 @@ class CudaDevice final : public Device {
   cuda::Blas blas_;
   std::vector<cuda::DeviceArena> arenas_;  // weights
   float* inv_freq_ = nullptr;             // [P / 2]
+  float mscale_ = 1.0f;                   // ModelConfig::rope_mscale(), folded into cos/sin as on the CPU
   int64_t R_, P_, max_cols_ = 0, inter_max_ = 0;
   uint64_t next_seed_ = 0;      // random weights: the next weight's seed; 0 = upload the checkpoint's
   void* pinned_[2] = {nullptr, nullptr};           // upload_pinned's buffers, freed by the first forward

@@ -43,14 +43,16 @@ __global__ void rms_norm_kernel(const float* x, int64_t ldx, int64_t d, const vo
 
 // One thread per (token, head, pair). cos/sin in double of the float32 angle, as engine/rope.cpp.
 __global__ void rope_kernel(float* x, int64_t n, int64_t n_heads, int64_t token_stride, int64_t head_stride,
-                            int64_t offset, int64_t half, const int32_t* positions, const float* inv_freq) {
+                            int64_t offset, int64_t half, const int32_t* positions, const float* inv_freq,
+                            float mscale) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n * n_heads * half) return;
   const int64_t p = i % half, h = (i / half) % n_heads, t = i / (half * n_heads);
   const float angle = static_cast<float>(positions[t]) * inv_freq[p];
   double s, c;
   sincos(static_cast<double>(angle), &s, &c);
-  const float cf = static_cast<float>(c), sf = static_cast<float>(s);
+  // (cos * mscale) in float32, as engine/rope.cpp's rope_cos_sin (the reference's cos_cached * _mscale)
+  const float cf = static_cast<float>(c) * mscale, sf = static_cast<float>(s) * mscale;
   float* v = x + t * token_stride + h * head_stride + offset + 2 * p;
   const float a = v[0], b = v[1];
   v[0] = a * cf - b * sf;
@@ -110,7 +112,7 @@ Status rms_norm_strided(const float* x, int64_t ldx, int64_t n, int64_t d, const
 }
 
 Status rope(float* x, int64_t n, int64_t n_heads, int64_t token_stride, int64_t head_stride, int64_t offset,
-            int64_t rope_dim, const int32_t* positions, const float* inv_freq, cudaStream_t stream) {
+            int64_t rope_dim, const int32_t* positions, const float* inv_freq, float mscale, cudaStream_t stream) {
   if (rope_dim % 2 != 0) {
     return make_error(ErrorCode::kInvalidArgument, "cuda::rope: expected an even rope_dim, found " +
                                                        std::to_string(rope_dim));
@@ -118,7 +120,7 @@ Status rope(float* x, int64_t n, int64_t n_heads, int64_t token_stride, int64_t 
   const int64_t total = n * n_heads * (rope_dim / 2);
   if (total <= 0) return Status();
   rope_kernel<<<blocks_for(total, 256), 256, 0, stream>>>(x, n, n_heads, token_stride, head_stride, offset,
-                                                          rope_dim / 2, positions, inv_freq);
+                                                          rope_dim / 2, positions, inv_freq, mscale);
   return launch_status("rope_kernel");
 }
 

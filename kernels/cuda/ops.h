@@ -71,9 +71,10 @@ Status add_inplace(const float* a, int64_t n, float* y, cudaStream_t stream);
 
 // Interleaved-pair RoPE in place (DeepSeek layout, see engine/rope.h): for token t and head h the rope_dim
 // values at x + t * token_stride + h * head_stride + offset are rotated by positions[t] * inv_freq[i]
-// (inv_freq [rope_dim / 2] on the device, YaRN already folded in).
+// (inv_freq [rope_dim / 2] on the device, YaRN already folded in), cos and sin each times mscale (YaRN's
+// ModelConfig::rope_mscale(), 1 without it) as engine/rope.cpp.
 Status rope(float* x, int64_t n, int64_t n_heads, int64_t token_stride, int64_t head_stride, int64_t offset,
-            int64_t rope_dim, const int32_t* positions, const float* inv_freq, cudaStream_t stream);
+            int64_t rope_dim, const int32_t* positions, const float* inv_freq, float mscale, cudaStream_t stream);
 
 // out[i] = silu(gate[i]) * up[i].
 Status swiglu(const float* gate, const float* up, int64_t n, float* out, cudaStream_t stream);

@@ -6,8 +6,11 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <string>
+
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -152,6 +155,55 @@ TEST(CudaForward, MixedBatchesMtpAndCopiedBlocksMatchTheCpu) {
     EXPECT_LT(max_abs_diff(g.logits.data(), c.logits.data(), c.logits.size()), 1e-4) << names[i];
     ASSERT_EQ(g.hidden.size(), c.hidden.size()) << names[i];
     EXPECT_LT(max_abs_diff(g.hidden.data(), c.hidden.data(), c.hidden.size()), 1e-4) << names[i] << " hidden";
+  }
+}
+
+// YaRN's cos/sin magnitude (rope_scaling.mscale != mscale_all_dim; released configs have them equal): v3-tiny
+// with mscale 1.5, so ModelConfig::rope_mscale() is about 1.04, on both devices: a prefill of 40 tokens, then 3
+// decodes. Logits within 1e-4 of the CPU's (the reference for mscale: tests/engine/mscale_test.cpp).
+TEST(CudaForward, YarnMscaleMatchesTheCpu) {
+  LATENT_REQUIRE_GPU();
+  namespace fs = std::filesystem;
+  const fs::path src = golden_dir("v3-tiny");
+  const fs::path dir = fs::temp_directory_path() / ("latent_cuda_mscale_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  for (const auto& e : fs::directory_iterator(src)) {
+    if (e.is_regular_file() && e.path().filename() != "config.json") fs::create_symlink(e.path(), dir / e.path().filename());
+  }
+  nlohmann::json config = nlohmann::json::parse(std::ifstream(src / "config.json"));
+  ASSERT_TRUE(config.contains("rope_scaling"));
+  config["rope_scaling"]["mscale"] = 1.5;
+  std::ofstream(dir / "config.json") << config.dump(2);
+  auto gpu = load(dir.string(), "cuda");
+  auto cpu_model = load(dir.string(), "cpu");
+  ASSERT_TRUE(gpu && cpu_model);
+  ASSERT_GT(gpu->config().rope_mscale(), 1.01);
+  std::vector<int32_t> prompt(40);
+  for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = static_cast<int32_t>((i * 29 + 7) % 500);
+  const std::vector<BlockId> table = {1, 0};
+  std::vector<std::vector<float>> logits[2];
+  DeepseekModel* models[2] = {gpu.get(), cpu_model.get()};
+  for (int k = 0; k < 2; ++k) {
+    auto cache = models[k]->make_cache(2);
+    ASSERT_TRUE(cache.ok()) << cache.error().to_string();
+    ASSERT_TRUE(cache->allocate(2).ok());
+    std::vector<int32_t> fed = prompt;
+    int64_t cached = 0;
+    for (int step = 0; step < 4; ++step) {
+      const std::span<const int32_t> tokens = std::span(fed).subspan(static_cast<size_t>(cached));
+      SequenceInput s{tokens, cached, table, false};
+      auto r = models[k]->forward(std::span<const SequenceInput>(&s, 1), *cache);
+      ASSERT_TRUE(r.ok()) << r.error().to_string();
+      logits[k].push_back(r->logits);
+      cached = static_cast<int64_t>(fed.size());
+      fed.push_back(static_cast<int32_t>((step * 97 + 13) % 500));  // the same next token on both devices
+    }
+  }
+  fs::remove_all(dir);
+  for (size_t i = 0; i < logits[1].size(); ++i) {
+    ASSERT_EQ(logits[0][i].size(), logits[1][i].size()) << "step " << i;
+    EXPECT_LT(max_abs_diff(logits[0][i].data(), logits[1][i].data(), logits[1][i].size()), 1e-4) << "step " << i;
   }
 }
 

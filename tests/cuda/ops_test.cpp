@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "engine/config.h"
 #include "engine/rope.h"
 #include "tests/cuda/cuda_test_util.h"
 
@@ -106,16 +107,21 @@ TEST(CudaOps, YarnRopeMatchesEngineRope) {
   const int64_t n = 4, H = 3, nope = 16, rope_dim = 64, stride = H * (nope + rope_dim);
   const std::vector<float> inv = yarn_inv_freq(rope_dim, 10000.0, 40.0, 4096, 32.0, 1.0);
   const std::vector<int32_t> pos = {0, 7, 4095, 100000};
-  std::vector<float> x = random_floats(n * stride, 5), want = x;
-  std::vector<float> cs(static_cast<size_t>(rope_dim));
-  for (int64_t t = 0; t < n; ++t) {
-    rope_cos_sin(inv, pos[static_cast<size_t>(t)], cs.data());
-    for (int64_t h = 0; h < H; ++h) rope_rotate(want.data() + t * stride + h * (nope + rope_dim) + nope, rope_dim, cs.data());
+  // 1: no magnitude factor; 1.3689: yarn_get_mscale(40, 1) / yarn_get_mscale(40, 0), a YaRN config with
+  // mscale 1 and no mscale_all_dim (DeepSeek-V3's has both 1, so its factor is 1 again).
+  for (const float mscale : {1.0f, static_cast<float>(yarn_get_mscale(40.0, 1.0) / yarn_get_mscale(40.0, 0.0))}) {
+    SCOPED_TRACE(mscale);
+    std::vector<float> x = random_floats(n * stride, 5), want = x;
+    std::vector<float> cs(static_cast<size_t>(rope_dim));
+    for (int64_t t = 0; t < n; ++t) {
+      rope_cos_sin(inv, pos[static_cast<size_t>(t)], cs.data(), mscale);
+      for (int64_t h = 0; h < H; ++h) rope_rotate(want.data() + t * stride + h * (nope + rope_dim) + nope, rope_dim, cs.data());
+    }
+    DeviceArray<float> dx(x), dinv(inv);
+    DeviceArray<int32_t> dpos(pos);
+    ASSERT_TRUE(rope(dx.data(), n, H, stride, nope + rope_dim, nope, rope_dim, dpos.data(), dinv.data(), mscale, nullptr).ok());
+    EXPECT_LT(rel_err(dx.to_host(), want), 1e-6);
   }
-  DeviceArray<float> dx(x), dinv(inv);
-  DeviceArray<int32_t> dpos(pos);
-  ASSERT_TRUE(rope(dx.data(), n, H, stride, nope + rope_dim, nope, rope_dim, dpos.data(), dinv.data(), nullptr).ok());
-  EXPECT_LT(rel_err(dx.to_host(), want), 1e-6);
 }
 
 TEST(CudaOps, SwigluMatchesCpu) {
