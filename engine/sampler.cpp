@@ -72,35 +72,68 @@ void Sampler::distribution(std::span<const float> logits, std::span<const int32_
   const bool use_min_p = params_.min_p > 0.0f;
   if (!use_k && !use_p && !use_min_p) return;
 
-  // Order ids by probability (descending, lower id first on ties), then keep the allowed head.
+  // Order ids by probability (descending, lower id first on ties: a strict order, so the head is unique), then
+  // keep the allowed head. Only as much of the order as the filters read is made: `head(n)` sorts order[0, n)
+  // by selecting the next ids (a partial sort, or nth_element and a sort of just those), so a top-k of 40 or a
+  // nucleus of a few tokens costs a pass over the vocabulary, not a sort of it (that sort was 92 % of a sampled
+  // row's time on a 100K+ vocabulary: bench/sampler_bench). The kept set, its order and so its sums are those
+  // of a whole sort, bit for bit (Sampler.FiltersOverALargeVocabularyEqualTheWholeSort).
   std::vector<int32_t> order(vocab);
   std::iota(order.begin(), order.end(), 0);
   auto by_prob = [&](int32_t a, int32_t b) {
     return (*probs)[a] != (*probs)[b] ? (*probs)[a] > (*probs)[b] : a < b;
   };
-  size_t keep = use_k ? static_cast<size_t>(params_.top_k) : vocab;
-  size_t sorted = vocab;  // order[0, sorted) is in by_prob order
-  if (use_k && !use_p) {
-    std::partial_sort(order.begin(), order.begin() + keep, order.end(), by_prob);
-    sorted = keep;
-  } else if (use_p && !use_k) {
-    // Top-p alone: the tokens below eps = (1 - top_p) / (2 vocab) hold less than (1 - top_p) / 2 of the mass
-    // together, so the nucleus ends among the others; sort those first (a vocabulary of 100K+ sorted whole was
-    // most of a sampled token's time), and the rest only if rounding carries the walk past them.
-    const float eps = (1.0f - params_.top_p) / (2.0f * static_cast<float>(vocab));
-    const auto mid = std::partition(order.begin(), order.end(), [&](int32_t i) { return (*probs)[i] >= eps; });
-    std::sort(order.begin(), mid, by_prob);
-    sorted = static_cast<size_t>(mid - order.begin());
-  } else {
-    std::sort(order.begin(), order.end(), by_prob);
-  }
+  // With top-p, the tokens below eps = (1 - top_p) / (2 vocab) hold less than (1 - top_p) / 2 of the mass
+  // together, so the nucleus ends among the others (unless rounding carries the walk past them): they come
+  // first, order[0, candidates), and each of them ranks above every other token.
+  size_t candidates = vocab;
   if (use_p) {
+    const float eps = (1.0f - params_.top_p) / (2.0f * static_cast<float>(vocab));
+    candidates = static_cast<size_t>(
+        std::partition(order.begin(), order.end(), [&](int32_t i) { return (*probs)[i] >= eps; }) - order.begin());
+  }
+  size_t sorted = 0;  // order[0, sorted) is in by_prob order, and holds the `sorted` most likely ids
+  auto head = [&](size_t n) {
+    while (sorted < std::min(n, vocab)) {
+      const size_t region_end = sorted < candidates ? candidates : vocab;  // never select across the partition
+      size_t target = std::min(n, region_end);
+      if (2 * target >= region_end) target = region_end;  // most of the region: one sort is cheaper
+      const auto first = order.begin() + static_cast<long>(sorted), mid = order.begin() + static_cast<long>(target),
+                 last = order.begin() + static_cast<long>(region_end);
+      if (mid == last) {
+        std::sort(first, last, by_prob);
+      } else if (target - sorted <= 1024) {
+        std::partial_sort(first, mid, last, by_prob);  // a small heap: most ids are refused by one comparison
+      } else {
+        std::nth_element(first, mid, last, by_prob);
+        std::sort(first, mid, by_prob);
+      }
+      sorted = target;
+    }
+  };
+  size_t keep = use_k ? static_cast<size_t>(params_.top_k) : vocab;
+  // min-p: the ids at or above min_p times the top probability, at least the top one. They are the first ones
+  // in the order, so counting them gives the cut at once, and the nucleus walk below needs to go no further.
+  if (use_min_p) {
+    head(1);
+    const float floor = params_.min_p * (*probs)[order[0]];
+    const size_t above =
+        static_cast<size_t>(std::count_if(probs->begin(), probs->end(), [&](float p) { return p >= floor; }));
+    keep = std::min(keep, std::max<size_t>(above, 1));
+  }
+  if (use_p) {  // the nucleus: the shortest head whose mass reaches top_p (within top-k and min-p)
     double cum = 0;
     size_t n = 0;
     while (n < keep) {
-      if (n == sorted) {  // past the candidates (rounding): order the rest too, then go on
-        std::sort(order.begin() + static_cast<long>(sorted), order.end(), by_prob);
-        sorted = vocab;
+      if (n == sorted) {
+        // Grow the sorted head eightfold, or at once to what the mass still missing needs: every later id has
+        // at most the last one's probability (a flat distribution goes to one sort instead of several passes).
+        size_t want = std::max<size_t>(64, 8 * n);
+        const double last = n > 0 ? (*probs)[order[n - 1]] : 0.0;
+        if (last > 0) {
+          want = std::max(want, n + static_cast<size_t>(std::min<double>((params_.top_p - cum) / last, vocab)));
+        }
+        head(std::min(want, keep));
       }
       cum += (*probs)[order[n]];
       ++n;
@@ -108,12 +141,7 @@ void Sampler::distribution(std::span<const float> logits, std::span<const int32_
     }
     keep = std::max<size_t>(n, 1);
   }
-  if (use_min_p) {
-    const float floor = params_.min_p * (*probs)[order[0]];
-    size_t n = 1;
-    while (n < keep && (*probs)[order[n]] >= floor) ++n;
-    keep = n;
-  }
+  head(keep);
   std::vector<float> kept(vocab, 0.0f);
   double total = 0;
   for (size_t i = 0; i < keep; ++i) total += (*probs)[order[i]];

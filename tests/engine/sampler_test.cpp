@@ -63,10 +63,11 @@ TEST(Sampler, TopKTopPMinPKeepTheExpectedSets) {
   EXPECT_NEAR(p[0], 0.16 / 0.30, 1e-5);
 }
 
-// Top-p over a large vocabulary sorts only the tokens that can be in the nucleus; the distribution is the one a
-// sort of the whole vocabulary gives (bit for bit: same order, same sums), for peaked and flat logits, with
-// min-p after it, and with top_p so close to 1 that rounding can carry the walk past the candidates.
-TEST(Sampler, TopPOverALargeVocabularyEqualsTheWholeSort) {
+// Over a large vocabulary the sampler orders only the head the filters read (nth_element, then a sort of just
+// those ids); the distribution is the one a sort of the whole vocabulary gives (bit for bit: same order, same
+// sums), for peaked and flat logits, for top-k, top-p and min-p alone and together, with top_p so close to 1
+// that rounding can carry the walk past the top-p candidates, and with ties at the top.
+TEST(Sampler, FiltersOverALargeVocabularyEqualTheWholeSort) {
   const size_t V = 50000;
   std::mt19937 rng(7);
   std::normal_distribution<float> normal(0.f, 1.f);
@@ -74,39 +75,48 @@ TEST(Sampler, TopPOverALargeVocabularyEqualsTheWholeSort) {
     std::vector<float> l(V);
     for (auto& x : l) x = spread * normal(rng);
     l[123] = l[4567] = 4 * spread;  // a tie at the top
-    for (float top_p : {0.5f, 0.9f, 0.99f, 0.999999f}) {
-      for (float min_p : {0.0f, 0.01f}) {
-        SamplingParams sp;
-        sp.temperature = 0.9f;
-        sp.top_p = top_p;
-        sp.min_p = min_p;
-        std::vector<float> got;
-        Sampler(sp).distribution(l, {}, &got);
-        SamplingParams all = sp;
-        all.top_p = 1.0f, all.min_p = 0.0f;
-        std::vector<float> probs;
-        Sampler(all).distribution(l, {}, &probs);
-        std::vector<int32_t> order(V);
-        std::iota(order.begin(), order.end(), 0);
-        std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
-          return probs[a] != probs[b] ? probs[a] > probs[b] : a < b;
-        });
-        double cum = 0;
-        size_t keep = 0;
-        while (keep < V) {
-          cum += probs[order[keep++]];
-          if (cum >= top_p) break;
+    for (int top_k : {0, 1, 40, 3000}) {
+      for (float top_p : {1.0f, 0.5f, 0.9f, 0.99f, 0.999999f}) {
+        for (float min_p : {0.0f, 0.01f}) {
+          if (top_k == 0 && top_p == 1.0f && min_p == 0.0f) continue;  // no filter: nothing is ordered
+          SamplingParams sp;
+          sp.temperature = 0.9f;
+          sp.top_k = top_k;
+          sp.top_p = top_p;
+          sp.min_p = min_p;
+          std::vector<float> got;
+          Sampler(sp).distribution(l, {}, &got);
+          SamplingParams all = sp;
+          all.top_k = 0, all.top_p = 1.0f, all.min_p = 0.0f;
+          std::vector<float> probs;
+          Sampler(all).distribution(l, {}, &probs);
+          std::vector<int32_t> order(V);
+          std::iota(order.begin(), order.end(), 0);
+          std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
+            return probs[a] != probs[b] ? probs[a] > probs[b] : a < b;
+          });
+          size_t keep = top_k > 0 ? static_cast<size_t>(top_k) : V;
+          if (top_p < 1.0f) {
+            double cum = 0;
+            size_t n = 0;
+            while (n < keep) {
+              cum += probs[order[n++]];
+              if (cum >= top_p) break;
+            }
+            keep = n;
+          }
+          if (min_p > 0) {
+            size_t n = 1;
+            while (n < keep && probs[order[n]] >= min_p * probs[order[0]]) ++n;
+            keep = n;
+          }
+          std::vector<float> want(V, 0.0f);
+          double total = 0;
+          for (size_t i = 0; i < keep; ++i) total += probs[order[i]];
+          for (size_t i = 0; i < keep; ++i) want[order[i]] = static_cast<float>(probs[order[i]] / total);
+          ASSERT_EQ(got, want) << "spread " << spread << " top_k " << top_k << " top_p " << top_p << " min_p "
+                               << min_p << " kept " << keep;
         }
-        if (min_p > 0) {
-          size_t n = 1;
-          while (n < keep && probs[order[n]] >= min_p * probs[order[0]]) ++n;
-          keep = n;
-        }
-        std::vector<float> want(V, 0.0f);
-        double total = 0;
-        for (size_t i = 0; i < keep; ++i) total += probs[order[i]];
-        for (size_t i = 0; i < keep; ++i) want[order[i]] = static_cast<float>(probs[order[i]] / total);
-        ASSERT_EQ(got, want) << "spread " << spread << " top_p " << top_p << " min_p " << min_p << " kept " << keep;
       }
     }
   }
