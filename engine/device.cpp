@@ -1,10 +1,12 @@
 // DeviceSpec parsing, DeviceBuffer, and the choice of device (engine/device.h).
 #include "engine/device.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include "engine/sampler.h"
 #include "kernels/base/log.h"
+#include "kernels/cpu/thread_pool.h"
 
 namespace latent {
 
@@ -42,13 +44,21 @@ std::string DeviceSpec::name() const {
   return "?";
 }
 
-void select_on_host(const float* logits, int64_t vocab, std::span<const TokenSelect> rows, std::vector<int32_t>* ids) {
+void select_on_host(const float* logits, int64_t vocab, std::span<const TokenSelect> rows, std::vector<int32_t>* ids,
+                    cpu::ThreadPool* pool) {
   ids->assign(rows.size(), -1);
-  for (size_t r = 0; r < rows.size(); ++r) {
-    if (!rows[r].params) continue;
-    Sampler sampler(*rows[r].params);
-    (*ids)[r] = sampler.sample(std::span<const float>(logits + static_cast<int64_t>(r) * vocab, static_cast<size_t>(vocab)),
-                               rows[r].history);
+  auto select = [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      if (!rows[r].params) continue;
+      Sampler sampler(*rows[r].params);
+      (*ids)[r] = sampler.sample(std::span<const float>(logits + r * vocab, static_cast<size_t>(vocab)), rows[r].history);
+    }
+  };
+  const auto wanted = std::count_if(rows.begin(), rows.end(), [](const TokenSelect& s) { return s.params != nullptr; });
+  if (pool && pool->size() > 1 && wanted > 1) {
+    pool->parallel_for(static_cast<int64_t>(rows.size()), 1, select);
+  } else {
+    select(0, static_cast<int64_t>(rows.size()));
   }
 }
 

@@ -184,18 +184,10 @@ class CpuDevice final : public Device {
     for (int64_t i = 0; i < n; ++i) y[i] += a[i];
     return Status::Ok();
   }
-  // The rows are independent (each its own parameters, seed and history), so they are selected in parallel:
-  // a ranked completion samples 15 rows per step beside its greedy one. The ids are select_on_host's.
+  // The step's rows in parallel on the model's pool (select_on_host's ids).
   Status select_tokens(const float* logits, int64_t vocab, std::span<const TokenSelect> rows,
                        std::vector<int32_t>* ids) override {
-    if (!pool_ || rows.size() < 2) return Device::select_tokens(logits, vocab, rows, ids);
-    ids->assign(rows.size(), -1);
-    pool_->parallel_for(static_cast<int64_t>(rows.size()), 1, [&](int64_t begin, int64_t end) {
-      std::vector<int32_t> part;
-      const auto chunk = rows.subspan(static_cast<size_t>(begin), static_cast<size_t>(end - begin));
-      select_on_host(logits + begin * vocab, vocab, chunk, &part);
-      std::copy(part.begin(), part.end(), ids->begin() + begin);
-    });
+    select_on_host(logits, vocab, rows, ids, pool_);
     return Status::Ok();
   }
   Status gather_rows(const float* x, int64_t d, std::span<const int64_t> rows, float* y) override {

@@ -46,6 +46,7 @@
 #include "kernels/cuda/moe.h"
 #include "kernels/cuda/ops.h"
 #include "kernels/base/log.h"
+#include "kernels/cpu/thread_pool.h"
 
 namespace latent {
 
@@ -390,11 +391,12 @@ class CudaDevice final : public Device {
     for (int64_t r = 0; r < n; ++r) {
       if (kind[r] == kArgmax || kind[r] == kTopP) (*ids)[r] = pin_ids[r];
     }
-    for (size_t k = 0; k < host_rows.size(); ++k) {
-      std::vector<int32_t> one;
-      select_on_host(pin_logits + static_cast<int64_t>(k) * vocab, vocab, rows.subspan(host_rows[k], 1), &one);
-      (*ids)[host_rows[k]] = one[0];
-    }
+    // The host rows side by side on the CPU's pool (a ranked completion's 15 top-k samples per step).
+    std::vector<TokenSelect> on_host;
+    for (int64_t r : host_rows) on_host.push_back(rows[r]);
+    std::vector<int32_t> host_ids;
+    select_on_host(pin_logits, vocab, on_host, &host_ids, &cpu::ThreadPool::global());
+    for (size_t k = 0; k < host_rows.size(); ++k) (*ids)[host_rows[k]] = host_ids[k];
     return Status::Ok();
   }
   bool take_capture_failure() override { return std::exchange(capture_failed_, false); }
