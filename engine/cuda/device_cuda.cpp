@@ -326,30 +326,32 @@ class CudaDevice final : public Device {
     return Status::Ok();
   }
   // Tokens instead of logits: after the step's graph, greedy rows (no repetition penalty) take cuda::argmax and
-  // temperature/top-p rows (no top-k, min-p or penalty) cuda::sample_top_p with the uniform of their position
-  // (sampler.h's u(seed, n)); only those ids come back. A row with a filter the kernels lack brings its logits
-  // back and is selected on the host (select_on_host), in the same copy and the step's one wait.
+  // sampled rows (temperature, top-p, top-k, min-p: a ranked completion's samples too) cuda::sample with the
+  // uniform of their position (sampler.h's u(seed, n)); only those ids come back. A row with a repetition
+  // penalty brings its logits back and is selected on the host (select_on_host), in the same copy and the
+  // step's one wait.
   Status select_tokens(const float* logits, int64_t vocab, std::span<const TokenSelect> rows,
                        std::vector<int32_t>* ids) override {
     LATENT_RETURN_IF_ERROR(run_graph());
     const int64_t n = static_cast<int64_t>(rows.size());
     ids->assign(rows.size(), -1);
     if (n == 0) return Status::Ok();
-    enum Kind { kNone, kArgmax, kTopP, kHost };
+    enum Kind { kNone, kArgmax, kSample, kHost };
     std::vector<Kind> kind(rows.size(), kNone);
     std::vector<int64_t> host_rows;
     bool any_argmax = false;
     for (int64_t r = 0; r < n; ++r) {
       const SamplingParams* p = rows[r].params;
       if (!p) continue;
-      if (p->repetition_penalty != 1.0f || (p->temperature > 0 && (p->top_k > 0 || p->min_p > 0 || !(p->top_p > 0)))) {
+      if (p->repetition_penalty != 1.0f ||
+          (p->temperature > 0 && (!(p->top_p > 0 && p->top_p <= 1) || p->top_k < 0 || !(p->min_p >= 0 && p->min_p <= 1)))) {
         kind[r] = kHost;
         host_rows.push_back(r);
       } else if (p->temperature <= 0) {
         kind[r] = kArgmax;
         any_argmax = true;
       } else {
-        kind[r] = kTopP;
+        kind[r] = kSample;
       }
     }
     // Pinned: [ids n][uniforms n][host rows' logits]; device: [ids n][uniforms n] (int32 and float slots).
@@ -363,7 +365,7 @@ class CudaDevice final : public Device {
     auto* dev_ids = reinterpret_cast<int32_t*>(dev);
     float* dev_u = dev + n;
     for (int64_t r = 0; r < n; ++r) {
-      const double u = kind[r] == kTopP ? position_uniform(rows[r].params->seed, rows[r].history.size()) : 0.0;
+      const double u = kind[r] == kSample ? position_uniform(rows[r].params->seed, rows[r].history.size()) : 0.0;
       pin_u[r] = std::min(static_cast<float>(u), std::nextafter(1.0f, 0.0f));
     }
     LATENT_RETURN_IF_ERROR(cuda_status(cudaMemcpyAsync(dev_u, pin_u, static_cast<size_t>(n) * sizeof(float),
@@ -373,10 +375,10 @@ class CudaDevice final : public Device {
       ++counters_.launches;
     }
     for (int64_t r = 0; r < n; ++r) {
-      if (kind[r] != kTopP) continue;
+      if (kind[r] != kSample) continue;
       const SamplingParams& p = *rows[r].params;
-      LATENT_RETURN_IF_ERROR(cuda::sample_top_p(logits + r * vocab, 1, vocab, p.temperature, p.top_p, dev_u + r,
-                                                dev_ids + r, stream_));
+      LATENT_RETURN_IF_ERROR(cuda::sample(logits + r * vocab, 1, vocab, p.temperature, p.top_p, p.top_k, p.min_p,
+                                          dev_u + r, dev_ids + r, stream_));
       ++counters_.launches;
     }
     LATENT_RETURN_IF_ERROR(cuda_status(cudaMemcpyAsync(pin_ids, dev_ids, static_cast<size_t>(n) * sizeof(int32_t),
@@ -389,7 +391,7 @@ class CudaDevice final : public Device {
     }
     LATENT_RETURN_IF_ERROR(cuda_status(cudaStreamSynchronize(stream_), "token selection"));
     for (int64_t r = 0; r < n; ++r) {
-      if (kind[r] == kArgmax || kind[r] == kTopP) (*ids)[r] = pin_ids[r];
+      if (kind[r] == kArgmax || kind[r] == kSample) (*ids)[r] = pin_ids[r];
     }
     // The host rows side by side on the CPU's pool (a ranked completion's 15 top-k samples per step).
     std::vector<TokenSelect> on_host;

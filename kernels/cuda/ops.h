@@ -89,4 +89,11 @@ Status argmax(const float* logits, int64_t n, int64_t vocab, int32_t* out, cudaS
 Status sample_top_p(const float* logits, int64_t n, int64_t vocab, float temperature, float top_p,
                     const float* uniforms, int32_t* out, cudaStream_t stream);
 
+// sample_top_p with top-k and min-p too (sampler.h's filters but the repetition penalty): the kept set is
+// every token at or above the largest of the thresholds: top-p's, the k-th largest probability (top_k > 0;
+// ties with it kept) and min_p times the top probability (min_p > 0); the top token always. The host Sampler
+// keeps exactly k on ties (lower ids first): the two differ only where probabilities tie at a cut.
+Status sample(const float* logits, int64_t n, int64_t vocab, float temperature, float top_p, int top_k, float min_p,
+              const float* uniforms, int32_t* out, cudaStream_t stream);
+
 }  // namespace latent::cuda

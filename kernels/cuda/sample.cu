@@ -1,7 +1,7 @@
-// Token selection on the device: greedy argmax and top-p sampling, one 1024-thread block per row, so the
-// logits never leave the GPU and a decode step needs no host round trip before the next one. Top-p reads the
-// vocabulary four times (max, Z, candidate count, candidate compaction) and searches its threshold among the
-// candidates in shared memory (top_p_kernel).
+// Token selection on the device: greedy argmax and sampling with top-p, top-k and min-p, one 1024-thread block
+// per row, so the logits never leave the GPU and a decode step needs no host round trip before the next one.
+// Top-p reads the vocabulary four times (max, Z, candidate count, candidate compaction) and searches its
+// threshold, and top-k its k-th largest probability, among the candidates in shared memory (top_p_kernel).
 #include <cfloat>
 #include <string>
 
@@ -125,6 +125,34 @@ __device__ float nucleus_threshold(int64_t n, const P& p_of, float top_p, float 
   return -block_max(-theta, scratch);
 }
 
+// The k-th largest of p_of(j) over [0, n) (k <= n), by bisection on the count of items at or above a threshold
+// (it falls as the threshold rises), snapped to the smallest probability at or above the bound found: every
+// token tied with the k-th is kept with it. hi: the largest probability. Counts are summed as floats (exact
+// below 2^24 items).
+template <class P>
+__device__ float kth_largest(int64_t n, const P& p_of, int k, float hi, float* scratch) {
+  auto count_at_least = [&](float theta) {
+    float c = 0.f;
+    for (int64_t j = threadIdx.x; j < n; j += kThreads) c += p_of(j) >= theta ? 1.f : 0.f;
+    return block_sum(c, scratch);
+  };
+  float lo = 0.f;
+  if (count_at_least(hi) >= static_cast<float>(k)) {
+    lo = hi;
+  } else {
+    for (int it = 0; it < 40; ++it) {
+      const float mid = 0.5f * (lo + hi);
+      if (count_at_least(mid) >= static_cast<float>(k)) lo = mid; else hi = mid;
+    }
+  }
+  float theta = FLT_MAX;
+  for (int64_t j = threadIdx.x; j < n; j += kThreads) {
+    const float p = p_of(j);
+    if (p >= lo) theta = fminf(theta, p);
+  }
+  return -block_max(-theta, scratch);
+}
+
 // One row per block. p_i = exp((l_i - max) / T) / Z is recomputed from the logits rather than stored (vocab up
 // to 160K). Full-vocabulary passes: max, Z, then (top_p < 1) a count and a compaction of the candidates, the
 // tokens with p >= eps = (1 - top_p) / (2 vocab): the tokens below eps hold less than (1 - top_p) / 2 of the
@@ -136,7 +164,8 @@ constexpr int kWarpsPerRow = kThreads / 32;
 constexpr int kMaxCandidates = 4096;
 
 __global__ void __launch_bounds__(kThreads) top_p_kernel(const float* logits, int64_t vocab, float inv_temp,
-                                                         float top_p, const float* uniforms, int32_t* out) {
+                                                         float top_p, int top_k, float min_p, const float* uniforms,
+                                                         int32_t* out) {
   __shared__ float scratch[32];
   __shared__ float prefix[kThreads];
   __shared__ float cand_p[kMaxCandidates];
@@ -153,8 +182,15 @@ __global__ void __launch_bounds__(kThreads) top_p_kernel(const float* logits, in
   auto prob = [&](int64_t i) { return expf((l[i] - mx) * inv_temp) * inv_z; };
   auto index = [](int64_t i) { return static_cast<int32_t>(i); };
   const float u = uniforms[blockIdx.x];
+  // The kept set is every token at or above the largest of the filters' thresholds: min-p's min_p * p_max
+  // (p_max = 1 / Z, the top token's exp(0) / Z), top-k's k-th largest probability, top-p's nucleus threshold.
+  // Clamped to p_max, so the top token is always kept.
+  const float floor = min_p > 0.f ? min_p * inv_z : 0.f;
+  const bool use_k = top_k > 0 && top_k < vocab;
   if (!(top_p < 1.f)) {
-    draw(vocab, prob, index, 0.f, u, prefix, scratch, out + blockIdx.x);
+    float theta = floor;
+    if (use_k) theta = fmaxf(theta, kth_largest(vocab, prob, top_k, inv_z, scratch));
+    draw(vocab, prob, index, fminf(theta, inv_z), u, prefix, scratch, out + blockIdx.x);
     return;
   }
   // Candidates in index order: warp w owns the contiguous range [w * wchunk, (w + 1) * wchunk) and walks it
@@ -178,8 +214,9 @@ __global__ void __launch_bounds__(kThreads) top_p_kernel(const float* logits, in
   __syncthreads();
   const int n_cand = warp_base[kWarpsPerRow];
   if (n_cand > kMaxCandidates || n_cand == 0) {  // 0: only when rounding lost every candidate
-    const float theta = nucleus_threshold(vocab, prob, top_p, inv_z, scratch);
-    draw(vocab, prob, index, theta, u, prefix, scratch, out + blockIdx.x);
+    float theta = fmaxf(nucleus_threshold(vocab, prob, top_p, inv_z, scratch), floor);
+    if (use_k) theta = fmaxf(theta, kth_largest(vocab, prob, top_k, inv_z, scratch));
+    draw(vocab, prob, index, fminf(theta, inv_z), u, prefix, scratch, out + blockIdx.x);
     return;
   }
   int pos = warp_base[warp];
@@ -197,8 +234,11 @@ __global__ void __launch_bounds__(kThreads) top_p_kernel(const float* logits, in
   __syncthreads();
   auto cand_prob = [&](int64_t j) { return cand_p[j]; };
   auto cand_index = [&](int64_t j) { return cand_i[j]; };
-  const float theta = nucleus_threshold(n_cand, cand_prob, top_p, inv_z, scratch);
-  draw(n_cand, cand_prob, cand_index, theta, u, prefix, scratch, out + blockIdx.x);
+  float theta = fmaxf(nucleus_threshold(n_cand, cand_prob, top_p, inv_z, scratch), floor);
+  // The candidates are the n_cand most probable tokens: with fewer than k of them the k-th largest is below
+  // every candidate, hence below the nucleus threshold, and binds nothing.
+  if (use_k && n_cand >= top_k) theta = fmaxf(theta, kth_largest(n_cand, cand_prob, top_k, inv_z, scratch));
+  draw(n_cand, cand_prob, cand_index, fminf(theta, inv_z), u, prefix, scratch, out + blockIdx.x);
 }
 
 }  // namespace
@@ -209,6 +249,20 @@ Status argmax(const float* logits, int64_t n, int64_t vocab, int32_t* out, cudaS
   return launch_status("argmax_kernel");
 }
 
+Status sample(const float* logits, int64_t n, int64_t vocab, float temperature, float top_p, int top_k, float min_p,
+              const float* uniforms, int32_t* out, cudaStream_t stream) {
+  if (!(temperature > 0.f) || !(top_p > 0.f && top_p <= 1.f) || top_k < 0 || !(min_p >= 0.f && min_p <= 1.f)) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "cuda::sample: expected temperature > 0, top_p in (0, 1], top_k >= 0 and min_p in [0, 1], "
+                      "found " + std::to_string(temperature) + ", " + std::to_string(top_p) + ", " +
+                          std::to_string(top_k) + ", " + std::to_string(min_p));
+  }
+  if (n <= 0) return Status();
+  top_p_kernel<<<static_cast<unsigned>(n), kThreads, 0, stream>>>(logits, vocab, 1.f / temperature, top_p, top_k,
+                                                                   min_p, uniforms, out);
+  return launch_status("top_p_kernel");
+}
+
 Status sample_top_p(const float* logits, int64_t n, int64_t vocab, float temperature, float top_p,
                     const float* uniforms, int32_t* out, cudaStream_t stream) {
   if (!(temperature > 0.f) || !(top_p > 0.f && top_p <= 1.f)) {
@@ -216,10 +270,7 @@ Status sample_top_p(const float* logits, int64_t n, int64_t vocab, float tempera
                                                    "(0, 1], found " + std::to_string(temperature) + ", " +
                                                    std::to_string(top_p));
   }
-  if (n <= 0) return Status();
-  top_p_kernel<<<static_cast<unsigned>(n), kThreads, 0, stream>>>(logits, vocab, 1.f / temperature, top_p,
-                                                                   uniforms, out);
-  return launch_status("top_p_kernel");
+  return sample(logits, n, vocab, temperature, top_p, 0, 0.f, uniforms, out, stream);
 }
 
 }  // namespace latent::cuda
