@@ -1,8 +1,8 @@
 // Token selection where the logits are (Device::select_tokens on CUDA): a forward of a golden model with
 // ForwardOptions::select gives, per logit row, what the host Sampler picks from the logits the same forward
-// returns without it: greedy rows (cuda::argmax) exactly; temperature/top-p rows (cuda::sample_top_p with the
-// position's uniform) exactly on these logits (no ties at the nucleus boundary); rows with top-k, min-p or a
-// repetition penalty (selected on the host after their logits come back) exactly; unwanted rows -1. Then the
+// returns without it: greedy rows (cuda::argmax) exactly; temperature/top-p/top-k rows (cuda::sample with the
+// position's uniform) exactly on these logits (no ties at a cut); rows with a repetition penalty (selected on
+// the host after their logits come back) exactly; unwanted rows -1. Then the
 // Scheduler over the CUDA model gives the same tokens with selection on the device and on the host, with drafts.
 #include <gtest/gtest.h>
 
