@@ -42,7 +42,8 @@ Result<std::unique_ptr<EngineHost>> EngineHost::open(const EngineHostOptions& op
   return host;
 }
 
-Status EngineHost::load_model(std::function<bool(int64_t done, int64_t total)> on_upload) {
+Status EngineHost::load_model(std::function<bool(int64_t done, int64_t total)> on_upload,
+                              std::function<void()> on_loaded) {
   const auto load = [&]() -> Status {
     ModelOptions mopt;
     mopt.load_mtp = options_.load_mtp;
@@ -77,6 +78,7 @@ Status EngineHost::load_model(std::function<bool(int64_t done, int64_t total)> o
     return Status::Ok();
   };
   Status st = load();
+  if (st.ok() && on_loaded) on_loaded();
   std::vector<std::function<void(const Status&)>> waiters;
   {
     std::lock_guard<std::mutex> lock(load_mu_);

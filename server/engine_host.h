@@ -48,8 +48,11 @@ class EngineHost {
   static Result<std::unique_ptr<EngineHost>> load(const EngineHostOptions& options);
   static Result<std::unique_ptr<EngineHost>> open(const EngineHostOptions& options);
   // The slow part, once, on any one thread: on_upload(done, total) as ModelOptions::on_upload (returning false
-  // stops the load: kCancelled). Its result is what when_loaded() callbacks get.
-  Status load_model(std::function<bool(int64_t done, int64_t total)> on_upload = nullptr);
+  // stops the load: kCancelled). Its result is what when_loaded() callbacks get. on_loaded() runs after a
+  // successful load and before those callbacks, so whatever it marks (ModelLoader: "serving", /health's 200)
+  // is true before the first generation can start.
+  Status load_model(std::function<bool(int64_t done, int64_t total)> on_upload = nullptr,
+                    std::function<void()> on_loaded = nullptr);
   bool loaded() const { return loaded_.load(std::memory_order_acquire); }
   // Any thread: fn(status of the load) once load_model() has ended, at once (on this thread) when it has, else on
   // the loading thread as it ends. fn must not block.

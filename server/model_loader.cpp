@@ -96,6 +96,9 @@ void ModelLoader::run() {
     }
     if (uploading) set(LoadPhase::kUploading, done, total, "uploading " + id + "'s weights to " + host_.device_name());
     return !stop_.load();
+  }, [&] {
+    // Serving from here on (/health 200), before the generations that waited for the load start.
+    enter(LoadPhase::kWarming, "reading " + id + " into memory");
   });
   if (!st.ok()) {
     if (st.error().code != ErrorCode::kCancelled || !stop_.load()) {
@@ -106,7 +109,6 @@ void ModelLoader::run() {
   }
   const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   LATENT_LOG_INFO("model %s loaded on %s in %.2f s", id.c_str(), host_.device_name().c_str(), load_s);
-  enter(LoadPhase::kWarming, "reading " + id + " into memory");
   if (options_.warm) {
     const auto t1 = std::chrono::steady_clock::now();
     const size_t bytes = host_.warm([&](size_t done, size_t total) {

@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+
 #include <condition_variable>
 #include <filesystem>
 #include <future>
@@ -163,6 +165,25 @@ TEST(ModelLoader, AnswersWhileLoadingThenServesTheWaitingCompletion) {
   auto after = std::make_shared<Outcome>();
   start(backend, after);
   ASSERT_TRUE(after->get().ok());
+}
+
+// GET /health and latent/status say "serving" before the first generation can start: the loader marks it before
+// the load's waiters run (a completion that waited, the HTTP API's engine_loaded). It was marked after them, so
+// on a busy machine a completion could finish while /health still answered 503 (seen in node.openai_api).
+TEST(ModelLoader, SaysServingBeforeTheWaitingGenerationsStart) {
+  auto host = open_host(kModel);
+  ASSERT_TRUE(host);
+  PhaseGate gate;
+  gate.hold(LoadPhase::kLoading);
+  ModelLoaderOptions lo;
+  lo.on_phase = gate.hook();
+  ModelLoader loader(*host, lo, nullptr);
+  ASSERT_TRUE(gate.reached(LoadPhase::kLoading));
+  std::atomic<int> serving_when_loaded{-1};  // runs on the loading thread as the load ends
+  host->when_loaded([&](const Status& st) { serving_when_loaded = st.ok() && loader.state().serving() ? 1 : 0; });
+  gate.release(LoadPhase::kLoading);
+  ASSERT_TRUE(gate.reached(LoadPhase::kReady));
+  EXPECT_EQ(serving_when_loaded.load(), 1);
 }
 
 TEST(ModelLoader, ACompletionCancelledWhileLoadingNeverRunsAndEndsCancelled) {
