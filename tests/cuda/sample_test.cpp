@@ -28,8 +28,9 @@ TEST(CudaSample, ArgmaxPicksLowestIndexOfTheMaximum) {
   EXPECT_EQ(out.to_host(), (std::vector<int32_t>{100, static_cast<int32_t>(vocab - 1), 0}));
 }
 
-// Host nucleus: sort by probability, keep until mass >= top_p (plus ties), walk kept in index order.
-int32_t reference_top_p(const std::vector<float>& l, float temp, float top_p, float u) {
+// Host reference for cuda::sample: the kept set is every token at or above the largest of the thresholds (the
+// nucleus's as above, the k-th largest probability, min_p times the largest), walked in index order.
+int32_t reference_filtered(const std::vector<float>& l, float temp, float top_p, int top_k, float min_p, float u) {
   const float mx = *std::max_element(l.begin(), l.end());
   std::vector<double> p(l.size());
   double z = 0;
@@ -38,11 +39,16 @@ int32_t reference_top_p(const std::vector<float>& l, float temp, float top_p, fl
   std::vector<size_t> order(l.size());
   std::iota(order.begin(), order.end(), 0);
   std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return p[a] > p[b]; });
-  double mass = 0, theta = 0;
-  for (size_t i : order) {
-    mass += p[i], theta = p[i];
-    if (mass >= top_p) break;
+  double theta = 0;
+  if (top_p < 1.0f) {
+    double mass = 0;
+    for (size_t i : order) {
+      mass += p[i], theta = p[i];
+      if (mass >= top_p) break;
+    }
   }
+  if (top_k > 0 && static_cast<size_t>(top_k) < l.size()) theta = std::max(theta, p[order[top_k - 1]]);
+  theta = std::min(std::max(theta, min_p * p[order[0]]), p[order[0]]);
   double kept = 0;
   for (double v : p) if (v >= theta) kept += v;
   double run = 0, target = u * kept;
@@ -53,6 +59,11 @@ int32_t reference_top_p(const std::vector<float>& l, float temp, float top_p, fl
     if (target < run) return last;
   }
   return last;
+}
+
+// Host nucleus: reference_filtered without top-k and min-p.
+int32_t reference_top_p(const std::vector<float>& l, float temp, float top_p, float u) {
+  return reference_filtered(l, temp, top_p, 0, 0.f, u);
 }
 
 TEST(CudaSample, TopPMatchesSortedNucleus) {
@@ -92,39 +103,6 @@ TEST(CudaSample, TopPMatchesSortedNucleusOnPeakedAndFlatRows) {
       EXPECT_EQ(got[1], reference_top_p(flat, 0.8f, top_p, 1.f - u)) << "flat, top_p " << top_p << " u " << u;
     }
   }
-}
-
-// Host reference for cuda::sample: the kept set is every token at or above the largest of the thresholds (the
-// nucleus's as above, the k-th largest probability, min_p times the largest), walked in index order.
-int32_t reference_filtered(const std::vector<float>& l, float temp, float top_p, int top_k, float min_p, float u) {
-  const float mx = *std::max_element(l.begin(), l.end());
-  std::vector<double> p(l.size());
-  double z = 0;
-  for (size_t i = 0; i < l.size(); ++i) z += (p[i] = std::exp((l[i] - mx) / temp));
-  for (auto& v : p) v /= z;
-  std::vector<size_t> order(l.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return p[a] > p[b]; });
-  double theta = 0;
-  if (top_p < 1.0f) {
-    double mass = 0;
-    for (size_t i : order) {
-      mass += p[i], theta = p[i];
-      if (mass >= top_p) break;
-    }
-  }
-  if (top_k > 0 && static_cast<size_t>(top_k) < l.size()) theta = std::max(theta, p[order[top_k - 1]]);
-  theta = std::min(std::max(theta, min_p * p[order[0]]), p[order[0]]);
-  double kept = 0;
-  for (double v : p) if (v >= theta) kept += v;
-  double run = 0, target = u * kept;
-  int32_t last = 0;
-  for (size_t i = 0; i < p.size(); ++i) {
-    if (p[i] < theta) continue;
-    run += p[i], last = static_cast<int32_t>(i);
-    if (target < run) return last;
-  }
-  return last;
 }
 
 // Top-k and min-p, alone and with top-p (a ranked completion's samples: T 0.8, top-k 40, top-p 0.95), on a
