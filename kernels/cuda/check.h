@@ -9,9 +9,13 @@
 
 namespace latent::cuda {
 
+// A failed call also leaves its error as the thread's "last error" (unless the context is gone): it is taken here, so
+// that the next launch_status() reports that launch, not this older failure. Out of memory is kResourceExhausted.
 inline Status cuda_status(cudaError_t e, const char* what) {
   if (e == cudaSuccess) return Status();
-  return make_error(ErrorCode::kInternal, std::string(what) + ": " + cudaGetErrorString(e));
+  cudaGetLastError();
+  const ErrorCode code = e == cudaErrorMemoryAllocation ? ErrorCode::kResourceExhausted : ErrorCode::kInternal;
+  return make_error(code, std::string(what) + ": " + cudaGetErrorString(e));
 }
 
 inline Status cublas_status(cublasStatus_t e, const char* what) {

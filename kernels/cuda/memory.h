@@ -67,15 +67,25 @@ template <typename T>
 class DeviceArray {
  public:
   DeviceArray() = default;
+  // A failed allocation (or upload) leaves an array that is not ok(); the error is taken from the thread's last
+  // error so that the next kernel launch does not report it.
   explicit DeviceArray(int64_t n) : n_(n) {
-    if (n > 0 && cudaMalloc(&p_, static_cast<size_t>(n) * sizeof(T)) != cudaSuccess) p_ = nullptr, n_ = 0;
+    if (n > 0 && cudaMalloc(&p_, static_cast<size_t>(n) * sizeof(T)) != cudaSuccess) {
+      cudaGetLastError();
+      p_ = nullptr, n_ = 0, failed_ = true;
+    }
   }
   explicit DeviceArray(const std::vector<T>& host) : DeviceArray(static_cast<int64_t>(host.size())) {
-    if (p_) cudaMemcpy(p_, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice);
+    if (p_ && cudaMemcpy(p_, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice) != cudaSuccess) {
+      cudaGetLastError();
+      failed_ = true;
+    }
   }
-  DeviceArray(DeviceArray&& o) noexcept : p_(o.p_), n_(o.n_) { o.p_ = nullptr, o.n_ = 0; }
+  DeviceArray(DeviceArray&& o) noexcept : p_(o.p_), n_(o.n_), failed_(o.failed_) {
+    o.p_ = nullptr, o.n_ = 0, o.failed_ = false;
+  }
   DeviceArray& operator=(DeviceArray&& o) noexcept {
-    std::swap(p_, o.p_), std::swap(n_, o.n_);
+    std::swap(p_, o.p_), std::swap(n_, o.n_), std::swap(failed_, o.failed_);
     return *this;
   }
   DeviceArray(const DeviceArray&) = delete;
@@ -85,7 +95,7 @@ class DeviceArray {
   T* data() { return p_; }
   const T* data() const { return p_; }
   int64_t size() const { return n_; }
-  bool ok() const { return n_ == 0 || p_ != nullptr; }
+  bool ok() const { return !failed_ && (n_ == 0 || p_ != nullptr); }
   std::vector<T> to_host() const {
     std::vector<T> h(static_cast<size_t>(n_));
     cudaDeviceSynchronize();
@@ -96,6 +106,7 @@ class DeviceArray {
  private:
   T* p_ = nullptr;
   int64_t n_ = 0;
+  bool failed_ = false;
 };
 
 }  // namespace latent::cuda

@@ -169,9 +169,12 @@ __global__ void __launch_bounds__(kWarps * 32) down_kernel(ExpertTable et, int64
   float acc = 0.f;
   for (int64_t k = 0; k < top_k; ++k) {
     const int32_t e = idx[t * top_k + k];
-    acc += weight[t * top_k + k] *
-           row_dot<DT>(et.down[e], et.down_scale ? et.down_scale[e] : nullptr, et.inter, et.block, j,
-                       h + (t * top_k + k) * et.inter);
+    const float dot = row_dot<DT>(et.down[e], et.down_scale ? et.down_scale[e] : nullptr, et.inter, et.block, j,
+                                  h + (t * top_k + k) * et.inter);
+    // Rounded product, then rounded sum (never one fused multiply-add, which nvcc would make of acc += w * dot):
+    // the grouped path (grouped_down_kernel, sum_k_kernel) rounds twice too, and a token's output must not
+    // depend on whether it was batched.
+    acc = __fadd_rn(acc, __fmul_rn(weight[t * top_k + k], dot));
   }
   if ((threadIdx.x & 31) == 0) y[t * et.d + j] = accumulate ? y[t * et.d + j] + acc : acc;
 }
@@ -386,6 +389,10 @@ Result<ExpertTable> make_expert_table(DeviceArena& arena, const std::vector<Devi
 Status moe_experts(const ExpertTable& et, const float* x, int64_t n, int64_t top_k, const int32_t* idx,
                    const float* weight, float* h, float* y, bool accumulate, cudaStream_t stream) {
   if (n <= 0) return Status();
+  if (et.n_experts < 1 || et.n_experts > kMaxExperts) {  // group_kernel counts experts in shared memory
+    return make_error(ErrorCode::kUnsupported, "moe_experts: expected 1 to " + std::to_string(kMaxExperts) +
+                                                   " experts, found " + std::to_string(et.n_experts));
+  }
   switch (et.dtype) {
     case DType::kF32: return run_experts<DType::kF32>(et, x, n, top_k, idx, weight, h, y, accumulate, stream);
     case DType::kBF16: return run_experts<DType::kBF16>(et, x, n, top_k, idx, weight, h, y, accumulate, stream);

@@ -58,7 +58,8 @@ __global__ void __launch_bounds__(kThreads) argmax_kernel(const float* logits, i
 
 // Draws with u in [0, 1) from the items j in [0, n) whose probability p_of(j) >= theta, walked in index order
 // (index_of(j) ascending with j): thread k owns the contiguous range [k * chunk, (k + 1) * chunk). Writes the
-// token to *out; rounding fallback: the last kept token.
+// token to *out; rounding fallback: the last kept token of the range that holds the target (a per-token sum can
+// round below the range's part), else the row's last kept token. A token of probability 0 is never drawn.
 template <class P, class I>
 __device__ void draw(int64_t n, const P& p_of, const I& index_of, float theta, float u, float* prefix,
                      float* scratch, int32_t* out) {
@@ -68,7 +69,7 @@ __device__ void draw(int64_t n, const P& p_of, const I& index_of, float theta, f
   int32_t last = -1;
   for (int64_t j = b; j < e; ++j) {
     const float p = p_of(j);
-    if (p >= theta) part += p, last = index_of(j);
+    if (p >= theta && p > 0.f) part += p, last = index_of(j);  // theta 0 (top_p 1) keeps all, never p = 0 ones
   }
   prefix[threadIdx.x] = part;
   __syncthreads();
@@ -85,13 +86,16 @@ __device__ void draw(int64_t n, const P& p_of, const I& index_of, float theta, f
   if (threadIdx.x == 0) *out = last_kept;
   __syncthreads();
   float run = prefix[threadIdx.x];
-  if (target >= run && target < run + part) {
+  if (target >= run && target < run + part) {  // this thread's range holds the target (one thread at most)
+    int32_t hit = -1;  // rounding fallback: this range's last kept token with p > 0
     for (int64_t j = b; j < e; ++j) {
       const float p = p_of(j);
-      if (p < theta) continue;
+      if (p < theta || p <= 0.f) continue;
       run += p;
-      if (target < run) { *out = index_of(j); break; }
+      hit = index_of(j);
+      if (target < run) break;
     }
+    if (hit >= 0) *out = hit;
   }
 }
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <set>
 #include <vector>
 
 #include "kernels/cuda/ops.h"
@@ -100,7 +101,13 @@ TEST(CudaSample, TopPMatchesSortedNucleusOnPeakedAndFlatRows) {
       ASSERT_TRUE(sample_top_p(dl.data(), 2, vocab, 0.8f, top_p, du.data(), out.data(), nullptr).ok());
       const std::vector<int32_t> got = out.to_host();
       EXPECT_EQ(got[0], reference_top_p(peaked, 0.8f, top_p, u)) << "peaked, top_p " << top_p << " u " << u;
-      EXPECT_EQ(got[1], reference_top_p(flat, 0.8f, top_p, 1.f - u)) << "flat, top_p " << top_p << " u " << u;
+      // The flat row's nucleus sums ~10^5 probabilities in float32, on the device in another order than the
+      // host's: where its mass passes top_p by less than a few ulps (top_p 0.99 here: by 5e-8), the device may keep
+      // one token more or less. The picks for top_p +- 1e-6 are right too; anything else is not.
+      const std::set<int32_t> flat_ok = {reference_top_p(flat, 0.8f, top_p, 1.f - u),
+                                         reference_top_p(flat, 0.8f, top_p - 1e-6f, 1.f - u),
+                                         reference_top_p(flat, 0.8f, std::min(1.f, top_p + 1e-6f), 1.f - u)};
+      EXPECT_TRUE(flat_ok.count(got[1])) << "flat, top_p " << top_p << " u " << u << ": got " << got[1];
     }
   }
 }
