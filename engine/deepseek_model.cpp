@@ -369,9 +369,10 @@ Result<std::unique_ptr<DeepseekModel>> DeepseekModel::create(ModelConfig config,
     const bool tied_head = stage.last() && c.tie_word_embeddings && !w.has("lm_head.weight");
     LATENT_RETURN_IF_ERROR(repack_linears(linear_weights(m->layers, m->mtp, tied_head || !stage.last() ? nullptr : &m->lm_head), m->weights, store, m->repacked, options.pool));
   }
-  // Contents are compared only where an upload copies (the CPU's views are the mapping: nothing to share).
+  // Contents are compared only where an upload copies (the CPU's views are the mapping: nothing to share) and
+  // there are contents (random weights: a placeholder's data is a marker, never read).
   const bool copies = !m->dev->is_host();
-  WeightUploader up([dev = m->dev.get()](const WeightView& v) { return dev->upload(v); }, copies,
+  WeightUploader up([dev = m->dev.get()](const WeightView& v) { return dev->upload(v); }, copies && !w.is_placeholder(),
                     copies ? options.on_upload : nullptr);
   for (WeightView* v : {&m->embed_tokens, &m->norm, &m->lm_head}) up.plan(*v);
   for (LayerWeights& L : m->layers) plan_layer(up, L);
@@ -646,6 +647,7 @@ Result<ForwardResult> DeepseekModel::forward(std::span<const SequenceInput> batc
   const int graph_key = options.trace || m.control ? 0 : (options.return_hidden ? 2 : 1) + (options.select.empty() ? 0 : 2);
   auto r = m.forward_once(seqs, cache, options, graph_key);
   if (!r.ok() && graph_key != 0 && D.take_capture_failure()) r = m.forward_once(seqs, cache, options, 0);
+  if (!r.ok()) D.abandon_step();
   return with_selection(std::move(r), options);
 }
 

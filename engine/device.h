@@ -138,6 +138,9 @@ class Device {
   // True once after a step whose graph capture failed: its ops were recorded, not run, so the model runs the step
   // again (the device runs that bucket eagerly from then on). The CPU never captures.
   virtual bool take_capture_failure() { return false; }
+  // The step since begin() failed before its end (an error of the model's, not of an op): a device that was
+  // capturing it drops the capture, so that later work on its stream (a cache block copy) runs. The CPU: nothing.
+  virtual void abandon_step() {}
   // For benchmarks and scripts/gpu-check: kernels queued (own kernels, each cuBLAS call as one), steps, and how
   // they ran. The CPU counts nothing.
   struct Counters {

@@ -33,7 +33,7 @@ class Weights {
   static Result<Weights> open(const std::string& path, const WeightsOptions& options = {});
   // A checkpoint without data, for benchmarks of real-size shapes (ModelOptions::random_weights_seed): every
   // lookup answers a BF16 (else the first allowed dtype) tensor of exactly the shape asked, whose data is a
-  // non-null marker that must never be read (a device that generates weights replaces it on upload); has() is
+  // non-null marker, distinct per tensor name, that must never be read (a device that generates weights replaces it on upload); has() is
   // true for every name except e_score_correction_bias. Not thread-safe while the model loads.
   static Weights placeholder();
   bool is_placeholder() const;

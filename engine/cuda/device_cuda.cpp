@@ -150,7 +150,10 @@ struct Pinned {
 struct StepGraph {
   cudaGraphExec_t exec = nullptr;
   uint64_t epoch = 0;            // the device's allocation epoch at capture
-  const void* cache = nullptr;   // the cache it writes
+  const void* cache = nullptr;   // the cache it writes: its address, blocks and dtype (an address alone can come
+  int64_t cache_blocks = 0;      // back for a new cache of another size)
+  DType cache_dtype = DType::kF32;
+  int64_t W = 0, max_ctx = 0;    // the block table's width and the split plan's context, baked into its kernels
   int64_t nodes = 0;             // kernels and copies it replays
 };
 
@@ -215,6 +218,7 @@ class CudaDevice final : public Device {
   bool is_host() const override { return false; }
 
   Result<float*> allocate(int64_t n) override {
+    on_device();
     ++epoch_;  // graphs made before hold old addresses
     void* p = nullptr;
     const size_t bytes = static_cast<size_t>(std::max<int64_t>(n, 1)) * sizeof(float);
@@ -227,11 +231,13 @@ class CudaDevice final : public Device {
     return static_cast<float*>(p);
   }
   void release(float* p) override {
+    on_device();
     ++epoch_;
     cudaStreamSynchronize(stream_);  // a queued kernel may still read it (inside a capture: invalidates it)
     cudaFree(p);
   }
   Result<cpu::WeightView> upload(const cpu::WeightView& w) override {
+    on_device();
     LATENT_ASSIGN_OR_RETURN(cuda::DeviceArena* arena, room(cuda::weight_bytes(w) + 512));
     // Random weights (Weights::placeholder): BF16 filled on the device on the legacy stream (begin() waits for
     // them once); linears uniform in +-0.035 (sigma ~0.02, make_checkpoint's scale), RMSNorm gains in 1 +- 0.05.
@@ -244,6 +250,7 @@ class CudaDevice final : public Device {
     return cpu::WeightView{up->data, up->dtype, up->rows, up->cols, up->scale_inv, up->block};
   }
   Result<std::shared_ptr<const void>> prepare_moe(const ModelConfig& c, const MoeWeights& w) override {
+    on_device();
     auto m = std::make_shared<CudaMoe>();
     LATENT_ASSIGN_OR_RETURN(cpu::WeightView router, upload(w.gate));
     m->router = dw(router);
@@ -289,6 +296,8 @@ class CudaDevice final : public Device {
       return make_error(ErrorCode::kInvalidArgument, "KvCache: expected a positive block count, found " + std::to_string(n_blocks));
     }
     const size_t bytes = KvCache::bytes_for(c.n_cache_layers(), c.kv_lora_rank + c.qk_rope_head_dim, n_blocks, dtype);
+    on_device();
+    ++epoch_;  // graphs of an earlier cache are made again (StepGraph also checks the cache it wrote)
     void* p = nullptr;
     if (cudaMalloc(&p, bytes) != cudaSuccess) {
       cudaGetLastError();
@@ -402,6 +411,12 @@ class CudaDevice final : public Device {
     return Status::Ok();
   }
   bool take_capture_failure() override { return std::exchange(capture_failed_, false); }
+  // A step that failed before its end (an error no op reported, e.g. the model's own checks): a capture still open
+  // would record the next work queued on the stream (a cache block copy) instead of running it.
+  void abandon_step() override {
+    if (mode_ == Mode::kCapture) discard_capture();
+    mode_ = Mode::kEager;
+  }
   Counters counters() const override {
     Counters c = counters_;
     c.launches = cuda::launch_count() - launch_base_ + replayed_nodes_;
@@ -420,6 +435,9 @@ class CudaDevice final : public Device {
 
   Status begin(const std::vector<SeqSpan>& seqs, std::span<const int32_t> ids, const KvCache& cache,
                int graph_key) override {
+    // The engine thread's current device (the model was loaded on another thread: kernels launched into a stream
+    // of another device than the current one fail).
+    LATENT_RETURN_IF_ERROR(cuda_status(cudaSetDevice(index_), "cudaSetDevice"));
     if (mode_ == Mode::kCapture) discard_capture();  // the last step ended inside a capture (an error)
     mode_ = Mode::kEager;
     ++counters_.steps;
@@ -448,7 +466,7 @@ class CudaDevice final : public Device {
     bool uniform = T > 0 && T <= kMaxGraphBatch && k <= kMaxGraphTokens;
     for (const SeqSpan& s : seqs) uniform = uniform && s.n_new == k && s.all_logits == all_logits;
     const Bucket bucket{graph_key, T, 2 * k + (all_logits ? 1 : 0)};
-    const bool graph = graphs_on_ && graph_key != 0 && uniform && !eager_buckets_.count(bucket);
+    bool graph = graphs_on_ && graph_key != 0 && uniform && !eager_buckets_.count(bucket);
     const int64_t cap_blocks = std::max<int64_t>(1, std::min<int64_t>(cache.capacity(), KvCache::blocks_needed(max_pos_)));
     int64_t W = 1;
     max_ctx_ = 1;
@@ -464,7 +482,9 @@ class CudaDevice final : public Device {
         }
       }
     }
-    if (graph && W <= cap_blocks) {
+    // A context past max_position_embeddings (the cache holds more) needs a wider table than the graph's: eagerly.
+    if (W > cap_blocks) graph = false;
+    if (graph) {
       W = cap_blocks;
       max_ctx_ = cap_blocks * KvCache::kBlockSize;
     }
@@ -519,7 +539,9 @@ class CudaDevice final : public Device {
     bucket_ = bucket;
     const void* base = cache.block_ptr(0, 0);
     if (auto it = graphs_.find(bucket_); it != graphs_.end()) {
-      if (it->second.epoch == epoch_ && it->second.cache == base) {
+      const StepGraph& g = it->second;
+      if (g.epoch == epoch_ && g.cache == base && g.cache_blocks == cache.capacity() && g.cache_dtype == cache.dtype() &&
+          g.W == W_ && g.max_ctx == max_ctx_) {
         mode_ = Mode::kReplay;
         return Status::Ok();
       }
@@ -530,6 +552,8 @@ class CudaDevice final : public Device {
       if (cudaStreamBeginCapture(stream_, cudaStreamCaptureModeRelaxed) == cudaSuccess) {
         mode_ = Mode::kCapture;
         capture_cache_ = base;
+        capture_cache_blocks_ = cache.capacity();
+        capture_cache_dtype_ = cache.dtype();
         return Status::Ok();
       }
       cudaGetLastError();
@@ -645,8 +669,10 @@ class CudaDevice final : public Device {
       std::vector<int32_t> r(rows.begin(), rows.end());
       LATENT_RETURN_IF_ERROR(extra_rows_.fit(static_cast<int64_t>(r.size()), "gather rows"));
       ++epoch_;
-      LATENT_RETURN_IF_ERROR(cuda_status(cudaMemcpy(extra_rows_.p, r.data(), r.size() * sizeof(int32_t), cudaMemcpyHostToDevice),
-                                         "gather rows"));
+      // On the step's stream (a plain cudaMemcpy runs on the legacy stream, which stream_ does not wait for); from
+      // pageable memory the call returns once r has been staged.
+      LATENT_RETURN_IF_ERROR(cuda_status(cudaMemcpyAsync(extra_rows_.p, r.data(), r.size() * sizeof(int32_t),
+                                                         cudaMemcpyHostToDevice, stream_), "gather rows"));
       dev_rows = extra_rows_.p;
     }
     return track(cuda::gather_rows(x, d, dev_rows, static_cast<int64_t>(rows.size()), y, stream_));
@@ -711,7 +737,8 @@ class CudaDevice final : public Device {
         return make_error(ErrorCode::kInternal, std::string("cuda graph capture: ") + cudaGetErrorString(made) +
                                                     " (the step runs again eagerly)");
       }
-      graphs_[bucket_] = StepGraph{exec, epoch_, capture_cache_, static_cast<int64_t>(nodes)};
+      graphs_[bucket_] = StepGraph{exec,   epoch_, capture_cache_, capture_cache_blocks_, capture_cache_dtype_,
+                                   W_,     max_ctx_, static_cast<int64_t>(nodes)};
       ++counters_.graph_captures;
     } else {
       ++counters_.graph_replays;
@@ -794,6 +821,9 @@ class CudaDevice final : public Device {
     return n;
   }
   void* layer_base(const KvCache& cache, int64_t layer) const { return const_cast<void*>(cache.block_ptr(layer, 0)); }
+  // This device current on the calling thread (the model loads on one thread and runs on another; a buffer may be
+  // released on a third). Cheap when it already is.
+  void on_device() const { cudaSetDevice(index_); }
   int64_t block_stride(const KvCache& cache) const { return cache.n_layers() * KvCache::kBlockSize * (R_ + P_); }
   Status run_mlp(const DeviceWeight& gate, const DeviceWeight& up, const DeviceWeight& down, const float* x, int64_t n,
                  float* y) {
@@ -836,6 +866,8 @@ class CudaDevice final : public Device {
   Bucket bucket_{0, 0, 0};
   uint64_t epoch_ = 0;  // allocations so far: a graph is good while nothing it reads moved
   const void* capture_cache_ = nullptr;
+  int64_t capture_cache_blocks_ = 0;
+  DType capture_cache_dtype_ = DType::kF32;
   std::map<Bucket, StepGraph> graphs_;
   std::map<Bucket, uint64_t> warm_;  // the epoch of each bucket's last eager step
   std::set<Bucket> eager_buckets_;   // captures failed

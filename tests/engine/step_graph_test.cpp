@@ -19,6 +19,7 @@ class FailingCaptureDevice final : public Device {
   explicit FailingCaptureDevice(std::unique_ptr<Device> cpu) : d_(std::move(cpu)) {}
   std::vector<int> keys;  // every begin()'s graph_key
   int captures = 0;
+  int abandoned = 0;  // abandon_step() calls
 
   std::string name() const override { return d_->name(); }
   bool is_host() const override { return d_->is_host(); }
@@ -48,6 +49,10 @@ class FailingCaptureDevice final : public Device {
     return d_->begin(seqs, ids, cache, graph_key);
   }
   bool take_capture_failure() override { return std::exchange(failed_, false); }
+  void abandon_step() override {
+    ++abandoned;
+    capturing_ = false;
+  }
   Status embed(const WeightView& t, float* x) override { return skip() ? Status::Ok() : d_->embed(t, x); }
   Status rms_norm(const float* x, int64_t ldx, int64_t n, const WeightView& g, float eps, float* y,
                   int64_t ldy) override {
@@ -140,6 +145,44 @@ TEST(StepGraph, AStepWhoseCaptureFailedRunsAgainAndGivesTheSameLogits) {
   ForwardTrace trace;
   run.feed({1, 2}, true, &trace);
   EXPECT_EQ(dev->keys.back(), 0);
+  EXPECT_EQ(dev->abandoned, 0) << "no step failed";
+}
+
+// A step that fails after begin() on an error of the model's own (here: token selections that do not match the
+// logit rows), not of an op, is abandoned on the device: a CUDA capture left open would record the next work on
+// the stream (a cache block copy) instead of running it. The model stays usable.
+TEST(StepGraph, AStepThatFailsAfterBeginIsAbandonedOnTheDevice) {
+  FailingCaptureDevice* dev = nullptr;
+  ModelOptions o;
+  o.wrap_device = [&](std::unique_ptr<Device> d) -> std::unique_ptr<Device> {
+    auto w = std::make_unique<FailingCaptureDevice>(std::move(d));
+    dev = w.get();
+    return w;
+  };
+  auto model = DeepseekModel::load(test::golden_dir("v3-tiny"), o);
+  ASSERT_TRUE(model.ok()) << model.error().to_string();
+  auto cache = (*model)->make_cache(4);
+  ASSERT_TRUE(cache.ok());
+  auto blocks = cache->allocate(1);
+  ASSERT_TRUE(blocks.ok());
+  const std::vector<int32_t> tokens = {1, 5, 9};
+  SequenceInput in;
+  in.tokens = tokens;
+  in.block_table = *blocks;
+  SamplingParams greedy;
+  const std::vector<TokenSelect> two = {{&greedy, {}}, {&greedy, {}}};  // one logit row wants one selection
+  ForwardOptions fo;
+  fo.select = two;
+  auto r = (*model)->forward({&in, 1}, *cache, fo);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("one token selection per logit row"), std::string::npos) << r.error().message;
+  EXPECT_EQ(dev->abandoned, 1);
+  fo.select = std::span<const TokenSelect>(two).first(1);
+  r = (*model)->forward({&in, 1}, *cache, fo);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  ASSERT_EQ(r->ids.size(), 1u);
+  EXPECT_GE(r->ids[0], 0);
+  EXPECT_EQ(dev->abandoned, 1);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/weight_upload.h"
+#include "engine/weights.h"
 #include "tests/engine/model_test_util.h"
 
 namespace latent {
@@ -84,6 +85,29 @@ TEST(WeightUploader, EqualCopiesShareWhenNamedAndComparedOnly) {
     EXPECT_EQ(dev.copies.size(), 2u);
     EXPECT_EQ(up.stats().shared_tensors, 0);
   }
+}
+
+// Random weights (Weights::placeholder, made on the device at upload): every tensor is uploaded, as the real
+// model's would be. Their data used to be one shared marker address, so every same-shaped tensor (each layer's
+// projections) became one device copy and a decode benchmark read a fraction of the model's bytes.
+TEST(WeightUploader, EachPlaceholderTensorIsUploaded) {
+  Weights w = Weights::placeholder();
+  auto q0 = w.matrix("model.layers.0.self_attn.q_proj.weight", 96, 64);
+  auto q1 = w.matrix("model.layers.1.self_attn.q_proj.weight", 96, 64);
+  auto embed = w.matrix("model.embed_tokens.weight", 200, 64);
+  auto mtp_embed = w.matrix("model.layers.2.embed_tokens.weight", 200, 64);
+  ASSERT_TRUE(q0.ok() && q1.ok() && embed.ok() && mtp_embed.ok());
+  EXPECT_NE(q0->data, q1->data);
+  EXPECT_EQ(w.matrix("model.layers.0.self_attn.q_proj.weight", 96, 64)->data, q0->data) << "one marker per name";
+  int64_t made = 0;  // a device that generates weights never reads the view's data (neither does the uploader)
+  WeightUploader up([&](const WeightView& v) -> Result<WeightView> { return ++made, v; }, /*compare_contents=*/false);
+  for (const WeightView* v : {&*q0, &*q1, &*embed, &*mtp_embed}) up.plan(*v);
+  EXPECT_EQ(up.total(), 2 * (96 * 64 * 2) + 2 * (200 * 64 * 2));
+  for (const WeightView* v : {&*q0, &*q1, &*embed}) ASSERT_TRUE(up.upload(*v).ok());
+  ASSERT_TRUE(up.upload(*mtp_embed, &*embed).ok());  // named as a copy, not compared: uploaded too
+  EXPECT_EQ(made, 4);
+  EXPECT_EQ(up.stats().tensors, 4);
+  EXPECT_EQ(up.stats().shared_tensors, 0);
 }
 
 TEST(WeightUploader, ProgressReturningFalseStopsTheLoad) {
