@@ -154,7 +154,7 @@ struct StepGraph {
   int64_t cache_blocks = 0;      // back for a new cache of another size)
   DType cache_dtype = DType::kF32;
   int64_t W = 0, max_ctx = 0;    // the block table's width and the split plan's context, baked into its kernels
-  int64_t nodes = 0;             // kernels and copies it replays
+  int64_t nodes = 0;             // the kernels it replays (a cuBLAS call may be several)
 };
 
 class CudaDevice final : public Device {
@@ -727,6 +727,16 @@ class CudaDevice final : public Device {
       cudaGraphExec_t exec = nullptr;
       size_t nodes = 0;
       cudaError_t made = end == cudaSuccess && g ? cudaGraphGetNodes(g, nullptr, &nodes) : end;
+      int64_t kernels = 0;  // the kernel nodes (not copies, memsets or allocations): what counters() calls launches
+      if (made == cudaSuccess && nodes > 0) {
+        std::vector<cudaGraphNode_t> all(nodes);
+        made = cudaGraphGetNodes(g, all.data(), &nodes);
+        for (size_t i = 0; made == cudaSuccess && i < nodes; ++i) {
+          cudaGraphNodeType type{};
+          made = cudaGraphNodeGetType(all[i], &type);
+          kernels += type == cudaGraphNodeTypeKernel ? 1 : 0;
+        }
+      }
       if (made == cudaSuccess) made = cudaGraphInstantiate(&exec, g, 0);
       if (g) cudaGraphDestroy(g);
       if (made != cudaSuccess || !exec) {
@@ -738,13 +748,13 @@ class CudaDevice final : public Device {
                                                     " (the step runs again eagerly)");
       }
       graphs_[bucket_] = StepGraph{exec,   epoch_, capture_cache_, capture_cache_blocks_, capture_cache_dtype_,
-                                   W_,     max_ctx_, static_cast<int64_t>(nodes)};
-      ++counters_.graph_captures;
+                                   W_,     max_ctx_, kernels};
+      ++counters_.graph_captures;  // its kernels were counted as they were queued into the capture
     } else {
       ++counters_.graph_replays;
+      replayed_nodes_ += graphs_.at(bucket_).nodes;
     }
     const StepGraph& g = graphs_.at(bucket_);
-    replayed_nodes_ += g.nodes;
     return cuda_status(cudaGraphLaunch(g.exec, stream_), "cudaGraphLaunch");
   }
 
