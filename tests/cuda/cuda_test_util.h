@@ -26,6 +26,11 @@
 
 namespace latent::cuda::testing {
 
+// The CPU references of every CUDA test in exact float32, from start-up: the default fast precision rounds
+// activations to BF16 on a CPU with AVX512-BF16 (~1e-3 off), past the tolerances of the GPU's float32 paths, and a
+// test run alone or filtered must not depend on an earlier test having set it. Tests that want BF16 set it.
+inline const bool kExactCpuReferences = (cpu::set_linear_precision(cpu::LinearPrecision::kExact), true);
+
 inline bool gpu_required() {
   const char* e = std::getenv("LATENT_REQUIRE_GPU");
   return e != nullptr && std::string(e) == "1";
@@ -65,10 +70,16 @@ struct HostWeight {
 };
 
 // max |a - b| / max(1, max |b|): error relative to the output's scale.
+// Largest |a - b| over max(1, max |b|); NaN when a holds a NaN where b does not (std::max would drop it, and a
+// kernel writing NaN would pass), infinity when the sizes differ.
 inline double rel_err(const std::vector<float>& a, const std::vector<float>& b) {
+  if (a.size() != b.size()) return INFINITY;
   double m = 1.0, e = 0.0;
   for (size_t i = 0; i < b.size(); ++i) m = std::max(m, static_cast<double>(std::fabs(b[i])));
-  for (size_t i = 0; i < b.size(); ++i) e = std::max(e, static_cast<double>(std::fabs(a[i] - b[i])));
+  for (size_t i = 0; i < b.size(); ++i) {
+    const double d = std::fabs(static_cast<double>(a[i]) - b[i]);
+    if (!(d <= e)) e = d;
+  }
   return e / m;
 }
 
