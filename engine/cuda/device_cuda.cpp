@@ -341,8 +341,11 @@ class CudaDevice final : public Device {
   // step's one wait.
   Status select_tokens(const float* logits, int64_t vocab, std::span<const TokenSelect> rows,
                        std::vector<int32_t>* ids) override {
-    LATENT_RETURN_IF_ERROR(run_graph());
     const int64_t n = static_cast<int64_t>(rows.size());
+    // Sized before the step's end: an allocation after a bucket's warm-up step would move the epoch it recorded,
+    // and the next step would warm up again instead of being captured.
+    LATENT_ASSIGN_OR_RETURN(float* dev, sel_.resize(std::max<int64_t>(2 * n, 1)));
+    LATENT_RETURN_IF_ERROR(run_graph());
     ids->assign(rows.size(), -1);
     if (n == 0) return Status::Ok();
     enum Kind { kNone, kArgmax, kSample, kHost };
@@ -367,7 +370,6 @@ class CudaDevice final : public Device {
     const size_t small = static_cast<size_t>(2 * n) * sizeof(float);
     const size_t bytes = small + host_rows.size() * static_cast<size_t>(vocab) * sizeof(float);
     LATENT_ASSIGN_OR_RETURN(void* pin, pin_out_.fit(bytes, "pinned token selection"));
-    LATENT_ASSIGN_OR_RETURN(float* dev, sel_.resize(2 * n));
     auto* pin_ids = static_cast<int32_t*>(pin);
     float* pin_u = static_cast<float*>(pin) + n;
     float* pin_logits = static_cast<float*>(pin) + 2 * n;
