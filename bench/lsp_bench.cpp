@@ -1,9 +1,11 @@
 // lsp_bench: the request path of a keystroke and the background indexer.
-//   1. didChange -> incremental reparse -> context ready, on a 5,000-line Python file open in an
+//   1. didChange -> incremental reparse -> context ready, on a 5,000-line (--lines) Python file open in an
 //      AssistantCore (the daemon's path: DocumentStore edit + ts_tree_edit + reparse, then ContextBuilder with
-//      the workspace index), one character typed per iteration; p50/p99/max in milliseconds.
+//      the workspace index), one character typed per iteration; p50/p99/max in milliseconds. Twice, side by
+//      side: with exact trees (the daemon's: error regions parsed again, lsp/document_store.h) and with
+//      tree-sitter's own incremental trees; their ratio is the cost of exactness.
 //   2. Workspace indexing throughput (walk + .gitignore + tree-sitter parse + symbol query) over a real tree.
-// Prints one JSON object. Usage: lsp_bench [--iterations N] [--tree DIR]
+// Prints one JSON object. Usage: lsp_bench [--iterations N] [--lines N] [--tree DIR]
 #include <time.h>
 
 #include <algorithm>
@@ -57,23 +59,16 @@ double pct(std::vector<double> v, double p) {
   return v[i];
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  int iterations = 2000;
-  std::string tree = "/usr/lib/python3.11";
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--iterations")) iterations = std::atoi(argv[i + 1]);
-    if (!std::strcmp(argv[i], "--tree")) tree = argv[i + 1];
-  }
-
-  // ---- 1. keystroke path
+// The keystroke path over `iterations` characters typed into a `lines`-line Python file (DocumentStore with
+// exact or tree-sitter's own incremental trees: lsp/document_store.h). Returns the JSON object, or null on failure.
+nlohmann::json keystrokes(int iterations, int lines, bool exact_trees) {
   AssistantOptions options;
+  options.exact_trees = exact_trees;
   AssistantCore core(options, nullptr);
-  std::string text = make_file(5000);
+  std::string text = make_file(lines);
   int n_lines = static_cast<int>(std::count(text.begin(), text.end(), '\n'));
   const std::string uri = "file:///bench/widgets.py";
-  if (!core.open(uri, "python", 1, text).ok()) return 1;
+  if (!core.open(uri, "python", 1, text).ok()) return nullptr;
   // Type inside a function body near the middle: "x = helper_1(" one character at a time, then delete it.
   uint32_t line = static_cast<uint32_t>(n_lines / 2);
   while (true) {  // find a line inside a body ("        total = 0")
@@ -99,7 +94,7 @@ int main(int argc, char** argv) {
     }
     double c0 = thread_cpu_ms();
     auto t0 = Clock::now();
-    if (!core.change(uri, version++, {c}, PositionEncoding::kUtf16).ok()) return 1;
+    if (!core.change(uri, version++, {c}, PositionEncoding::kUtf16).ok()) return nullptr;
     auto t1 = Clock::now();
     col = k < typed.size() ? (k == 0 ? 9 : col + 1) : 17;
     if (k == 0) ++line;
@@ -107,11 +102,41 @@ int main(int argc, char** argv) {
     auto ctx = core.context_at(uri, Position{k < typed.size() ? line + 1 : line + 1, col}, PositionEncoding::kUtf16);
     auto t2 = Clock::now();
     total_cpu_ms.push_back(thread_cpu_ms() - c0);
-    if (!ctx.ok()) return 1;
+    if (!ctx.ok()) return nullptr;
     prompt_chars = ctx->prompt.size();
     change_ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
     total_ms.push_back(std::chrono::duration<double, std::milli>(t2 - t0).count());
   }
+  return {{"exact_trees", exact_trees},
+          {"file_lines", n_lines},
+          {"file_bytes", text.size()},
+          {"iterations", iterations},
+          {"change_reparse_ms", {{"p50", pct(change_ms, 0.5)}, {"p99", pct(change_ms, 0.99)}}},
+          {"change_reparse_context_ms",
+           {{"p50", pct(total_ms, 0.5)}, {"p99", pct(total_ms, 0.99)}, {"max", pct(total_ms, 1.0)}}},
+          {"change_reparse_context_thread_cpu_ms",
+           {{"p50", pct(total_cpu_ms, 0.5)}, {"p99", pct(total_cpu_ms, 0.99)}, {"max", pct(total_cpu_ms, 1.0)}}},
+          {"goal_p99_ms", 5.0},
+          {"load_average_1m", load_average()},
+          {"prompt_chars", prompt_chars}};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int iterations = 2000, lines = 5000;
+  std::string tree = "/usr/lib/python3.11";
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--iterations")) iterations = std::atoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--tree")) tree = argv[i + 1];
+    if (!std::strcmp(argv[i], "--lines")) lines = std::atoi(argv[i + 1]);
+  }
+
+  // ---- 1. keystroke path: the daemon's (exact trees), then tree-sitter's own incremental trees, same file and
+  // keystrokes, side by side (the ratio is the cost of exact error recovery).
+  const nlohmann::json exact = keystrokes(iterations, lines, true);
+  const nlohmann::json inexact = keystrokes(iterations, lines, false);
+  if (exact.is_null() || inexact.is_null()) return 1;
 
   // ---- 2. indexing throughput
   WorkspaceIndex index(IndexOptions{.background = false});
@@ -119,21 +144,13 @@ int main(int argc, char** argv) {
   IndexStats s = index.index_now(tree);
   double index_cpu_s = (thread_cpu_ms() - ic0) / 1e3;
 
+  const double exact_p50 = exact["change_reparse_ms"]["p50"], inexact_p50 = inexact["change_reparse_ms"]["p50"];
   nlohmann::json out = {
       {"bench", "lsp"},
       {"machine", latent::bench::cpu_model_name()},
-      {"keystroke",
-       {{"file_lines", n_lines},
-        {"file_bytes", text.size()},
-        {"iterations", iterations},
-        {"change_reparse_ms", {{"p50", pct(change_ms, 0.5)}, {"p99", pct(change_ms, 0.99)}}},
-        {"change_reparse_context_ms",
-         {{"p50", pct(total_ms, 0.5)}, {"p99", pct(total_ms, 0.99)}, {"max", pct(total_ms, 1.0)}}},
-        {"change_reparse_context_thread_cpu_ms",
-         {{"p50", pct(total_cpu_ms, 0.5)}, {"p99", pct(total_cpu_ms, 0.99)}, {"max", pct(total_cpu_ms, 1.0)}}},
-        {"goal_p99_ms", 5.0},
-        {"load_average_1m", load_average()},
-        {"prompt_chars", prompt_chars}}},
+      {"keystroke", exact},
+      {"keystroke_inexact_trees", inexact},
+      {"exact_over_inexact_change_reparse_p50", inexact_p50 > 0 ? exact_p50 / inexact_p50 : 0},
       {"indexing",
        {{"tree", tree},
         {"files", s.files},

@@ -114,7 +114,8 @@ std::optional<SyntaxVerdict> AssistantCore::last_syntax(const std::string& uri) 
 }
 
 AssistantCore::AssistantCore(AssistantOptions options, CompletionBackend* backend)
-    : options_(options), backend_(backend), index_(options.index), builder_(index_, options.context),
+    : options_(options), backend_(backend), documents_(options.exact_trees), index_(options.index),
+      builder_(index_, options.context),
       syntax_mode_(options.syntax) {
   static std::atomic<uint64_t> instances{0};
   doc_key_prefix_ = "core" + std::to_string(++instances) + ":";

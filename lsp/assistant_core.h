@@ -44,6 +44,7 @@ struct AssistantOptions {
   std::string tenant;  // this connection's user (latentd --users), for fair sharing of the engine
   double tenant_weight = 1.0;  // that user's weight (users file "weight"; Request::tenant_weight)
   bool type_through = true;  // false: a cancelled or superseded completion's generation stops at once
+  bool exact_trees = true;   // DocumentStore's: each tree equals a fresh parse, errors too (see document_store.h)
   // Completions are checked with the document's grammar before they are shown (lsp/syntax_check.h).
   SyntaxMode syntax = SyntaxMode::kTrim;
   // rank: completions decoded side by side per request (the greedy one, which streams, and rank_candidates - 1

@@ -39,10 +39,11 @@ Snapshot::~Snapshot() {
   if (tree) ts_tree_delete(tree);
 }
 
-Document::Document(std::string uri, std::string language_id, int version, std::string text)
+Document::Document(std::string uri, std::string language_id, int version, std::string text, bool exact_trees)
     : uri_(std::move(uri)),
       path_(uri_to_path(uri_)),
       language_id_(std::move(language_id)),
+      exact_trees_(exact_trees),
       version_(version),
       text_(std::make_shared<std::string>(std::move(text))),
       last_edit_(std::chrono::steady_clock::now()) {
@@ -63,9 +64,22 @@ Document::~Document() {
   if (parser_) ts_parser_delete(parser_);
 }
 
+// tree_ is the old tree, edited (or null). tree-sitter's incremental parse does not promise the fresh parse's tree
+// where there are syntax errors: reusing the old tree's subtrees, it can recover from an error otherwise ("Rb- x"
+// left inside an ERROR where a fresh parse reads an expression; a binary_operator where a fresh parse reads a
+// comparison_operator: both found by the didchange fuzz target, whose invariant is that the tree always equals a
+// fresh parse; marking the old error regions as changed was not enough). With exact trees, a text that had or has
+// an error is parsed afresh: an incremental parse only from an error-free tree, kept only when its result is
+// error-free too.
 void Document::parse() {
   if (!parser_) return;
-  TSTree* next = ts_parser_parse_string(parser_, tree_, text_->data(), static_cast<uint32_t>(text_->size()));
+  const auto size = static_cast<uint32_t>(text_->size());
+  const bool old_had_error = tree_ && ts_node_has_error(ts_tree_root_node(tree_));
+  TSTree* next = ts_parser_parse_string(parser_, exact_trees_ && old_had_error ? nullptr : tree_, text_->data(), size);
+  if (exact_trees_ && tree_ && !old_had_error && next && ts_node_has_error(ts_tree_root_node(next))) {
+    ts_tree_delete(next);
+    next = ts_parser_parse_string(parser_, nullptr, text_->data(), size);
+  }
   if (tree_) ts_tree_delete(tree_);
   tree_ = next;
 }
@@ -135,7 +149,7 @@ std::unique_ptr<Snapshot> Document::snapshot() const {
 
 Status DocumentStore::open(const std::string& uri, const std::string& language_id, int version,
                            std::string text) {
-  auto doc = std::make_unique<Document>(uri, language_id, version, std::move(text));
+  auto doc = std::make_unique<Document>(uri, language_id, version, std::move(text), exact_trees_);
   std::lock_guard<std::mutex> lock(mu_);
   docs_[uri] = std::move(doc);
   return Status::Ok();

@@ -2,6 +2,14 @@
 // Open documents: uri -> {text, version, tree-sitter tree}. Each change edits the old tree (ts_tree_edit) and
 // re-parses incrementally, on the request path (clangd's DraftStore plus the parse).
 //
+// The tree after any sequence of changes equals a fresh parse of the text (the didchange fuzz target's
+// invariant). tree-sitter alone does not promise that where the text has syntax errors: reusing the old tree's
+// subtrees, its incremental parse can recover from an error otherwise than a fresh parse. So with exact trees (the
+// default) a text that had or has an error is parsed afresh (Document::parse). The cost is a whole parse per change
+// while the text is broken, as it is for most keystrokes of a statement being typed: bench/lsp_bench prints both
+// ways side by side. exact_trees = false keeps tree-sitter's own incremental result (text and positions are still
+// exact; only the recovery from errors may differ from a fresh parse's).
+//
 // Thread-safety: DocumentStore's methods are thread-safe; a Document is mutated only through the store, and
 // readers on other threads take a Snapshot (immutable text + a tree copy).
 #include <chrono>
@@ -43,7 +51,7 @@ struct Snapshot {
 
 class Document {
  public:
-  Document(std::string uri, std::string language_id, int version, std::string text);
+  Document(std::string uri, std::string language_id, int version, std::string text, bool exact_trees = true);
   ~Document();
   Document(const Document&) = delete;
   Document& operator=(const Document&) = delete;
@@ -67,6 +75,7 @@ class Document {
   void parse();
 
   std::string uri_, path_, language_id_;
+  bool exact_trees_ = true;
   const LanguageInfo* language_ = nullptr;
   int version_ = 0;
   std::shared_ptr<std::string> text_;
@@ -78,6 +87,7 @@ class Document {
 
 class DocumentStore {
  public:
+  explicit DocumentStore(bool exact_trees = true) : exact_trees_(exact_trees) {}
   Status open(const std::string& uri, const std::string& language_id, int version, std::string text);
   Status change(const std::string& uri, int version, const std::vector<ContentChange>& changes,
                 PositionEncoding enc);
@@ -96,6 +106,7 @@ class DocumentStore {
   size_t size() const;
 
  private:
+  bool exact_trees_;
   mutable std::mutex mu_;
   std::map<std::string, std::unique_ptr<Document>> docs_;
 };

@@ -78,6 +78,9 @@ const std::vector<latent::cli::OptionSpec> kOptions = latent::cli::with_parallel
                                 "prefix cache) or window (the layout before 2026-12; for comparisons)", "stable"},
     {"no-type-through", "", "stop a completion's generation when its request is cancelled, even when the user "
                             "goes on to type what it predicted (for comparisons)", ""},
+    {"inexact-trees", "", "keep tree-sitter's incremental syntax tree while a file has syntax errors instead of "
+                          "parsing it afresh (faster keystrokes in large broken files; the tree may then recover "
+                          "from an error otherwise than a fresh parse)", ""},
     {"completion-budget-ms", "N", "most time a ghost-text completion may take before it ends with what it has; "
                                   "the context is also cut to what prefills in half of it (prefill is timed at "
                                   "startup)", "3000"},
@@ -361,6 +364,7 @@ int main(int argc, char** argv) {
   }
   core_options.context.layout = layout;
   core_options.type_through = !args->has("no-type-through");
+  core_options.exact_trees = !args->has("inexact-trees");
   core_options.continue_after_text = !args->has("no-syntax-continue");
   core_options.time_budget = std::chrono::milliseconds(*budget_ms);
   core_options.syntax = syntax_mode;

@@ -103,6 +103,49 @@ TEST(DocumentStore, AReversedRangeInAMultiChangeAppliesNothing) {
   EXPECT_EQ(sexp(snap->tree), full_parse_sexp(*snap->language, *snap->text));
 }
 
+// tree-sitter's incremental parse, reusing the old tree's subtrees, recovers from some syntax errors otherwise than
+// a fresh parse; the store's trees always equal the fresh parse. Two inputs of the didchange fuzz target (kept in
+// tests/fuzz/didchange/crashes), reduced: an insertion before an error ("Rb- x" stayed inside one ERROR where the
+// fresh parse reads an expression), and an empty edit of a text with an invalid UTF-8 byte (with the old error
+// regions marked as changed, a first fix, a comparison_operator came back as a binary_operator).
+TEST(DocumentStore, EditsAroundSyntaxErrorsGiveTheFreshParsesTree) {
+  DocumentStore store;
+  const std::string uri = "file:///w/e.py";
+  ASSERT_TRUE(store.open(uri, "python", 1, "x\r\n/*").ok());
+  ASSERT_TRUE(store.change(uri, 2, {edit(0, 0, 0, 0, "e_info; ]}\nRb- ")}, PositionEncoding::kUtf16).ok());
+  auto snap = store.snapshot(uri);
+  ASSERT_EQ(*snap->text, "e_info; ]}\nRb- x\r\n/*");
+  EXPECT_EQ(sexp(snap->tree), full_parse_sexp(*snap->language, *snap->text));
+  // Typing on inside the broken region, and fixing it, stays equal too.
+  ASSERT_TRUE(store.change(uri, 3, {edit(1, 5, 1, 5, " + (")}, PositionEncoding::kUtf16).ok());
+  snap = store.snapshot(uri);
+  EXPECT_EQ(sexp(snap->tree), full_parse_sexp(*snap->language, *snap->text));
+  ASSERT_TRUE(store.change(uri, 4, {edit(0, 8, 0, 10, ""), edit(2, 0, 2, 2, ")")}, PositionEncoding::kUtf16).ok());
+  snap = store.snapshot(uri);
+  EXPECT_EQ(*snap->text, "e_info; \nRb- x + (\r\n)");
+  EXPECT_EQ(sexp(snap->tree), full_parse_sexp(*snap->language, *snap->text));
+
+  const std::string u2 = "file:///w/f.py";
+  const std::string text = "88888l8l8ll\xb2ll|\xb2<ll,llllllll#llllllldlll";
+  ASSERT_TRUE(store.open(u2, "python", 1, text).ok());
+  ASSERT_TRUE(store.change(u2, 2, {edit(0, 0, 0, 0, "")}, PositionEncoding::kUtf32).ok());
+  snap = store.snapshot(u2);
+  EXPECT_EQ(*snap->text, text);
+  EXPECT_EQ(sexp(snap->tree), full_parse_sexp(*snap->language, text));
+}
+
+// exact_trees = false keeps tree-sitter's own incremental result (bench/lsp_bench's comparison): the text is the
+// same, the tree may recover from the error otherwise (it does on this input).
+TEST(DocumentStore, InexactTreesAreTreeSittersIncrementalResult) {
+  DocumentStore store(/*exact_trees=*/false);
+  const std::string uri = "file:///w/e.py";
+  ASSERT_TRUE(store.open(uri, "python", 1, "x\r\n/*").ok());
+  ASSERT_TRUE(store.change(uri, 2, {edit(0, 0, 0, 0, "e_info; ]}\nRb- ")}, PositionEncoding::kUtf16).ok());
+  auto snap = store.snapshot(uri);
+  ASSERT_EQ(*snap->text, "e_info; ]}\nRb- x\r\n/*");
+  EXPECT_NE(sexp(snap->tree), full_parse_sexp(*snap->language, *snap->text)) << "tree-sitter changed its recovery";
+}
+
 TEST(DocumentStore, UnknownLanguageHasNoTree) {
   DocumentStore store;
   ASSERT_TRUE(store.open("file:///w/notes.txt", "plaintext", 1, "hello").ok());

@@ -5,6 +5,7 @@
 // node with byte ranges and points.
 #include <tree_sitter/api.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -16,8 +17,12 @@
 
 using namespace latent::lsp;
 
-#define FUZZ_CHECK(c) \
-  if (!(c)) std::abort()
+// A broken invariant names itself on stderr before the abort that libFuzzer reports as the crash.
+#define FUZZ_CHECK(c)                                                               \
+  if (!(c)) {                                                                       \
+    std::fprintf(stderr, "fuzz_didchange: invariant failed (line %d): %s\n", __LINE__, #c); \
+    std::abort();                                                                   \
+  }
 
 namespace {
 
@@ -32,12 +37,22 @@ bool same_node(TSNode a, TSNode b) {
 // Whether two trees are equal node by node (type, byte range, start and end points, error flag) with the same
 // shape: one walk over both with tree cursors, building nothing (a string per node, as this target first
 // compared them, was most of its time under ASan).
+void describe(const char* what, TSNode n) {
+  const TSPoint ps = ts_node_start_point(n), pe = ts_node_end_point(n);
+  std::fprintf(stderr, "  %s: %s [%u, %u) (%u:%u)-(%u:%u)%s\n", what, ts_node_type(n), ts_node_start_byte(n),
+               ts_node_end_byte(n), ps.row, ps.column, pe.row, pe.column, ts_node_has_error(n) ? " has error" : "");
+}
+
 bool same(TSNode a, TSNode b) {
   TSTreeCursor ca = ts_tree_cursor_new(a), cb = ts_tree_cursor_new(b);
   bool ok = true;
   for (bool done = false; ok && !done;) {
     ok = same_node(ts_tree_cursor_current_node(&ca), ts_tree_cursor_current_node(&cb));
-    if (!ok) break;
+    if (!ok) {  // the first node that differs, for the crash report
+      describe("edited", ts_tree_cursor_current_node(&ca));
+      describe("fresh ", ts_tree_cursor_current_node(&cb));
+      break;
+    }
     const bool child_a = ts_tree_cursor_goto_first_child(&ca);
     ok = child_a == ts_tree_cursor_goto_first_child(&cb);
     if (!ok || child_a) continue;
