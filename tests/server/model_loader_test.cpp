@@ -108,18 +108,34 @@ std::unique_ptr<EngineHost> open_host(const std::string& dir) {
 
 const std::string kModel = std::string(LATENT_TEST_DATA) + "/openai-tiny";
 
-TEST(ModelLoader, AnswersWhileLoadingThenServesTheWaitingCompletion) {
-  auto host = open_host(kModel);
-  ASSERT_TRUE(host);
-  EXPECT_GT(host->context_length(), 0) << "known from config.json before the weights";
-  EngineCompletionBackend backend(*host);
+// An EngineHost on a model directory and a ModelLoader whose loading thread is held at one phase: each test then
+// checks what the daemon answers there and lets it go.
+struct HeldLoad {
+  explicit HeldLoad(LoadPhase held, const std::string& dir = kModel, bool with_states = false,
+                    std::string ready_message = "") {
+    host = open_host(dir);
+    if (!host) return;
+    backend = std::make_unique<EngineCompletionBackend>(*host);
+    gate.hold(held);
+    ModelLoaderOptions lo;
+    lo.on_phase = gate.hook();
+    lo.ready_message = std::move(ready_message);
+    loader = std::make_unique<ModelLoader>(*host, lo, with_states ? states.listener() : nullptr);
+  }
+  std::unique_ptr<EngineHost> host;
+  std::unique_ptr<EngineCompletionBackend> backend;
   PhaseGate gate;
-  gate.hold(LoadPhase::kLoading);
   States states;
-  ModelLoaderOptions lo;
-  lo.on_phase = gate.hook();
-  lo.ready_message = "openai-tiny ready";
-  ModelLoader loader(*host, lo, states.listener());
+  std::unique_ptr<ModelLoader> loader;  // last: destroyed first, while the gate and host it uses still exist
+};
+
+TEST(ModelLoader, AnswersWhileLoadingThenServesTheWaitingCompletion) {
+  HeldLoad h(LoadPhase::kLoading, kModel, /*with_states=*/true, "openai-tiny ready");
+  ASSERT_TRUE(h.host);
+  auto& [host, backend_ptr, gate, states, loader_ptr] = h;
+  EngineCompletionBackend& backend = *backend_ptr;
+  ModelLoader& loader = *loader_ptr;
+  EXPECT_GT(host->context_length(), 0) << "known from config.json before the weights";
   ASSERT_TRUE(gate.reached(LoadPhase::kLoading));
   // Held before the weights: the state says so, and a completion waits (it cannot run without the scheduler).
   LoadState s = loader.state();
@@ -171,13 +187,10 @@ TEST(ModelLoader, AnswersWhileLoadingThenServesTheWaitingCompletion) {
 // the load's waiters run (a completion that waited, the HTTP API's engine_loaded). It was marked after them, so
 // on a busy machine a completion could finish while /health still answered 503 (seen in node.openai_api).
 TEST(ModelLoader, SaysServingBeforeTheWaitingGenerationsStart) {
-  auto host = open_host(kModel);
-  ASSERT_TRUE(host);
-  PhaseGate gate;
-  gate.hold(LoadPhase::kLoading);
-  ModelLoaderOptions lo;
-  lo.on_phase = gate.hook();
-  ModelLoader loader(*host, lo, nullptr);
+  HeldLoad h(LoadPhase::kLoading);
+  ASSERT_TRUE(h.host);
+  auto& [host, backend, gate, states, loader_ptr] = h;
+  ModelLoader& loader = *loader_ptr;
   ASSERT_TRUE(gate.reached(LoadPhase::kLoading));
   std::atomic<int> serving_when_loaded{-1};  // runs on the loading thread as the load ends
   host->when_loaded([&](const Status& st) { serving_when_loaded = st.ok() && loader.state().serving() ? 1 : 0; });
@@ -187,14 +200,10 @@ TEST(ModelLoader, SaysServingBeforeTheWaitingGenerationsStart) {
 }
 
 TEST(ModelLoader, ACompletionCancelledWhileLoadingNeverRunsAndEndsCancelled) {
-  auto host = open_host(kModel);
-  ASSERT_TRUE(host);
-  EngineCompletionBackend backend(*host);
-  PhaseGate gate;
-  gate.hold(LoadPhase::kLoading);
-  ModelLoaderOptions lo;
-  lo.on_phase = gate.hook();
-  ModelLoader loader(*host, lo, nullptr);
+  HeldLoad held(LoadPhase::kLoading);
+  ASSERT_TRUE(held.host);
+  auto& [host, backend_ptr, gate, states, loader] = held;
+  EngineCompletionBackend& backend = *backend_ptr;
   ASSERT_TRUE(gate.reached(LoadPhase::kLoading));
   auto cancelled = std::make_shared<Outcome>(), kept = std::make_shared<Outcome>();
   const auto h = start(backend, cancelled);
@@ -223,15 +232,11 @@ TEST(ModelLoader, AFailedLoadIsInTheStatusAndInEveryWaitingRequestsError) {
   test::TempDir dir("loader_bad");
   c.write(dir.path());
   for (const char* f : {"tokenizer.json", "tokenizer_config.json"}) std::filesystem::copy_file(kModel + "/" + f, dir / f);
-  auto host = open_host(dir.path());
-  ASSERT_TRUE(host);
-  EngineCompletionBackend backend(*host);
-  PhaseGate gate;
-  gate.hold(LoadPhase::kLoading);
-  States states;
-  ModelLoaderOptions lo;
-  lo.on_phase = gate.hook();
-  ModelLoader loader(*host, lo, states.listener());
+  HeldLoad h(LoadPhase::kLoading, dir.path(), /*with_states=*/true);
+  ASSERT_TRUE(h.host);
+  auto& [host, backend_ptr, gate, states, loader_ptr] = h;
+  EngineCompletionBackend& backend = *backend_ptr;
+  ModelLoader& loader = *loader_ptr;
   ASSERT_TRUE(gate.reached(LoadPhase::kLoading));
   auto waiting = std::make_shared<Outcome>();
   start(backend, waiting);
@@ -259,21 +264,14 @@ TEST(ModelLoader, AFailedLoadIsInTheStatusAndInEveryWaitingRequestsError) {
 }
 
 TEST(ModelLoader, DestroyedWhileHeldStopsCleanly) {
-  auto host = open_host(kModel);
-  ASSERT_TRUE(host);
-  EngineCompletionBackend backend(*host);
-  PhaseGate gate;
-  gate.hold(LoadPhase::kWarming);
+  HeldLoad h(LoadPhase::kWarming);
+  ASSERT_TRUE(h.host);
   auto waiting = std::make_shared<Outcome>();
-  {
-    ModelLoaderOptions lo;
-    lo.on_phase = gate.hook();
-    ModelLoader loader(*host, lo, nullptr);
-    ASSERT_TRUE(gate.reached(LoadPhase::kWarming));
-    EXPECT_TRUE(loader.state().serving()) << "loaded: requests are served while it warms";
-    start(backend, waiting);
-    gate.release(LoadPhase::kWarming);  // the destructor then stops the warm-up and joins
-  }
+  ASSERT_TRUE(h.gate.reached(LoadPhase::kWarming));
+  EXPECT_TRUE(h.loader->state().serving()) << "loaded: requests are served while it warms";
+  start(*h.backend, waiting);
+  h.gate.release(LoadPhase::kWarming);
+  h.loader.reset();  // stops the warm-up and joins
   ASSERT_TRUE(waiting->get().ok());
 }
 
