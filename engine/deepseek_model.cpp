@@ -195,6 +195,10 @@ struct DeepseekModel::Impl {
   // forward() after its checks: begin() with scratch.ids, the layers, the head.
   Result<ForwardResult> forward_once(const std::vector<SeqSpan>& seqs, KvCache& cache, const ForwardOptions& options,
                                      int graph_key);
+  // forward_mtp() after its checks, on the last stage: begin() with scratch.ids; hid [T, d] holds the main model's
+  // hidden states in device memory (uploaded before begin(), so that the step itself reads only device memory).
+  Result<ForwardResult> mtp_once(const std::vector<SeqSpan>& seqs, const float* hid, KvCache& cache,
+                                 const ForwardOptions& options, int graph_key);
   Status drive(ModelStep::Kind kind, std::vector<ModelStep::Seq>& payload, KvCache& cache, bool return_hidden);
   // A failure once the ranks started a step leaves them out of step: end the group (Collective::abort).
   Error out_of_step(const Error& e) const {
@@ -729,26 +733,45 @@ Result<ForwardResult> DeepseekModel::forward_mtp(std::span<const MtpSequenceInpu
     if (!r.ok()) return m.out_of_step(r.error());
     return with_selection(std::move(r), options);
   }
+  // The main model's hidden states [T, d] into device memory (the CPU: a copy into scratch, T x d floats) before
+  // the step begins, so that the step reads device memory only and a device with graphs may capture it.
+  Impl::Scratch& S = m.scratch;
+  LATENT_ASSIGN_OR_RETURN(float* hid, S.hid.resize(T * d));
+  for (size_t s = 0; s < batch.size(); ++s) {
+    const int64_t off = seqs[s].offset, n = seqs[s].n_new;
+    if (D.is_host()) {
+      std::copy(batch[s].hidden, batch[s].hidden + n * d, hid + off * d);
+    } else {
+      LATENT_RETURN_IF_ERROR(D.from_host(batch[s].hidden, n * d, hid + off * d));
+    }
+  }
+  // Keys 5-8: an MTP step (logits; + hidden; tokens; tokens + hidden), graphs of their own (forward()'s are 1-4).
+  const int graph_key =
+      options.trace || m.control ? 0 : 5 + (options.return_hidden ? 1 : 0) + (options.select.empty() ? 0 : 2);
+  auto r = m.mtp_once(seqs, hid, cache, options, graph_key);
+  if (!r.ok() && graph_key != 0 && D.take_capture_failure()) r = m.mtp_once(seqs, hid, cache, options, 0);
+  if (!r.ok()) D.abandon_step();
+  return with_selection(std::move(r), options);
+}
+
+Result<ForwardResult> DeepseekModel::Impl::mtp_once(const std::vector<SeqSpan>& seqs, const float* hid, KvCache& cache,
+                                                    const ForwardOptions& options, int graph_key) {
+  Impl& m = *this;
+  Device& D = *m.dev;
+  const ModelConfig& c = m.config;
+  const int64_t d = c.hidden_size;
+  const int64_t T = seqs.back().offset + seqs.back().n_new;
   const MtpWeights& t = m.mtp[0];
   const float eps = static_cast<float>(c.rms_norm_eps);
   Impl::Scratch& S = m.scratch;
-  LATENT_RETURN_IF_ERROR(D.begin(seqs, ids, cache, /*graph_key=*/0));  // the hidden states come from the host
+  LATENT_RETURN_IF_ERROR(D.begin(seqs, S.ids, cache, graph_key));
 
   // x = eh_proj([enorm(E[t_{i+1}]) | hnorm(h_i)]): cat [T, 2d] -> x [T, d]
   LATENT_ASSIGN_OR_RETURN(float* e, S.e.resize(T * d));
   LATENT_ASSIGN_OR_RETURN(float* cat, S.cat.resize(T * 2 * d));
-  LATENT_RETURN_IF_ERROR(D.embed(t.embed_tokens, e));                    // [T, d]
-  LATENT_RETURN_IF_ERROR(D.rms_norm(e, d, T, t.enorm, eps, cat, 2 * d));  // left halves
-  for (size_t s = 0; s < batch.size(); ++s) {  // right halves; the hidden states are host memory
-    const float* hs = batch[s].hidden;
-    const int64_t off = seqs[s].offset, n = seqs[s].n_new;
-    if (!D.is_host()) {
-      LATENT_ASSIGN_OR_RETURN(float* hid, S.hid.resize(T * d));
-      LATENT_RETURN_IF_ERROR(D.from_host(hs, n * d, hid + off * d));
-      hs = hid + off * d;
-    }
-    LATENT_RETURN_IF_ERROR(D.rms_norm(hs, d, n, t.hnorm, eps, cat + off * 2 * d + d, 2 * d));
-  }
+  LATENT_RETURN_IF_ERROR(D.embed(t.embed_tokens, e));                      // [T, d]
+  LATENT_RETURN_IF_ERROR(D.rms_norm(e, d, T, t.enorm, eps, cat, 2 * d));    // left halves
+  LATENT_RETURN_IF_ERROR(D.rms_norm(hid, d, T, t.hnorm, eps, cat + d, 2 * d));  // right halves
   LATENT_ASSIGN_OR_RETURN(float* x, S.x.resize(T * d));
   LATENT_RETURN_IF_ERROR(D.linear(cat, T, t.eh_proj, x));  // [T, d]
 
@@ -763,7 +786,7 @@ Result<ForwardResult> DeepseekModel::forward_mtp(std::span<const MtpSequenceInpu
   }
   auto r = m.finish(seqs, x, T, t.shared_head_norm, t.shared_head_head, options);  // logits [rows, V]
   if (!r.ok()) return m.out_of_step(r.error());
-  return with_selection(std::move(r), options);
+  return r;
 }
 
 
