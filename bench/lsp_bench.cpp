@@ -77,6 +77,7 @@ nlohmann::json keystrokes(int iterations, int lines, bool exact_trees) {
     if (t.substr(off, 17) == "        total = 0") break;
     ++line;
   }
+  --line;  // the edits below address line + 1: the "total = 0" line, whose end (column 17) the typing starts at
   const std::string typed = "x = helper_1(total, ";
   std::vector<double> total_ms, change_ms, total_cpu_ms;
   uint32_t col = 17;
@@ -88,8 +89,8 @@ nlohmann::json keystrokes(int iterations, int lines, bool exact_trees) {
     if (k < typed.size()) {
       c.range = Range{{line + 1, col}, {line + 1, col}};
       c.text = (k == 0 ? "\n        " : "") + std::string(1, typed[k]);
-    } else {  // remove what was typed, back to the original text
-      c.range = Range{{line + 1, 17}, {line + 2, col}};
+    } else {  // remove what was typed (from the end of "total = 0" to the cursor), back to the original text
+      c.range = Range{{line, 17}, {line + 1, col}};
       c.text = "";
     }
     double c0 = thread_cpu_ms();
@@ -104,6 +105,13 @@ nlohmann::json keystrokes(int iterations, int lines, bool exact_trees) {
     total_cpu_ms.push_back(thread_cpu_ms() - c0);
     if (!ctx.ok()) return nullptr;
     prompt_chars = ctx->prompt.size();
+    if (k == typed.size()) {  // the deletion restored the file exactly (it once removed the wrong range)
+      auto snap = core.documents().snapshot(uri);
+      if (!snap || *snap->text != text) {
+        std::fprintf(stderr, "lsp_bench: expected the original text after deleting the typed line, found another\n");
+        return nullptr;
+      }
+    }
     change_ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
     total_ms.push_back(std::chrono::duration<double, std::milli>(t2 - t0).count());
   }

@@ -736,13 +736,15 @@ Result<ForwardResult> DeepseekModel::forward_mtp(std::span<const MtpSequenceInpu
   // The main model's hidden states [T, d] into device memory (the CPU: a copy into scratch, T x d floats) before
   // the step begins, so that the step reads device memory only and a device with graphs may capture it.
   Impl::Scratch& S = m.scratch;
-  LATENT_ASSIGN_OR_RETURN(float* hid, S.hid.resize(T * d));
+  auto hid_or = S.hid.resize(T * d);
+  if (!hid_or.ok()) return m.out_of_step(hid_or.error());  // the other ranks are in the step already
+  float* hid = *hid_or;
   for (size_t s = 0; s < batch.size(); ++s) {
     const int64_t off = seqs[s].offset, n = seqs[s].n_new;
     if (D.is_host()) {
       std::copy(batch[s].hidden, batch[s].hidden + n * d, hid + off * d);
-    } else {
-      LATENT_RETURN_IF_ERROR(D.from_host(batch[s].hidden, n * d, hid + off * d));
+    } else if (Status st = D.from_host(batch[s].hidden, n * d, hid + off * d); !st.ok()) {
+      return m.out_of_step(st.error());
     }
   }
   // Keys 5-8: an MTP step (logits; + hidden; tokens; tokens + hidden), graphs of their own (forward()'s are 1-4).

@@ -35,7 +35,8 @@ double max_abs_diff(const float* a, const float* b, size_t n) {
   double m = 0;
   for (size_t i = 0; i < n; ++i) {
     const double d = std::fabs(static_cast<double>(a[i]) - b[i]);
-    if (!(d <= m)) m = d;
+    if (std::isnan(d)) return d;  // kept: a later finite difference must not replace it
+    m = std::max(m, d);
   }
   return m;
 }

@@ -148,6 +148,45 @@ TEST(StepGraph, AStepWhoseCaptureFailedRunsAgainAndGivesTheSameLogits) {
   EXPECT_EQ(dev->abandoned, 0) << "no step failed";
 }
 
+// An MTP-module step is offered for capture too (key 5: its hidden states are in device memory before begin()); one
+// whose capture failed runs again and gives the MTP logits of a device without graphs.
+TEST(StepGraph, AnMtpStepWhoseCaptureFailedRunsAgainAndGivesTheSameLogits) {
+  const std::string dir = test::golden_dir("v3-tiny");
+  FailingCaptureDevice* dev = nullptr;
+  ModelOptions o;
+  o.wrap_device = [&](std::unique_ptr<Device> d) -> std::unique_ptr<Device> {
+    auto w = std::make_unique<FailingCaptureDevice>(std::move(d));
+    dev = w.get();
+    return w;
+  };
+  auto wrapped = DeepseekModel::load(dir, o);
+  auto plain = DeepseekModel::load(dir);
+  ASSERT_TRUE(wrapped.ok()) << wrapped.error().to_string();
+  ASSERT_TRUE(plain.ok());
+  ASSERT_TRUE((*plain)->has_mtp()) << "v3-tiny has an MTP module";
+  const std::vector<int32_t> prompt = {1, 5, 9, 2, 7, 3};
+  std::vector<float> mtp_logits[2];
+  DeepseekModel* models[2] = {plain->get(), wrapped->get()};
+  for (int k = 0; k < 2; ++k) {
+    auto cache = models[k]->make_cache(4);
+    ASSERT_TRUE(cache.ok());
+    test::SequenceRunner run(*models[k], *cache, 16);
+    ForwardTrace trace;  // traced: never offered, so the MTP step is the wrapped device's first offered step
+    const ForwardResult main = run.feed(prompt, /*all_logits=*/true, &trace, /*hidden=*/true);
+    const int64_t d = models[k]->config().hidden_size;
+    ASSERT_EQ(main.hidden.size(), prompt.size() * static_cast<size_t>(d));
+    const std::vector<int32_t> next(prompt.begin() + 1, prompt.end());  // t[i+1] for slots 0..4
+    mtp_logits[k] = run.feed_mtp(next, main.hidden.data()).logits;
+    ASSERT_FALSE(mtp_logits[k].empty());
+  }
+  EXPECT_EQ(mtp_logits[1], mtp_logits[0]);
+  ASSERT_EQ(dev->keys.size(), 3u);
+  EXPECT_EQ(dev->keys[0], 0) << "the traced main step";
+  EXPECT_EQ(dev->keys[1], 5) << "the MTP step, logits";
+  EXPECT_EQ(dev->keys[2], 0) << "its eager rerun";
+  EXPECT_FALSE(dev->take_capture_failure()) << "taken by the model";
+}
+
 // A step that fails after begin() on an error of the model's own (here: token selections that do not match the
 // logit rows), not of an op, is abandoned on the device: a CUDA capture left open would record the next work on
 // the stream (a cache block copy) instead of running it. The model stays usable.

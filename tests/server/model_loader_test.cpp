@@ -41,6 +41,11 @@ class PhaseGate {
     held_.erase(p);
     cv_.notify_all();
   }
+  void release_all() {
+    std::lock_guard<std::mutex> lock(mu_);
+    held_.clear();
+    cv_.notify_all();
+  }
   // Until the loading thread reached p (the bound only turns a hang into a failure).
   bool reached(LoadPhase p) {
     std::unique_lock<std::mutex> lock(mu_);
@@ -122,6 +127,9 @@ struct HeldLoad {
     lo.ready_message = std::move(ready_message);
     loader = std::make_unique<ModelLoader>(*host, lo, with_states ? states.listener() : nullptr);
   }
+  // A test that failed before letting its phase go: the loading thread is released, so the loader's destructor
+  // joins instead of hanging until ctest's timeout.
+  ~HeldLoad() { gate.release_all(); }
   std::unique_ptr<EngineHost> host;
   std::unique_ptr<EngineCompletionBackend> backend;
   PhaseGate gate;
