@@ -199,6 +199,21 @@ struct DeepseekModel::Impl {
   // hidden states in device memory (uploaded before begin(), so that the step itself reads only device memory).
   Result<ForwardResult> mtp_once(const std::vector<SeqSpan>& seqs, const float* hid, KvCache& cache,
                                  const ForwardOptions& options, int graph_key);
+  // One step, step(graph_key) being forward_once or mtp_once. A step without a trace (and on one rank) may be
+  // captured into a graph of its batch bucket (engine/device.h), one per kind of step and result, as the result
+  // buffers differ. Keys: 1 logits, 2 logits + hidden, 3 tokens, 4 tokens + hidden; an MTP-module step 5-8 in the
+  // same order. A capture that fails leaves the step unrun: it runs again eagerly. A step that still fails is
+  // abandoned on the device (a capture left open would record the next work on its stream).
+  template <class Step>
+  Result<ForwardResult> run_step(const ForwardOptions& options, bool mtp, Step&& step) {
+    const int graph_key = options.trace || control ? 0
+                                                   : (mtp ? 5 : 1) + (options.return_hidden ? 1 : 0) +
+                                                         (options.select.empty() ? 0 : 2);
+    auto r = step(graph_key);
+    if (!r.ok() && graph_key != 0 && dev->take_capture_failure()) r = step(0);
+    if (!r.ok()) dev->abandon_step();
+    return r;
+  }
   Status drive(ModelStep::Kind kind, std::vector<ModelStep::Seq>& payload, KvCache& cache, bool return_hidden);
   // A failure once the ranks started a step leaves them out of step: end the group (Collective::abort).
   Error out_of_step(const Error& e) const {
@@ -619,7 +634,6 @@ Result<ForwardResult> with_selection(Result<ForwardResult> r, const ForwardOptio
 Result<ForwardResult> DeepseekModel::forward(std::span<const SequenceInput> batch, KvCache& cache,
                                              const ForwardOptions& options) {
   Impl& m = *impl_;
-  Device& D = *m.dev;
   const ModelConfig& c = m.config;
   if (batch.empty()) return make_error(ErrorCode::kInvalidArgument, "forward: expected at least one sequence, found 0");
   auto seqs = flatten<SequenceInput>(batch, [](const SequenceInput& s) { return static_cast<int64_t>(s.tokens.size()); });
@@ -644,14 +658,7 @@ Result<ForwardResult> DeepseekModel::forward(std::span<const SequenceInput> batc
     }
     LATENT_RETURN_IF_ERROR(m.drive(ModelStep::Kind::kForward, payload, cache, options.return_hidden));
   }
-  // A step without a trace may be captured into a graph of its batch bucket (engine/device.h), one per kind of
-  // result (logits, or logits and hidden states): a capture that fails leaves the step unrun, and it runs again
-  // eagerly.
-  // Keys: 1 logits, 2 logits + hidden, 3 tokens, 4 tokens + hidden (the result buffers differ).
-  const int graph_key = options.trace || m.control ? 0 : (options.return_hidden ? 2 : 1) + (options.select.empty() ? 0 : 2);
-  auto r = m.forward_once(seqs, cache, options, graph_key);
-  if (!r.ok() && graph_key != 0 && D.take_capture_failure()) r = m.forward_once(seqs, cache, options, 0);
-  if (!r.ok()) D.abandon_step();
+  auto r = m.run_step(options, /*mtp=*/false, [&](int key) { return m.forward_once(seqs, cache, options, key); });
   return with_selection(std::move(r), options);
 }
 
@@ -747,12 +754,7 @@ Result<ForwardResult> DeepseekModel::forward_mtp(std::span<const MtpSequenceInpu
       return m.out_of_step(st.error());
     }
   }
-  // Keys 5-8: an MTP step (logits; + hidden; tokens; tokens + hidden), graphs of their own (forward()'s are 1-4).
-  const int graph_key =
-      options.trace || m.control ? 0 : 5 + (options.return_hidden ? 1 : 0) + (options.select.empty() ? 0 : 2);
-  auto r = m.mtp_once(seqs, hid, cache, options, graph_key);
-  if (!r.ok() && graph_key != 0 && D.take_capture_failure()) r = m.mtp_once(seqs, hid, cache, options, 0);
-  if (!r.ok()) D.abandon_step();
+  auto r = m.run_step(options, /*mtp=*/true, [&](int key) { return m.mtp_once(seqs, hid, cache, options, key); });
   return with_selection(std::move(r), options);
 }
 

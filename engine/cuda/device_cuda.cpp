@@ -146,15 +146,23 @@ struct Pinned {
   }
 };
 
+// What a captured step baked in besides buffer addresses (those are the allocation epoch's): the cache it writes
+// (its address alone can come back for a new cache of another size), the block table's width and the split plan's
+// context. A graph is replayed only for the same shape.
+struct GraphShape {
+  const void* cache = nullptr;
+  int64_t cache_blocks = 0;
+  DType cache_dtype = DType::kF32;
+  int64_t W = 0, max_ctx = 0;
+  bool operator==(const GraphShape&) const = default;
+};
+
 // One captured step: its executable graph and what it baked in.
 struct StepGraph {
   cudaGraphExec_t exec = nullptr;
-  uint64_t epoch = 0;            // the device's allocation epoch at capture
-  const void* cache = nullptr;   // the cache it writes: its address, blocks and dtype (an address alone can come
-  int64_t cache_blocks = 0;      // back for a new cache of another size)
-  DType cache_dtype = DType::kF32;
-  int64_t W = 0, max_ctx = 0;    // the block table's width and the split plan's context, baked into its kernels
-  int64_t nodes = 0;             // the kernels it replays (a cuBLAS call may be several)
+  uint64_t epoch = 0;  // the device's allocation epoch at capture
+  GraphShape shape;
+  int64_t nodes = 0;   // the kernels it replays (a cuBLAS call may be several)
 };
 
 class CudaDevice final : public Device {
@@ -539,11 +547,9 @@ class CudaDevice final : public Device {
     // Replay a graph made at this epoch for this cache; else capture, once the bucket has run eagerly at this
     // epoch (its buffers sized); else run eagerly and remember the epoch.
     bucket_ = bucket;
-    const void* base = cache.block_ptr(0, 0);
+    const GraphShape shape{cache.block_ptr(0, 0), cache.capacity(), cache.dtype(), W_, max_ctx_};
     if (auto it = graphs_.find(bucket_); it != graphs_.end()) {
-      const StepGraph& g = it->second;
-      if (g.epoch == epoch_ && g.cache == base && g.cache_blocks == cache.capacity() && g.cache_dtype == cache.dtype() &&
-          g.W == W_ && g.max_ctx == max_ctx_) {
+      if (it->second.epoch == epoch_ && it->second.shape == shape) {
         mode_ = Mode::kReplay;
         return Status::Ok();
       }
@@ -553,9 +559,7 @@ class CudaDevice final : public Device {
     if (auto w = warm_.find(bucket_); w != warm_.end() && w->second == epoch_) {
       if (cudaStreamBeginCapture(stream_, cudaStreamCaptureModeRelaxed) == cudaSuccess) {
         mode_ = Mode::kCapture;
-        capture_cache_ = base;
-        capture_cache_blocks_ = cache.capacity();
-        capture_cache_dtype_ = cache.dtype();
+        capture_shape_ = shape;
         return Status::Ok();
       }
       cudaGetLastError();
@@ -749,8 +753,7 @@ class CudaDevice final : public Device {
         return make_error(ErrorCode::kInternal, std::string("cuda graph capture: ") + cudaGetErrorString(made) +
                                                     " (the step runs again eagerly)");
       }
-      graphs_[bucket_] = StepGraph{exec,   epoch_, capture_cache_, capture_cache_blocks_, capture_cache_dtype_,
-                                   W_,     max_ctx_, kernels};
+      graphs_[bucket_] = StepGraph{exec, epoch_, capture_shape_, kernels};
       ++counters_.graph_captures;  // its kernels were counted as they were queued into the capture
     } else {
       ++counters_.graph_replays;
@@ -877,9 +880,7 @@ class CudaDevice final : public Device {
   Mode mode_ = Mode::kEager;
   Bucket bucket_{0, 0, 0};
   uint64_t epoch_ = 0;  // allocations so far: a graph is good while nothing it reads moved
-  const void* capture_cache_ = nullptr;
-  int64_t capture_cache_blocks_ = 0;
-  DType capture_cache_dtype_ = DType::kF32;
+  GraphShape capture_shape_;  // the step being captured
   std::map<Bucket, StepGraph> graphs_;
   std::map<Bucket, uint64_t> warm_;  // the epoch of each bucket's last eager step
   std::set<Bucket> eager_buckets_;   // captures failed

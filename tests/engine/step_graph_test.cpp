@@ -102,16 +102,21 @@ class FailingCaptureDevice final : public Device {
   bool capturing_ = false, failed_ = false;
 };
 
+// The model in `dir` on the CPU device wrapped in a FailingCaptureDevice; *dev is the wrapper.
+Result<std::unique_ptr<DeepseekModel>> load_wrapped(const std::string& dir, FailingCaptureDevice** dev) {
+  ModelOptions o;
+  o.wrap_device = [dev](std::unique_ptr<Device> d) -> std::unique_ptr<Device> {
+    auto w = std::make_unique<FailingCaptureDevice>(std::move(d));
+    *dev = w.get();
+    return w;
+  };
+  return DeepseekModel::load(dir, o);
+}
+
 TEST(StepGraph, AStepWhoseCaptureFailedRunsAgainAndGivesTheSameLogits) {
   const std::string dir = test::golden_dir("v3-tiny");
   FailingCaptureDevice* dev = nullptr;
-  ModelOptions o;
-  o.wrap_device = [&](std::unique_ptr<Device> d) -> std::unique_ptr<Device> {
-    auto w = std::make_unique<FailingCaptureDevice>(std::move(d));
-    dev = w.get();
-    return w;
-  };
-  auto wrapped = DeepseekModel::load(dir, o);
+  auto wrapped = load_wrapped(dir, &dev);
   auto plain = DeepseekModel::load(dir);
   ASSERT_TRUE(wrapped.ok()) << wrapped.error().to_string();
   ASSERT_TRUE(plain.ok());
@@ -153,13 +158,7 @@ TEST(StepGraph, AStepWhoseCaptureFailedRunsAgainAndGivesTheSameLogits) {
 TEST(StepGraph, AnMtpStepWhoseCaptureFailedRunsAgainAndGivesTheSameLogits) {
   const std::string dir = test::golden_dir("v3-tiny");
   FailingCaptureDevice* dev = nullptr;
-  ModelOptions o;
-  o.wrap_device = [&](std::unique_ptr<Device> d) -> std::unique_ptr<Device> {
-    auto w = std::make_unique<FailingCaptureDevice>(std::move(d));
-    dev = w.get();
-    return w;
-  };
-  auto wrapped = DeepseekModel::load(dir, o);
+  auto wrapped = load_wrapped(dir, &dev);
   auto plain = DeepseekModel::load(dir);
   ASSERT_TRUE(wrapped.ok()) << wrapped.error().to_string();
   ASSERT_TRUE(plain.ok());
@@ -192,13 +191,7 @@ TEST(StepGraph, AnMtpStepWhoseCaptureFailedRunsAgainAndGivesTheSameLogits) {
 // the stream (a cache block copy) instead of running it. The model stays usable.
 TEST(StepGraph, AStepThatFailsAfterBeginIsAbandonedOnTheDevice) {
   FailingCaptureDevice* dev = nullptr;
-  ModelOptions o;
-  o.wrap_device = [&](std::unique_ptr<Device> d) -> std::unique_ptr<Device> {
-    auto w = std::make_unique<FailingCaptureDevice>(std::move(d));
-    dev = w.get();
-    return w;
-  };
-  auto model = DeepseekModel::load(test::golden_dir("v3-tiny"), o);
+  auto model = load_wrapped(test::golden_dir("v3-tiny"), &dev);
   ASSERT_TRUE(model.ok()) << model.error().to_string();
   auto cache = (*model)->make_cache(4);
   ASSERT_TRUE(cache.ok());
